@@ -1,0 +1,45 @@
+"""What every CLI command gets from the root callback: the settings and, on first use, the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import typer
+from sqlalchemy import Engine
+
+from pippin.config import Settings
+from pippin.store.db import SessionFactory, create_db_engine, create_session_factory
+from pippin.store.migrate import upgrade_to_head
+
+
+@dataclass
+class CLIContext:
+    """Built once per invocation; opens the database lazily so `pippin --help` needs none."""
+
+    settings: Settings
+    _engine: Engine | None = field(default=None, init=False)
+    _session_factory: SessionFactory | None = field(default=None, init=False)
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_db_engine(self.settings.resolved_database_url)
+            upgrade_to_head(self._engine)
+        return self._engine
+
+    @property
+    def session_factory(self) -> SessionFactory:
+        if self._session_factory is None:
+            self._session_factory = create_session_factory(self.engine)
+        return self._session_factory
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+
+
+def cli_context(ctx: typer.Context) -> CLIContext:
+    """The :class:`CLIContext` of the running command."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CLIContext), "the root callback builds the CLI context"
+    return obj

@@ -1,0 +1,83 @@
+"""The `pippin` command: the root callback, error translation, and the command groups."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from typer._click.core import Context as ClickContext
+from typer.core import TyperGroup
+
+from pippin import __version__
+from pippin.cli.context import CLIContext, cli_context
+from pippin.cli.output import stderr, stdout
+from pippin.config import Settings
+from pippin.errors import Conflict, InvalidInput, NotFound, PippinError, Unavailable
+from pippin.logs import configure_logging
+
+#: Exit codes, documented in the README: scripts can tell "fix your input" from "try again later".
+EXIT_CODES: dict[type[PippinError], int] = {InvalidInput: 2, NotFound: 3, Conflict: 4, Unavailable: 5}
+
+
+def exit_code_for(error: PippinError) -> int:
+    for error_type, code in EXIT_CODES.items():
+        if isinstance(error, error_type):
+            return code
+    return 1
+
+
+class PippinGroup(TyperGroup):
+    """The root group: turns any :class:`PippinError` into one line on stderr and a meaningful exit code."""
+
+    def invoke(self, ctx: ClickContext) -> Any:
+        try:
+            return super().invoke(ctx)
+        except PippinError as error:
+            stderr.print(f"[bold red]error:[/] {error.message}", markup=True)
+            if error.hint:
+                stderr.print(error.hint, markup=False)
+            raise typer.Exit(exit_code_for(error)) from None
+        finally:
+            obj = ctx.obj
+            if isinstance(obj, CLIContext):
+                obj.close()
+
+
+app = typer.Typer(
+    cls=PippinGroup,
+    help="Pippin: MDM for corporate-owned iPhones and iPads enrolled through Apple's DEP.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def root(ctx: typer.Context) -> None:
+    """Read the settings from PIPPIN_* environment variables once, for every command."""
+    try:
+        settings = Settings()
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
+        stderr.print(f"[bold red]error:[/] invalid PIPPIN_* setting: {problems}", markup=True)
+        raise typer.Exit(2) from None
+    configure_logging(settings.log_level, settings.log_format)
+    ctx.obj = CLIContext(settings=settings)
+
+
+@app.command()
+def version() -> None:
+    """Print Pippin's version."""
+    stdout.print(f"pippin {__version__}")
+
+
+db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+@db_app.command("upgrade")
+def db_upgrade(ctx: typer.Context) -> None:
+    """Apply pending migrations (every command also does this on first use)."""
+    context = cli_context(ctx)
+    _ = context.engine
+    stdout.print(f"database at the newest schema: {context.engine.url.render_as_string(hide_password=True)}")

@@ -1,0 +1,57 @@
+"""Structured logging: ``key=value`` lines for people or one JSON object per line for collectors.
+
+Services log with ``logger.info("message", extra={"fields": {...}})``; the formatter renders the fields.
+Secrets never reach a log call: callers pass names and identifiers, never credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields = getattr(record, "fields", None)
+    return dict(fields) if isinstance(fields, dict) else {}
+
+
+class TextFormatter(logging.Formatter):
+    """``2026-01-01T00:00:00Z INFO pippin.dep.sync sync finished token=acme added=3``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        parts = [stamp, record.levelname, record.name, record.getMessage()]
+        parts += [f"{key}={value}" for key, value in _fields(record).items()]
+        line = " ".join(parts)
+        if record.exc_info:
+            line += "\n" + self.formatException(record.exc_info)
+        return line
+
+
+class JSONFormatter(logging.Formatter):
+    """One JSON object per line with ``ts``, ``level``, ``logger``, ``message`` and the record's fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat().replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        payload.update(_fields(record))
+        if record.exc_info:
+            payload["exception"] = self.formatException(record.exc_info)
+        return json.dumps(payload, default=str)
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Send Pippin's log records to standard error in the chosen format; safe to call more than once."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
+    root = logging.getLogger("pippin")
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    root.propagate = False

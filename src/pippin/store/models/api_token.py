@@ -1,0 +1,23 @@
+"""A bearer token for the REST API, kept only as a hash."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pippin.store.models.base import Base, UTCDateTime, utcnow
+
+
+class AdminAPIToken(Base):
+    """An admin's API token. The token is shown once at creation; only its SHA-256 is stored."""
+
+    __tablename__ = "admin_api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    token_sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

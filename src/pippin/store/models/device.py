@@ -1,0 +1,62 @@
+"""A corporate-owned device as Apple's DEP service reports it, and its enrollment state in Pippin."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pippin.store.models.base import Base, UTCDateTime, utcnow
+
+
+class EnrollmentState(StrEnum):
+    """The "All corporate-owned devices" states, after Intune's (DESIGN.md)."""
+
+    not_contacted = "not_contacted"
+    enrolled = "enrolled"
+    pending_reset = "pending_reset"
+    failed = "failed"
+    blocked = "blocked"
+    removed = "removed"
+
+
+class Device(Base):
+    """One serial number assigned (now or once) to one of Pippin's MDM servers at Apple.
+
+    ``apple_record`` keeps the latest device object exactly as Apple sent it; the columns beside it are the
+    parsed fields Pippin filters and sorts on.
+    """
+
+    __tablename__ = "devices"
+    __table_args__ = (Index("ix_devices_token_state", "token_id", "enrollment_state"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial_number: Mapped[str] = mapped_column(String(64), unique=True)
+    token_id: Mapped[int | None] = mapped_column(ForeignKey("dep_tokens.id", ondelete="SET NULL"), index=True)
+
+    model: Mapped[str | None] = mapped_column(String(128))
+    description: Mapped[str | None] = mapped_column(String(255))
+    color: Mapped[str | None] = mapped_column(String(64))
+    asset_tag: Mapped[str | None] = mapped_column(String(128), index=True)
+    os: Mapped[str | None] = mapped_column(String(32))
+    device_family: Mapped[str | None] = mapped_column(String(32))
+
+    profile_status: Mapped[str | None] = mapped_column(String(16))
+    profile_uuid: Mapped[str | None] = mapped_column(String(64))
+    profile_assign_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    profile_push_time: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    device_assigned_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    device_assigned_by: Mapped[str | None] = mapped_column(String(320))
+    last_op_type: Mapped[str | None] = mapped_column(String(16))
+    last_op_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    enrollment_state: Mapped[str] = mapped_column(String(32), default=EnrollmentState.not_contacted)
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    fetch_generation: Mapped[int] = mapped_column(Integer, default=0)
+
+    apple_record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

@@ -1,0 +1,128 @@
+"""Fixtures shared by the whole suite: settings, and a migrated database on SQLite and PostgreSQL.
+
+Every test that asks for ``engine`` (or ``session_factory`` / ``session``) runs twice, once per database.
+PostgreSQL runs use a schema of their own, created for this pytest process and dropped at its end, so
+parallel runs on one server never collide. Without a reachable PostgreSQL those runs skip with the reason,
+unless ``PIPPIN_REQUIRE_POSTGRES=1`` (set by CI), which turns the skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.fernet import Fernet
+from sqlalchemy import Engine, inspect, text
+from sqlalchemy.orm import Session
+
+from pippin.config import Settings
+from pippin.store.db import SessionFactory, create_db_engine, create_session_factory
+from pippin.store.migrate import upgrade_to_head
+from pippin.store.models import Base
+
+POSTGRES_URL = os.environ.get("PIPPIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REQUIRE_POSTGRES = os.environ.get("PIPPIN_REQUIRE_POSTGRES") == "1"
+FIXTURES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
+
+
+def fixture_path(*parts: str) -> Path:
+    """A file under ../shared/fixtures; skips the test with the reason when that folder is absent."""
+    path = FIXTURES_DIR.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"shared fixture {path} is not present (the ../shared folder is not checked out here)")
+    return path
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated once per run; each test gets a copy, which is faster than migrating again."""
+    path = tmp_path_factory.mktemp("template") / "pippin.db"
+    engine = create_db_engine(f"sqlite:///{path}")
+    upgrade_to_head(engine)
+    engine.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url() -> Iterator[str]:
+    """A migrated PostgreSQL schema private to this pytest process."""
+    import psycopg
+
+    schema = f"pippin_test_{os.getpid()}_{secrets.token_hex(4)}"
+    plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(plain_url, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        reason = f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}".strip()
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"{reason} (PIPPIN_REQUIRE_POSTGRES=1 makes this a failure)")
+        pytest.skip(reason)
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    url = f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}"
+    engine = create_db_engine(url)
+    upgrade_to_head(engine)
+    engine.dispose()
+    try:
+        yield url
+    finally:
+        with psycopg.connect(plain_url, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _truncate_all(engine: Engine) -> None:
+    tables = [table.name for table in Base.metadata.sorted_tables]
+    existing = set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        names = ", ".join(f'"{name}"' for name in tables if name in existing)
+        if names:
+            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty, migrated database; parametrised over SQLite and PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "pippin.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        yield f"sqlite:///{path}"
+        return
+    url: str = request.getfixturevalue("postgres_schema_url")
+    engine = create_db_engine(url)
+    _truncate_all(engine)
+    engine.dispose()
+    yield url
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_db_engine(database_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def session_factory(engine: Engine) -> SessionFactory:
+    return create_session_factory(engine)
+
+
+@pytest.fixture
+def session(session_factory: SessionFactory) -> Iterator[Session]:
+    """A session in an open transaction, rolled back after the test."""
+    with session_factory() as session, session.begin():
+        yield session
+        session.rollback()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    """Settings pointing at the test database and a private data directory, with a fixed master key."""
+    return Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key=Fernet.generate_key().decode(),
+    )

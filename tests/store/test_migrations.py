@@ -1,0 +1,40 @@
+"""The migrations build exactly the schema the models describe, on both databases."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Engine, select
+
+from pippin.store.migrate import current_revision, head_revision, upgrade_to_head
+from pippin.store.models import Base, DEPToken
+
+
+def test_migrated_schema_matches_models(engine: Engine) -> None:
+    with engine.connect() as connection:
+        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert diff == [], "models changed without an Alembic revision: run `make migration`"
+
+
+def test_upgrade_is_idempotent(engine: Engine) -> None:
+    upgrade_to_head(engine)
+    assert current_revision(engine) == head_revision(engine)
+
+
+def test_timestamps_come_back_aware_utc(session_factory) -> None:  # type: ignore[no-untyped-def]
+    stockholm = timezone(timedelta(hours=1))
+    moment = datetime(2026, 1, 17, 12, 2, 21, tzinfo=stockholm)
+    with session_factory() as session, session.begin():
+        session.add(DEPToken(name="acme", expires_at=moment))
+    with session_factory() as session:
+        stored = session.scalars(select(DEPToken.expires_at)).one()
+    assert stored == moment
+    assert stored is not None and stored.tzinfo == UTC
+
+
+def test_naive_timestamps_are_refused(session_factory) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(Exception, match="naive"), session_factory() as session, session.begin():
+        session.add(DEPToken(name="acme", expires_at=datetime(2026, 1, 1)))
