@@ -96,6 +96,8 @@ def open_state(data_dir: Path | None = None, *, org_name: str = "Pippin Test Org
                 org_id_hash=hashlib.sha256(org_id.encode()).hexdigest(),
                 cursor_secret=secrets.token_hex(32),
                 faults={},
+                clock_offset_seconds=0.0,
+                terms_pending=False,
             )
             session.add(org)
         clock.offset = timedelta(seconds=org.clock_offset_seconds)
