@@ -23,6 +23,7 @@ from pippin.config import Settings
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory
 from pippin.store.migrate import upgrade_to_head
 from pippin.store.models import Base
+from tests.simulator import RunningSimulator, run_simulator
 
 POSTGRES_URL = os.environ.get("PIPPIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("PIPPIN_REQUIRE_POSTGRES") == "1"
@@ -126,3 +127,10 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         database_url=database_url,
         secret_key=Fernet.generate_key().decode(),
     )
+
+
+@pytest.fixture
+def sim(tmp_path: Path) -> Iterator[RunningSimulator]:
+    """A fresh Apple simulator on a loopback port, for the length of one test."""
+    with run_simulator(tmp_path / "sim") as running:
+        yield running
