@@ -1,0 +1,1 @@
+"""Cryptographic foundations: keys, certificates, CMS decryption, and secrets encrypted at rest."""
