@@ -1,0 +1,1 @@
+"""DEP: tokens, Apple's DEP client, sync, profiles."""
