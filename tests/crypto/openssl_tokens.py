@@ -1,0 +1,40 @@
+"""Encrypt messages with the openssl binary, the way Apple's portal wraps a DEP token (reference 1.2, 1.3)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+OPENSSL = "/usr/bin/openssl"
+
+
+def inner_token_text(payload: dict[str, Any] | str) -> bytes:
+    """The MIME text entity Apple encrypts: headers, blank line, the JSON between MESSAGE markers, CRLF lines."""
+    body = payload if isinstance(payload, str) else json.dumps(payload, separators=(",", ":"))
+    return (
+        "Content-Type: text/plain;charset=UTF-8\r\n"
+        "Content-Transfer-Encoding: 7bit\r\n"
+        "\r\n"
+        "-----BEGIN MESSAGE-----\r\n"
+        f"{body}\r\n"
+        "-----END MESSAGE-----\r\n"
+    ).encode()
+
+
+def openssl_encrypt(
+    plaintext: bytes, certificate_pem: str, workdir: Path, *, cipher: str = "aes128", outform: str = "SMIME"
+) -> bytes:
+    """``openssl smime -encrypt -<cipher>`` of ``plaintext`` to the certificate; S/MIME, PEM or DER output."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    cert = workdir / "recipient.pem"
+    cert.write_text(certificate_pem)
+    source = workdir / "plain.txt"
+    source.write_bytes(plaintext)
+    result = subprocess.run(
+        [OPENSSL, "smime", "-encrypt", f"-{cipher}", "-binary", "-outform", outform, "-in", str(source), str(cert)],
+        capture_output=True,
+        check=True,
+    )
+    return result.stdout
