@@ -71,6 +71,8 @@ class SimMDMServer(SimBase):
     public_key_pem: Mapped[str] = mapped_column(Text)
     access_denied: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(SimDateTime())
+    # Deleted in the portal: kept so its token answers 403 ACCESS_DENIED instead of vanishing.
+    deleted_at: Mapped[datetime | None] = mapped_column(SimDateTime(), default=None)
 
 
 class SimServerToken(SimBase):
@@ -87,6 +89,8 @@ class SimServerToken(SimBase):
     issued_at: Mapped[datetime] = mapped_column(SimDateTime())
     expires_at: Mapped[datetime] = mapped_column(SimDateTime())
     revoked_at: Mapped[datetime | None] = mapped_column(SimDateTime())
+    # The Apple Account that downloaded this token: /account reports it as admin_id (reference 3.1).
+    downloaded_by: Mapped[str | None] = mapped_column(String(320), default=None)
 
 
 class SimSession(SimBase):
@@ -147,7 +151,11 @@ class SimDeviceEvent(SimBase):
     """The change log behind ``/devices/sync``: one row per added, modified or deleted device per server."""
 
     __tablename__ = "sim_device_events"
-    __table_args__ = (Index("ix_sim_device_events_server_seq", "server_id", "seq"),)
+    __table_args__ = (
+        Index("ix_sim_device_events_server_seq", "server_id", "seq"),
+        # "Had this device been on this server before?" decides added vs modified on a move (reference 8).
+        Index("ix_sim_device_events_server_serial", "server_id", "serial_number"),
+    )
 
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     server_id: Mapped[int] = mapped_column(ForeignKey("sim_mdm_servers.id"))
