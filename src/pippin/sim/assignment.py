@@ -1,0 +1,253 @@
+"""Assigning devices to MDM servers, the three ways Business Manager offers: serials, order numbers, CSV.
+
+A request is all or nothing: every serial is checked first, and one unknown serial or bad CSV line refuses
+the whole request with a problem per line. The change log gets one event per effect, in order:
+- assigning emits ``added`` on the new server, or ``modified`` when the device had been on that server
+  before: Apple's oddity when devices move back and forth (reference 8), which clients must treat as added;
+- moving from server A to B emits ``deleted`` on A first;
+- unassigning emits ``deleted``.
+Bulk work reads and writes in chunks and bulk statements, and takes its event sequence numbers up front
+inside the (serialised) write transaction, so 100,000 devices move in seconds.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from pippin.sim.events import device_snapshot
+from pippin.sim.models import SimDevice, SimDeviceEvent, SimMDMServer
+from pippin.sim.portal_errors import invalid
+
+MAX_SERIALS_PER_REQUEST = 100_000
+SERIAL_PATTERN = re.compile(r"[A-Za-z0-9]{1,64}")
+_CHUNK = 900  # below SQLite's bound-parameter limit on every version
+
+
+@dataclass(frozen=True)
+class AssignmentResult:
+    """What one assignment did: newly assigned, moved from another server, already there."""
+
+    assigned: int
+    moved: int
+    unchanged: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"assigned": self.assigned, "moved": self.moved, "unchanged": self.unchanged}
+
+
+def check_serials(values: Sequence[Any]) -> list[str]:
+    """Validate a JSON list of serials: strings of letters and digits; duplicates are dropped, order kept."""
+    if not values:
+        raise invalid("no_serials", "Give at least one serial number.")
+    if len(values) > MAX_SERIALS_PER_REQUEST:
+        raise invalid("too_many_serials", f"At most {MAX_SERIALS_PER_REQUEST:,} serial numbers per request.")
+    problems = [
+        {"index": index, "problem": "not a serial number (letters and digits, at most 64)"}
+        for index, value in enumerate(values)
+        if not isinstance(value, str) or not SERIAL_PATTERN.fullmatch(value)
+    ]
+    if problems:
+        raise invalid(
+            "invalid_serials",
+            f"{len(problems)} entries are not serial numbers; nothing was changed.",
+            problems=problems[:100],
+        )
+    return list(dict.fromkeys(values))
+
+
+def parse_serial_csv(data: bytes) -> list[str]:
+    """Serials from an uploaded CSV: one per line, optional ``serial_number`` header, CRLF and blanks tolerated."""
+    if b"\x00" in data:
+        raise invalid("invalid_csv", "The file is binary, not a CSV of serial numbers.")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise invalid("invalid_csv", "The file is not UTF-8 text; save the CSV as UTF-8.") from None
+    serials: list[str] = []
+    problems: list[dict[str, Any]] = []
+    first_row = True
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""))
+        for row in reader:
+            line = reader.line_num
+            fields = [field.strip() for field in row if field.strip()]
+            if not fields:
+                continue
+            if first_row and len(fields) == 1 and fields[0].lower() in ("serial_number", "serial number", "serial"):
+                first_row = False
+                continue
+            first_row = False
+            if len(fields) != 1 or not SERIAL_PATTERN.fullmatch(fields[0]):
+                problems.append({"line": line, "value": ",".join(fields)[:80], "problem": "not one serial number"})
+            else:
+                serials.append(fields[0])
+    except csv.Error as exc:
+        raise invalid("invalid_csv", f"The CSV cannot be read: {exc}.") from None
+    if problems:
+        raise invalid(
+            "invalid_csv",
+            f"{len(problems)} lines are not serial numbers; nothing was assigned.",
+            problems=problems[:100],
+        )
+    return check_serials(serials)
+
+
+def serials_for_orders(session: Session, order_numbers: Sequence[Any]) -> list[str]:
+    """Every device of the given orders; an order with no devices refuses the request."""
+    if not order_numbers or len(order_numbers) > 1000:
+        raise invalid("invalid_orders", "Give 1 to 1,000 order numbers.")
+    if not all(isinstance(order, str) and 0 < len(order) <= 64 for order in order_numbers):
+        raise invalid("invalid_orders", "Order numbers must be non-empty strings of at most 64 characters.")
+    serials: list[str] = []
+    problems = []
+    for order in dict.fromkeys(order_numbers):
+        found = list(
+            session.scalars(
+                select(SimDevice.serial_number).where(SimDevice.order_number == order).order_by(SimDevice.serial_number)
+            )
+        )
+        if not found:
+            problems.append({"order_number": order, "problem": "no devices in this order"})
+        serials.extend(found)
+    if problems:
+        raise invalid("unknown_orders", "Some order numbers have no devices; nothing was assigned.", problems=problems)
+    return check_serials(serials)
+
+
+def assign_devices(
+    session: Session, *, server: SimMDMServer, serials: Sequence[str], assigned_by: str, now: datetime
+) -> AssignmentResult:
+    """Assign ``serials`` (already checked) to ``server``, all or nothing, emitting the events above."""
+    devices = _load(session, serials)
+    been_here = _serials_with_history(
+        session, server.id, [d.serial_number for d in devices if d.server_id != server.id]
+    )
+    seq = _next_seq(session)
+    events: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    assigned = moved = unchanged = 0
+    for device in devices:
+        if device.server_id == server.id:
+            unchanged += 1
+            continue
+        if device.server_id is not None:
+            events.append(_event(seq, device.server_id, device, "deleted", now))
+            seq, moved = seq + 1, moved + 1
+        else:
+            assigned += 1
+        device.server_id, device.assign_seq = server.id, seq
+        device.device_assigned_date, device.device_assigned_by = now, assigned_by
+        device.profile_uuid, device.profile_status = None, "empty"
+        device.profile_assign_time = device.profile_push_time = device.assignment_blocked_until = None
+        op_type = "modified" if device.serial_number in been_here else "added"
+        events.append(_event(seq, server.id, device, op_type, now))
+        updates.append(_assignment_columns(device))
+        seq += 1
+    _write(session, events, updates)
+    return AssignmentResult(assigned=assigned, moved=moved, unchanged=unchanged)
+
+
+def unassign_devices(session: Session, *, serials: Sequence[str], now: datetime) -> int:
+    """Release ``serials`` from their servers (``deleted`` events); returns how many were assigned."""
+    devices = _load(session, serials)
+    seq = _next_seq(session)
+    events: list[dict[str, Any]] = []
+    updates: list[dict[str, Any]] = []
+    for device in devices:
+        if device.server_id is None:
+            continue
+        events.append(_event(seq, device.server_id, device, "deleted", now))
+        seq += 1
+        device.server_id = device.assign_seq = None
+        device.device_assigned_date = device.device_assigned_by = None
+        device.profile_uuid, device.profile_status = None, "empty"
+        device.profile_assign_time = device.profile_push_time = device.assignment_blocked_until = None
+        updates.append(_assignment_columns(device))
+    _write(session, events, updates)
+    return len(updates)
+
+
+def _load(session: Session, serials: Sequence[str]) -> list[SimDevice]:
+    """Detached copies of the devices, in request order; any unknown serial refuses the request."""
+    table = SimDevice.__table__
+    found: dict[str, SimDevice] = {}
+    for chunk in _chunks(serials):
+        for row in session.execute(select(table).where(table.c.serial_number.in_(chunk))).mappings():
+            found[row["serial_number"]] = SimDevice(**row)
+    missing = [serial for serial in serials if serial not in found]
+    if missing:
+        problems = [
+            {"serial_number": serial, "problem": "no such device in this organisation"} for serial in missing[:100]
+        ]
+        raise invalid(
+            "unknown_serials",
+            f"{len(missing)} serial numbers are not in this organisation; nothing was changed.",
+            problems=problems,
+        )
+    return [found[serial] for serial in serials]
+
+
+def _serials_with_history(session: Session, server_id: int, serials: list[str]) -> set[str]:
+    seen: set[str] = set()
+    for chunk in _chunks(serials):
+        seen.update(
+            session.scalars(
+                select(SimDeviceEvent.serial_number)
+                .where(SimDeviceEvent.server_id == server_id, SimDeviceEvent.serial_number.in_(chunk))
+                .distinct()
+            )
+        )
+    return seen
+
+
+def _next_seq(session: Session) -> int:
+    # Safe without a race: the simulator's write transactions are BEGIN IMMEDIATE, so no one else writes now.
+    return (session.scalar(select(func.max(SimDeviceEvent.seq))) or 0) + 1
+
+
+def _event(seq: int, server_id: int, device: SimDevice, op_type: str, at: datetime) -> dict[str, Any]:
+    snapshot = {"serial_number": device.serial_number} if op_type == "deleted" else device_snapshot(device)
+    return {
+        "seq": seq,
+        "server_id": server_id,
+        "serial_number": device.serial_number,
+        "op_type": op_type,
+        "op_date": at,
+        "snapshot": snapshot,
+    }
+
+
+def _assignment_columns(device: SimDevice) -> dict[str, Any]:
+    return {
+        "serial_number": device.serial_number,
+        "server_id": device.server_id,
+        "assign_seq": device.assign_seq,
+        "device_assigned_date": device.device_assigned_date,
+        "device_assigned_by": device.device_assigned_by,
+        "profile_uuid": device.profile_uuid,
+        "profile_status": device.profile_status,
+        "profile_assign_time": device.profile_assign_time,
+        "profile_push_time": device.profile_push_time,
+        "assignment_blocked_until": device.assignment_blocked_until,
+    }
+
+
+def _write(session: Session, events: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+    if events:
+        session.execute(insert(SimDeviceEvent), events)
+    if updates:
+        session.execute(update(SimDevice), updates)
+
+
+def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(values), _CHUNK):
+        yield values[start : start + _CHUNK]

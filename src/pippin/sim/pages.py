@@ -1,0 +1,238 @@
+"""Business Manager's pages for people: plain server-rendered HTML over the same logic as the JSON portal.
+
+Forms post here, the handler calls the same ``servers`` / ``tokens`` / ``inventory`` / ``assignment``
+functions as ``portal.py`` in one transaction, then redirects back with a notice (post/redirect/get).
+A refusal renders an error page with the same status and message the JSON API would give.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import func, select
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+
+from pippin.sim import assignment, inventory, servers
+from pippin.sim.models import SimDevice
+from pippin.sim.portal_errors import PortalError, invalid, read_capped_body
+from pippin.sim.state import SimState
+
+templates = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+T = TypeVar("T")
+
+
+class PageRoute(APIRoute):
+    """Caps form bodies like the JSON portal, and shows refusals as an HTML page."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def page_handler(request: Request) -> Response:
+            try:
+                await read_capped_body(request)
+                return await handle(request)
+            except PortalError as error:
+                context = {"title": "Not done", "error": error.detail, "problems": error.problems or []}
+                return templates.TemplateResponse(request, "error.html", context, status_code=error.status)
+
+        return page_handler
+
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+
+
+def _state(request: Request) -> SimState:
+    state: SimState = request.app.state.sim
+    return state
+
+
+async def _work(request: Request, work: Callable[[SimState], T]) -> T:
+    """Run ``work`` in the thread pool (database calls never block the event loop)."""
+    state = _state(request)
+    return await run_in_threadpool(work, state)
+
+
+def _back(path: str, notice: str) -> RedirectResponse:
+    return RedirectResponse(f"{path}?{urlencode({'notice': notice})}", status_code=303)
+
+
+def _text(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+async def _file(form: FormData, name: str) -> bytes:
+    value = form.get(name)
+    return await value.read() if isinstance(value, UploadFile) else b""
+
+
+@router.get("/portal/", response_class=HTMLResponse)
+async def overview(request: Request) -> Response:
+    def read(state: SimState) -> dict[str, Any]:
+        with state.transaction() as session:
+            org = state.organization(session)
+            total = session.scalar(select(func.count()).select_from(SimDevice)) or 0
+            assigned = session.scalar(select(func.count()).where(SimDevice.server_id.is_not(None))) or 0
+            return {"org": org, "total": total, "assigned": assigned, "servers": servers.list_servers(session)}
+
+    context = await _work(request, read)
+    context |= {"title": "Overview", "base_url": str(request.base_url).rstrip("/")}
+    return templates.TemplateResponse(request, "overview.html", context)
+
+
+@router.get("/portal/pages/servers", response_class=HTMLResponse)
+async def server_list(request: Request) -> Response:
+    def read(state: SimState) -> list[dict[str, Any]]:
+        with state.transaction() as session:
+            return servers.list_servers(session)
+
+    context = {
+        "title": "MDM servers",
+        "servers": await _work(request, read),
+        "notice": request.query_params.get("notice"),
+    }
+    return templates.TemplateResponse(request, "servers.html", context)
+
+
+@router.post("/portal/pages/servers")
+async def add_server(request: Request) -> Response:
+    form = await request.form()
+    pem = await _file(form, "public_key")
+
+    def create(state: SimState) -> str:
+        with state.transaction() as session:
+            server = servers.create_server(
+                session,
+                name=_text(form, "name"),
+                public_key_pem=pem.decode("utf-8", "replace"),
+                admin_apple_id=_text(form, "admin_apple_id"),
+                now=state.clock.now(),
+            )
+            return f"Added {server.name} ({server.server_uuid}). Download its token below."
+
+    return _back("/portal/pages/servers", await _work(request, create))
+
+
+@router.post("/portal/pages/servers/{server_uuid}/delete")
+async def remove_server(server_uuid: str, request: Request) -> Response:
+    def delete(state: SimState) -> str:
+        with state.transaction() as session:
+            released = servers.delete_server(session, server_uuid=server_uuid, now=state.clock.now())
+            return f"Deleted the MDM server; {released} devices were released."
+
+    return _back("/portal/pages/servers", await _work(request, delete))
+
+
+@router.get("/portal/pages/devices", response_class=HTMLResponse)
+async def device_list(request: Request) -> Response:
+    query = request.query_params
+
+    def read(state: SimState) -> dict[str, Any]:
+        with state.transaction() as session:
+            server_uuid = query.get("server_uuid") or None
+            server = servers.get_server(session, server_uuid=server_uuid) if server_uuid else None
+            page = inventory.list_devices(
+                session,
+                server=server,
+                order_number=query.get("order_number") or None,
+                serial_number=query.get("serial_number") or None,
+                cursor=query.get("cursor") or None,
+                limit=50,
+            )
+            return {"page": page, "servers": servers.list_servers(session)}
+
+    context = await _work(request, read)
+    context |= {"title": "Devices", "query": dict(query), "notice": query.get("notice")}
+    return templates.TemplateResponse(request, "devices.html", context)
+
+
+@router.post("/portal/pages/devices")
+async def add_devices(request: Request) -> Response:
+    form = await request.form()
+    count_text, family = _text(form, "count"), _text(form, "family") or None
+    if not count_text.isdigit():
+        raise invalid("invalid_count", "How many devices? Give a whole number.")
+
+    def create(state: SimState) -> str:
+        with state.transaction() as session:
+            rng = random.Random()
+            serials = inventory.create_devices(
+                session, rng, count=int(count_text), now=state.clock.now(), family=family
+            )
+            return f"Added {len(serials)} devices."
+
+    return _back("/portal/pages/devices", await _work(request, create))
+
+
+@router.post("/portal/pages/assignments")
+async def assign(request: Request) -> Response:
+    form = await request.form()
+    server_uuid, how = _text(form, "server_uuid"), _text(form, "how")
+    csv_data = await _file(form, "csv")
+
+    def run(state: SimState) -> str:
+        with state.transaction() as session:
+            server = servers.get_server(session, server_uuid=server_uuid)
+            if how == "orders":
+                serials = assignment.serials_for_orders(session, _text(form, "order_numbers").split())
+            elif how == "csv":
+                serials = assignment.parse_serial_csv(csv_data)
+            else:
+                serials = assignment.check_serials(_text(form, "serials").split())
+            result = assignment.assign_devices(
+                session, server=server, serials=serials, assigned_by=server.admin_apple_id, now=state.clock.now()
+            )
+            return f"Assigned {result.assigned}, moved {result.moved}, already there {result.unchanged}."
+
+    return _back("/portal/pages/devices", await _work(request, run))
+
+
+@router.post("/portal/pages/assignments/remove")
+async def unassign(request: Request) -> Response:
+    form = await request.form()
+
+    def run(state: SimState) -> str:
+        serials = assignment.check_serials(_text(form, "serials").split())
+        with state.transaction() as session:
+            released = assignment.unassign_devices(session, serials=serials, now=state.clock.now())
+            return f"Unassigned {released} devices."
+
+    return _back("/portal/pages/devices", await _work(request, run))
+
+
+@router.get("/portal/pages/terms", response_class=HTMLResponse)
+async def terms(request: Request) -> Response:
+    def read(state: SimState) -> bool:
+        with state.transaction() as session:
+            return state.organization(session).terms_pending
+
+    context = {"title": "Terms", "pending": await _work(request, read), "notice": request.query_params.get("notice")}
+    return templates.TemplateResponse(request, "terms.html", context)
+
+
+@router.post("/portal/pages/terms")
+async def change_terms(request: Request) -> Response:
+    form = await request.form()
+    action = _text(form, "action")
+    if action not in ("publish", "accept"):
+        raise invalid("invalid_action", "Choose publish or accept.")
+
+    def run(state: SimState) -> str:
+        with state.transaction() as session:
+            servers.set_terms_pending(session, state.organization(session), pending=action == "publish")
+        return (
+            "New terms published: DEP calls now fail until they are accepted."
+            if action == "publish"
+            else ("Terms accepted.")
+        )
+
+    return _back("/portal/pages/terms", await _work(request, run))
