@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,33 @@ def openssl_encrypt(
     source.write_bytes(plaintext)
     result = subprocess.run(
         [OPENSSL, "smime", "-encrypt", f"-{cipher}", "-binary", "-outform", outform, "-in", str(source), str(cert)],
+        capture_output=True,
+        check=True,
+    )
+    return result.stdout
+
+
+def token_fields(*, expires_at: datetime, suffix: str = "1") -> dict[str, str]:
+    """The five fields of a DEP token (reference 1.3), with made-up credentials."""
+    return {
+        "consumer_key": f"CK_{'a1' * 48}{suffix}",
+        "consumer_secret": f"CS_{'b2' * 20}{suffix}",
+        "access_token": f"AT_O{'7' * 10}O{'c3' * 20}{suffix}",
+        "access_secret": f"AS_{'d4' * 20}{suffix}",
+        "access_token_expiry": expires_at.strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+
+
+def openssl_decrypt(message: bytes, private_key_pem: bytes, workdir: Path) -> bytes:
+    """``openssl smime -decrypt``: what a peer does with Apple's token (reference 1.2)."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    key = workdir / "key.pem"
+    key.write_bytes(private_key_pem)
+    key.chmod(0o600)
+    source = workdir / "token.p7m"
+    source.write_bytes(message)
+    result = subprocess.run(
+        [OPENSSL, "smime", "-decrypt", "-binary", "-in", str(source), "-inkey", str(key)],
         capture_output=True,
         check=True,
     )

@@ -1,0 +1,45 @@
+"""Pippin's own shapes for DEP tokens: what the REST API returns and `pippin dep tokens --json` prints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+
+class ExpiryLevel(StrEnum):
+    """How urgent the yearly renewal is (reference 1.4: peers warn at 30 and 7 days)."""
+
+    ok = "ok"
+    warning = "warning"  # under 30 days left
+    alarm = "alarm"  # under 7 days left
+    expired = "expired"
+
+
+class DEPTokenRead(BaseModel):
+    """One DEP token as an administrator sees it; never any key or credential."""
+
+    name: str
+    server_uuid: str | None = Field(description="Apple's MDM server this token belongs to.")
+    server_name: str | None
+    org_name: str | None
+    apple_id: str | None = Field(description="The Apple ID the administrator said created the token.")
+    admin_id: str | None = Field(description="The Apple ID Apple says created the current token.")
+    expires_at: datetime | None
+    days_left: int | None = Field(description="Whole days until expiry; negative once expired.")
+    expiry_level: ExpiryLevel | None = Field(description="None until a token is uploaded.")
+    status: str = Field(description="A TokenStatus value: ok, awaiting_token, expired, terms_not_signed, ...")
+    last_error: str | None = Field(description="What went wrong last and what to do about it.")
+    last_error_at: datetime | None
+    uploaded_at: datetime | None
+    has_pending_keypair: bool = Field(
+        description="A key pair was made and waits for a token encrypted to it; the current one still works."
+    )
+
+
+class TokenUploadResult(BaseModel):
+    """The stored token and anything the administrator should know about it (e.g. a differing Apple ID)."""
+
+    token: DEPTokenRead
+    warnings: list[str] = Field(default_factory=list)
