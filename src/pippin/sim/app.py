@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pippin.sim import controls, dep_api, portal
+from pippin.sim import controls, dep_api, portal, wire
 from pippin.sim.state import SimState
 
 
@@ -15,4 +15,5 @@ def create_app(state: SimState) -> FastAPI:
     app.include_router(dep_api.router)
     app.include_router(controls.router)
     app.include_router(portal.router)
+    wire.install_error_pages(app)
     return app

@@ -57,6 +57,8 @@ class SimOrganization(SimBase):
     faults: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Secret for the MAC on cursors, so a client cannot forge one.
     cursor_secret: Mapped[str] = mapped_column(String(128))
+    # How long an X-ADM-Auth-Session lives (PUT /portal/session); Apple does not document it, 5 minutes is safe.
+    session_ttl_seconds: Mapped[int] = mapped_column(Integer, default=300)
 
 
 class SimMDMServer(SimBase):
@@ -145,6 +147,10 @@ class SimDevice(SimBase):
     profile_push_time: Mapped[datetime | None] = mapped_column(SimDateTime())
     # After a FAILED assignment Apple wants 24 hours; THROTTLED devices wait retry_after_seconds.
     assignment_blocked_until: Mapped[datetime | None] = mapped_column(SimDateTime())
+    # What an early retry answers while blocked: "FAILED" (24-hour cooldown) or "THROTTLED".
+    assignment_block_status: Mapped[str | None] = mapped_column(String(16))
+    # Set by POST /device/activationlock; a second lock answers DEVICE_ALREADY_LOCKED.
+    activation_locked_at: Mapped[datetime | None] = mapped_column(SimDateTime())
 
 
 class SimDeviceEvent(SimBase):
