@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oauthlib.common import Request
 from oauthlib.oauth1.rfc5849 import signature
 
@@ -575,3 +577,36 @@ def test_errors_never_carry_secrets(client: DEPClient, apple: FakeApple) -> None
     for secret in SECRETS:
         assert secret not in str(caught.value)
         assert secret not in repr(caught.value)
+
+
+class _BreaksMidBody(httpx.SyncByteStream):
+    """A body that stops halfway, as when Apple's connection drops while sending a page."""
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield b'{"devices": [], "cur'
+        raise httpx.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
+def test_a_body_cut_off_midway_is_retried(client: DEPClient, apple: FakeApple, sleeps: list[float]) -> None:
+    apple.defaults["/server/devices"] = httpx.Response(200, json=PAGE)
+    apple.queue("/server/devices", httpx.Response(200, stream=_BreaksMidBody()))
+    assert client.fetch_devices().cursor == "CURSOR1"
+    assert apple.paths().count("/server/devices") == 2
+    assert len(sleeps) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(body=st.binary(max_size=2048), status=st.sampled_from([400, 401, 403, 404, 405, 409]))
+def test_any_error_body_yields_a_typed_error_with_a_short_code(body: bytes, status: int) -> None:
+    apple = FakeApple()
+    apple.defaults["/account"] = lambda _: httpx.Response(status, content=body)
+    client = DEPClient(base_url=BASE, credentials=CREDENTIALS, transport=httpx.MockTransport(apple), sleep=no_sleep)
+    with pytest.raises(DEPError) as caught:
+        client.account()
+    code = caught.value.apple_code
+    assert code is None or (len(code) <= 64 and code.replace("_", "").replace(".", "").isalnum())
+    assert caught.value.message and caught.value.hint
+
+
+def no_sleep(_: float) -> None:
+    return None
