@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import subprocess
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from pippin.crypto.keys import generate_private_key
 
 OPENSSL = "/usr/bin/openssl"
 
@@ -66,3 +73,18 @@ def openssl_decrypt(message: bytes, private_key_pem: bytes, workdir: Path) -> by
         check=True,
     )
     return result.stdout
+
+
+@functools.cache
+def _key_pool() -> tuple[rsa.RSAPrivateKey, ...]:
+    return tuple(generate_private_key() for _ in range(4))
+
+
+def pooled_key_generator() -> Callable[[], rsa.RSAPrivateKey]:
+    """A stand-in for ``generate_private_key`` handing out real RSA-2048 keys made once per run, in turn.
+
+    Generating a key takes a noticeable fraction of a second; tests that only need *different* keys in a row
+    reuse these. The generator itself is tested in tests/crypto/test_keys_certs.py.
+    """
+    pool = itertools.cycle(_key_pool())
+    return lambda: next(pool)

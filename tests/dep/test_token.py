@@ -32,7 +32,7 @@ from pippin.dep.schemas import ExpiryLevel
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, TokenStatus
-from tests.crypto.openssl_tokens import inner_token_text, openssl_encrypt, token_fields
+from tests.crypto.openssl_tokens import inner_token_text, openssl_encrypt, pooled_key_generator, token_fields
 
 IN_A_YEAR = datetime.now(UTC) + timedelta(days=365)
 
@@ -48,6 +48,11 @@ def _closed_port_url() -> str:
 def offline(settings: Settings) -> Settings:
     """Settings whose Apple is a closed port: any test that reaches Apple fails fast with DEPUnavailable."""
     return settings.model_copy(update={"dep_base_url": _closed_port_url(), "dep_max_retries": 0, "dep_timeout": 2.0})
+
+
+@pytest.fixture(autouse=True)
+def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
 
 
 @pytest.fixture
