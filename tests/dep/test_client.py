@@ -610,3 +610,24 @@ def test_any_error_body_yields_a_typed_error_with_a_short_code(body: bytes, stat
 
 def no_sleep(_: float) -> None:
     return None
+
+
+def test_credentials_from_the_token_json_carry_its_expiry() -> None:
+    credentials = OAuthCredentials.from_token_json(
+        {"consumer_key": "CK_1", "consumer_secret": "CS_1", "access_token": "AT_1", "access_secret": "AS_1",
+         "access_token_expiry": "2026-01-17T11:02:21Z"}
+    )  # fmt: skip
+    assert credentials.expires_at == datetime(2026, 1, 17, 11, 2, 21, tzinfo=UTC)
+    with pytest.raises(DEPRequestRejected, match="consumer_secret"):
+        OAuthCredentials.from_token_json({"consumer_key": "CK_1", "access_token": "AT", "access_secret": "AS"})
+    with pytest.raises(DEPRequestRejected, match="expiry"):
+        OAuthCredentials.from_token_json(
+            {"consumer_key": "C", "consumer_secret": "S", "access_token": "A", "access_secret": "B",
+             "access_token_expiry": "next year"}
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize("base_url", ["mdmenrollment.apple.com", "ftp://apple.test", ""])
+def test_a_base_url_without_http_scheme_is_refused(base_url: str) -> None:
+    with pytest.raises(DEPRequestRejected, match="base URL"):
+        DEPClient(base_url=base_url, credentials=CREDENTIALS)
