@@ -8,16 +8,19 @@ against an independent implementation of OAuth 1.0a.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import pytest
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, Client
 from sqlalchemy import func, insert, select, update
 
-from pippin.sim.models import SimDevice, SimDeviceEvent, SimMDMServer, SimServerToken
+from pippin.sim.models import SimDevice, SimDeviceEvent, SimMDMServer, SimOrganization, SimServerToken
 from pippin.sim.state import SimState
+from tests.simulator import RunningSimulator, run_simulator
 
 USER_AGENT = "pippin-tests/1.0"
 
@@ -220,3 +223,34 @@ def seed_devices(
 
 def utc(value: str) -> datetime:
     return datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def shared_sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
+    """One simulator per test module (starting one per test costs more than most tests); never advance its clock."""
+    with run_simulator(tmp_path_factory.mktemp("sim")) as running:
+        yield running
+
+
+@pytest.fixture
+def apple(shared_sim: RunningSimulator) -> Iterator[RunningSimulator]:
+    """The shared simulator with organisation-wide switches (faults, terms, session lifetime) reset after the test."""
+    yield shared_sim
+    with shared_sim.state.transaction() as session:
+        org = session.scalars(select(SimOrganization)).one()
+        org.faults = {}
+        org.terms_pending = False
+        org.session_ttl_seconds = 300
+
+
+@pytest.fixture
+def server(apple: RunningSimulator) -> ServerCredentials:
+    """A fresh MDM server with a valid token on the shared simulator."""
+    return create_test_server(apple.state)
+
+
+@pytest.fixture
+def client(apple: RunningSimulator, server: ServerCredentials) -> Iterator[DEPTestClient]:
+    """A protocol-version-10 DEP client of ``server``."""
+    with DEPTestClient(apple.base_url, server) as dep:
+        yield dep
