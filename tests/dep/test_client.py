@@ -456,7 +456,8 @@ def test_page_limits_outside_1_to_1000_are_refused_locally(client: DEPClient, ap
 
 
 @pytest.mark.parametrize(
-    "serials", [[], [f"S{i:05d}" for i in range(1001)], ["OK1", ""], ["has space"], ["x" * 65], ["\x00"], "SERIAL"]
+    "serials",
+    [[], [f"S{i:05d}" for i in range(1001)], ["OK1", ""], ["has space"], ["x" * 65], ["\x00"], "SERIAL", [["S1"]], [7]],
 )
 def test_bad_serial_lists_are_refused_locally(client: DEPClient, apple: FakeApple, serials: list[str]) -> None:
     with pytest.raises(DEPRequestRejected):

@@ -27,7 +27,6 @@ from pydantic import BaseModel, ValidationError
 
 from pippin import __version__
 from pippin.dep.errors import (
-    CursorInvalid,
     CursorRequired,
     DEPAuthFailure,
     DEPError,
@@ -55,6 +54,10 @@ from pippin.dep.wire import (
     ReplacementDetails,
     SerialsRequest,
     SessionResponse,
+    check_cursor,
+    check_page_limit,
+    check_serials,
+    normalize_profile_uuid,
     parse_device_details,
 )
 
@@ -64,10 +67,6 @@ logger = logging.getLogger(__name__)
 
 PROTOCOL_VERSION = "10"  # reference 2.3: version 10 adds retry_after_seconds, eid, MAC addresses, replacements
 SESSION_HEADER = "X-ADM-Auth-Session"
-MAX_PAGE_LIMIT = 1000  # reference 3.2: "limit default 100, maximum 1000"
-MAX_SERIALS_PER_CALL = 1000  # reference 3.7 and 8: "limit requests to 1000 devices at a time"
-MAX_CURSOR_CHARS = 1000  # reference 3.2: "cursor string up to 1000 chars"
-MAX_SERIAL_CHARS = 64
 MAX_BODY_BYTES = 16 * 1024 * 1024  # a full page of 1000 devices is about 1 MB
 BACKOFF_BASE = 0.5
 BACKOFF_CAP = 30.0
@@ -175,21 +174,21 @@ class DEPClient:
     def fetch_devices(self, *, cursor: str | None = None, limit: int | None = None) -> DevicePage:
         """One page of ``POST /server/devices``, the full list (3.2). No cursor on the first page."""
         if cursor is not None:
-            _check_cursor(cursor)
-        body = PageRequest(cursor=cursor or None, limit=_check_limit(limit)).model_dump(exclude_none=True)
+            check_cursor(cursor)
+        body = PageRequest(cursor=cursor or None, limit=check_page_limit(limit)).model_dump(exclude_none=True)
         return self._parse(DevicePage, self._call("POST", "/server/devices", body=body), "/server/devices")
 
     def sync_devices(self, *, cursor: str, limit: int | None = None) -> DevicePage:
         """One page of ``POST /devices/sync``, the changes since ``cursor`` (3.3)."""
         if not cursor:
             raise CursorRequired()
-        _check_cursor(cursor)
-        body = PageRequest(cursor=cursor, limit=_check_limit(limit)).model_dump(exclude_none=True)
+        check_cursor(cursor)
+        body = PageRequest(cursor=cursor, limit=check_page_limit(limit)).model_dump(exclude_none=True)
         return self._parse(DevicePage, self._call("POST", "/devices/sync", body=body), "/devices/sync")
 
     def device_details(self, serials: Sequence[str]) -> dict[str, DeviceDetail]:
         """``POST /devices``: each serial's current record, or why there is none (3.4)."""
-        body = SerialsRequest(devices=_check_serials(serials)).model_dump(exclude_none=True)
+        body = SerialsRequest(devices=check_serials(serials)).model_dump(exclude_none=True)
         payload = self._call("POST", "/devices", body=body)
         try:
             return parse_device_details(payload)
@@ -199,30 +198,32 @@ class DEPClient:
     def define_profile(self, profile: Profile) -> DefineProfileResult:
         """``POST /profile``: a new, immutable profile, optionally assigned to ``profile.devices`` (3.5)."""
         if profile.devices:
-            _check_serials(profile.devices)
+            check_serials(profile.devices)
         payload = self._call("POST", "/profile", body=profile.to_wire())
         return self._parse(DefineProfileResult, payload, "/profile")
 
     def get_profile(self, profile_uuid: str) -> Profile:
         """``GET /profile``: a profile defined earlier (3.6); an unknown UUID is a DEPRequestRejected."""
-        params = {"profile_uuid": _check_profile_uuid(profile_uuid)}
+        params = {"profile_uuid": normalize_profile_uuid(profile_uuid)}
         return self._parse(Profile, self._call("GET", "/profile", params=params), "/profile")
 
     def assign_profile(self, *, profile_uuid: str, serials: Sequence[str]) -> AssignProfileResult:
         """``POST /profile/devices``: per-serial outcome, THROTTLED ones with ``retry_after_seconds`` (3.7)."""
-        request = AssignProfileRequest(profile_uuid=_check_profile_uuid(profile_uuid), devices=_check_serials(serials))
+        request = AssignProfileRequest(
+            profile_uuid=normalize_profile_uuid(profile_uuid), devices=check_serials(serials)
+        )
         payload = self._call("POST", "/profile/devices", body=request.model_dump())
         return self._parse(AssignProfileResult, payload, "/profile/devices")
 
     def remove_profile(self, serials: Sequence[str]) -> dict[str, str]:
         """``DELETE /profile/devices`` with a JSON body: per-serial outcome (3.8)."""
-        body = SerialsRequest(devices=_check_serials(serials)).model_dump(exclude_none=True)
+        body = SerialsRequest(devices=check_serials(serials)).model_dump(exclude_none=True)
         payload = self._call("DELETE", "/profile/devices", body=body)
         return self._parse(DeviceStatusResponse, payload, "/profile/devices").devices
 
     def disown_devices(self, serials: Sequence[str]) -> dict[str, str]:
         """``POST /devices/disown``: releases the serials from the organisation for good (3.9)."""
-        body = SerialsRequest(devices=_check_serials(serials)).model_dump(exclude_none=True)
+        body = SerialsRequest(devices=check_serials(serials)).model_dump(exclude_none=True)
         payload = self._call("POST", "/devices/disown", body=body)
         return self._parse(DeviceStatusResponse, payload, "/devices/disown").devices
 
@@ -230,14 +231,14 @@ class DEPClient:
         self, serial: str, *, escrow_key: str | None = None, lost_message: str | None = None
     ) -> ActivationLockResult:
         """``POST /device/activationlock`` (3.10); ``escrow_key`` is the hex PBKDF2 of the bypass code."""
-        (device,) = _check_serials([serial])
+        (device,) = check_serials([serial])
         request = ActivationLockRequest(device=device, escrow_key=escrow_key, lost_message=lost_message)
         payload = self._call("POST", "/device/activationlock", body=request.model_dump(exclude_none=True))
         return self._parse(ActivationLockResult, payload, "/device/activationlock")
 
     def replacement_details(self, serial: str) -> ReplacementDetails:
         """``GET /device/replacementDetails`` (3.11, protocol 10): which device ``serial`` replaced."""
-        (device,) = _check_serials([serial])
+        (device,) = check_serials([serial])
         payload = self._call("GET", "/device/replacementDetails", params={"device": device})
         return self._parse(ReplacementDetails, payload, "/device/replacementDetails")
 
@@ -448,56 +449,3 @@ def _read_limited(response: httpx.Response, path: str) -> bytes:
 
 def _invalid(path: str) -> DEPResponseInvalid:
     return DEPResponseInvalid(f"Apple's answer to {path} was not in the expected format.")
-
-
-def _check_limit(limit: int | None) -> int | None:
-    if limit is None:
-        return None
-    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
-        raise DEPRequestRejected(
-            f"A page size must be between 1 and {MAX_PAGE_LIMIT}; got {limit!r}.",
-            hint=f"Use a page size of at most {MAX_PAGE_LIMIT} (Apple's maximum).",
-        )
-    return limit
-
-
-def _check_cursor(cursor: str) -> None:
-    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
-        raise CursorInvalid(f"The stored sync cursor is not a string of at most {MAX_CURSOR_CHARS} characters.")
-
-
-def _check_serials(serials: Sequence[str]) -> list[str]:
-    """Serials as Apple takes them: 1 to 1000 distinct, case kept, no blanks (reference 3, 3.7)."""
-    if isinstance(serials, str):
-        raise DEPRequestRejected("Serial numbers must be given as a list, not one string.")
-    unique = list(dict.fromkeys(serials))
-    if not unique:
-        raise DEPRequestRejected("No serial numbers were given.", hint="Name at least one device.")
-    if len(unique) > MAX_SERIALS_PER_CALL:
-        raise DEPRequestRejected(
-            f"{len(unique)} serial numbers in one request; Apple takes at most {MAX_SERIALS_PER_CALL}.",
-            hint=f"Send them in batches of {MAX_SERIALS_PER_CALL}.",
-        )
-    for serial in unique:
-        if (
-            not isinstance(serial, str)
-            or not 0 < len(serial) <= MAX_SERIAL_CHARS
-            or not serial.isprintable()
-            or any(ch.isspace() for ch in serial)
-        ):
-            raise DEPRequestRejected(
-                f"{str(serial)[:MAX_SERIAL_CHARS]!r} is not a serial number.",
-                hint="Serial numbers are letters and digits without spaces, as printed on the device.",
-            )
-    return unique
-
-
-def _check_profile_uuid(profile_uuid: str) -> str:
-    """Apple's form of a profile UUID: 32 uppercase hex digits without dashes (reference 3)."""
-    normalized = profile_uuid.replace("-", "").upper() if isinstance(profile_uuid, str) else ""
-    if len(normalized) != 32 or any(ch not in "0123456789ABCDEF" for ch in normalized):
-        raise DEPRequestRejected(
-            f"{str(profile_uuid)[:64]!r} is not a profile UUID.",
-            hint="Use the profile_uuid Apple returned when the profile was defined (32 hexadecimal digits).",
-        )
-    return normalized

@@ -10,10 +10,13 @@ depsim sends reads as ``None``. Every timestamp comes out timezone-aware in UTC.
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+
+from pippin.dep.errors import CursorInvalid, DEPRequestRejected
 
 
 def _utc_or_none(value: object) -> object:
@@ -310,3 +313,63 @@ def parse_device_details(payload: object) -> dict[str, DeviceDetail]:
             )
         details[serial] = DeviceDetail(serial_number=serial, response_status=status, device=device)
     return details
+
+
+# --- Local checks before a request is sent ----------------------------------------------------------------------
+
+MAX_PAGE_LIMIT = 1000  # reference 3.2: "limit default 100, maximum 1000"
+MAX_SERIALS_PER_CALL = 1000  # reference 3.7 and 8: "limit requests to 1000 devices at a time"
+MAX_CURSOR_CHARS = 1000  # reference 3.2: "cursor string up to 1000 chars"
+MAX_SERIAL_CHARS = 64
+
+
+def check_page_limit(limit: int | None) -> int | None:
+    """A page size Apple accepts (1 to 1000), or ``None`` for Apple's default; else refused locally."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_PAGE_LIMIT:
+        raise DEPRequestRejected(
+            f"A page size must be between 1 and {MAX_PAGE_LIMIT}; got {limit!r}.",
+            hint=f"Use a page size of at most {MAX_PAGE_LIMIT} (Apple's maximum).",
+        )
+    return limit
+
+
+def check_cursor(cursor: str) -> None:
+    """Refuse a cursor Apple could not have issued, so the sync engine starts over as for INVALID_CURSOR."""
+    if not isinstance(cursor, str) or len(cursor) > MAX_CURSOR_CHARS:
+        raise CursorInvalid(f"The stored sync cursor is not a string of at most {MAX_CURSOR_CHARS} characters.")
+
+
+def check_serials(serials: Sequence[str]) -> list[str]:
+    """Serials as Apple takes them: 1 to 1000 distinct, case kept, no blanks (reference 3, 3.7)."""
+    if isinstance(serials, str):
+        raise DEPRequestRejected("Serial numbers must be given as a list, not one string.")
+    if not all(isinstance(serial, str) for serial in serials):
+        raise DEPRequestRejected("Serial numbers must be text.", hint="Pass each serial number as a string.")
+    unique = list(dict.fromkeys(serials))
+    if not unique:
+        raise DEPRequestRejected("No serial numbers were given.", hint="Name at least one device.")
+    if len(unique) > MAX_SERIALS_PER_CALL:
+        raise DEPRequestRejected(
+            f"{len(unique)} serial numbers in one request; Apple takes at most {MAX_SERIALS_PER_CALL}.",
+            hint=f"Send them in batches of {MAX_SERIALS_PER_CALL}.",
+        )
+    for serial in unique:
+        if not 0 < len(serial) <= MAX_SERIAL_CHARS or not serial.isprintable() or any(ch.isspace() for ch in serial):
+            raise DEPRequestRejected(
+                f"{str(serial)[:MAX_SERIAL_CHARS]!r} is not a serial number.",
+                hint="Serial numbers are letters and digits without spaces, as printed on the device.",
+            )
+    return unique
+
+
+def normalize_profile_uuid(profile_uuid: str) -> str:
+    """Apple's form of a profile UUID: 32 uppercase hex digits without dashes (reference 3)."""
+    normalized = profile_uuid.replace("-", "").upper() if isinstance(profile_uuid, str) else ""
+    if len(normalized) != 32 or any(ch not in "0123456789ABCDEF" for ch in normalized):
+        raise DEPRequestRejected(
+            f"{str(profile_uuid)[:64]!r} is not a profile UUID.",
+            hint="Use the profile_uuid Apple returned when the profile was defined (32 hexadecimal digits).",
+        )
+    return normalized
