@@ -10,6 +10,7 @@ from typer._click.core import Context as ClickContext
 from typer.core import TyperGroup
 
 from pippin import __version__
+from pippin.cli import dep as dep_cli
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import stderr, stdout
 from pippin.config import Settings
@@ -73,6 +74,7 @@ def version() -> None:
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(dep_cli.app, name="dep")
 
 
 @db_app.command("upgrade")
