@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pippin.store.models.base import Base, UTCDateTime, utcnow
@@ -31,7 +31,10 @@ class Device(Base):
     """
 
     __tablename__ = "devices"
-    __table_args__ = (Index("ix_devices_token_state", "token_id", "enrollment_state"),)
+    __table_args__ = (
+        Index("ix_devices_token_state", "token_id", "enrollment_state"),
+        Index("ix_devices_assignment_due", "assignment_status", "assignment_retry_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     serial_number: Mapped[str] = mapped_column(String(64), unique=True)
@@ -60,3 +63,13 @@ class Device(Base):
     fetch_generation: Mapped[int] = mapped_column(Integer, default=0)
 
     apple_record: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    # The enrollment profile Pippin gives this device, and where that stands at Apple (``dep/assignment.py``).
+    assigned_profile_id: Mapped[int | None] = mapped_column(
+        ForeignKey("enrollment_profiles.id", ondelete="SET NULL"), index=True
+    )
+    assigned_revision: Mapped[int | None] = mapped_column(Integer)
+    assignment_status: Mapped[str | None] = mapped_column(String(16))
+    assignment_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assignment_error: Mapped[str | None] = mapped_column(Text)
+    assignment_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
