@@ -56,6 +56,11 @@ class Settings(BaseSettings):
         default=timedelta(minutes=10),
         description="Time each sync is given; Sync stays disabled until it ends or the sync finishes.",
     )
+    server_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="Pippin's address as devices reach it; enrollment profiles send devices to "
+        "SERVER_URL/mdm/enroll (and, with user affinity, SERVER_URL/enroll/web).",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field(default="text", description="`text` for people, `json` for log collectors.")
 
