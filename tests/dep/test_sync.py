@@ -101,6 +101,11 @@ def run(
     )
 
 
+def start_sync_committed(session_factory: SessionFactory, **kwargs: Any) -> Any:
+    with transaction(session_factory) as session:
+        return start_sync(session, **kwargs)
+
+
 def inventory(session_factory: SessionFactory) -> dict[str, str]:
     with transaction(session_factory) as session:
         return {d.serial_number: d.enrollment_state for d in session.scalars(select(Device))}
@@ -254,23 +259,23 @@ def test_a_repeated_cursor_stops_the_run_with_a_warning_and_the_next_run_continu
 def test_a_second_sync_is_refused_while_the_window_is_open_and_allowed_once_the_first_finished(
     session_factory: SessionFactory, settings: Settings, token_name: str
 ) -> None:
-    started = start_sync(session_factory, token_name="acme", settings=settings, now=T0)
+    started = start_sync_committed(session_factory, token_name="acme", settings=settings, now=T0)
     with pytest.raises(SyncWindowClosed) as refused:
-        start_sync(session_factory, token_name="acme", settings=settings, now=T0 + timedelta(minutes=3))
+        start_sync_committed(session_factory, token_name="acme", settings=settings, now=T0 + timedelta(minutes=3))
     assert refused.value.retry_at == T0 + settings.dep_sync_window
     assert refused.value.retry_after_seconds(now=T0 + timedelta(minutes=3)) == 7 * 60
     with transaction(session_factory) as session:
         assert len(session.scalars(select(SyncRun)).all()) == 1  # the refused attempt left nothing behind
     apple = ScriptedApple([("fetch", None, page("f1")), ("sync", "f1", page("s1"))])
     run_sync(session_factory, run_id=started.id, settings=settings, open_dep_client=lambda t: apple, clock=Clock())
-    start_sync(session_factory, token_name="acme", settings=settings, now=T0 + timedelta(minutes=4))
+    start_sync_committed(session_factory, token_name="acme", settings=settings, now=T0 + timedelta(minutes=4))
 
 
 def test_a_dead_syncs_window_reopens_when_it_ends_and_its_run_is_marked_abandoned(
     session_factory: SessionFactory, settings: Settings, token_name: str
 ) -> None:
-    dead = start_sync(session_factory, token_name="acme", settings=settings, now=T0)
-    start_sync(session_factory, token_name="acme", settings=settings, now=T0 + settings.dep_sync_window)
+    dead = start_sync_committed(session_factory, token_name="acme", settings=settings, now=T0)
+    start_sync_committed(session_factory, token_name="acme", settings=settings, now=T0 + settings.dep_sync_window)
     with transaction(session_factory) as session:
         runs = list_sync_runs(session, token_name="acme")
     assert [(r.id, r.outcome, r.error_code) for r in runs][1] == (dead.id, "failed", "abandoned")
@@ -407,4 +412,4 @@ def test_a_token_without_a_server_token_cannot_sync(session_factory: SessionFact
     with transaction(session_factory) as session:
         session.add(DEPToken(name="bare"))
     with pytest.raises(Exception, match="no server token"):
-        start_sync(session_factory, token_name="bare", settings=settings)
+        start_sync_committed(session_factory, token_name="bare", settings=settings)

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
+from pippin.dep.inventory_schemas import SyncHealthRead
+
 
 class ExpiryLevel(StrEnum):
     """How urgent the yearly renewal is (reference 1.4: peers warn at 30 and 7 days)."""
@@ -35,6 +37,9 @@ class DEPTokenRead(BaseModel):
     uploaded_at: datetime | None
     has_pending_keypair: bool = Field(
         description="A key pair was made and waits for a token encrypted to it; the current one still works."
+    )
+    sync: SyncHealthRead | None = Field(
+        default=None, description="Where the token's device sync stands: last run, next runs, running now."
     )
 
 

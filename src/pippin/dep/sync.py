@@ -28,6 +28,7 @@ from typing import Protocol
 
 import httpx
 from sqlalchemy import select, update
+from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
@@ -102,7 +103,7 @@ def _page_size(advertised: int | None) -> int:
 
 
 def start_sync(
-    session_factory: SessionFactory,
+    session: Session,
     *,
     token_name: str,
     settings: Settings,
@@ -110,52 +111,53 @@ def start_sync(
     trigger: str = "manual",
     now: datetime | None = None,
 ) -> SyncRunRead:
-    """Claim the token's sync window and record a ``running`` run (committed); run it with :func:`run_sync`.
+    """Claim the token's sync window and record a ``running`` run; commit, then run it with :func:`run_sync`.
 
     Raises :class:`SyncWindowClosed` while another sync holds the window: across processes and machines
-    sharing the database, exactly one of several simultaneous callers gets it.
+    sharing the database, exactly one of several simultaneous callers gets it (the claim is decided when the
+    caller's transaction commits; other claimers wait for it). Raising leaves the caller's transaction to roll
+    back, which takes the refused run with it.
     """
     moment = now or utcnow()
-    with transaction(session_factory) as session:
-        token = session.scalars(select(DEPToken).where(DEPToken.name == token_name)).one_or_none()
-        if token is None:
-            raise NotFound(
-                f"There is no DEP token named {token_name!r}.",
-                hint="`pippin dep tokens` lists the tokens Pippin knows.",
-            )
-        if token.credentials_encrypted is None:
-            raise Conflict(
-                f"DEP token {token_name!r} has no server token from Apple yet, so there is nothing to sync.",
-                hint="Download the server token for this MDM server in Apple Business Manager and upload it with "
-                "`pippin dep upload-token`.",
-            )
-        fetching = full or token.cursor is None or token.cursor_kind == CursorKind.fetch
-        run = SyncRun(
-            token_id=token.id,
-            kind=SyncKind.full if fetching else SyncKind.incremental,
-            trigger=trigger,
-            started_at=moment,
-            window_ends_at=moment + settings.dep_sync_window,
-            outcome=SyncOutcome.running,
+    token = session.scalars(select(DEPToken).where(DEPToken.name == token_name)).one_or_none()
+    if token is None:
+        raise NotFound(
+            f"There is no DEP token named {token_name!r}.",
+            hint="`pippin dep tokens` lists the tokens Pippin knows.",
         )
-        session.add(run)
-        session.flush()
-        if not claim_sync_window(session, token_id=token.id, run_id=run.id, until=run.window_ends_at, now=moment):
-            session.refresh(token)
-            raise SyncWindowClosed(token_name=token_name, retry_at=token.sync_window_until or moment)
-        # Runs whose process died keep "running" forever otherwise; their window is over, so say what happened.
-        session.execute(
-            update(SyncRun)
-            .where(
-                SyncRun.token_id == token.id,
-                SyncRun.id != run.id,
-                SyncRun.outcome == SyncOutcome.running,
-                SyncRun.window_ends_at <= moment,
-            )
-            .values(outcome=SyncOutcome.failed, error_code="abandoned", finished_at=SyncRun.window_ends_at)
-            .execution_options(synchronize_session=False)
+    if token.credentials_encrypted is None:
+        raise Conflict(
+            f"DEP token {token_name!r} has no server token from Apple yet, so there is nothing to sync.",
+            hint="Download the server token for this MDM server in Apple Business Manager and upload it with "
+            "`pippin dep upload-token`.",
         )
-        return sync_run_read(run, token_name=token_name)
+    fetching = full or token.cursor is None or token.cursor_kind == CursorKind.fetch
+    run = SyncRun(
+        token_id=token.id,
+        kind=SyncKind.full if fetching else SyncKind.incremental,
+        trigger=trigger,
+        started_at=moment,
+        window_ends_at=moment + settings.dep_sync_window,
+        outcome=SyncOutcome.running,
+    )
+    session.add(run)
+    session.flush()
+    if not claim_sync_window(session, token_id=token.id, run_id=run.id, until=run.window_ends_at, now=moment):
+        session.refresh(token)
+        raise SyncWindowClosed(token_name=token_name, retry_at=token.sync_window_until or moment)
+    # Runs whose process died keep "running" forever otherwise; their window is over, so say what happened.
+    session.execute(
+        update(SyncRun)
+        .where(
+            SyncRun.token_id == token.id,
+            SyncRun.id != run.id,
+            SyncRun.outcome == SyncOutcome.running,
+            SyncRun.window_ends_at <= moment,
+        )
+        .values(outcome=SyncOutcome.failed, error_code="abandoned", finished_at=SyncRun.window_ends_at)
+        .execution_options(synchronize_session=False)
+    )
+    return sync_run_read(run, token_name=token_name)
 
 
 class _TimedOut(Exception):
@@ -376,12 +378,14 @@ def run_sync(
     open_dep_client: ClientFactory,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = utcnow,
+    raise_unexpected: bool = True,
 ) -> SyncRunRead:
     """Carry out a run claimed by :func:`start_sync`, one committed transaction per page; returns how it ended.
 
     Apple's failures end the run ``failed`` and are recorded (an authentication failure on the token too);
     pages already committed stay, and the cursor is exactly where the last of them left it. Any other error
-    is recorded as ``internal_error`` and raised again.
+    is recorded as ``internal_error`` and logged, then raised again unless ``raise_unexpected`` is false (a
+    background run has nobody to raise it to).
     """
     with transaction(session_factory) as session:
         run = session.get(SyncRun, run_id)
@@ -444,7 +448,7 @@ def run_sync(
             }
         },
     )
-    if unexpected is not None:
+    if unexpected is not None and raise_unexpected:
         raise unexpected
     return finished
 
@@ -489,9 +493,8 @@ def sync_now(
     clock: Callable[[], datetime] = utcnow,
 ) -> SyncRunRead:
     """Claim the window and run the sync here and now (the CLI and the scheduler); see :func:`run_sync`."""
-    started = start_sync(
-        session_factory, token_name=token_name, settings=settings, full=full, trigger=trigger, now=clock()
-    )
+    with transaction(session_factory) as session:
+        started = start_sync(session, token_name=token_name, settings=settings, full=full, trigger=trigger, now=clock())
     return run_sync(
         session_factory,
         run_id=started.id,

@@ -33,6 +33,11 @@ class SyncWindowClosed(Conflict):
         self.token_name = token_name
         self.retry_at = retry_at
 
+    @property
+    def retry_after(self) -> int:
+        """Seconds until the window reopens at the latest (the API's ``Retry-After``)."""
+        return self.retry_after_seconds()
+
     def retry_after_seconds(self, *, now: datetime | None = None) -> int:
         """Whole seconds until ``retry_at`` (at least 1), for an HTTP ``Retry-After`` header."""
         remaining = (self.retry_at - (now or utcnow())).total_seconds()
@@ -125,3 +130,10 @@ def sync_health(
         window_reopens_at=token.sync_window_until if running else None,
         cursor_kind=token.cursor_kind,
     )
+
+
+def token_sync_health(
+    session: Session, *, token_name: str, settings: Settings, now: datetime | None = None
+) -> SyncHealthRead:
+    """:func:`sync_health` of the token called ``token_name``."""
+    return sync_health(session, token=_token_named(session, token_name), settings=settings, now=now)

@@ -1,0 +1,138 @@
+"""The devices and sync routes: translation only (statuses, shapes, hostile input); the services are tested apart."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from pippin.api.deps import AppResources
+from pippin.dep import sync as sync_service
+from pippin.dep.sync import start_sync
+from pippin.dep.wire import DevicePage
+from pippin.store.db import transaction
+from pippin.store.models import DEPToken, Device
+
+NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fleet(resources: AppResources) -> None:
+    with transaction(resources.session_factory) as session:
+        token = DEPToken(name="acme", status="ok", credentials_encrypted=b"sealed")
+        session.add(token)
+        session.flush()
+        for n in range(5):
+            session.add(
+                Device(
+                    serial_number=f"C0{n}",
+                    token_id=token.id,
+                    model="iPhone 15" if n % 2 else "iPad Air",
+                    enrollment_state="not_contacted",
+                    first_seen_at=NOW,
+                    last_synced_at=NOW,
+                    apple_record={},
+                )
+            )
+
+
+class OnePageApple:
+    def fetch_devices(self, *, cursor: str | None = None, limit: int | None = None) -> DevicePage:
+        return DevicePage.model_validate({"devices": [{"serial_number": "NEW1"}], "cursor": "f1"})
+
+    def sync_devices(self, *, cursor: str, limit: int | None = None) -> DevicePage:
+        return DevicePage.model_validate({"devices": [], "cursor": "s1"})
+
+    def close(self) -> None:
+        pass
+
+
+def test_devices_are_listed_with_the_documented_keys_and_paged(
+    client: TestClient, auth: dict[str, str], fleet: None
+) -> None:
+    first = client.get("/api/v1/devices", params={"limit": 2}, headers=auth)
+    assert first.status_code == 200
+    body = first.json()
+    assert [d["serial_number"] for d in body["devices"]] == ["C00", "C01"]
+    assert {"serial_number", "model", "enrollment_state", "token", "first_seen_at", "removed_at"} <= set(
+        body["devices"][0]
+    )
+    rest = client.get("/api/v1/devices", params={"limit": 500, "cursor": body["next_cursor"]}, headers=auth)
+    assert [d["serial_number"] for d in rest.json()["devices"]] == ["C02", "C03", "C04"]
+    filtered = client.get("/api/v1/devices", params={"search": "iphone", "token": "acme"}, headers=auth)
+    assert [d["serial_number"] for d in filtered.json()["devices"]] == ["C01", "C03"]
+
+
+@pytest.mark.parametrize(
+    ("params", "status"),
+    [
+        ({"state": "lost"}, 400),
+        ({"cursor": "%%%"}, 400),
+        ({"limit": 501}, 422),
+        ({"limit": 0}, 422),
+        ({"search": "x" * 129}, 422),
+        ({"cursor": "c" * 129}, 422),
+    ],
+)
+def test_bad_listing_queries_are_refused(
+    client: TestClient, auth: dict[str, str], fleet: None, params: dict[str, Any], status: int
+) -> None:
+    answer = client.get("/api/v1/devices", params=params, headers=auth)
+    assert answer.status_code == status and answer.json()["error"]
+
+
+def test_one_device_by_serial_or_404(client: TestClient, auth: dict[str, str], fleet: None) -> None:
+    assert client.get("/api/v1/devices/C03", headers=auth).json()["token"] == "acme"
+    missing = client.get("/api/v1/devices/c03", headers=auth)
+    assert missing.status_code == 404 and missing.json()["error"] == "not_found"
+
+
+def test_devices_need_an_api_token(client: TestClient, fleet: None) -> None:
+    assert client.get("/api/v1/devices").status_code == 401
+
+
+def test_a_sync_starts_with_202_and_runs_in_the_background(
+    client: TestClient, auth: dict[str, str], fleet: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sync_service, "dep_client_factory", lambda **kwargs: lambda token: OnePageApple())
+    answer = client.post("/api/v1/dep/tokens/acme/sync", params={"full": "true"}, headers=auth)
+    assert answer.status_code == 202
+    assert answer.json()["outcome"] == "running" and answer.json()["kind"] == "full"
+    history = client.get("/api/v1/dep/tokens/acme/syncs", headers=auth).json()
+    assert history[0]["outcome"] == "succeeded" and history[0]["added"] == 1 and history[0]["trigger"] == "api"
+    assert client.get("/api/v1/devices/NEW1", headers=auth).status_code == 200
+    token = client.get("/api/v1/dep/tokens/acme", headers=auth).json()
+    assert token["sync"]["last_run"]["id"] == history[0]["id"] and token["sync"]["running"] is False
+    assert client.get("/api/v1/dep/tokens", headers=auth).json()[0]["sync"]["cursor_kind"] == "sync"
+
+
+def test_a_sync_while_the_window_is_closed_is_a_409_with_retry_after(
+    client: TestClient, auth: dict[str, str], fleet: None, resources: AppResources
+) -> None:
+    with transaction(resources.session_factory) as session:
+        start_sync(session, token_name="acme", settings=resources.settings)
+    answer = client.post("/api/v1/dep/tokens/acme/sync", headers=auth)
+    assert answer.status_code == 409
+    assert answer.json()["error"] == "sync_window_closed"
+    window = resources.settings.dep_sync_window.total_seconds()
+    assert 0 < int(answer.headers["Retry-After"]) <= window
+    assert client.get("/api/v1/dep/tokens/acme", headers=auth).json()["sync"]["running"] is True
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/api/v1/dep/tokens/nobody/sync", 404),
+        ("/api/v1/dep/tokens/acme/sync?full=perhaps", 422),
+    ],
+)
+def test_sync_refusals(client: TestClient, auth: dict[str, str], fleet: None, path: str, status: int) -> None:
+    assert client.post(path, headers=auth).status_code == status
+
+
+def test_sync_history_limits(client: TestClient, auth: dict[str, str], fleet: None) -> None:
+    assert client.get("/api/v1/dep/tokens/acme/syncs?limit=0", headers=auth).status_code == 422
+    assert client.get("/api/v1/dep/tokens/nobody/syncs", headers=auth).status_code == 404
+    assert client.get("/api/v1/dep/tokens/acme/syncs", headers=auth).json() == []
