@@ -6,7 +6,11 @@ The simulator's portal plays Business Manager: an MDM server is created with Pip
 
 from __future__ import annotations
 
+import io
 import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from pippin.dep import token as token_service
 from pippin.dep.errors import TermsNotSigned, TokenRejected
 from pippin.dep.schemas import TokenUploadResult
 from pippin.errors import Conflict
+from pippin.logs import JSONFormatter
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import TokenStatus
 from tests.crypto.openssl_tokens import openssl_decrypt, openssl_encrypt, pooled_key_generator
@@ -258,10 +263,27 @@ def token_service_read(factory: SessionFactory) -> Any:
         return token_service.read_token(session, name="acme")
 
 
+@contextmanager
+def _captured_logs() -> Iterator[io.StringIO]:
+    """Every record of Pippin's loggers at DEBUG, formatted with its fields as a log collector would get it."""
+    logger = logging.getLogger("pippin")
+    buffer = io.StringIO()
+    handler = logging.StreamHandler(buffer)
+    handler.setFormatter(JSONFormatter())
+    previous = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield buffer
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(previous)
+
+
 def test_no_secret_reaches_the_database_in_clear(
     session_factory: SessionFactory, box: SecretBox, online: Settings, sim: RunningSimulator, tmp_path: Path
 ) -> None:
-    """Dump every column of every table after an upload; no OAuth value and no private key may appear."""
+    """Dump every column of every table after an upload; no OAuth value and no private key may appear (nor in logs)."""
     pem = keypair(session_factory, box)
     p7m = download_token(sim, create_server(sim, pem))
     with transaction(session_factory) as session:
@@ -277,7 +299,13 @@ def test_no_secret_reaches_the_database_in_clear(
     text = mime_text_body(decrypt_enveloped(p7m, private_key=key, certificate=load_certificate_pem(pem)))
     fields = json.loads(text.split("-----BEGIN MESSAGE-----")[1].split("-----END MESSAGE-----")[0])
     secrets = [fields[name].encode() for name in ("consumer_key", "consumer_secret", "access_token", "access_secret")]
-    upload(session_factory, box, online, p7m)
+    with _captured_logs() as logged:
+        upload(session_factory, box, online, p7m)
+        with transaction(session_factory) as session:
+            token_service.fetch_account(session, name="acme", box=box, settings=online)
+    assert "DEP token uploaded" in logged.getvalue()
+    for secret in secrets:
+        assert secret.decode() not in logged.getvalue()
 
     engine = session_factory.kw["bind"]
     metadata = MetaData()
