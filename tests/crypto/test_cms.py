@@ -130,6 +130,25 @@ def test_junk_is_not_enveloped_data(ours: KeyPair, data: bytes, reason: str) -> 
         decrypt_enveloped(data, private_key=ours.key, certificate=ours.cert)
 
 
+def _der_length(size: int) -> bytes:
+    if size < 0x80:
+        return bytes([size])
+    encoded = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(encoded)]) + encoded
+
+
+@pytest.mark.parametrize("tag", [0x30, 0xA0])
+def test_deeply_nested_der_is_refused_not_crashed(ours: KeyPair, tag: int) -> None:
+    nested = b""
+    for _ in range(20_000):
+        nested = bytes([tag]) + _der_length(len(nested)) + nested
+    enveloped_oid = bytes.fromhex("06092a864886f70d010703")
+    hostile = b"\x30" + _der_length(len(enveloped_oid) + len(nested)) + enveloped_oid + nested
+    for data in (nested, hostile):
+        with pytest.raises(NotEnvelopedData):
+            decrypt_enveloped(data, private_key=ours.key, certificate=ours.cert)
+
+
 def test_a_certificate_is_named_as_such(ours: KeyPair) -> None:
     with pytest.raises(NotEnvelopedData, match="PEM certificate"):
         to_der(ours.pem.encode())

@@ -203,6 +203,7 @@ def _fields_without(field: str) -> dict[str, str]:
         ({**token_fields(expires_at=IN_A_YEAR), "access_token_expiry": "next year"}, "not a date"),
         ("[1, 2]", "not an object"),
         ("{not json", "JSON"),
+        ("[" * 100_000, "JSON"),
         (token_fields(expires_at=datetime(2020, 1, 17, 11, 2, 21, tzinfo=UTC)), "expired on 2020-01-17 11:02"),
     ],
 )

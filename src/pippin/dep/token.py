@@ -151,7 +151,7 @@ def _read_fields(plaintext: bytes, *, now: datetime) -> tuple[OAuthCredentials, 
         text = text[begin + len(_BEGIN) : end]
     try:
         fields = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # a hostile file may nest arrays deeper than the parser recurses
         raise InvalidInput("The decrypted token does not hold the JSON Apple puts in it.", hint=retry) from exc
     if not isinstance(fields, dict):
         raise InvalidInput("The decrypted token's JSON is not an object.", hint=retry)
