@@ -13,6 +13,7 @@ from pippin import __version__
 from pippin.cli import dep as dep_cli
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import stderr, stdout
+from pippin.cli.sim import sim_app
 from pippin.config import Settings
 from pippin.errors import Conflict, InvalidInput, NotFound, PippinError, Unavailable
 from pippin.logs import configure_logging
@@ -75,6 +76,7 @@ def version() -> None:
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dep_cli.app, name="dep")
+app.add_typer(sim_app, name="sim")
 
 
 @db_app.command("upgrade")

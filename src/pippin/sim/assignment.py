@@ -14,22 +14,39 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from types import SimpleNamespace
+from typing import Any, cast
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from pippin.sim.events import device_snapshot
-from pippin.sim.models import SimDevice, SimDeviceEvent, SimMDMServer
+from pippin.sim.inventory import DEVICES
+from pippin.sim.models import SimBase, SimDevice, SimDeviceEvent, SimMDMServer
 from pippin.sim.portal_errors import invalid
 
 MAX_SERIALS_PER_REQUEST = 100_000
 SERIAL_PATTERN = re.compile(r"[A-Za-z0-9]{1,64}")
-_CHUNK = 900  # below SQLite's bound-parameter limit on every version
+_EVENTS: Table = SimBase.metadata.tables["sim_device_events"]
+_CHUNK = 900
+# The columns device_snapshot reads that an assignment does not overwrite, plus server_id.
+_LOADED_COLUMNS = (
+    "serial_number",
+    "model",
+    "description",
+    "color",
+    "asset_tag",
+    "os",
+    "device_family",
+    "extra",
+    "server_id",
+)
+_LOADED = ", ".join(_LOADED_COLUMNS)  # below SQLite's bound-parameter limit on every version
 
 
 @dataclass(frozen=True)
@@ -132,15 +149,16 @@ def assign_devices(
         session, server.id, [d.serial_number for d in devices if d.server_id != server.id]
     )
     seq = _next_seq(session)
-    events: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    at = _stored(session, now)
+    events: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
     assigned = moved = unchanged = 0
     for device in devices:
         if device.server_id == server.id:
             unchanged += 1
             continue
         if device.server_id is not None:
-            events.append(_event(seq, device.server_id, device, "deleted", now))
+            events.append(_event(seq, device.server_id, device, "deleted", at))
             seq, moved = seq + 1, moved + 1
         else:
             assigned += 1
@@ -149,8 +167,8 @@ def assign_devices(
         device.profile_uuid, device.profile_status = None, "empty"
         device.profile_assign_time = device.profile_push_time = device.assignment_blocked_until = None
         op_type = "modified" if device.serial_number in been_here else "added"
-        events.append(_event(seq, server.id, device, op_type, now))
-        updates.append(_assignment_columns(device))
+        events.append(_event(seq, server.id, device, op_type, at))
+        updates.append(_assignment_columns(device, at))
         seq += 1
     _write(session, events, updates)
     return AssignmentResult(assigned=assigned, moved=moved, unchanged=unchanged)
@@ -160,29 +178,35 @@ def unassign_devices(session: Session, *, serials: Sequence[str], now: datetime)
     """Release ``serials`` from their servers (``deleted`` events); returns how many were assigned."""
     devices = _load(session, serials)
     seq = _next_seq(session)
-    events: list[dict[str, Any]] = []
-    updates: list[dict[str, Any]] = []
+    at = _stored(session, now)
+    events: list[tuple[Any, ...]] = []
+    updates: list[tuple[Any, ...]] = []
     for device in devices:
         if device.server_id is None:
             continue
-        events.append(_event(seq, device.server_id, device, "deleted", now))
+        events.append(_event(seq, device.server_id, device, "deleted", at))
         seq += 1
         device.server_id = device.assign_seq = None
         device.device_assigned_date = device.device_assigned_by = None
         device.profile_uuid, device.profile_status = None, "empty"
         device.profile_assign_time = device.profile_push_time = device.assignment_blocked_until = None
-        updates.append(_assignment_columns(device))
+        updates.append(_assignment_columns(device, None))
     _write(session, events, updates)
     return len(updates)
 
 
 def _load(session: Session, serials: Sequence[str]) -> list[SimDevice]:
-    """Detached copies of the devices, in request order; any unknown serial refuses the request."""
-    table = SimDevice.__table__
+    """Plain copies of the devices (not ORM-tracked), in request order; any unknown serial refuses the request.
+
+    They are namespaces holding the columns ``device_snapshot`` reads (the assignment columns are set by the
+    caller before a snapshot is taken), typed as SimDevice for it: building and tracking 100,000 ORM
+    objects would cost more than the whole assignment.
+    """
     found: dict[str, SimDevice] = {}
+    columns = [DEVICES.c[name] for name in _LOADED_COLUMNS]
     for chunk in _chunks(serials):
-        for row in session.execute(select(table).where(table.c.serial_number.in_(chunk))).mappings():
-            found[row["serial_number"]] = SimDevice(**row)
+        for row in session.execute(select(*columns).where(DEVICES.c.serial_number.in_(chunk))).mappings():
+            found[row["serial_number"]] = cast(SimDevice, SimpleNamespace(**row))
     missing = [serial for serial in serials if serial not in found]
     if missing:
         problems = [
@@ -214,38 +238,42 @@ def _next_seq(session: Session) -> int:
     return (session.scalar(select(func.max(SimDeviceEvent.seq))) or 0) + 1
 
 
-def _event(seq: int, server_id: int, device: SimDevice, op_type: str, at: datetime) -> dict[str, Any]:
+def _event(seq: int, server_id: int, device: SimDevice, op_type: str, at: str) -> tuple[Any, ...]:
     snapshot = {"serial_number": device.serial_number} if op_type == "deleted" else device_snapshot(device)
-    return {
-        "seq": seq,
-        "server_id": server_id,
-        "serial_number": device.serial_number,
-        "op_type": op_type,
-        "op_date": at,
-        "snapshot": snapshot,
-    }
+    return (seq, server_id, device.serial_number, op_type, at, json.dumps(snapshot))
 
 
-def _assignment_columns(device: SimDevice) -> dict[str, Any]:
-    return {
-        "serial_number": device.serial_number,
-        "server_id": device.server_id,
-        "assign_seq": device.assign_seq,
-        "device_assigned_date": device.device_assigned_date,
-        "device_assigned_by": device.device_assigned_by,
-        "profile_uuid": device.profile_uuid,
-        "profile_status": device.profile_status,
-        "profile_assign_time": device.profile_assign_time,
-        "profile_push_time": device.profile_push_time,
-        "assignment_blocked_until": device.assignment_blocked_until,
-    }
+def _assignment_columns(device: SimDevice, at: str | None) -> tuple[Any, ...]:
+    return (device.server_id, device.assign_seq, at, device.device_assigned_by, device.serial_number)
 
 
-def _write(session: Session, events: list[dict[str, Any]], updates: list[dict[str, Any]]) -> None:
+def _write(session: Session, events: list[tuple[Any, ...]], updates: list[tuple[Any, ...]]) -> None:
+    """Two prepared statements run with executemany: bulk work without per-row ORM or type processing.
+
+    Values arrive already in the database's form (JSON text, SimDateTime's stored form via ``_stored``).
+    """
+    connection = session.connection()
     if events:
-        session.execute(insert(SimDeviceEvent), events)
+        connection.exec_driver_sql(
+            "INSERT INTO sim_device_events (seq, server_id, serial_number, op_type, op_date, snapshot) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            events,
+        )
     if updates:
-        session.execute(update(SimDevice), updates)
+        connection.exec_driver_sql(
+            "UPDATE sim_devices SET server_id = ?, assign_seq = ?, device_assigned_date = ?, device_assigned_by = ?, "
+            "profile_uuid = NULL, profile_status = 'empty', profile_assign_time = NULL, profile_push_time = NULL, "
+            "assignment_blocked_until = NULL WHERE serial_number = ?",
+            updates,
+        )
+
+
+def _stored(session: Session, moment: datetime) -> str:
+    """``moment`` as SimDateTime stores it, computed once per request rather than once per row."""
+    column_type = _EVENTS.c.op_date.type
+    processor = column_type.bind_processor(session.get_bind().dialect)
+    stored = processor(moment) if processor else moment
+    return str(stored)
 
 
 def _chunks(values: Sequence[str]) -> Iterable[Sequence[str]]:

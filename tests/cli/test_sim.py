@@ -1,0 +1,118 @@
+"""`pippin sim apple` as a user runs it: a real process on a free port, state kept across restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+from typer.testing import CliRunner
+
+from pippin.cli.main import app
+
+PIPPIN = str(Path(sys.executable).with_name("pippin"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Finished:
+    """Filled in when the process has stopped: its exit code and everything it printed."""
+
+    returncode: int | None = None
+    output: str = ""
+
+
+@contextmanager
+def _running(*args: str) -> Iterator[tuple[str, Finished]]:
+    port = _free_port()
+    process = subprocess.Popen(
+        [PIPPIN, "sim", "apple", "--port", str(port), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    base_url = f"http://127.0.0.1:{port}"
+    finished, output = Finished(), ""
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(
+                    f"pippin sim apple exited early: {process.stdout.read() if process.stdout else ''}"
+                )
+            try:
+                if httpx.get(f"{base_url}/portal/terms", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError("pippin sim apple did not answer within 30 s")
+            time.sleep(0.1)
+        yield base_url, finished
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if process.stdout is not None:
+            output = process.stdout.read()
+            process.stdout.close()
+    finished.returncode, finished.output = process.returncode, output
+
+
+def test_serves_seeds_devices_and_keeps_state_across_restarts(tmp_path: Path) -> None:
+    data = tmp_path / "sim"
+    with _running("--data", str(data), "--devices", "25", "--seed", "7") as (base_url, process):
+        devices = httpx.get(f"{base_url}/portal/devices", params={"limit": 1000}).json()
+        assert devices["total"] == 25
+        first_serials = sorted(device["serial_number"] for device in devices["devices"])
+        assert httpx.get(f"{base_url}/portal/").status_code == 200
+        assert httpx.post(f"{base_url}/portal/terms").json() == {"terms_pending": True}
+    output = process.output
+    assert f"{base_url}/portal/" in output and "DEP base URL" in output and "Created 25 unassigned devices" in output
+    assert process.returncode == 0
+
+    with _running("--data", str(data), "--devices", "10") as (base_url, process):
+        devices = httpx.get(f"{base_url}/portal/devices", params={"limit": 1000}).json()
+        assert sorted(device["serial_number"] for device in devices["devices"]) == first_serials
+        assert httpx.get(f"{base_url}/portal/terms").json() == {"terms_pending": True}
+    assert "ignored" in process.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--port", "0"], "is not a TCP port"),
+        (["--port", "70000"], "is not a TCP port"),
+        (["--devices", "-1"], "out of range"),
+        (["--devices", "1000001"], "out of range"),
+    ],
+)
+def test_bad_flags_are_refused_with_exit_code_2(tmp_path: Path, args: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["sim", "apple", "--data", str(tmp_path / "sim"), *args])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert not (tmp_path / "sim").exists()
+
+
+def test_a_file_as_data_directory_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "file"
+    path.write_text("x")
+    result = CliRunner().invoke(app, ["sim", "apple", "--data", str(path)])
+    assert result.exit_code == 2 and "is a file" in result.output
