@@ -13,9 +13,11 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from pippin.cli import dep_sync
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
+from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep.errors import DEPError
 from pippin.dep.schemas import DEPTokenRead, ExpiryLevel
@@ -23,6 +25,8 @@ from pippin.errors import Conflict, InvalidInput
 from pippin.store.db import transaction
 
 app = typer.Typer(help="DEP: connect Apple MDM servers with server tokens, and check them.", no_args_is_help=True)
+app.command("sync")(dep_sync.sync)
+app.command("sync-history")(dep_sync.sync_history)
 
 _EXPIRY_STYLES = {
     ExpiryLevel.ok: "green",
@@ -122,14 +126,18 @@ def tokens(ctx: typer.Context, json_output: JSONOption = False) -> None:
     """List DEP tokens: Apple server, organisation, Apple ID, expiry and status."""
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        listed = token_service.list_tokens(session)
+        listed = sync_run_service.with_sync_health(
+            session, tokens=token_service.list_tokens(session), settings=context.settings
+        )
     if json_output:
         print_json([token.model_dump(mode="json") for token in listed])
         return
     if not listed:
         stderr.print("No DEP tokens yet. Start with `pippin dep keypair NAME`.", markup=False)
         return
-    table = Table("name", "Apple MDM server", "organisation", "Apple ID", "expires", "status", "last error")
+    table = Table(
+        "name", "Apple MDM server", "organisation", "Apple ID", "expires", "status", "last sync", "last error"
+    )
     for token in listed:
         style = _EXPIRY_STYLES.get(token.expiry_level) if token.expiry_level else None
         server = f"{token.server_name or '-'}\n{token.server_uuid or ''}".strip()
@@ -143,6 +151,7 @@ def tokens(ctx: typer.Context, json_output: JSONOption = False) -> None:
             Text(token.apple_id or "-"),
             Text(_expiry(token), style=style or ""),
             Text(status),
+            dep_sync.sync_cell(token.sync),
             Text(error),
         )
     stdout.print(table)

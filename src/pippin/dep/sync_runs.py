@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.dep.inventory_schemas import SyncHealthRead, SyncRunRead
+from pippin.dep.schemas import DEPTokenRead
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.models import DEPToken, SyncOutcome, SyncRun, utcnow
 
@@ -137,3 +138,13 @@ def token_sync_health(
 ) -> SyncHealthRead:
     """:func:`sync_health` of the token called ``token_name``."""
     return sync_health(session, token=_token_named(session, token_name), settings=settings, now=now)
+
+
+def with_sync_health(
+    session: Session, *, tokens: list[DEPTokenRead], settings: Settings, now: datetime | None = None
+) -> list[DEPTokenRead]:
+    """The tokens, each with its ``sync`` object filled in (`pippin dep tokens`, ``GET /api/v1/dep/tokens``)."""
+    return [
+        token.model_copy(update={"sync": token_sync_health(session, token_name=token.name, settings=settings, now=now)})
+        for token in tokens
+    ]

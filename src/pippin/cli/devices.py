@@ -1,0 +1,106 @@
+"""`pippin devices`: "All corporate-owned devices", listed, searched and shown, from :mod:`pippin.dep.inventory`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from pippin.cli.context import cli_context
+from pippin.cli.output import print_json, stderr, stdout
+from pippin.dep import inventory as inventory_service
+from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS, DeviceRead
+from pippin.store.db import transaction
+
+app = typer.Typer(
+    help="The corporate-owned devices synced from Apple, and their enrollment states.", no_args_is_help=True
+)
+
+JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON with the REST API's keys.")]
+_STATE_STYLES = {"not_contacted": "yellow", "enrolled": "green", "removed": "dim", "failed": "red", "blocked": "red"}
+
+
+def _label(state: str) -> Text:
+    return Text(ENROLLMENT_STATE_LABELS.get(state, state), style=_STATE_STYLES.get(state, ""))
+
+
+def _when(value: datetime | None) -> str:
+    return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+@app.command("list")
+def list_devices(
+    ctx: typer.Context,
+    state: Annotated[str | None, typer.Option("--state", help="not_contacted, enrolled, removed, ...")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Only devices of this DEP token.")] = None,
+    search: Annotated[
+        str | None, typer.Option("--search", help="Text in the serial, model, asset tag or description.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many devices.")] = 1000,
+    json_output: JSONOption = False,
+) -> None:
+    """List the corporate-owned devices in serial order (seed: "All corporate-owned devices")."""
+    context = cli_context(ctx)
+    devices: list[DeviceRead] = []
+    cursor: str | None = None
+    more = False
+    with transaction(context.session_factory) as session:
+        while len(devices) < limit:
+            page_size = min(inventory_service.MAX_PAGE, limit - len(devices))
+            page = inventory_service.list_devices(
+                session, state=state, token=token, search=search, limit=page_size, cursor=cursor
+            )
+            devices += page.devices
+            cursor = page.next_cursor
+            more = cursor is not None
+            if not more:
+                break
+    if json_output:
+        print_json([device.model_dump(mode="json") for device in devices])
+        return
+    if not devices:
+        stderr.print("No devices match. `pippin dep sync NAME` brings in the devices Apple assigned.", markup=False)
+        return
+    table = Table("serial", "model", "description", "asset tag", "OS", "token", "state", "Apple profile", "last synced")
+    for device in devices:
+        # Apple's texts are data, not markup: Text cells print them as they are.
+        table.add_row(
+            Text(device.serial_number),
+            Text(device.model or "-"),
+            Text(device.description or "-"),
+            Text(device.asset_tag or "-"),
+            Text(device.os or "-"),
+            Text(device.token or "-"),
+            _label(device.enrollment_state),
+            Text(device.profile_status or "-"),
+            _when(device.last_synced_at),
+        )
+    stdout.print(table)
+    suffix = "; more match, raise --limit or narrow the search" if more else ""
+    stderr.print(f"{len(devices)} devices{suffix}.", markup=False)
+
+
+@app.command("show")
+def show_device(
+    ctx: typer.Context,
+    serial: Annotated[str, typer.Argument(help="The serial number.")],
+    json_output: JSONOption = False,
+) -> None:
+    """Show one device: Apple's record, its token and enrollment state."""
+    context = cli_context(ctx)
+    with transaction(context.session_factory) as session:
+        device = inventory_service.get_device(session, serial=serial)
+    if json_output:
+        print_json(device)
+        return
+    table = Table("field", "value", show_header=False)
+    for field, value in device.model_dump().items():
+        if field == "enrollment_state":
+            table.add_row(field, _label(device.enrollment_state))
+            continue
+        shown = _when(value) if isinstance(value, datetime) else ("-" if value is None else str(value))
+        table.add_row(field, Text(shown))
+    stdout.print(table)
