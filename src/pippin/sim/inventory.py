@@ -253,6 +253,9 @@ def _encode_cursor(serial: str) -> str:
 
 def _decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        serial = base64.b64decode(cursor + "=" * (-len(cursor) % 4), altchars=b"-_", validate=True).decode()
     except (ValueError, binascii.Error, UnicodeDecodeError):
-        raise invalid("invalid_cursor", "cursor is not one this portal returned; start again without it.") from None
+        serial = ""
+    if not serial:
+        raise invalid("invalid_cursor", "cursor is not one this portal returned; start again without it.")
+    return serial
