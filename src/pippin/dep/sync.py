@@ -188,6 +188,7 @@ class _Run:
         client: DevicePager,
         clock: Callable[[], datetime],
         progress: ProgressCallback | None,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.factory = session_factory
         self.run_id = run.id
@@ -197,6 +198,7 @@ class _Run:
         self.client = client
         self.clock = clock
         self.progress = progress
+        self.should_stop = should_stop
         self.fetch_limit = _page_size(token.fetch_limit)
         self.sync_limit = _page_size(token.sync_limit)
         self.pages = 0
@@ -290,7 +292,7 @@ class _Run:
     # --- steps -------------------------------------------------------------------------------------------------
 
     def _check_window(self) -> None:
-        if self.clock() >= self.window_ends_at:
+        if self.clock() >= self.window_ends_at or (self.should_stop is not None and self.should_stop()):
             raise _TimedOut
 
     def _guard_repeat(self, cursor: str | None, page: ApplePage) -> None:
@@ -379,13 +381,15 @@ def run_sync(
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = utcnow,
     raise_unexpected: bool = True,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncRunRead:
     """Carry out a run claimed by :func:`start_sync`, one committed transaction per page; returns how it ended.
 
     Apple's failures end the run ``failed`` and are recorded (an authentication failure on the token too);
     pages already committed stay, and the cursor is exactly where the last of them left it. Any other error
     is recorded as ``internal_error`` and logged, then raised again unless ``raise_unexpected`` is false (a
-    background run has nobody to raise it to).
+    background run has nobody to raise it to). ``should_stop`` ends the run at the next page boundary like
+    the end of its window (a server shutting down).
     """
     with transaction(session_factory) as session:
         run = session.get(SyncRun, run_id)
@@ -398,7 +402,15 @@ def run_sync(
     try:
         client = open_dep_client(token)
         try:
-            engine = _Run(session_factory, run=run, token=token, client=client, clock=clock, progress=progress)
+            engine = _Run(
+                session_factory,
+                run=run,
+                token=token,
+                client=client,
+                clock=clock,
+                progress=progress,
+                should_stop=should_stop,
+            )
             _plan_and_run(engine, kind=run.kind, settings=settings, now=clock())
         finally:
             client.close()
@@ -491,6 +503,7 @@ def sync_now(
     trigger: str = "manual",
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = utcnow,
+    should_stop: Callable[[], bool] | None = None,
 ) -> SyncRunRead:
     """Claim the window and run the sync here and now (the CLI and the scheduler); see :func:`run_sync`."""
     with transaction(session_factory) as session:
@@ -502,4 +515,5 @@ def sync_now(
         open_dep_client=open_dep_client,
         progress=progress,
         clock=clock,
+        should_stop=should_stop,
     )

@@ -1,0 +1,120 @@
+"""Scheduled syncs for `pippin serve`: every token in good standing syncs every ``dep_sync_interval``.
+
+Several Pippin processes may run the scheduler against one database: each looks for due tokens, and the sync
+window (``store/locks.py``) lets exactly one of them sync a token; the others skip it. Nothing here keeps
+state between ticks: a token's next sync time lives on its row (``next_sync_at``), set when a run ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
+from pippin.dep.inventory_schemas import SyncRunRead
+from pippin.dep.sync import ClientFactory, dep_client_factory, sync_now
+from pippin.dep.sync_runs import SyncWindowClosed
+from pippin.errors import PippinError
+from pippin.store.db import SessionFactory, transaction
+from pippin.store.models import DEPToken, TokenStatus, utcnow
+
+logger = logging.getLogger(__name__)
+
+#: The scheduler looks for due tokens at least this often, so a shorter sync interval is honoured too.
+MAX_TICK = timedelta(minutes=1)
+
+
+def due_token_names(session: Session, *, now: datetime) -> list[str]:
+    """Tokens in good standing (status ok, not expired) whose next sync is due and whose window is free."""
+    return list(
+        session.scalars(
+            select(DEPToken.name)
+            .where(
+                DEPToken.status == TokenStatus.ok,
+                DEPToken.credentials_encrypted.is_not(None),
+                or_(DEPToken.expires_at.is_(None), DEPToken.expires_at > now),
+                or_(DEPToken.next_sync_at.is_(None), DEPToken.next_sync_at <= now),
+                or_(DEPToken.sync_window_until.is_(None), DEPToken.sync_window_until <= now),
+            )
+            .order_by(DEPToken.next_sync_at.is_not(None), DEPToken.next_sync_at, DEPToken.name)
+        )
+    )
+
+
+def run_due_syncs(
+    session_factory: SessionFactory,
+    *,
+    settings: Settings,
+    open_dep_client: ClientFactory,
+    now: datetime | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[SyncRunRead]:
+    """Run an incremental sync of every due token, one after the other; returns the runs this process made.
+
+    A token another process is syncing is skipped; one sync's failure (recorded on its run) never stops the rest.
+    """
+    with transaction(session_factory) as session:
+        names = due_token_names(session, now=now or utcnow())
+    runs: list[SyncRunRead] = []
+    for name in names:
+        if should_stop is not None and should_stop():
+            break
+        try:
+            runs.append(
+                sync_now(
+                    session_factory,
+                    token_name=name,
+                    settings=settings,
+                    open_dep_client=open_dep_client,
+                    trigger="scheduled",
+                    should_stop=should_stop,
+                )
+            )
+        except SyncWindowClosed:
+            logger.debug("token already syncing elsewhere", extra={"fields": {"token": name}})
+        except PippinError as error:
+            logger.warning("scheduled sync not started: %s", error.message, extra={"fields": {"token": name}})
+        except Exception:
+            logger.exception("scheduled sync failed", extra={"fields": {"token": name}})
+    return runs
+
+
+@contextmanager
+def scheduled_syncs(
+    session_factory: SessionFactory,
+    *,
+    settings: Settings,
+    box: SecretBox,
+    open_dep_client: ClientFactory | None = None,
+) -> Iterator[threading.Thread]:
+    """Run :func:`run_due_syncs` on a background thread until the block ends (the API app's lifespan).
+
+    Stopping ends the sync in progress at its next page boundary (outcome ``timed_out``); it resumes from its
+    cursor on the next tick, in this process or another.
+    """
+    opener = open_dep_client or dep_client_factory(box=box, settings=settings)
+    stopping = threading.Event()
+    tick = min(MAX_TICK, settings.dep_sync_interval).total_seconds()
+
+    def loop() -> None:
+        while not stopping.is_set():
+            try:
+                run_due_syncs(session_factory, settings=settings, open_dep_client=opener, should_stop=stopping.is_set)
+            except Exception:  # the database may be briefly away; try again next tick
+                logger.exception("scheduled syncs could not run")
+            stopping.wait(tick)
+
+    thread = threading.Thread(target=loop, name="pippin-scheduled-syncs", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        stopping.set()
+        thread.join(timeout=settings.dep_timeout * 2)
