@@ -1,0 +1,210 @@
+"""Every failure of an API request becomes one JSON shape and one status, decided here and nowhere else.
+
+``{"error": code, "message": what happened, "hint": what to do}``, plus ``token_status``/``apple_code`` for
+Apple's refusals and ``details`` for malformed requests. The statuses (documented in the README):
+
+- 400 ``InvalidInput``: Pippin read the request and refused its content; nothing changed.
+- 401: no, a malformed, an unknown or a revoked API token (the admin API answers 401 for nothing else).
+- 404 ``NotFound`` (and unknown routes), 409 ``Conflict``, 413 a body or file over its size limit.
+- 422: the request does not have the documented shape (missing field, wrong type, undecodable JSON).
+- 424 ``DEPAuthFailure``: Apple refuses the DEP token itself; ``token_status`` says why, the hint how to fix it.
+- 502 ``DEPError``: Apple could not be reached or answered wrongly; ``Retry-After`` when Apple named a delay.
+- 503 ``Unavailable``: something else Pippin needs (the database) is unreachable; retry later.
+- 500: a configuration problem (with a safe message; the log has the detail) or a bug (``internal_error``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from pippin.api.auth import AuthenticationRequired
+from pippin.dep.errors import DEPAuthFailure, DEPError
+from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PippinError, Unavailable
+
+logger = logging.getLogger("pippin.api")
+
+_MAX_DETAILS = 10
+_MAX_DETAIL_CHARS = 200
+
+
+class ErrorRead(BaseModel):
+    """The body of every error answer."""
+
+    error: str = Field(description="Stable machine-readable code, e.g. `not_found` or `dep_token_rejected`.")
+    message: str = Field(description="What happened, for people.")
+    hint: str | None = Field(default=None, description="What to do next.")
+    token_status: str | None = Field(default=None, description="For Apple's refusals of a DEP token: its status.")
+    apple_code: str | None = Field(default=None, description="Apple's own error code, when Apple sent one.")
+    details: list[dict[str, str]] | None = Field(default=None, description="For malformed requests: each problem.")
+
+
+class RequestTooLarge(InvalidInput):
+    """A body or an uploaded file is over its size limit; it was not read to the end."""
+
+    code = "too_large"
+
+
+# Most specific first: DEPRequestRejected is InvalidInput (400), DEPUnavailable is DEPError before Unavailable.
+_STATUSES: tuple[tuple[type[PippinError], int], ...] = (
+    (AuthenticationRequired, 401),
+    (RequestTooLarge, 413),
+    (DEPAuthFailure, 424),
+    (InvalidInput, 400),
+    (NotFound, 404),
+    (Conflict, 409),
+    (DEPError, 502),
+    (Unavailable, 503),
+    (ConfigurationError, 500),
+)
+
+# Responses every /api/v1 route may give, for the OpenAPI description.
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorRead, "description": "No valid API token."},
+    413: {"model": ErrorRead, "description": "The request body is too large."},
+    422: {"model": ErrorRead, "description": "The request does not have the documented shape."},
+}
+DEP_RESPONSES: dict[int | str, dict[str, Any]] = {
+    424: {"model": ErrorRead, "description": "Apple refuses the DEP token; `token_status` says why."},
+    502: {"model": ErrorRead, "description": "Apple could not be reached or answered wrongly."},
+}
+
+
+def status_for(error: PippinError) -> int:
+    """The HTTP status of ``error``: its first matching class above, else 500."""
+    for error_type, status in _STATUSES:
+        if isinstance(error, error_type):
+            return status
+    return 500
+
+
+def error_response(status: int, body: ErrorRead, *, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
+
+
+def _retry_after(error: PippinError) -> str | None:
+    seconds = getattr(error, "retry_after", None)
+    if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds) and seconds >= 0:
+        return str(math.ceil(seconds))
+    return None
+
+
+def _pippin_error_response(request: Request, error: PippinError) -> JSONResponse:
+    status = status_for(error)
+    fields = {"method": request.method, "path": request.url.path, "status": status, "error": error.code}
+    if isinstance(error, ConfigurationError):
+        # The message may name paths or settings of the server; the operator reads it in the log, not the client.
+        logger.error("configuration error: %s", error, extra={"fields": fields})
+        body = ErrorRead(
+            error=error.code,
+            message="Pippin's server configuration is wrong or incomplete.",
+            hint="An operator should read the server log, which says what to fix.",
+        )
+        return error_response(status, body)
+    log = logger.warning if status >= 500 or isinstance(error, DEPError) else logger.info
+    log("request refused: %s", error.message, extra={"fields": fields})
+    body = ErrorRead(error=error.code, message=error.message, hint=error.hint)
+    if isinstance(error, DEPError):
+        body.apple_code = error.apple_code
+    if isinstance(error, DEPAuthFailure):
+        body.token_status = str(error.token_status)
+    headers: dict[str, str] = {}
+    if isinstance(error, AuthenticationRequired):
+        headers["WWW-Authenticate"] = 'Bearer error="invalid_token"' if error.invalid_token else "Bearer"
+    retry_after = _retry_after(error)
+    if retry_after is not None:
+        headers["Retry-After"] = retry_after
+    return error_response(status, body, headers=headers or None)
+
+
+async def _handle_pippin_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, PippinError)
+    return _pippin_error_response(request, exc)
+
+
+def _location(loc: Any) -> str:
+    return ".".join(str(part) for part in loc) if isinstance(loc, list | tuple) else str(loc)
+
+
+async def _handle_validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    # Only where and what, never the input: it may be a secret or megabytes of garbage.
+    details = [
+        {"location": _location(item.get("loc", ()))[:_MAX_DETAIL_CHARS], "message": str(item.get("msg"))[:200]}
+        for item in exc.errors()[:_MAX_DETAILS]
+    ]
+    summary = "; ".join(f"{item['location']}: {item['message']}" for item in details)
+    body = ErrorRead(
+        error="invalid_request",
+        message=f"The request does not have the expected shape: {summary}.",
+        hint="See /api/docs for each route's parameters and body.",
+        details=details,
+    )
+    logger.info("malformed request", extra={"fields": {"method": request.method, "path": request.url.path}})
+    return error_response(422, body)
+
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 415: "unsupported_media_type"}
+
+
+async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    message = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+    if exc.status_code == 404 and message == "Not Found":
+        message = f"There is nothing at {request.method} {request.url.path[:200]}."
+    hint = "See /api/docs for the routes." if exc.status_code in (404, 405) else None
+    body = ErrorRead(error=_HTTP_CODES.get(exc.status_code, "http_error"), message=message, hint=hint)
+    return error_response(exc.status_code, body, headers=dict(exc.headers) if exc.headers else None)
+
+
+class UnexpectedErrorMiddleware:
+    """Answers any exception no handler knows with a bare 500, logging it here, once, with its traceback.
+
+    Starlette's own last-resort handler re-raises after answering, so the server would log it again; this one
+    sits inside it and ends the story. The client learns nothing but that it was Pippin's fault.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        response_started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            fields = {"method": scope.get("method"), "path": scope.get("path")}
+            logger.exception("unexpected error while answering a request", extra={"fields": fields})
+            if response_started:
+                raise
+            body = ErrorRead(
+                error="internal_error",
+                message="Pippin failed unexpectedly while answering this request.",
+                hint="This is a bug in Pippin; the server log has the details. Retrying may work.",
+            )
+            await error_response(500, body)(scope, receive, send)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Render every error of ``app`` in Pippin's JSON shape."""
+    app.add_exception_handler(PippinError, _handle_pippin_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
+    app.add_middleware(UnexpectedErrorMiddleware)

@@ -1,0 +1,90 @@
+"""Every /api/v1 route answers 401 with a Bearer challenge unless it gets an active admin API token."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from pippin.admin.api_tokens import revoke_api_token
+from pippin.api.deps import AppResources
+from pippin.store.db import transaction
+from pippin.store.models import AdminAPIToken
+
+
+def _v1_calls(app: FastAPI) -> list[tuple[str, str]]:
+    """Every documented operation under /api/v1, path parameters filled in."""
+    calls = []
+    for path, operations in app.openapi()["paths"].items():
+        if path.startswith("/api/v1"):
+            calls += [(method.upper(), re.sub(r"\{[^}]+\}", "acme", path)) for method in operations]
+    return calls
+
+
+def test_the_api_has_v1_routes_to_protect(app: FastAPI) -> None:
+    assert len(_v1_calls(app)) >= 5
+
+
+BAD_HEADERS = {
+    "missing": {},
+    "empty": {"Authorization": ""},
+    "basic": {"Authorization": "Basic dXNlcjpwYXNz"},
+    "bearer without token": {"Authorization": "Bearer "},
+    "token with spaces": {"Authorization": "Bearer pippin_a b"},
+    "unknown token": {"Authorization": "Bearer pippin_" + "x" * 43},
+    "not ours": {"Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc"},
+    "huge": {"Authorization": "Bearer pippin_" + "y" * 10_000},
+}
+
+
+@pytest.mark.parametrize("case", list(BAD_HEADERS))
+def test_every_v1_route_refuses_requests_without_a_valid_token(
+    app: FastAPI, client: TestClient, api_token: str, case: str
+) -> None:
+    for method, path in _v1_calls(app):
+        response = client.request(method, path, headers=BAD_HEADERS[case])
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.headers["WWW-Authenticate"].startswith("Bearer")
+        body = response.json()
+        assert body["error"] == "unauthorized" and body["message"] and body["hint"]
+        assert api_token not in response.text
+
+
+def test_a_revoked_token_gets_401_on_every_route(
+    app: FastAPI, client: TestClient, resources: AppResources, auth: dict[str, str]
+) -> None:
+    assert client.get("/api/v1/dep/tokens", headers=auth).status_code == 200
+    with transaction(resources.session_factory) as session:
+        revoke_api_token(session, name="test-admin")
+    for method, path in _v1_calls(app):
+        response = client.request(method, path, headers=auth)
+        assert response.status_code == 401, (method, path)
+        assert response.headers["WWW-Authenticate"] == 'Bearer error="invalid_token"'
+
+
+def test_a_valid_token_is_let_in_and_its_use_recorded(
+    client: TestClient, resources: AppResources, auth: dict[str, str]
+) -> None:
+    assert client.get("/api/v1/dep/tokens", headers=auth).status_code == 200
+    with transaction(resources.session_factory) as session:
+        token = session.scalars(select(AdminAPIToken)).one()
+        assert token.last_used_at is not None
+
+
+def test_the_scheme_name_is_case_insensitive(client: TestClient, api_token: str) -> None:
+    response = client.get("/api/v1/dep/tokens", headers={"Authorization": f"bearer {api_token}"})
+    assert response.status_code == 200
+
+
+def test_openapi_describes_the_bearer_scheme_and_every_route(client: TestClient) -> None:
+    spec = client.get("/api/openapi.json").json()
+    assert spec["components"]["securitySchemes"]["APIToken"]["scheme"] == "bearer"
+    for path, operations in spec["paths"].items():
+        for operation in operations.values():
+            assert any(code.startswith("2") for code in operation["responses"]), (path, operation)
+            if path.startswith("/api/v1"):
+                assert "401" in operation["responses"]
+    assert client.get("/api/docs").status_code == 200
