@@ -68,7 +68,7 @@ def test_due_tokens_sync_once_and_are_then_due_again_an_interval_later(
     assert run_due_syncs(session_factory, settings=settings, open_dep_client=lambda token: apple) == []
     later = NOW + timedelta(days=1)
     with transaction(session_factory) as session:
-        assert set(due_token_names(session, now=later)) == {"due", "due-later", "not-yet"}
+        assert set(due_token_names(session, now=later)) == {"due", "due-later", "not-yet", "syncing"}
 
 
 def test_the_scheduler_thread_syncs_due_tokens_and_stops_when_asked(
