@@ -1,0 +1,171 @@
+"""Pippin's shapes for enrollment profiles and their assignment: what REST returns and ``--json`` prints.
+
+Input shapes only check types; the limits (Apple's, reference 3.5) are checked by ``dep/profiles.py`` so the CLI
+and the API refuse the same things with the same words, naming Apple's rule.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from pippin.store.models import UserAffinity
+
+_TEXT = 10_000  # far above every Apple limit: longer input is refused by type, the rest by the service
+
+
+class _ProfileFields(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    description: str | None = Field(default=None, max_length=_TEXT, description="For admins; not sent to Apple.")
+    user_affinity: UserAffinity = Field(
+        default=UserAffinity.none, description="with_user: the user signs in during Setup Assistant."
+    )
+    supervised: bool = Field(default=False, description="Apple's is_supervised.")
+    locked: bool = Field(
+        default=False, description="The user cannot remove the MDM profile (is_mdm_removable false); needs supervised."
+    )
+    mandatory: bool = Field(default=False, description="The user cannot skip enrollment (is_mandatory).")
+    allow_pairing: bool = Field(default=True, description="The device may pair with computers (allow_pairing).")
+    await_device_configured: bool = Field(
+        default=False, description="Setup Assistant waits until Pippin says the device is configured."
+    )
+    auto_advance_setup: bool = Field(default=False, description="tvOS and macOS: advance through the panes alone.")
+    department: str | None = Field(default=None, max_length=_TEXT)
+    support_phone: str | None = Field(default=None, max_length=_TEXT)
+    support_email: str | None = Field(default=None, max_length=_TEXT)
+    org_magic: str | None = Field(default=None, max_length=_TEXT, description="Apple's opaque org_magic string.")
+    language: str | None = Field(default=None, max_length=_TEXT, description="ISO 639 code, e.g. en (tvOS, macOS).")
+    region: str | None = Field(default=None, max_length=_TEXT, description="ISO 3166 code, e.g. US (tvOS, macOS).")
+    anchor_certs: list[str] = Field(
+        default_factory=list,
+        max_length=20,
+        description="Certificates the device trusts for Pippin's TLS: PEM, or base64 of DER.",
+    )
+    skip_setup_items: list[str] = Field(
+        default_factory=list, max_length=200, description="Apple's SkipKeys: the Setup Assistant panes to hide."
+    )
+
+
+class ProfileCreate(_ProfileFields):
+    """A new enrollment profile."""
+
+    name: str = Field(max_length=_TEXT, description="Shown on the device during setup (Apple's profile_name).")
+
+
+class ProfileUpdate(BaseModel):
+    """Changes to a profile; only the keys given change. ``null`` clears an optional text."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, max_length=_TEXT)
+    description: str | None = Field(default=None, max_length=_TEXT)
+    user_affinity: UserAffinity | None = None
+    supervised: bool | None = None
+    locked: bool | None = None
+    mandatory: bool | None = None
+    allow_pairing: bool | None = None
+    await_device_configured: bool | None = None
+    auto_advance_setup: bool | None = None
+    department: str | None = Field(default=None, max_length=_TEXT)
+    support_phone: str | None = Field(default=None, max_length=_TEXT)
+    support_email: str | None = Field(default=None, max_length=_TEXT)
+    org_magic: str | None = Field(default=None, max_length=_TEXT)
+    language: str | None = Field(default=None, max_length=_TEXT)
+    region: str | None = Field(default=None, max_length=_TEXT)
+    anchor_certs: list[str] | None = Field(default=None, max_length=20)
+    skip_setup_items: list[str] | None = Field(default=None, max_length=200)
+
+
+class SetupPaneRead(BaseModel):
+    """One Setup Assistant pane and whether this profile shows it."""
+
+    key: str = Field(description="Apple's SkipKey.")
+    name: str
+    platforms: str
+    note: str | None
+    shown: bool
+
+
+class AnchorCertificateRead(BaseModel):
+    subject: str
+    not_valid_after: datetime
+    sha256: str
+
+
+class ProfileDefinitionRead(BaseModel):
+    """A revision of the profile as defined at Apple under one token."""
+
+    token: str
+    revision: int
+    profile_uuid: str
+    defined_at: datetime
+    current: bool = Field(description="Whether this is the profile's current revision.")
+
+
+class AssignmentCounts(BaseModel):
+    """How many devices are in each assignment state."""
+
+    pending: int = 0
+    assigned: int = 0
+    failed: int = 0
+    throttled: int = 0
+    not_accessible: int = 0
+
+
+class ProfileRead(BaseModel):
+    """An enrollment profile, the panes it shows, where it is defined at Apple and who has it."""
+
+    name: str
+    description: str | None
+    revision: int = Field(description="Goes up with every change Apple sees; each revision is defined anew.")
+    user_affinity: UserAffinity
+    supervised: bool
+    locked: bool
+    mandatory: bool
+    allow_pairing: bool
+    await_device_configured: bool
+    auto_advance_setup: bool
+    department: str | None
+    support_phone: str | None
+    support_email: str | None
+    org_magic: str | None
+    language: str | None
+    region: str | None
+    anchor_certs: list[AnchorCertificateRead]
+    skip_setup_items: list[str]
+    setup_panes: list[SetupPaneRead]
+    url: str = Field(description="The MDM enrollment URL devices are sent to.")
+    configuration_web_url: str | None = Field(description="The sign-in page, with user affinity.")
+    default_for_tokens: list[str]
+    definitions: list[ProfileDefinitionRead]
+    devices: AssignmentCounts
+    created_at: datetime
+    updated_at: datetime
+
+
+class AssignmentQueued(BaseModel):
+    """What asking for an assignment queued."""
+
+    profile: str
+    revision: int
+    queued: int = Field(description="Devices now waiting to be sent to Apple.")
+    unchanged: int = Field(description="Devices that already had (or were waiting for) this revision.")
+    cooling_down: int = Field(description="Queued devices Apple asked Pippin to leave alone for a while.")
+
+
+class AssignmentRunRead(BaseModel):
+    """What one pass over the due assignments did."""
+
+    apple_calls: int = Field(description="Requests sent to Apple (definitions and assignments).")
+    definitions: int = Field(description="Profiles (re)defined at Apple.")
+    batches: int
+    sent: int = Field(description="Serial numbers sent to Apple.")
+    assigned: int
+    failed: int
+    throttled: int
+    not_accessible: int
+    unanswered: int = Field(description="Serials Apple's answer left out; retried soon.")
+    errors: list[str] = Field(description="Calls that failed as a whole; their devices stay queued.")
+    still_due: int = Field(description="Devices that are due but were left for a later pass.")
