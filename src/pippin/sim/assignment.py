@@ -263,7 +263,7 @@ def _write(session: Session, events: list[tuple[Any, ...]], updates: list[tuple[
         connection.exec_driver_sql(
             "UPDATE sim_devices SET server_id = ?, assign_seq = ?, device_assigned_date = ?, device_assigned_by = ?, "
             "profile_uuid = NULL, profile_status = 'empty', profile_assign_time = NULL, profile_push_time = NULL, "
-            "assignment_blocked_until = NULL WHERE serial_number = ?",
+            "assignment_blocked_until = NULL, assignment_block_status = NULL WHERE serial_number = ?",
             updates,
         )
 

@@ -19,7 +19,7 @@ from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import func, select
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
+from starlette.datastructures import UploadFile
 
 from pippin.sim import assignment, inventory, servers
 from pippin.sim.models import SimDevice
@@ -65,14 +65,26 @@ def _back(path: str, notice: str) -> RedirectResponse:
     return RedirectResponse(f"{path}?{urlencode({'notice': notice})}", status_code=303)
 
 
-def _text(form: FormData, name: str) -> str:
+Form = dict[str, str | bytes]
+
+
+async def _read_form(request: Request) -> Form:
+    """Every field of a posted form, files read into bytes, and the form's temporary files closed."""
+    values: Form = {}
+    async with request.form(max_files=2, max_fields=20) as form:
+        for key, value in form.multi_items():
+            values[key] = await value.read() if isinstance(value, UploadFile) else value
+    return values
+
+
+def _text(form: Form, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
 
-async def _file(form: FormData, name: str) -> bytes:
+def _file(form: Form, name: str) -> bytes:
     value = form.get(name)
-    return await value.read() if isinstance(value, UploadFile) else b""
+    return value if isinstance(value, bytes) else b""
 
 
 @router.get("/portal/", response_class=HTMLResponse)
@@ -105,8 +117,8 @@ async def server_list(request: Request) -> Response:
 
 @router.post("/portal/pages/servers")
 async def add_server(request: Request) -> Response:
-    form = await request.form()
-    pem = await _file(form, "public_key")
+    form = await _read_form(request)
+    pem = _file(form, "public_key")
 
     def create(state: SimState) -> str:
         with state.transaction() as session:
@@ -151,13 +163,16 @@ async def device_list(request: Request) -> Response:
             return {"page": page, "servers": servers.list_servers(session)}
 
     context = await _work(request, read)
-    context |= {"title": "Devices", "query": dict(query), "notice": query.get("notice")}
+    filters = {key: value for key, value in query.items() if key in ("serial_number", "order_number", "server_uuid")}
+    next_cursor = context["page"]["next_cursor"]
+    next_query = urlencode({**filters, "cursor": next_cursor}) if next_cursor else None
+    context |= {"title": "Devices", "query": filters, "next_query": next_query, "notice": query.get("notice")}
     return templates.TemplateResponse(request, "devices.html", context)
 
 
 @router.post("/portal/pages/devices")
 async def add_devices(request: Request) -> Response:
-    form = await request.form()
+    form = await _read_form(request)
     count_text, family = _text(form, "count"), _text(form, "family") or None
     if not count_text.isdigit():
         raise invalid("invalid_count", "How many devices? Give a whole number.")
@@ -175,9 +190,9 @@ async def add_devices(request: Request) -> Response:
 
 @router.post("/portal/pages/assignments")
 async def assign(request: Request) -> Response:
-    form = await request.form()
+    form = await _read_form(request)
     server_uuid, how = _text(form, "server_uuid"), _text(form, "how")
-    csv_data = await _file(form, "csv")
+    csv_data = _file(form, "csv")
 
     def run(state: SimState) -> str:
         with state.transaction() as session:
@@ -198,7 +213,7 @@ async def assign(request: Request) -> Response:
 
 @router.post("/portal/pages/assignments/remove")
 async def unassign(request: Request) -> Response:
-    form = await request.form()
+    form = await _read_form(request)
 
     def run(state: SimState) -> str:
         serials = assignment.check_serials(_text(form, "serials").split())
@@ -221,7 +236,7 @@ async def terms(request: Request) -> Response:
 
 @router.post("/portal/pages/terms")
 async def change_terms(request: Request) -> Response:
-    form = await request.form()
+    form = await _read_form(request)
     action = _text(form, "action")
     if action not in ("publish", "accept"):
         raise invalid("invalid_action", "Choose publish or accept.")
