@@ -90,6 +90,10 @@ def error_response(status: int, body: ErrorRead, *, headers: dict[str, str] | No
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
 
 
+def _clip(text: str, limit: int = 1000) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _retry_after(error: PippinError) -> str | None:
     seconds = getattr(error, "retry_after", None)
     if isinstance(seconds, int | float) and not isinstance(seconds, bool) and math.isfinite(seconds) and seconds >= 0:
@@ -111,7 +115,8 @@ def _pippin_error_response(request: Request, error: PippinError) -> JSONResponse
         return error_response(status, body)
     log = logger.warning if status >= 500 or isinstance(error, DEPError) else logger.info
     log("request refused: %s", error.message, extra={"fields": fields})
-    body = ErrorRead(error=error.code, message=error.message, hint=error.hint)
+    # A message that quotes the caller's input stays readable however long the input was.
+    body = ErrorRead(error=error.code, message=_clip(error.message), hint=error.hint and _clip(error.hint))
     if isinstance(error, DEPError):
         body.apple_code = error.apple_code
     if isinstance(error, DEPAuthFailure):
@@ -157,6 +162,14 @@ _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "too_large", 41
 
 async def _handle_http_exception(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # The framework's "error parsing the body" (undecodable bytes, broken multipart) is a malformed request.
+        body = ErrorRead(
+            error="invalid_request",
+            message="The request body could not be parsed.",
+            hint="Send the content type and encoding documented at /api/docs.",
+        )
+        return error_response(422, body)
     message = exc.detail if isinstance(exc.detail, str) else "The request was refused."
     if exc.status_code == 404 and message == "Not Found":
         message = f"There is nothing at {request.method} {request.url.path[:200]}."

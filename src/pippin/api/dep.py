@@ -1,0 +1,148 @@
+"""``/api/v1/dep/tokens``: DEP key pairs and server tokens, the REST face of ``pippin.dep.token``.
+
+Each route parses, calls one service function and returns its schema; statuses for errors come from
+``api/errors.py``. Secrets (private keys, the token's OAuth values) never leave the service layer.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile
+
+from pippin.api.deps import AppSecretBox, AppSettings, DBSession, Resources
+from pippin.api.errors import DEP_RESPONSES, ErrorRead, RequestTooLarge
+from pippin.dep import sync as sync_service
+from pippin.dep import sync_runs as sync_run_service
+from pippin.dep import token as token_service
+from pippin.dep.errors import DEPError
+from pippin.dep.inventory_schemas import SyncRunRead
+from pippin.dep.schemas import DEPTokenRead, TokenUploadResult
+from pippin.dep.wire import Account
+
+router = APIRouter(prefix="/dep/tokens", tags=["dep tokens"])
+
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorRead, "description": "No DEP token has this name."}}
+_BAD_NAME: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "description": "A value is not valid."}}
+
+
+@router.get("", response_model=list[DEPTokenRead])
+def list_dep_tokens(session: DBSession, settings: AppSettings) -> list[DEPTokenRead]:
+    """Every DEP token with its Apple MDM server, expiry, status and sync health."""
+    return sync_run_service.with_sync_health(session, tokens=token_service.list_tokens(session), settings=settings)
+
+
+@router.get("/{name}", response_model=DEPTokenRead, responses={**_BAD_NAME, **_NOT_FOUND})
+def read_dep_token(name: str, session: DBSession, settings: AppSettings) -> DEPTokenRead:
+    """One DEP token: its Apple MDM server, expiry, status and sync health."""
+    token = token_service.read_token(session, name=token_service.validate_name(name))
+    return sync_run_service.with_sync_health(session, tokens=[token], settings=settings)[0]
+
+
+@router.post(
+    "/{name}/keypair",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {"application/x-pem-file": {}},
+            "description": "The certificate to upload to the MDM server in Apple Business Manager.",
+        },
+        **_BAD_NAME,
+    },
+)
+def create_dep_keypair(name: str, session: DBSession, box: AppSecretBox) -> Response:
+    """Create the key pair for token ``name`` (and the token, awaiting Apple's file, if new); returns the .pem.
+
+    Asking again returns the same certificate while it is well within its validity, so a .pem already uploaded
+    to Apple stays the one Apple encrypts to.
+    """
+    certificate_pem = token_service.create_keypair(session, name=name, box=box)
+    # The service accepted the name, so it holds only letters, digits, '.', '_' and '-': safe in the header.
+    return Response(
+        certificate_pem,
+        media_type="application/x-pem-file",
+        headers={"Content-Disposition": f'attachment; filename="pippin-dep-{name}.pem"'},
+    )
+
+
+@router.put(
+    "/{name}",
+    response_model=TokenUploadResult,
+    responses={
+        **_BAD_NAME,
+        **_NOT_FOUND,
+        409: {"model": ErrorRead, "description": "The token belongs to another Apple MDM server."},
+        **DEP_RESPONSES,
+    },
+)
+def upload_dep_token(
+    name: str,
+    token: Annotated[UploadFile, File(description="The server token downloaded from Apple (*_smime.p7m).")],
+    apple_id: Annotated[str, Form(max_length=320, description="The Apple ID that downloaded the token.")],
+    session: DBSession,
+    box: AppSecretBox,
+    settings: AppSettings,
+    force: Annotated[bool, Form(description="Relink the name to a different Apple MDM server.")] = False,
+) -> TokenUploadResult:
+    """Upload (or renew) the server token for ``name``: decrypted, proven with Apple, stored encrypted."""
+    limit = token_service.MAX_TOKEN_FILE_BYTES
+    p7m = token.file.read(limit + 1)
+    if len(p7m) > limit:
+        raise RequestTooLarge(
+            f"The token file is larger than {limit:,} bytes; a DEP server token is a few kilobytes.",
+            hint="Upload the *_smime.p7m file downloaded from Apple Business Manager.",
+        )
+    return token_service.upload_token(
+        session, name=name, p7m=p7m, apple_id=apple_id, box=box, settings=settings, force=force
+    )
+
+
+@router.get("/{name}/account", response_model=Account, responses={**_BAD_NAME, **_NOT_FOUND, **DEP_RESPONSES})
+def read_dep_account(name: str, session: DBSession, box: AppSecretBox, settings: AppSettings) -> Account:
+    """Ask Apple about the token's MDM server now (``GET /account``); a success brings a refused token back to ok."""
+    try:
+        return token_service.fetch_account(session, name=token_service.validate_name(name), box=box, settings=settings)
+    except DEPError:
+        # Keep the recorded failure (status, last error) that the error answer is about to report.
+        session.commit()
+        raise
+
+
+@router.post(
+    "/{name}/sync",
+    status_code=202,
+    response_model=SyncRunRead,
+    responses={
+        **_NOT_FOUND,
+        409: {"model": ErrorRead, "description": "A sync is running; `Retry-After` says when Sync reopens."},
+    },
+)
+def start_dep_sync(
+    name: str,
+    session: DBSession,
+    resources: Resources,
+    background: BackgroundTasks,
+    full: Annotated[bool, Query(description="Read every device (within 7 days of the last: only new ones).")] = False,
+) -> SyncRunRead:
+    """Start a sync of the token's devices; it runs in the background (follow it at ``/syncs``).
+
+    The claim commits with this request, before the background run starts.
+    """
+    started = sync_service.start_sync(session, token_name=name, settings=resources.settings, full=full, trigger="api")
+    background.add_task(
+        sync_service.run_sync,
+        resources.session_factory,
+        run_id=started.id,
+        settings=resources.settings,
+        open_dep_client=sync_service.dep_client_factory(box=resources.secret_box, settings=resources.settings),
+        raise_unexpected=False,
+    )
+    return started
+
+
+@router.get("/{name}/syncs", response_model=list[SyncRunRead], responses=_NOT_FOUND)
+def list_dep_syncs(
+    name: str, session: DBSession, limit: Annotated[int, Query(ge=1, le=sync_run_service.MAX_HISTORY)] = 20
+) -> list[SyncRunRead]:
+    """The token's latest sync runs, newest first: kind, outcome, error code and counts."""
+    return sync_run_service.list_sync_runs(session, token_name=name, limit=limit)
