@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
+from pippin.dep.assignment import assign_after_sync
 from pippin.dep.devices import AppleDevice, PageCounts, PageMode, apply_device_page, mark_missing_removed
 from pippin.dep.errors import CursorError, CursorExhausted, DEPAuthFailure, DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
@@ -412,6 +413,8 @@ def run_sync(
                 should_stop=should_stop,
             )
             _plan_and_run(engine, kind=run.kind, settings=settings, now=clock())
+            # New devices get the token's default profile, and due assignments go out with this client.
+            assign_after_sync(session_factory, token_id=token.id, settings=settings, client=client, clock=clock)
         finally:
             client.close()
     except _RepeatedCursor:
