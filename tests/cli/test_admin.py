@@ -1,0 +1,79 @@
+"""`pippin admin token create | list | revoke`: a token printed once that the API accepts, until revoked."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+import pytest
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner, Result
+
+from pippin.api.app import create_app
+from pippin.cli.main import app
+from pippin.config import Settings
+
+Pippin = Callable[..., Result]
+
+
+@pytest.fixture
+def pippin(settings: Settings) -> Pippin:
+    assert settings.secret_key is not None
+    env = {
+        "PIPPIN_DATA_DIR": str(settings.data_dir),
+        "PIPPIN_DATABASE_URL": str(settings.database_url),
+        "PIPPIN_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "COLUMNS": "200",
+    }
+
+    def run(*args: str) -> Result:
+        return CliRunner().invoke(app, list(args), env=env)
+
+    return run
+
+
+def test_a_created_token_authenticates_until_it_is_revoked(pippin: Pippin, settings: Settings) -> None:
+    created = pippin("admin", "token", "create", "ci-deploy")
+    assert created.exit_code == 0, created.output
+    token = created.stdout.splitlines()[0]
+    assert token.startswith("pippin_") and "Authorization: Bearer" in created.stdout
+    with TestClient(create_app(settings)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        assert client.get("/api/v1/dep/tokens", headers=headers).status_code == 200
+        revoked = pippin("admin", "token", "revoke", "ci-deploy")
+        assert revoked.exit_code == 0 and "revoked" in revoked.stdout
+        assert client.get("/api/v1/dep/tokens", headers=headers).status_code == 401
+
+
+def test_list_shows_names_and_dates_never_the_token(pippin: Pippin) -> None:
+    token = pippin("admin", "token", "create", "ops").stdout.splitlines()[0]
+    pippin("admin", "token", "create", "old")
+    pippin("admin", "token", "revoke", "old")
+    listed = pippin("admin", "token", "list", "--json")
+    assert listed.exit_code == 0
+    assert [(item["name"], item["active"]) for item in json.loads(listed.stdout)] == [("ops", True), ("old", False)]
+    assert set(json.loads(listed.stdout)[0]) == {"name", "created_at", "last_used_at", "revoked_at", "active"}
+    table = pippin("admin", "token", "list")
+    assert "ops" in table.stdout and "old" in table.stdout
+    for output in (listed.stdout, table.stdout):
+        assert token not in output and token[7:] not in output
+
+
+@pytest.mark.parametrize(
+    ("args", "code"),
+    [
+        (("admin", "token", "create", "../x"), 2),
+        (("admin", "token", "create", "x" * 10_000), 2),
+        (("admin", "token", "revoke", "ghost"), 3),
+    ],
+)
+def test_bad_input_exits_with_its_code_and_a_hint(pippin: Pippin, args: tuple[str, ...], code: int) -> None:
+    result = pippin(*args)
+    assert result.exit_code == code
+    assert "error:" in result.stderr and len(result.stderr) < 2000
+
+
+def test_a_taken_name_is_a_conflict(pippin: Pippin) -> None:
+    assert pippin("admin", "token", "create", "ops").exit_code == 0
+    again = pippin("admin", "token", "create", "ops")
+    assert again.exit_code == 4 and "pippin_" not in again.stdout
