@@ -12,6 +12,7 @@ from typer.core import TyperGroup
 from pippin import __version__
 from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
+from pippin.cli import profiles as profiles_cli
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import stderr, stdout
 from pippin.cli.sim import sim_app
@@ -78,6 +79,7 @@ db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(dep_cli.app, name="dep")
 app.add_typer(devices_cli.app, name="devices")
+app.add_typer(profiles_cli.app, name="profiles")
 app.add_typer(sim_app, name="sim")
 
 

@@ -1,0 +1,165 @@
+"""`pippin profiles` against the simulator: translation only (exit codes, output, JSON keys); SQLite alone."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+from typer.testing import CliRunner, Result
+
+from pippin.cli.main import app
+from pippin.config import Settings
+from pippin.dep import token as token_service
+from pippin.store.db import SessionFactory
+from tests.crypto.openssl_tokens import pooled_key_generator
+from tests.dep.test_profiles import certificate
+from tests.e2e.apple import add_devices, connect_token
+from tests.simulator import RunningSimulator
+
+PROFILE_KEYS = {
+    "name",
+    "description",
+    "revision",
+    "user_affinity",
+    "supervised",
+    "locked",
+    "mandatory",
+    "allow_pairing",
+    "await_device_configured",
+    "auto_advance_setup",
+    "department",
+    "support_phone",
+    "support_email",
+    "org_magic",
+    "language",
+    "region",
+    "anchor_certs",
+    "skip_setup_items",
+    "setup_panes",
+    "url",
+    "configuration_web_url",
+    "default_for_tokens",
+    "definitions",
+    "devices",
+    "created_at",
+    "updated_at",
+}
+
+
+@pytest.fixture(autouse=True)
+def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """SQLite only (overrides the conftest fixture that also runs PostgreSQL)."""
+    path = tmp_path / "pippin.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture
+def online(settings: Settings, sim: RunningSimulator) -> Settings:
+    return settings.model_copy(update={"dep_base_url": sim.base_url, "dep_max_retries": 1})
+
+
+@pytest.fixture
+def server_uuid(session_factory: SessionFactory, online: Settings, sim: RunningSimulator) -> str:
+    return connect_token(session_factory, online, sim)
+
+
+@pytest.fixture
+def pippin(online: Settings) -> Any:
+    assert online.secret_key is not None
+    env = {
+        "PIPPIN_DATA_DIR": str(online.data_dir),
+        "PIPPIN_DATABASE_URL": str(online.database_url),
+        "PIPPIN_SECRET_KEY": online.secret_key.get_secret_value(),
+        "PIPPIN_DEP_BASE_URL": online.dep_base_url,
+        "PIPPIN_DEP_MAX_RETRIES": "1",
+        "PIPPIN_SERVER_URL": "https://mdm.example.com",
+        "COLUMNS": "250",
+    }
+    runner = CliRunner()
+
+    def run(*args: str) -> Result:
+        return runner.invoke(app, list(args), env=env)
+
+    return run
+
+
+def test_create_show_and_list_a_profile(pippin: Any, tmp_path: Path) -> None:
+    cert_file = tmp_path / "ca.der"
+    cert_file.write_bytes(certificate().public_bytes(Encoding.DER))
+    created = pippin(
+        "profiles", "create", "Staff", "--supervised", "--locked", "--user-affinity", "with_user",
+        "--department", "IT", "--support-phone", "+46 8 1", "--language", "sv", "--region", "SE",
+        "--skip", "Siri", "--skip", "passcode", "--anchor-cert", str(cert_file), "--json",
+    )  # fmt: skip
+    assert created.exit_code == 0, created.output
+    profile = json.loads(created.stdout)
+    assert set(profile) == PROFILE_KEYS
+    assert profile["skip_setup_items"] == ["Passcode", "Siri"] and profile["locked"] is True
+    assert profile["configuration_web_url"] == "https://mdm.example.com/enroll/web"
+    shown = pippin("profiles", "show", "Staff")
+    assert shown.exit_code == 0 and "Get started" in shown.output and "hidden" in shown.output
+    assert "CN=Pippin Test CA" in shown.output
+    listed = json.loads(pippin("profiles", "list", "--json").stdout)
+    assert [item["name"] for item in listed] == ["Staff"]
+    panes = json.loads(pippin("profiles", "panes", "--json").stdout)
+    assert {"key": "Siri", "name": "Siri", "platforms": "iOS, iPadOS, macOS, tvOS", "note": None} in panes
+
+
+def test_bad_input_exits_2_and_stores_nothing(pippin: Any, tmp_path: Path) -> None:
+    locked = pippin("profiles", "create", "Staff", "--locked")
+    assert locked.exit_code == 2 and "FLAGS_INVALID" in locked.output
+    long_name = pippin("profiles", "create", "x" * 126)
+    assert long_name.exit_code == 2 and "CONFIG_NAME_INVALID" in long_name.output
+    pane = pippin("profiles", "create", "Staff", "--skip", "Sirii")
+    assert pane.exit_code == 2 and "Did you mean Siri" in pane.output
+    bad_cert = tmp_path / "bad.pem"
+    bad_cert.write_text("-----BEGIN CERTIFICATE-----\nnope\n-----END CERTIFICATE-----\n")
+    cert = pippin("profiles", "create", "Staff", "--anchor-cert", str(bad_cert))
+    assert cert.exit_code == 2 and "not an X.509 certificate" in cert.output
+    assert pippin("profiles", "create", "Staff", "--anchor-cert", str(tmp_path / "missing")).exit_code == 2
+    assert json.loads(pippin("profiles", "list", "--json").stdout) == []
+    assert pippin("profiles", "show", "Nope").exit_code == 3
+    assert pippin("profiles", "set-default", "acme").exit_code == 2
+
+
+def test_assign_edit_and_default_reach_apple(pippin: Any, server_uuid: str, sim: RunningSimulator) -> None:
+    serials = add_devices(sim, server_uuid, 6)
+    assert pippin("profiles", "create", "Staff", "--skip", "Siri").exit_code == 0
+    assert pippin("dep", "sync", "acme").exit_code == 0
+    unknown = pippin("profiles", "assign", "Staff", "NOPE123")
+    assert unknown.exit_code == 3 and "NOPE123" in unknown.output
+    assigned = pippin("profiles", "assign", "Staff", *serials[:2])
+    assert assigned.exit_code == 0, assigned.output
+    assert "queued 2 devices" in assigned.output and "2 assigned" in assigned.output
+    rest = json.loads(pippin("profiles", "assign", "Staff", "--all-unassigned", "--json").stdout)
+    assert rest["queued"]["queued"] == 4 and rest["sent"]["assigned"] == 4
+
+    edited = pippin("profiles", "edit", "Staff", "--show", "Siri", "--skip", "Location", "--department", "Sales")
+    assert edited.exit_code == 0, edited.output
+    assert "revision 2" in edited.output and "6 assigned" in edited.output
+    profile = json.loads(pippin("profiles", "show", "Staff", "--json").stdout)
+    current = [d["profile_uuid"] for d in profile["definitions"] if d["current"]]
+    stored = sim.portal.get(f"/portal/profiles/{current[0]}").json()
+    assert stored["devices"] == sorted(serials)
+    assert stored["profile"]["skip_setup_items"] == ["Location"] and stored["profile"]["department"] == "Sales"
+    assert profile["devices"]["assigned"] == 6
+
+    assert pippin("profiles", "set-default", "acme", "Staff").exit_code == 0
+    later = add_devices(sim, server_uuid, 2, seed=2)
+    assert pippin("dep", "sync", "acme").exit_code == 0
+    stored = sim.portal.get(f"/portal/profiles/{current[0]}").json()
+    assert stored["devices"] == sorted(serials + later)
+    due = json.loads(pippin("profiles", "retry-due", "--json").stdout)
+    assert due["sent"] == 0 and due["still_due"] == 0
+    in_use = pippin("profiles", "delete", "Staff")
+    assert in_use.exit_code == 4 and "still given to" in in_use.output
