@@ -16,7 +16,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pippin import __version__
-from pippin.api import dep, devices, health
+from pippin.api import dep, devices, health, profiles
 from pippin.api.deps import AppResources, require_admin
 from pippin.api.errors import COMMON_RESPONSES, ErrorRead, error_response, install_error_handlers
 from pippin.config import Settings
@@ -31,7 +31,7 @@ MAX_REQUEST_BYTES = 1024 * 1024
 BackgroundJob = Callable[[AppResources], AbstractContextManager[object]]
 
 #: Routers mounted under /api/v1, all behind admin authentication.
-V1_ROUTERS: tuple[APIRouter, ...] = (dep.router, devices.router)
+V1_ROUTERS: tuple[APIRouter, ...] = (dep.router, devices.router, profiles.router)
 
 
 class BodySizeLimit:

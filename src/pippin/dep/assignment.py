@@ -553,9 +553,8 @@ def run_due_assignments(
                 runner.fail_token(group.token_id, error)
     finally:
         runner.close()
-    due = _due(clock()) if token_id is None else and_(_due(clock()), Device.token_id == token_id)
     with transaction(session_factory) as session:
-        still_due = session.scalar(select(func.count()).select_from(Device).where(due)) or 0
+        still_due = count_due(session, now=clock(), token_id=token_id)
     tally = runner.tally
     return AssignmentRunRead(
         apple_calls=tally.apple_calls,
@@ -570,6 +569,14 @@ def run_due_assignments(
         errors=tally.errors,
         still_due=still_due,
     )
+
+
+def count_due(session: Session, *, now: datetime | None = None, token_id: int | None = None) -> int:
+    """How many devices :func:`run_due_assignments` would send now."""
+    due = _due(now or utcnow())
+    if token_id is not None:
+        due = and_(due, Device.token_id == token_id)
+    return session.scalar(select(func.count()).select_from(Device).where(due)) or 0
 
 
 def assign_after_sync(

@@ -1,0 +1,105 @@
+"""``/api/v1/profiles``: enrollment profiles and their assignment, the REST face of ``pippin.dep.profiles`` and
+``pippin.dep.assignment``.
+
+Creating, editing and assigning only write Pippin's database (an edit queues every device that had the profile);
+Apple hears of it at the next sync, or at once through ``POST /api/v1/profiles/retry-due``.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, BackgroundTasks, Body, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from pippin.api.deps import AppSettings, DBSession, Resources
+from pippin.api.errors import ErrorRead
+from pippin.dep import assignment as assignment_service
+from pippin.dep import profiles as profile_service
+from pippin.dep.profile_schemas import AssignmentQueued, ProfileCreate, ProfileRead, ProfileUpdate
+from pippin.dep.token import get_token
+
+router = APIRouter(prefix="/profiles", tags=["enrollment profiles"])
+
+_BAD: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "description": "A value breaks Apple's rules."}}
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorRead, "description": "No such profile."}}
+_CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorRead, "description": "The name is taken or in use."}}
+
+
+class AssignmentCreate(BaseModel):
+    """Which devices to give the profile: serial numbers, or every unassigned device, or a token's devices."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    serials: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100_000)
+    all_unassigned: bool = False
+    token: str | None = Field(default=None, max_length=64)
+
+
+class DefaultProfileUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    profile: str | None = Field(max_length=200, description="The profile's name; null gives new devices none.")
+
+
+@router.get("", response_model=list[ProfileRead])
+def list_profiles(session: DBSession, settings: AppSettings) -> list[ProfileRead]:
+    """Every enrollment profile, with its panes, definitions at Apple and device counts."""
+    return profile_service.list_profiles(session, settings=settings)
+
+
+@router.post("", response_model=ProfileRead, status_code=201, responses={**_BAD, **_CONFLICT})
+def create_profile(body: ProfileCreate, session: DBSession, settings: AppSettings) -> ProfileRead:
+    """Create a profile after checking Apple's rules; it is defined at Apple when first assigned."""
+    return profile_service.create_profile(session, data=body, settings=settings)
+
+
+@router.get("/{name}", response_model=ProfileRead, responses=_NOT_FOUND)
+def read_profile(name: str, session: DBSession, settings: AppSettings) -> ProfileRead:
+    return profile_service.read_profile(session, name=name, settings=settings)
+
+
+@router.patch("/{name}", response_model=ProfileRead, responses={**_BAD, **_NOT_FOUND, **_CONFLICT})
+def update_profile(name: str, body: ProfileUpdate, session: DBSession, settings: AppSettings) -> ProfileRead:
+    """Change a profile. A change Apple sees raises the revision and queues every device that had the profile."""
+    return profile_service.update_profile(session, name=name, changes=body, settings=settings)
+
+
+@router.delete("/{name}", status_code=204, response_class=Response, responses={**_NOT_FOUND, **_CONFLICT})
+def delete_profile(name: str, session: DBSession) -> Response:
+    """Delete a profile that no device and no token uses."""
+    profile_service.delete_profile(session, name=name)
+    return Response(status_code=204)
+
+
+@router.post("/{name}/assignments", response_model=AssignmentQueued, status_code=202, responses={**_BAD, **_NOT_FOUND})
+def assign_profile(name: str, body: AssignmentCreate, session: DBSession) -> AssignmentQueued:
+    """Queue devices for the profile; the next sync or ``retry-due`` sends them to Apple in batches of 1000."""
+    return assignment_service.queue_assignment(
+        session, profile_name=name, serials=body.serials, all_unassigned=body.all_unassigned, token_name=body.token
+    )
+
+
+@router.put("/defaults/{token}", status_code=204, response_class=Response, responses={**_NOT_FOUND})
+def set_default_profile(token: str, session: DBSession, body: Annotated[DefaultProfileUpdate, Body()]) -> Response:
+    """Choose the profile the token's newly synced devices get."""
+    chosen = None if body.profile is None else profile_service.get_profile(session, name=body.profile)
+    profile_service.set_default_profile(session, token=get_token(session, name=token), profile=chosen)
+    return Response(status_code=204)
+
+
+class RetryDueStarted(BaseModel):
+    due: int = Field(description="Devices due now; they are sent in the background, in batches of 1000.")
+
+
+@router.post("/retry-due", response_model=RetryDueStarted, status_code=202)
+def retry_due(session: DBSession, resources: Resources, background: BackgroundTasks) -> RetryDueStarted:
+    """Send the due assignments to Apple in the background; each device's outcome shows on the device."""
+    settings = resources.settings
+    background.add_task(
+        assignment_service.run_due_assignments,
+        resources.session_factory,
+        settings=settings,
+        open_client=assignment_service.profile_client_factory(box=resources.secret_box, settings=settings),
+    )
+    return RetryDueStarted(due=assignment_service.count_due(session))
