@@ -44,6 +44,10 @@ DEVICE_KEYS = {
     "profile_assign_time",
     "profile_push_time",
     "removed_at",
+    "assignment_status",
+    "assignment_retry_at",
+    "assignment_error",
+    "can_enroll",
 }
 
 

@@ -136,6 +136,9 @@ def test_assign_edit_and_default_reach_apple(pippin: Any, server_uuid: str, sim:
     serials = add_devices(sim, server_uuid, 6)
     assert pippin("profiles", "create", "Staff", "--skip", "Siri").exit_code == 0
     assert pippin("dep", "sync", "acme").exit_code == 0
+    waiting = json.loads(pippin("devices", "list", "--no-profile", "--json").stdout)
+    assert len(waiting) == 6 and {(d["can_enroll"], d["assignment_status"]) for d in waiting} == {(False, None)}
+    assert "cannot enroll" in pippin("devices", "list", "--no-profile").output
     unknown = pippin("profiles", "assign", "Staff", "NOPE123")
     assert unknown.exit_code == 3 and "NOPE123" in unknown.output
     assigned = pippin("profiles", "assign", "Staff", *serials[:2])
@@ -143,6 +146,9 @@ def test_assign_edit_and_default_reach_apple(pippin: Any, server_uuid: str, sim:
     assert "queued 2 devices" in assigned.output and "2 assigned" in assigned.output
     rest = json.loads(pippin("profiles", "assign", "Staff", "--all-unassigned", "--json").stdout)
     assert rest["queued"]["queued"] == 4 and rest["sent"]["assigned"] == 4
+    assert json.loads(pippin("devices", "list", "--no-profile", "--json").stdout) == []
+    device = json.loads(pippin("devices", "show", serials[0], "--json").stdout)
+    assert (device["assignment_status"], device["can_enroll"]) == ("assigned", True)
 
     edited = pippin("profiles", "edit", "Staff", "--show", "Siri", "--skip", "Location", "--department", "Sales")
     assert edited.exit_code == 0, edited.output

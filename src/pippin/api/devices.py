@@ -26,9 +26,12 @@ def list_devices(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=inventory_service.MAX_PAGE)] = 100,
     cursor: Annotated[str | None, Query(max_length=128, description="`next_cursor` of the previous page.")] = None,
+    no_profile: Annotated[bool, Query(description="Only devices that cannot enroll: Apple holds no profile.")] = False,
 ) -> InventoryPage:
     """All corporate-owned devices, in serial order; follow ``next_cursor`` until it is null."""
-    return inventory_service.list_devices(session, state=state, token=token, search=search, limit=limit, cursor=cursor)
+    return inventory_service.list_devices(
+        session, state=state, token=token, search=search, limit=limit, cursor=cursor, no_profile=no_profile
+    )
 
 
 @router.get(

@@ -40,6 +40,9 @@ def list_devices(
         str | None, typer.Option("--search", help="Text in the serial, model, asset tag or description.")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many devices.")] = 1000,
+    no_profile: Annotated[
+        bool, typer.Option("--no-profile", help="Only devices that cannot enroll: Apple holds no profile.")
+    ] = False,
     json_output: JSONOption = False,
 ) -> None:
     """List the corporate-owned devices in serial order (seed: "All corporate-owned devices")."""
@@ -51,7 +54,7 @@ def list_devices(
         while len(devices) < limit:
             page_size = min(inventory_service.MAX_PAGE, limit - len(devices))
             page = inventory_service.list_devices(
-                session, state=state, token=token, search=search, limit=page_size, cursor=cursor
+                session, state=state, token=token, search=search, limit=page_size, cursor=cursor, no_profile=no_profile
             )
             devices += page.devices
             cursor = page.next_cursor
@@ -64,7 +67,10 @@ def list_devices(
     if not devices:
         stderr.print("No devices match. `pippin dep sync NAME` brings in the devices Apple assigned.", markup=False)
         return
-    table = Table("serial", "model", "description", "asset tag", "OS", "token", "state", "Apple profile", "last synced")
+    table = Table(
+        "serial", "model", "description", "asset tag", "OS", "token", "state", "Apple profile", "assignment",
+        "last synced",
+    )  # fmt: skip
     for device in devices:
         # Apple's texts are data, not markup: Text cells print them as they are.
         table.add_row(
@@ -76,6 +82,7 @@ def list_devices(
             Text(device.token or "-"),
             _label(device.enrollment_state),
             Text(device.profile_status or "-"),
+            Text(device.assignment_status or ("-" if device.can_enroll else "none: cannot enroll")),
             _when(device.last_synced_at),
         )
     stdout.print(table)

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from pippin.dep.inventory_schemas import DeviceRead, InventoryPage
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.models import DEPToken, Device, EnrollmentState
+from pippin.store.models.device import ENROLLABLE_PROFILE_STATUSES
 
 MAX_PAGE = 500
 MAX_SEARCH = 128
@@ -67,10 +68,12 @@ def list_devices(
     search: str | None = None,
     limit: int = 100,
     cursor: str | None = None,
+    no_profile: bool = False,
 ) -> InventoryPage:
     """A page of devices in serial order, filtered by enrollment state, token name and a search text.
 
-    ``search`` matches anywhere in the serial, model, asset tag or description, ignoring case.
+    ``search`` matches anywhere in the serial, model, asset tag or description, ignoring case; ``no_profile``
+    keeps the devices that cannot enroll because Apple holds no profile for them.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", hint="Page through with next_cursor.")
@@ -93,6 +96,11 @@ def list_devices(
                     for column in (Device.serial_number, Device.model, Device.asset_tag, Device.description)
                 )
             )
+        )
+    if no_profile:
+        query = query.where(
+            Device.enrollment_state != EnrollmentState.removed,
+            or_(Device.profile_status.is_(None), Device.profile_status.not_in(ENROLLABLE_PROFILE_STATUSES)),
         )
     if cursor is not None:
         query = query.where(Device.serial_number > decode_cursor(cursor))

@@ -42,6 +42,14 @@ class DeviceRead(BaseModel):
     first_seen_at: datetime
     last_synced_at: datetime
     removed_at: datetime | None
+    assignment_status: str | None = Field(
+        default=None,
+        description="Pippin's profile assignment: pending, assigned, failed (retried after 24 hours), throttled, "
+        "not_accessible, or null (none asked for).",
+    )
+    assignment_retry_at: datetime | None = Field(default=None, description="When a waiting assignment is sent again.")
+    assignment_error: str | None = Field(default=None, description="Apple's last word on the assignment.")
+    can_enroll: bool = Field(default=False, description="False while Apple holds no profile for the device.")
 
 
 class InventoryPage(BaseModel):

@@ -23,6 +23,10 @@ class EnrollmentState(StrEnum):
     removed = "removed"
 
 
+#: Apple's profile statuses with which a device gets a profile in Setup Assistant; others cannot enroll.
+ENROLLABLE_PROFILE_STATUSES = ("assigned", "pushed")
+
+
 class Device(Base):
     """One serial number assigned (now or once) to one of Pippin's MDM servers at Apple.
 
@@ -73,3 +77,8 @@ class Device(Base):
     assignment_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     assignment_error: Mapped[str | None] = mapped_column(Text)
     assignment_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    @property
+    def can_enroll(self) -> bool:
+        """Whether the device would enroll if switched on now: Apple holds a profile for it (reference 4)."""
+        return self.enrollment_state != EnrollmentState.removed and self.profile_status in ENROLLABLE_PROFILE_STATUSES
