@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, Field
 
@@ -15,3 +16,26 @@ class AdminAPITokenRead(BaseModel):
     last_used_at: datetime | None = Field(description="Last authenticated request, updated at most once a minute.")
     revoked_at: datetime | None
     active: bool = Field(description="Whether the token still authenticates (it has not been revoked).")
+
+
+class AdminUserRead(BaseModel):
+    """An admin account as others may see it: never the password or its hash."""
+
+    email: str
+    role: str = Field(description="admin (may change things) or read-only (sees everything, changes nothing).")
+    created_at: datetime
+    last_sign_in_at: datetime | None
+    locked_until: datetime | None = Field(description="Set after repeated failed sign-ins; null when not locked.")
+
+
+class AuditEventRead(BaseModel):
+    """One change an admin made: who, what, when, from where (`pippin audit list --json`)."""
+
+    id: int
+    at: datetime
+    actor: str = Field(description="The admin's e-mail, the API token's name, or the operating-system user.")
+    interface: str = Field(description="console, api or cli")
+    action: str = Field(description="What was done, e.g. dep.token.upload or admin.user.create.")
+    target: str | None = Field(description="What it was done to, e.g. the token's name or a serial number.")
+    source: str | None = Field(description="The client address, or the host for the CLI.")
+    detail: dict[str, Any] = Field(description="A few non-secret facts about the change.")

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
 
 from fastapi import APIRouter, Depends, FastAPI
+from fastapi.responses import RedirectResponse
 from sqlalchemy import Engine
 from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,6 +21,7 @@ from pippin.api import dep, devices, health, profiles
 from pippin.api.deps import AppResources, require_admin
 from pippin.api.errors import COMMON_RESPONSES, ErrorRead, error_response, install_error_handlers
 from pippin.config import Settings
+from pippin.console.app import create_console
 from pippin.crypto.secrets import SecretBox
 from pippin.store.db import create_db_engine, create_session_factory
 from pippin.store.migrate import upgrade_to_head
@@ -128,4 +130,7 @@ def create_app(
     for router in V1_ROUTERS:
         v1.include_router(router)
     app.include_router(v1)
+    # The admin console: server-rendered pages over the same services, at /console (and / leads there).
+    app.mount("/console", create_console(resources))
+    app.add_api_route("/", lambda: RedirectResponse("/console/"), include_in_schema=False)
     return app

@@ -10,6 +10,8 @@ from typer._click.core import Context as ClickContext
 from typer.core import TyperGroup
 
 from pippin import __version__
+from pippin.cli import admin as admin_cli
+from pippin.cli import audit as audit_cli
 from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
@@ -77,6 +79,8 @@ def version() -> None:
 
 db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(admin_cli.app, name="admin")
+app.add_typer(audit_cli.app, name="audit")
 app.add_typer(dep_cli.app, name="dep")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(profiles_cli.app, name="profiles")

@@ -1,6 +1,9 @@
 """Pippin's ORM classes, one concept per module, re-exported here."""
 
+from pippin.store.models.admin_session import AdminSession
+from pippin.store.models.admin_user import AdminRole, AdminUser
 from pippin.store.models.api_token import AdminAPIToken
+from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import Base, UTCDateTime, utcnow
 from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import Device, EnrollmentState
@@ -15,7 +18,11 @@ from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun
 
 __all__ = [
     "AdminAPIToken",
+    "AdminRole",
+    "AdminSession",
+    "AdminUser",
     "AssignmentStatus",
+    "AuditEvent",
     "Base",
     "CursorKind",
     "DEPToken",

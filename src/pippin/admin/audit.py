@@ -1,0 +1,108 @@
+"""The audit log: every change an admin makes, from the console, the API or the CLI, in one table.
+
+Interfaces record here, not services: only an interface knows who is acting and from where. Each records
+in the same transaction as the change it describes, so a change that rolls back leaves no event, and an
+event never describes something that did not happen.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from pippin.admin.schemas import AuditEventRead
+from pippin.errors import InvalidInput
+from pippin.store.models import AuditEvent, utcnow
+
+MAX_LIST = 1000
+_MAX_DETAIL_VALUE_CHARS = 200
+
+
+class Interface(StrEnum):
+    console = "console"
+    api = "api"
+    cli = "cli"
+
+
+def _clip(value: str | None, limit: int) -> str | None:
+    return None if value is None else value[:limit]
+
+
+def _safe_detail(detail: dict[str, Any] | None) -> dict[str, Any]:
+    """Scalars only, strings clipped: the log records facts about a change, never payloads."""
+    safe: dict[str, Any] = {}
+    for key, value in (detail or {}).items():
+        if isinstance(value, bool | int | float) or value is None:
+            safe[str(key)[:64]] = value
+        else:
+            safe[str(key)[:64]] = str(value)[:_MAX_DETAIL_VALUE_CHARS]
+    return safe
+
+
+def record_event(
+    session: Session,
+    *,
+    actor: str,
+    interface: Interface,
+    action: str,
+    target: str | None = None,
+    source: str | None = None,
+    detail: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> None:
+    """Add one event to the caller's transaction."""
+    session.add(
+        AuditEvent(
+            at=now or utcnow(),
+            actor=actor[:320],
+            interface=interface,
+            action=action[:64],
+            target=_clip(target, 200),
+            source=_clip(source, 255),
+            detail=_safe_detail(detail),
+        )
+    )
+    session.flush()
+
+
+def _read(event: AuditEvent) -> AuditEventRead:
+    return AuditEventRead(
+        id=event.id,
+        at=event.at,
+        actor=event.actor,
+        interface=event.interface,
+        action=event.action,
+        target=event.target,
+        source=event.source,
+        detail=dict(event.detail or {}),
+    )
+
+
+def list_events(
+    session: Session,
+    *,
+    limit: int = 100,
+    before_id: int | None = None,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+) -> list[AuditEventRead]:
+    """The newest events first; ``before_id`` continues after the last one of a previous page."""
+    if not 1 <= limit <= MAX_LIST:
+        raise InvalidInput(f"limit must be between 1 and {MAX_LIST}.", hint="Page with --before.")
+    query = select(AuditEvent)
+    if before_id is not None:
+        query = query.where(AuditEvent.id < before_id)
+    if actor:
+        # Admins are recorded by their lower-cased e-mail; API tokens and OS users as written.
+        query = query.where(AuditEvent.actor == (actor.strip().lower() if "@" in actor else actor))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if target:
+        query = query.where(AuditEvent.target == target)
+    events = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit))
+    return [_read(event) for event in events]

@@ -1,0 +1,34 @@
+"""The audit log page: who changed what, when and from where, newest first, paged by id."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, Response
+
+from pippin.admin import audit as audit_service
+from pippin.api.deps import DBSession
+from pippin.console.auth import Viewer
+from pippin.console.rendering import render
+
+router = APIRouter()
+PAGE_SIZE = 100
+
+
+@router.get("/audit", response_class=HTMLResponse)
+def audit_log(
+    request: Request,
+    db: DBSession,
+    signed_in: Viewer,
+    before: Annotated[int | None, Query(ge=1)] = None,
+    actor: Annotated[str | None, Query(max_length=320)] = None,
+) -> Response:
+    events = audit_service.list_events(db, limit=PAGE_SIZE + 1, before_id=before, actor=actor or None)
+    more = len(events) > PAGE_SIZE
+    events = events[:PAGE_SIZE]
+    return render(
+        request,
+        "audit.html",
+        {"events": events, "next_before": events[-1].id if more and events else None, "actor": actor or ""},
+    )

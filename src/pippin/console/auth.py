@@ -1,0 +1,199 @@
+"""Sign-in, sign-out, and who is asking: the dependencies that guard every console page and form.
+
+Every page needs a signed-in admin (:data:`Viewer`); every form that changes something needs
+:data:`Changer`, which checks the CSRF token first and then the role, server-side: a read-only admin's
+post is refused whatever the page showed. Each change is recorded in the audit log through
+:meth:`SignedIn.record`, in the same transaction as the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, Form, Request
+from fastapi.responses import HTMLResponse, Response
+from sqlalchemy.orm import Session
+
+from pippin.admin import audit as audit_service
+from pippin.admin import sessions as session_service
+from pippin.admin import users as user_service
+from pippin.api.deps import DBSession
+from pippin.console import csrf
+from pippin.console.rendering import redirect, render
+from pippin.errors import PippinError
+from pippin.store.models import AdminRole
+
+router = APIRouter()
+
+
+class SignInRequired(PippinError):
+    """No live session: the console answers with the sign-in page (a redirect), never with data."""
+
+    code = "sign_in_required"
+
+
+class ReadOnlyAdmin(PippinError):
+    """A read-only admin sent a form that would change something (answered 403; nothing is changed)."""
+
+    code = "read_only"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "Your account is read-only, so it cannot change anything; nothing was changed.",
+            hint="Ask an admin to make the change, or to create an admin account for you.",
+        )
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """The admin behind this request and the CSRF token their forms carry.
+
+    Plain values, not ORM objects: an error page rendered after the request's transaction rolled back
+    still shows who is signed in.
+    """
+
+    email: str
+    role: str
+    csrf_token: str
+    source: str | None
+
+    @property
+    def read_only(self) -> bool:
+        return self.role != AdminRole.admin
+
+    def record(
+        self, db: Session, *, action: str, target: str | None = None, detail: dict[str, Any] | None = None
+    ) -> None:
+        """Record a change this admin made, in the transaction that makes it."""
+        audit_service.record_event(
+            db,
+            actor=self.email,
+            interface=audit_service.Interface.console,
+            action=action,
+            target=target,
+            source=self.source,
+            detail=detail,
+        )
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _signed_in(request: Request, db: DBSession) -> SignedIn:
+    cookie = request.cookies.get(session_service.COOKIE_NAME)
+    found = session_service.find_session(db, cookie=cookie)
+    if found is None or cookie is None:
+        raise SignInRequired("Sign in to use the console.")
+    _, user = found
+    signed_in = SignedIn(
+        email=user.email,
+        role=user.role,
+        csrf_token=session_service.csrf_token_for(cookie),
+        source=client_address(request),
+    )
+    request.state.signed_in = signed_in
+    return signed_in
+
+
+Viewer = Annotated[SignedIn, Depends(_signed_in)]
+
+
+async def _changing(request: Request, signed_in: Viewer) -> SignedIn:
+    form = await request.form()
+    csrf.check(signed_in.csrf_token, form.get(csrf.FIELD))
+    if signed_in.read_only:
+        raise ReadOnlyAdmin()
+    return signed_in
+
+
+Changer = Annotated[SignedIn, Depends(_changing)]
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a console path: a sign-in link can never send the admin to another site."""
+    if target and target.startswith("/console/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/console/"
+
+
+def _sign_in_page(
+    request: Request, *, email: str = "", error: PippinError | None = None, status: int = 200
+) -> Response:
+    token = csrf.sign_in_token(request)
+    response = render(
+        request,
+        "sign_in.html",
+        {
+            "csrf_token": token,
+            "email": email[: user_service.MAX_EMAIL_CHARS],
+            "error": error,
+            "next": _safe_next(request.query_params.get("next")),
+        },
+        status_code=status,
+    )
+    csrf.set_sign_in_cookie(request, response, token)
+    return response
+
+
+@router.get("/sign-in", response_class=HTMLResponse)
+def sign_in_form(request: Request) -> Response:
+    return _sign_in_page(request)
+
+
+@router.post("/sign-in", response_class=HTMLResponse)
+def sign_in(
+    request: Request,
+    db: DBSession,
+    email: Annotated[str, Form(max_length=user_service.MAX_EMAIL_CHARS)] = "",
+    password: Annotated[str, Form(max_length=user_service.MAX_PASSWORD_CHARS)] = "",
+    csrf_token: Annotated[str, Form(max_length=128)] = "",
+) -> Response:
+    """Check the password; on success start a session and set its cookie (HttpOnly, SameSite=Lax, Secure on https)."""
+    csrf.check(request.cookies.get(csrf.SIGN_IN_COOKIE), csrf_token)
+    try:
+        user = user_service.authenticate(db, email=email, password=password)
+    except (user_service.SignInFailed, user_service.AccountLocked) as error:
+        # The failure count must persist although the sign-in fails.
+        db.commit()
+        return _sign_in_page(request, email=email, error=error, status=400 if error.code == "sign_in_failed" else 429)
+    _, cookie = session_service.start_session(db, user=user, source=client_address(request))
+    audit_service.record_event(
+        db,
+        actor=user.email,
+        interface=audit_service.Interface.console,
+        action="admin.sign_in",
+        target=user.email,
+        source=client_address(request),
+    )
+    form_next = request.query_params.get("next")
+    response = redirect(request, _safe_next(form_next))
+    response.set_cookie(
+        session_service.COOKIE_NAME,
+        cookie,
+        max_age=int(session_service.MAX_LIFETIME.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="lax",
+        secure=request.url.scheme == "https",
+    )
+    response.delete_cookie(csrf.SIGN_IN_COOKIE, path="/console")
+    return response
+
+
+@router.post("/sign-out")
+async def sign_out(request: Request, db: DBSession, signed_in: Viewer) -> Response:
+    """End the session; read-only admins may sign out too, so only the CSRF token is checked."""
+    form = await request.form()
+    csrf.check(signed_in.csrf_token, form.get(csrf.FIELD))
+    session_service.end_session(db, cookie=request.cookies.get(session_service.COOKIE_NAME))
+    response = redirect(request, "/console/sign-in", notice="You are signed out.")
+    response.delete_cookie(session_service.COOKIE_NAME, path="/")
+    return response
+
+
+def sign_in_redirect(request: Request) -> Response:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return redirect(request, f"/console/sign-in?next={quote(target, safe='')}")

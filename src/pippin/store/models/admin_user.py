@@ -1,0 +1,35 @@
+"""A person who signs in to the admin console, with a role and the state of their failed sign-ins."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pippin.store.models.base import Base, UTCDateTime, utcnow
+
+
+class AdminRole(StrEnum):
+    """What an admin may do: ``admin`` changes things, ``read-only`` sees everything and changes nothing."""
+
+    admin = "admin"
+    read_only = "read-only"
+
+
+class AdminUser(Base):
+    """An admin account. Only an argon2 hash of the password is stored."""
+
+    __tablename__ = "admin_users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Stored lower-case, so one mailbox is one account whatever the capitals typed at sign-in.
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16), default=AdminRole.admin)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Consecutive failures since the last success; reaching the limit sets locked_until.
+    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
