@@ -14,11 +14,19 @@ from sqlalchemy import select
 from pippin.api.app import create_app
 from pippin.api.deps import AppResources
 from pippin.config import Settings
+from pippin.dep import token as token_service
 from pippin.store.db import transaction
 from pippin.store.models import DEPToken
+from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.simulator import RunningSimulator
 
 APPLE_ID = "admin@example.com"
+
+
+@pytest.fixture(autouse=True)
+def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real RSA keys made once per run: these tests check translation, not key generation."""
+    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
 
 
 @pytest.fixture
