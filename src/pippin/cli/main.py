@@ -17,6 +17,7 @@ from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import stderr, stdout
+from pippin.cli.serve import serve
 from pippin.cli.sim import sim_app
 from pippin.config import Settings
 from pippin.errors import Conflict, InvalidInput, NotFound, PippinError, Unavailable
@@ -85,6 +86,7 @@ app.add_typer(dep_cli.app, name="dep")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(profiles_cli.app, name="profiles")
 app.add_typer(sim_app, name="sim")
+app.command("serve")(serve)
 
 
 @db_app.command("upgrade")
