@@ -137,12 +137,18 @@ def stop(demo: Demo) -> None:
             process.wait()
 
 
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--check", action="store_true", help="verify that the demo starts and answers, then exit")
     parser.add_argument("--data", type=Path, default=ROOT / "var" / "demo", help="state directory (default var/demo)")
     parser.add_argument("--port", type=int, default=8081, help="simulator port; a free one when it is taken")
     args = parser.parse_args(argv)
+    # A polite stop (kill, a closing terminal) stops the simulator too, exactly like Ctrl-C.
+    signal.signal(signal.SIGTERM, _interrupt)
     port = args.port if port_is_free(args.port) else free_port()
     demo = Demo(data_dir=args.data.resolve(), port=port, check=args.check)
     demo.data_dir.mkdir(parents=True, exist_ok=True)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from pippin.sim.models import SimDevice, SimDeviceEvent, SimMDMServer, SimServerToken
@@ -91,33 +90,33 @@ def test_too_many_serials_are_refused(sim: RunningSimulator) -> None:
     assert _fingerprint(sim)[4] == 0
 
 
-@pytest.mark.parametrize(
-    "body",
-    [
-        {"server_uuid": "X", "serials": ["A1"]},
-        {"server_uuid": "{server}", "serials": []},
-        {"server_uuid": "{server}"},
-        {"server_uuid": "{server}", "serials": ["A1"], "order_numbers": ["W1"]},
-        {"server_uuid": "{server}", "serials": ["ok1", "no spaces"]},
-        {"server_uuid": "{server}", "serials": ["x" * 65]},
-        {"server_uuid": "{server}", "order_numbers": [""]},
-        {"server_uuid": "{server}", "serials": ["{serial}"], "assigned_by": "not an email"},
-    ],
-)
-def test_bad_assignments_are_refused_whole(sim: RunningSimulator, body: dict[str, Any]) -> None:
+BAD_ASSIGNMENTS: list[dict[str, Any]] = [
+    {"server_uuid": "X", "serials": ["A1"]},
+    {"server_uuid": "{server}", "serials": []},
+    {"server_uuid": "{server}"},
+    {"server_uuid": "{server}", "serials": ["A1"], "order_numbers": ["W1"]},
+    {"server_uuid": "{server}", "serials": ["ok1", "no spaces"]},
+    {"server_uuid": "{server}", "serials": ["x" * 65]},
+    {"server_uuid": "{server}", "order_numbers": [""]},
+    {"server_uuid": "{server}", "serials": ["{serial}"], "assigned_by": "not an email"},
+]
+
+
+def test_bad_assignments_are_refused_whole(sim: RunningSimulator) -> None:
     server = create_server(sim.portal)
     (serial,) = create_devices(sim.portal, 1)
     before = _fingerprint(sim)
-    filled = {
-        key: (
-            value.format(server=server, serial=serial)
-            if isinstance(value, str)
-            else [item.format(server=server, serial=serial) for item in value]
-        )
-        for key, value in body.items()
-    }
-    response = sim.portal.post("/portal/assignments", json=filled)
-    assert response.status_code in (400, 404) and response.json()["error"]
+    for body in BAD_ASSIGNMENTS:
+        filled = {
+            key: (
+                value.format(server=server, serial=serial)
+                if isinstance(value, str)
+                else [item.format(server=server, serial=serial) for item in value]
+            )
+            for key, value in body.items()
+        }
+        response = sim.portal.post("/portal/assignments", json=filled)
+        assert response.status_code in (400, 404) and response.json()["error"], body
     assert _fingerprint(sim) == before
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import func, select
@@ -68,24 +67,23 @@ BAD_PEMS = {
 }
 
 
-@pytest.mark.parametrize("case", sorted(BAD_PEMS))
-def test_a_bad_public_key_is_refused_with_a_clear_error_and_nothing_stored(sim: RunningSimulator, case: str) -> None:
-    pem, code = BAD_PEMS[case]
-    response = sim.portal.post(
-        "/portal/mdm-servers", json={"name": "x", "public_key_pem": pem, "admin_apple_id": "a@example.com"}
-    )
-    assert response.status_code == 400
-    assert response.json()["error"] == code and response.json()["detail"]
-    body_lines = [line for line in pem.splitlines() if len(line) > 40 and "-----" not in line]
-    assert not any(line in response.text for line in body_lines), "the upload is never echoed"
+def test_a_bad_public_key_is_refused_with_a_clear_error_and_nothing_stored(sim: RunningSimulator) -> None:
+    for case, (pem, code) in sorted(BAD_PEMS.items()):
+        response = sim.portal.post(
+            "/portal/mdm-servers", json={"name": "x", "public_key_pem": pem, "admin_apple_id": "a@example.com"}
+        )
+        assert response.status_code == 400, case
+        assert response.json()["error"] == code and response.json()["detail"], case
+        body_lines = [line for line in pem.splitlines() if len(line) > 40 and "-----" not in line]
+        assert not any(line in response.text for line in body_lines), "the upload is never echoed"
     assert _server_count(sim) == 0
 
 
-@pytest.mark.parametrize("fields", [{"name": ""}, {"name": "a\nb"}, {"admin_apple_id": "nobody"}, {"name": "n" * 300}])
-def test_bad_names_and_apple_ids_are_refused(sim: RunningSimulator, fields: dict[str, str]) -> None:
-    body = {"name": "ok", "public_key_pem": certificate_pem(), "admin_apple_id": "a@example.com", **fields}
-    response = sim.portal.post("/portal/mdm-servers", json=body)
-    assert response.status_code == 400 and response.json()["error"] == "invalid_field"
+def test_bad_names_and_apple_ids_are_refused(sim: RunningSimulator) -> None:
+    for fields in ({"name": ""}, {"name": "a\nb"}, {"admin_apple_id": "nobody"}, {"name": "n" * 300}):
+        body = {"name": "ok", "public_key_pem": certificate_pem(), "admin_apple_id": "a@example.com", **fields}
+        response = sim.portal.post("/portal/mdm-servers", json=body)
+        assert response.status_code == 400 and response.json()["error"] == "invalid_field", fields
     assert _server_count(sim) == 0
 
 

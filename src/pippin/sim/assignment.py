@@ -26,7 +26,6 @@ from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from pippin.sim.events import device_snapshot
-from pippin.sim.inventory import DEVICES
 from pippin.sim.models import SimBase, SimDevice, SimDeviceEvent, SimMDMServer
 from pippin.sim.portal_errors import invalid
 
@@ -46,7 +45,10 @@ _LOADED_COLUMNS = (
     "extra",
     "server_id",
 )
-_LOADED = ", ".join(_LOADED_COLUMNS)  # below SQLite's bound-parameter limit on every version
+_LOAD_QUERY = (
+    "SELECT d.serial_number, d.model, d.description, d.color, d.asset_tag, d.os, d.device_family, d.extra, "
+    "d.server_id FROM portal_wanted w JOIN sim_devices d ON d.serial_number = w.serial_number"
+)
 
 
 @dataclass(frozen=True)
@@ -202,11 +204,21 @@ def _load(session: Session, serials: Sequence[str]) -> list[SimDevice]:
     caller before a snapshot is taken), typed as SimDevice for it: building and tracking 100,000 ORM
     objects would cost more than the whole assignment.
     """
+    if not serials:
+        return []
     found: dict[str, SimDevice] = {}
-    columns = [DEVICES.c[name] for name in _LOADED_COLUMNS]
-    for chunk in _chunks(serials):
-        for row in session.execute(select(*columns).where(DEVICES.c.serial_number.in_(chunk))).mappings():
-            found[row["serial_number"]] = cast(SimDevice, SimpleNamespace(**row))
+    connection = session.connection()
+    # One join against a scratch table of the wanted serials, read as plain tuples: at 100,000 serials this
+    # is several times faster than IN-lists through the ORM's row processing.
+    connection.exec_driver_sql("CREATE TEMP TABLE IF NOT EXISTS portal_wanted (serial_number TEXT PRIMARY KEY)")
+    connection.exec_driver_sql("DELETE FROM portal_wanted")
+    connection.exec_driver_sql("INSERT OR IGNORE INTO portal_wanted VALUES (?)", [(serial,) for serial in serials])
+    rows = connection.exec_driver_sql(_LOAD_QUERY).fetchall()
+    connection.exec_driver_sql("DELETE FROM portal_wanted")
+    for row in rows:
+        values = dict(zip(_LOADED_COLUMNS, row, strict=True))
+        values["extra"] = json.loads(values["extra"]) if values["extra"] else {}
+        found[values["serial_number"]] = cast(SimDevice, SimpleNamespace(**values))
     missing = [serial for serial in serials if serial not in found]
     if missing:
         problems = [
