@@ -179,7 +179,9 @@ async def add_devices(request: Request) -> Response:
 
     def create(state: SimState) -> str:
         with state.transaction() as session:
-            rng = random.Random()
+            # The generator `pippin sim apple --seed` installed, so page-made devices are reproducible too.
+            shared = getattr(request.app.state, "device_rng", None)
+            rng = shared if isinstance(shared, random.Random) else random.Random()
             serials = inventory.create_devices(
                 session, rng, count=int(count_text), now=state.clock.now(), family=family
             )
