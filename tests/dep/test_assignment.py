@@ -202,11 +202,11 @@ def test_throttled_without_retry_after_waits_an_hour(
 def test_an_unreachable_apple_leaves_the_batch_queued(
     session_factory: SessionFactory, settings: Settings, token_id: int, clock: Clock
 ) -> None:
-    add_devices(session_factory, token_id, 1500)
+    add_devices(session_factory, token_id, 15)
     queue(session_factory, clock, all_unassigned=True)
     apple = ScriptedApple()
     apple.errors.append(DEPUnavailable("Apple's DEP service could not be reached."))
-    report = run(session_factory, settings, apple, clock)
+    report = run(session_factory, settings, apple, clock, batch_size=10)
     assert len(apple.assigned) == 1 and report.assigned == 0 and report.errors
     state = devices(session_factory)
     assert {d.assignment_status for d in state.values()} == {"pending"}
@@ -215,7 +215,7 @@ def test_an_unreachable_apple_leaves_the_batch_queued(
     assert {d.assignment_retry_at for s, d in state.items() if s not in batch} == {None}
     clock.advance(minutes=5)
     report = run(session_factory, settings, apple, clock)
-    assert report.assigned == 1500
+    assert report.assigned == 15
     assert {d.assignment_status for d in devices(session_factory).values()} == {"assigned"}
 
 
@@ -267,14 +267,14 @@ def test_a_second_runner_never_sends_a_claimed_batch(
 def test_an_edit_defines_a_new_revision_and_reaches_every_device(
     session_factory: SessionFactory, settings: Settings, token_id: int, clock: Clock
 ) -> None:
-    add_devices(session_factory, token_id, 1200)
+    add_devices(session_factory, token_id, 30)
     queue(session_factory, clock, all_unassigned=True)
     apple = ScriptedApple()
     run(session_factory, settings, apple, clock)
     with transaction(session_factory) as session:
         profiles.update_profile(session, name="Staff", changes=ProfileUpdate(department="Sales"), settings=settings)
     report = run(session_factory, settings, apple, clock)
-    assert report.assigned == 1200 and report.definitions == 1
+    assert report.assigned == 30 and report.definitions == 1
     assert apple.defined[-1].department == "Sales"
     assert {d.profile_uuid for d in devices(session_factory).values()} == {f"{2:032X}"}
     with transaction(session_factory) as session:

@@ -1,0 +1,184 @@
+"""Assigning one enrollment profile to many devices at the simulated Apple: devices per second and Apple calls.
+
+Starts `pippin sim apple` as its own process with the devices seeded, connects a DEP token the way an admin does,
+assigns every device to the MDM server in the portal, and puts the same serials in Pippin's inventory with one
+bulk insert (the sync is measured by ``dep_sync.py``). Then it times:
+
+1. queueing the profile for every device without one (``queue_assignment(all_unassigned=True)``);
+2. sending them (``run_due_assignments``): one definition, then batches of 1000, each claimed, sent and
+   committed with its outcome; Apple's calls are counted on the wire (about devices / 1000 + 2);
+3. a second pass, which must send nothing (no device is assigned twice for the same revision).
+
+Apple's truth is checked at the end: the portal lists every device under the profile. SQLite (a temporary file)
+by default; ``--database-url postgresql+psycopg://...`` uses a private schema dropped at the end. Prints a line
+per stage and, last, one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.fernet import Fernet
+from sqlalchemy import insert, select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from dep_sync import ADMIN, assign_everything, private_schema, start_simulator
+
+from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
+from pippin.dep import assignment, profiles
+from pippin.dep import token as token_service
+from pippin.dep.profile_schemas import ProfileCreate
+from pippin.store.db import create_db_engine, create_session_factory, transaction
+from pippin.store.migrate import upgrade_to_head
+from pippin.store.models import DEPToken, ProfileDefinition, utcnow
+
+SERVER_NAME = "bench-assign"
+
+
+class CountingTransport(httpx.BaseTransport):
+    """Real HTTP, counting requests per method and path: the number of calls Apple would see."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.HTTPTransport()
+        self.calls: Counter[str] = Counter()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.calls[f"{request.method} {request.url.path}"] += 1
+        return self.inner.handle_request(request)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def portal_serials(portal: httpx.Client, server_uuid: str) -> list[str]:
+    serials: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"server_uuid": server_uuid, "limit": 1000}
+        if cursor:
+            params["cursor"] = cursor
+        body = portal.get("/portal/devices", params=params).raise_for_status().json()
+        serials += [device["serial_number"] for device in body["devices"]]
+        cursor = body["next_cursor"]
+        if not cursor:
+            return serials
+
+
+def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
+    url = database_url or f"sqlite:///{work / 'pippin.db'}"
+    schema = plain = None
+    if url.startswith("postgresql"):
+        url, schema, plain = private_schema(url)
+    settings = Settings(data_dir=work / "data", database_url=url, secret_key=Fernet.generate_key().decode())
+    engine = create_db_engine(url)
+    upgrade_to_head(engine)
+    factory = create_session_factory(engine)
+    simulator, base_url = start_simulator(work / "sim", devices)
+    try:
+        settings = settings.model_copy(update={"dep_base_url": base_url, "dep_timeout": 120.0})
+        box = SecretBox.from_settings(settings)
+        with httpx.Client(base_url=base_url, timeout=600) as portal:
+            with transaction(factory) as session:
+                pem = token_service.create_keypair(session, name=SERVER_NAME, box=box)
+            server = portal.post(
+                "/portal/mdm-servers", json={"name": "Bench", "public_key_pem": pem, "admin_apple_id": ADMIN}
+            )
+            server_uuid = server.raise_for_status().json()["server_uuid"]
+            p7m = portal.get(f"/portal/mdm-servers/{server_uuid}/token").raise_for_status().content
+            with transaction(factory) as session:
+                token_service.upload_token(
+                    session, name=SERVER_NAME, p7m=p7m, apple_id=ADMIN, box=box, settings=settings
+                )
+            assign_everything(portal, server_uuid)
+            serials = portal_serials(portal, server_uuid)
+            now = utcnow()
+            with transaction(factory) as session:
+                token_id = session.scalars(select(DEPToken.id).where(DEPToken.name == SERVER_NAME)).one()
+                rows = [
+                    {"serial_number": serial, "token_id": token_id, "profile_status": "empty", "apple_record": {},
+                     "first_seen_at": now, "last_synced_at": now}
+                    for serial in serials
+                ]  # fmt: skip
+                session.execute(insert(DEPToken.metadata.tables["devices"]), rows)
+                profiles.create_profile(
+                    session,
+                    data=ProfileCreate(name="Bench", supervised=True, skip_setup_items=["Siri"]),
+                    settings=settings,
+                )
+            print(f"{len(serials):,} devices at Apple and in Pippin's inventory", flush=True)
+
+            started = time.perf_counter()
+            with transaction(factory) as session:
+                queued = assignment.queue_assignment(session, profile_name="Bench", all_unassigned=True)
+            queue_seconds = time.perf_counter() - started
+            print(f"queued {queued.queued:,} devices in {queue_seconds:.2f} s", flush=True)
+
+            transport = CountingTransport()
+            opener = assignment.profile_client_factory(box=box, settings=settings, transport=transport)
+            started = time.perf_counter()
+            report = assignment.run_due_assignments(factory, settings=settings, open_client=opener)
+            seconds = time.perf_counter() - started
+            assert report.assigned == len(serials) and report.still_due == 0, report
+            calls = sum(transport.calls.values())
+            rate = report.assigned / seconds
+            print(
+                f"assigned {report.assigned:,} devices in {seconds:.2f} s = {rate:,.0f} devices/s; "
+                f"{calls} Apple calls ({dict(transport.calls)}), {report.batches} batches",
+                flush=True,
+            )
+
+            started = time.perf_counter()
+            again = assignment.run_due_assignments(factory, settings=settings, open_client=opener)
+            second_ms = (time.perf_counter() - started) * 1000
+            assert again.sent == 0, again
+            print(f"second pass: nothing sent, {second_ms:.0f} ms", flush=True)
+
+            with transaction(factory) as session:
+                profile_uuid = session.scalars(select(ProfileDefinition.profile_uuid)).one()
+            truth = portal.get(f"/portal/profiles/{profile_uuid}").raise_for_status().json()
+            assert sorted(truth["devices"]) == sorted(serials), "Apple's truth differs from Pippin's"
+            print(f"Apple lists all {len(truth['devices']):,} devices under profile {profile_uuid}", flush=True)
+        return {
+            "database": engine.dialect.name,
+            "devices": report.assigned,
+            "seconds": round(seconds, 3),
+            "devices_per_second": round(report.assigned / seconds),
+            "apple_calls": calls,
+            "assign_calls": transport.calls.get("POST /profile/devices", 0),
+            "batches": report.batches,
+            "queue_seconds": round(queue_seconds, 3),
+            "second_pass_ms": round(second_ms, 1),
+        }
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=30)
+        engine.dispose()
+        if schema and plain:
+            import psycopg
+
+            with psycopg.connect(plain, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", type=int, default=100_000, help="devices to assign (default 100,000)")
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL; default a temporary SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pippin-bench-") as scratch:
+        figures = run(args.devices, args.database_url, Path(scratch))
+    print(f"Apple calls: {figures['apple_calls']} for {figures['devices']:,} devices (about devices / 1000 + 2)")
+    print(json.dumps(figures))
+
+
+if __name__ == "__main__":
+    main()
