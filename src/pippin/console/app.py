@@ -18,14 +18,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from pippin.api.deps import AppResources
 from pippin.api.errors import status_for
-from pippin.console import audit, auth, csrf, devices, overview, tokens
+from pippin.console import audit, auth, csrf, devices, overview, profiles, tokens
 from pippin.console.rendering import render, templates
 from pippin.errors import PippinError
 
 logger = logging.getLogger("pippin.console")
 
 STATIC_DIR = Path(__file__).parent / "static"
-_ROUTERS = (auth.router, overview.router, tokens.router, devices.router, audit.router)
+_ROUTERS = (auth.router, overview.router, tokens.router, profiles.router, devices.router, audit.router)
 
 
 def _error_page(request: Request, *, status: int, title: str, message: str, hint: str | None) -> Response:

@@ -1,0 +1,148 @@
+"""Enrollment profiles in the console: the list, one profile with its devices and problems, create and edit.
+
+The form holds every field of the profile; the Setup Assistant panes are a list of show/hide switches
+(Apple's skip_setup_items are the panes switched off). Apple's rules are checked by the profile service.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from pydantic import ValidationError
+from sqlalchemy import select
+
+from pippin.api.deps import DBSession, Resources
+from pippin.console.auth import Changer, Viewer
+from pippin.console.rendering import redirect, render
+from pippin.dep import profiles as profile_service
+from pippin.dep.profile_schemas import ProfileCreate, ProfileRead, ProfileUpdate
+from pippin.dep.setup_panes import PANES
+from pippin.errors import InvalidInput, PippinError
+from pippin.store.models import Device, EnrollmentProfile, UserAffinity
+
+router = APIRouter()
+_FLAGS = ("supervised", "locked", "mandatory", "allow_pairing", "await_device_configured", "auto_advance_setup")
+_TEXTS = ("description", "department", "support_phone", "support_email", "org_magic", "language", "region")
+_MAX_FIELD_CHARS = 10_000
+
+
+async def _profile_fields(request: Request) -> dict[str, Any]:
+    """The profile's fields from the posted form: unchecked switches are false, empty texts are unset."""
+    form = await request.form()
+    values: dict[str, Any] = {}
+    for key in ("name", *_TEXTS, "user_affinity"):
+        raw = form.get(key)
+        text = raw.strip() if isinstance(raw, str) else ""
+        if len(text) > _MAX_FIELD_CHARS:
+            raise InvalidInput(f"The field {key} is longer than {_MAX_FIELD_CHARS:,} characters.", hint="Shorten it.")
+        values[key] = text or None
+    for flag in _FLAGS:
+        values[flag] = form.get(flag) == "true"
+    shown = {str(value) for value in form.getlist("show_pane")}
+    values["skip_setup_items"] = [pane.key for pane in PANES if pane.key not in shown]
+    certificates = form.get("anchor_certs")
+    text = certificates.strip() if isinstance(certificates, str) else ""
+    values["anchor_certs"] = [text] if text else []
+    values["user_affinity"] = values["user_affinity"] or UserAffinity.none
+    return values
+
+
+def _invalid(error: ValidationError) -> InvalidInput:
+    fields = sorted({str(item["loc"][-1])[:40] for item in error.errors()[:10] if item.get("loc")})
+    return InvalidInput(f"These fields are not valid: {', '.join(fields)}.", hint="Correct them and save again.")
+
+
+def _form_page(
+    request: Request, *, profile: dict[str, Any], editing: str | None, error: PippinError | None, status: int = 200
+) -> Response:
+    shown = {pane.key for pane in PANES} - set(profile.get("skip_setup_items") or [])
+    return render(
+        request,
+        "profile_form.html",
+        {
+            "profile": profile,
+            "editing": editing,
+            "error": error,
+            "panes": PANES,
+            "shown": shown,
+            "affinities": list(UserAffinity),
+        },
+        status_code=status,
+    )
+
+
+@router.get("/profiles", response_class=HTMLResponse)
+def profile_list(request: Request, db: DBSession, signed_in: Viewer, resources: Resources) -> Response:
+    profiles = profile_service.list_profiles(db, settings=resources.settings)
+    return render(request, "profiles.html", {"profiles": profiles})
+
+
+@router.get("/profiles/new", response_class=HTMLResponse)
+def new_profile(request: Request, signed_in: Viewer) -> Response:
+    return _form_page(request, profile={"allow_pairing": True, "skip_setup_items": []}, editing=None, error=None)
+
+
+@router.post("/profiles/new", response_class=HTMLResponse)
+async def create_profile(request: Request, db: DBSession, signed_in: Changer, resources: Resources) -> Response:
+    values = await _profile_fields(request)
+    try:
+        try:
+            data = ProfileCreate.model_validate(values)
+        except ValidationError as invalid:
+            raise _invalid(invalid) from None
+        created = profile_service.create_profile(db, data=data, settings=resources.settings)
+    except PippinError as error:
+        db.rollback()
+        return _form_page(request, profile=values, editing=None, error=error, status=400)
+    signed_in.record(db, action="profile.create", target=created.name)
+    return redirect(request, f"/console/profiles/{created.name}", notice=f"Profile {created.name} is saved.")
+
+
+def _problems(db: DBSession, profile: ProfileRead) -> list[Device]:
+    return list(
+        db.scalars(
+            select(Device)
+            .join(EnrollmentProfile, EnrollmentProfile.id == Device.assigned_profile_id)
+            .where(EnrollmentProfile.name == profile.name)
+            .where(Device.assignment_status.in_(("failed", "throttled", "not_accessible")))
+            .order_by(Device.serial_number)
+            .limit(100)
+        )
+    )
+
+
+@router.get("/profiles/{name}", response_class=HTMLResponse)
+def profile_detail(request: Request, db: DBSession, signed_in: Viewer, resources: Resources, name: str) -> Response:
+    profile = profile_service.read_profile(db, name=name, settings=resources.settings)
+    return render(request, "profile.html", {"profile": profile, "problems": _problems(db, profile)})
+
+
+@router.get("/profiles/{name}/edit", response_class=HTMLResponse)
+def edit_profile(request: Request, db: DBSession, signed_in: Viewer, resources: Resources, name: str) -> Response:
+    profile = profile_service.read_profile(db, name=name, settings=resources.settings)
+    values = profile.model_dump()
+    values["anchor_certs"] = []
+    return _form_page(request, profile=values, editing=name, error=None)
+
+
+@router.post("/profiles/{name}/edit", response_class=HTMLResponse)
+async def update_profile(
+    request: Request, db: DBSession, signed_in: Changer, resources: Resources, name: str
+) -> Response:
+    values = await _profile_fields(request)
+    changes = dict(values)
+    if not changes["anchor_certs"]:
+        changes.pop("anchor_certs")  # an empty box keeps the certificates the profile has
+    try:
+        try:
+            update = ProfileUpdate.model_validate(changes)
+        except ValidationError as invalid:
+            raise _invalid(invalid) from None
+        updated = profile_service.update_profile(db, name=name, changes=update, settings=resources.settings)
+    except PippinError as error:
+        db.rollback()
+        return _form_page(request, profile=values, editing=name, error=error, status=400)
+    signed_in.record(db, action="profile.update", target=updated.name, detail={"revision": updated.revision})
+    return redirect(request, f"/console/profiles/{updated.name}", notice=f"Profile {updated.name} is saved.")

@@ -1,0 +1,60 @@
+"""Enrollment profile pages: create with panes as switches, Apple's locked rule in place, edit, refusals."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from pippin.api.deps import AppResources
+from pippin.store.db import transaction
+from pippin.store.models import EnrollmentProfile
+from tests.console.conftest import csrf_of
+
+
+def _create(client: TestClient, **fields: object) -> object:
+    page = client.get("/console/profiles/new")
+    return client.post("/console/profiles/new", data={**fields, "csrf_token": csrf_of(page.text)})
+
+
+def _count(resources: AppResources) -> int:
+    with transaction(resources.session_factory) as session:
+        return session.scalar(select(func.count()).select_from(EnrollmentProfile)) or 0
+
+
+def test_a_profile_is_created_with_hidden_panes_and_edited(ann: TestClient, resources: AppResources) -> None:
+    answer = _create(ann, name="Staff", supervised="true", locked="true", show_pane=["Passcode", "Location"])
+    assert answer.status_code == 303, answer.text  # type: ignore[attr-defined]
+    detail = ann.get("/console/profiles/Staff")
+    assert "Shown: " in detail.text and "Hidden: " in detail.text and "yes: the user cannot remove" in detail.text
+    edit = ann.get("/console/profiles/Staff/edit")
+    edited = ann.post(
+        "/console/profiles/Staff/edit",
+        data={"name": "Staff", "description": "office phones", "csrf_token": csrf_of(edit.text)},
+    )
+    assert edited.status_code == 303
+    assert "office phones" in ann.get("/console/profiles/Staff").text
+    assert "Staff" in ann.get("/console/profiles").text
+
+
+def test_locked_without_supervised_is_refused_with_apples_rule(ann: TestClient, resources: AppResources) -> None:
+    answer = _create(ann, name="Bad", locked="true")
+    assert answer.status_code == 400 and 'role="alert"' in answer.text  # type: ignore[attr-defined]
+    assert _count(resources) == 0
+
+
+def test_hostile_profile_input_is_refused_or_escaped(ann: TestClient, resources: AppResources) -> None:
+    assert _create(ann, name="x" * 20_000).status_code == 400  # type: ignore[attr-defined]
+    assert _create(ann, name="").status_code == 400  # type: ignore[attr-defined]
+    assert _count(resources) == 0
+    made = _create(ann, name="<script>alert(1)</script>")
+    if made.status_code == 303:  # type: ignore[attr-defined]
+        listed = ann.get("/console/profiles").text
+        assert "<script>alert(1)</script>" not in listed and "&lt;script&gt;" in listed
+
+
+def test_read_only_admins_and_forged_forms_change_no_profile(
+    rita: TestClient, ann: TestClient, resources: AppResources
+) -> None:
+    assert _create(rita, name="Sneaky").status_code == 403  # type: ignore[attr-defined]
+    assert ann.post("/console/profiles/new", data={"name": "Forged"}).status_code == 403
+    assert _count(resources) == 0
