@@ -43,6 +43,10 @@ def test_generated_devices_look_like_apples() -> None:
         assert re.fullmatch(r"([0-9a-f]{2}:){5}[0-9a-f]{2}", row["extra"]["wifi_mac_address"])
     phones = [row for row in rows if row["device_family"] == "iPhone"]
     assert all(len(row["extra"]["imei"]) == 2 and len(row["extra"]["eid"]) == 32 for row in phones)
+    for imei in (imei for row in phones for imei in row["extra"]["imei"]):
+        digits = [int(char) for char in imei]
+        doubled = [sum(divmod(2 * digit, 10)) for digit in digits[-2::-2]]
+        assert len(imei) == 15 and (sum(digits[-1::-2]) + sum(doubled)) % 10 == 0, f"{imei} fails Luhn"
     same = generate_devices(random.Random(3), count=400, now=rows[0]["created_at"])
     assert [row["serial_number"] for row in same] == [row["serial_number"] for row in rows], "a seed reproduces"
 
@@ -78,7 +82,7 @@ def test_assigning_by_serials_emits_added_and_sets_the_record(sim: RunningSimula
     device = sim.portal.get(f"/portal/devices/{serials[0]}").json()
     assert device["server_uuid"] == server and device["device_assigned_by"] == "admin@example.com"
     assert device["profile_status"] == "empty" and device["device_assigned_date"]
-    assert _events(sim) == [("A", serial, "added") for serial in serials]
+    assert _events(sim) == [("A", serial, "added") for serial in sorted(serials)], "one request, serial order"
     with sim.state.transaction() as session:
         rows = session.execute(
             select(SimDevice.assign_seq, SimDeviceEvent.seq).join(

@@ -6,8 +6,9 @@ the whole request with a problem per line. The change log gets one event per eff
   before: Apple's oddity when devices move back and forth (reference 8), which clients must treat as added;
 - moving from server A to B emits ``deleted`` on A first;
 - unassigning emits ``deleted``.
-Bulk work reads and writes in chunks and bulk statements, and takes its event sequence numbers up front
-inside the (serialised) write transaction, so 100,000 devices move in seconds.
+Bulk work reads and writes with a few prepared statements, in serial order (the events of one request
+share one timestamp), and takes its event sequence numbers up front inside the (serialised) write
+transaction, so 100,000 devices move in seconds.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _LOADED_COLUMNS = (
 )
 _LOAD_QUERY = (
     "SELECT d.serial_number, d.model, d.description, d.color, d.asset_tag, d.os, d.device_family, d.extra, "
-    "d.server_id FROM portal_wanted w JOIN sim_devices d ON d.serial_number = w.serial_number"
+    "d.server_id FROM portal_wanted w JOIN sim_devices d ON d.serial_number = w.serial_number ORDER BY w.serial_number"
 )
 
 
@@ -198,7 +199,11 @@ def unassign_devices(session: Session, *, serials: Sequence[str], now: datetime)
 
 
 def _load(session: Session, serials: Sequence[str]) -> list[SimDevice]:
-    """Plain copies of the devices (not ORM-tracked), in request order; any unknown serial refuses the request.
+    """Plain copies of the devices (not ORM-tracked), in serial order; any unknown serial refuses the request.
+
+    Serial order makes every later write sequential: device rows by primary key, and the new events and
+    ``assign_seq`` values in step with them. One request's changes share one timestamp, so Apple's
+    "chronological" order among them is free to choose.
 
     They are namespaces holding the columns ``device_snapshot`` reads (the assignment columns are set by the
     caller before a snapshot is taken), typed as SimDevice for it: building and tracking 100,000 ORM
@@ -229,7 +234,7 @@ def _load(session: Session, serials: Sequence[str]) -> list[SimDevice]:
             f"{len(missing)} serial numbers are not in this organisation; nothing was changed.",
             problems=problems,
         )
-    return [found[serial] for serial in serials]
+    return list(found.values())
 
 
 def _serials_with_history(session: Session, server_id: int, serials: list[str]) -> set[str]:

@@ -65,6 +65,7 @@ CATALOGUE: tuple[Model, ...] = (
 )
 
 FAMILIES = ("iPhone", "iPad")
+_LUHN_DOUBLED = (0, 2, 4, 6, 8, 1, 3, 5, 7, 9)
 _OS_FOR_FAMILY = {"iPhone": "iOS", "iPad": "iPadOS"}
 
 
@@ -187,10 +188,9 @@ def _mac(rng: random.Random) -> str:
 def _imei(rng: random.Random) -> str:
     """A 15-digit IMEI with a valid Luhn check digit, so clients that validate it accept it."""
     body = f"35{rng.randrange(10**12):012d}"
-    total = 0
-    for index, char in enumerate(reversed(body)):
-        digit = int(char) * (2 if index % 2 == 0 else 1)
-        total += digit - 9 if digit > 9 else digit
+    digits = [int(char) for char in body]
+    # Luhn, from the right: every other digit (starting with the last) doubled, its digits summed.
+    total = sum(_LUHN_DOUBLED[digit] for digit in digits[-1::-2]) + sum(digits[-2::-2])
     return body + str((10 - total % 10) % 10)
 
 
