@@ -7,6 +7,7 @@ keeps them out of ``repr()``, logs and errors.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -14,6 +15,9 @@ from datetime import UTC, datetime
 from oauthlib.oauth1 import SIGNATURE_HMAC_SHA1, SIGNATURE_TYPE_AUTH_HEADER, Client
 
 from pippin.dep.errors import DEPRequestRejected
+
+# oauthlib logs the consumer key and access token at DEBUG; keep them out of logs whatever the root level is.
+logging.getLogger("oauthlib").setLevel(logging.INFO)
 
 # Apple's realm; not part of the signature, sent by zentral and the Ruby client (reference section 2.1).
 REALM = "ADM"

@@ -68,8 +68,8 @@ def find_token(session: Session, *, name: str) -> DEPToken | None:
 
 
 def get_token(session: Session, *, name: str) -> DEPToken:
-    """The token called ``name``; NotFound says how to create one."""
-    token = find_token(session, name=name)
+    """The token called ``name``; NotFound says how to create one (a malformed name is refused, never echoed)."""
+    token = find_token(session, name=validate_name(name))
     if token is None:
         raise NotFound(
             f"There is no DEP token named {name!r}.",
