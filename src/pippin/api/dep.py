@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile
 
+from pippin.api.audit import APIChanger
 from pippin.api.deps import AppSecretBox, AppSettings, DBSession, Resources
 from pippin.api.errors import DEP_RESPONSES, ErrorRead, RequestTooLarge
 from pippin.dep import sync as sync_service
@@ -50,13 +51,14 @@ def read_dep_token(name: str, session: DBSession, settings: AppSettings) -> DEPT
         **_BAD_NAME,
     },
 )
-def create_dep_keypair(name: str, session: DBSession, box: AppSecretBox) -> Response:
+def create_dep_keypair(name: str, session: DBSession, box: AppSecretBox, actor: APIChanger) -> Response:
     """Create the key pair for token ``name`` (and the token, awaiting Apple's file, if new); returns the .pem.
 
     Asking again returns the same certificate while it is well within its validity, so a .pem already uploaded
     to Apple stays the one Apple encrypts to.
     """
     certificate_pem = token_service.create_keypair(session, name=name, box=box)
+    actor.record(session, action="dep.keypair.create", target=name)
     # The service accepted the name, so it holds only letters, digits, '.', '_' and '-': safe in the header.
     return Response(
         certificate_pem,
@@ -82,6 +84,7 @@ def upload_dep_token(
     session: DBSession,
     box: AppSecretBox,
     settings: AppSettings,
+    actor: APIChanger,
     force: Annotated[bool, Form(description="Relink the name to a different Apple MDM server.")] = False,
 ) -> TokenUploadResult:
     """Upload (or renew) the server token for ``name``: decrypted, proven with Apple, stored encrypted."""
@@ -92,9 +95,11 @@ def upload_dep_token(
             f"The token file is larger than {limit:,} bytes; a DEP server token is a few kilobytes.",
             hint="Upload the *_smime.p7m file downloaded from Apple Business Manager.",
         )
-    return token_service.upload_token(
+    result = token_service.upload_token(
         session, name=name, p7m=p7m, apple_id=apple_id, box=box, settings=settings, force=force
     )
+    actor.record(session, action="dep.token.upload", target=name, detail={"server": result.token.server_name})
+    return result
 
 
 @router.get("/{name}/account", response_model=Account, responses={**_BAD_NAME, **_NOT_FOUND, **DEP_RESPONSES})
@@ -122,6 +127,7 @@ def start_dep_sync(
     session: DBSession,
     resources: Resources,
     background: BackgroundTasks,
+    actor: APIChanger,
     full: Annotated[bool, Query(description="Read every device (within 7 days of the last: only new ones).")] = False,
 ) -> SyncRunRead:
     """Start a sync of the token's devices; it runs in the background (follow it at ``/syncs``).
@@ -129,6 +135,7 @@ def start_dep_sync(
     The claim commits with this request, before the background run starts.
     """
     started = sync_service.start_sync(session, token_name=name, settings=resources.settings, full=full, trigger="api")
+    actor.record(session, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind})
     background.add_task(
         sync_service.run_sync,
         resources.session_factory,

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from pippin.api.audit import APIChanger
 from pippin.api.deps import AppSettings, DBSession, Resources
 from pippin.api.errors import ErrorRead
 from pippin.dep import assignment as assignment_service
@@ -49,9 +50,11 @@ def list_profiles(session: DBSession, settings: AppSettings) -> list[ProfileRead
 
 
 @router.post("", response_model=ProfileRead, status_code=201, responses={**_BAD, **_CONFLICT})
-def create_profile(body: ProfileCreate, session: DBSession, settings: AppSettings) -> ProfileRead:
+def create_profile(body: ProfileCreate, session: DBSession, settings: AppSettings, actor: APIChanger) -> ProfileRead:
     """Create a profile after checking Apple's rules; it is defined at Apple when first assigned."""
-    return profile_service.create_profile(session, data=body, settings=settings)
+    created = profile_service.create_profile(session, data=body, settings=settings)
+    actor.record(session, action="profile.create", target=created.name)
+    return created
 
 
 @router.get("/{name}", response_model=ProfileRead, responses=_NOT_FOUND)
@@ -60,31 +63,46 @@ def read_profile(name: str, session: DBSession, settings: AppSettings) -> Profil
 
 
 @router.patch("/{name}", response_model=ProfileRead, responses={**_BAD, **_NOT_FOUND, **_CONFLICT})
-def update_profile(name: str, body: ProfileUpdate, session: DBSession, settings: AppSettings) -> ProfileRead:
+def update_profile(
+    name: str, body: ProfileUpdate, session: DBSession, settings: AppSettings, actor: APIChanger
+) -> ProfileRead:
     """Change a profile. A change Apple sees raises the revision and queues every device that had the profile."""
-    return profile_service.update_profile(session, name=name, changes=body, settings=settings)
+    updated = profile_service.update_profile(session, name=name, changes=body, settings=settings)
+    actor.record(session, action="profile.update", target=updated.name, detail={"revision": updated.revision})
+    return updated
 
 
 @router.delete("/{name}", status_code=204, response_class=Response, responses={**_NOT_FOUND, **_CONFLICT})
-def delete_profile(name: str, session: DBSession) -> Response:
+def delete_profile(name: str, session: DBSession, actor: APIChanger) -> Response:
     """Delete a profile that no device and no token uses."""
     profile_service.delete_profile(session, name=name)
+    actor.record(session, action="profile.delete", target=name)
     return Response(status_code=204)
 
 
 @router.post("/{name}/assignments", response_model=AssignmentQueued, status_code=202, responses={**_BAD, **_NOT_FOUND})
-def assign_profile(name: str, body: AssignmentCreate, session: DBSession) -> AssignmentQueued:
+def assign_profile(name: str, body: AssignmentCreate, session: DBSession, actor: APIChanger) -> AssignmentQueued:
     """Queue devices for the profile; the next sync or ``retry-due`` sends them to Apple in batches of 1000."""
-    return assignment_service.queue_assignment(
+    queued = assignment_service.queue_assignment(
         session, profile_name=name, serials=body.serials, all_unassigned=body.all_unassigned, token_name=body.token
     )
+    actor.record(
+        session,
+        action="profile.assign",
+        target=queued.profile,
+        detail={"queued": queued.queued, "unchanged": queued.unchanged, "revision": queued.revision},
+    )
+    return queued
 
 
 @router.put("/defaults/{token}", status_code=204, response_class=Response, responses={**_NOT_FOUND})
-def set_default_profile(token: str, session: DBSession, body: Annotated[DefaultProfileUpdate, Body()]) -> Response:
+def set_default_profile(
+    token: str, session: DBSession, body: Annotated[DefaultProfileUpdate, Body()], actor: APIChanger
+) -> Response:
     """Choose the profile the token's newly synced devices get."""
     chosen = None if body.profile is None else profile_service.get_profile(session, name=body.profile)
     profile_service.set_default_profile(session, token=get_token(session, name=token), profile=chosen)
+    actor.record(session, action="profile.set_default", target=token, detail={"profile": body.profile})
     return Response(status_code=204)
 
 
@@ -93,8 +111,11 @@ class RetryDueStarted(BaseModel):
 
 
 @router.post("/retry-due", response_model=RetryDueStarted, status_code=202)
-def retry_due(session: DBSession, resources: Resources, background: BackgroundTasks) -> RetryDueStarted:
+def retry_due(
+    session: DBSession, resources: Resources, background: BackgroundTasks, actor: APIChanger
+) -> RetryDueStarted:
     """Send the due assignments to Apple in the background; each device's outcome shows on the device."""
+    actor.record(session, action="profile.retry_due")
     settings = resources.settings
     background.add_task(
         assignment_service.run_due_assignments,

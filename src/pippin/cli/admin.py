@@ -91,6 +91,7 @@ def create_token(
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
         token, plaintext = api_token_service.create_api_token(session, name=name)
+        record_cli_change(session, action="admin.api_token.create", target=token.name)
     # print() rather than Rich: the token must reach pipes whole, unwrapped, alone on its line.
     print(plaintext)
     stdout.print(
@@ -131,5 +132,6 @@ def revoke_token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="T
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
         token = api_token_service.revoke_api_token(session, name=name)
+        record_cli_change(session, action="admin.api_token.revoke", target=token.name)
     revoked_at = token.revoked_at.strftime("%Y-%m-%d %H:%M UTC") if token.revoked_at else "now"
     stdout.print(f"API token {token.name!r} is revoked (since {revoked_at}).", markup=False)

@@ -14,6 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pippin.cli import dep_sync
+from pippin.cli.audit import record_cli_change
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
@@ -55,6 +56,7 @@ def keypair(
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
         certificate_pem = token_service.create_keypair(session, name=name, box=_box(context))
+        record_cli_change(session, action="dep.keypair.create", target=name)
     if output is None:
         stdout.print(certificate_pem, end="", markup=False)
     else:
@@ -95,6 +97,9 @@ def upload_token(
     with transaction(context.session_factory) as session:
         result = token_service.upload_token(
             session, name=name, p7m=p7m, apple_id=apple_id, box=_box(context), settings=context.settings, force=force
+        )
+        record_cli_change(
+            session, action="dep.token.upload", target=name, detail={"server": result.token.server_name, "force": force}
         )
     for warning in result.warnings:
         stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)

@@ -14,6 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
+from pippin.cli.audit import record_cli_change
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
@@ -57,12 +58,17 @@ def sync(
         def show(step: sync_service.SyncProgress) -> None:
             progress.update(task, description=f"Syncing {name} ({step.phase})", pages=step.pages, devices=step.devices)
 
-        result = sync_service.sync_now(
+        # Claim the window and record who asked in one transaction, then run (as sync_service.sync_now does).
+        with transaction(context.session_factory) as session:
+            started = sync_service.start_sync(session, token_name=name, settings=settings, full=full)
+            record_cli_change(
+                session, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind}
+            )
+        result = sync_service.run_sync(
             context.session_factory,
-            token_name=name,
+            run_id=started.id,
             settings=settings,
             open_dep_client=open_dep_client,
-            full=full,
             progress=show,
         )
     if json_output:

@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from pippin.cli.audit import record_cli_change
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import print_json, stdout
 from pippin.crypto.secrets import SecretBox
@@ -198,6 +199,7 @@ def create(
     data = ProfileCreate(**{key: value for key, value in fields.items() if value is not None})
     with transaction(context.session_factory) as session:
         profile = profile_service.create_profile(session, data=data, settings=context.settings)
+        record_cli_change(session, action="profile.create", target=profile.name)
     if json_output:
         print_json(profile)
         return
@@ -305,6 +307,7 @@ def edit(
         profile = profile_service.update_profile(
             session, name=name, changes=ProfileUpdate(**changes), settings=context.settings
         )
+        record_cli_change(session, action="profile.update", target=profile.name, detail={"revision": profile.revision})
     run = None if queue_only or profile.revision == current.revision else _send(context)
     if json_output:
         print_json({"profile": profile.model_dump(mode="json"), "sent": run.model_dump(mode="json") if run else None})
@@ -323,6 +326,7 @@ def delete(ctx: typer.Context, name: str) -> None:
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
         profile_service.delete_profile(session, name=name)
+        record_cli_change(session, action="profile.delete", target=name)
     stdout.print(f"deleted profile {name!r}", markup=False)
 
 
@@ -340,6 +344,7 @@ def set_default(
     with transaction(context.session_factory) as session:
         chosen = None if profile is None else profile_service.get_profile(session, name=profile)
         profile_service.set_default_profile(session, token=get_token(session, name=token), profile=chosen)
+        record_cli_change(session, action="profile.set_default", target=token, detail={"profile": profile})
     if profile is None:
         stdout.print(f"new devices of {token!r} get no profile", markup=False)
     else:
@@ -361,6 +366,12 @@ def assign(
     with transaction(context.session_factory) as session:
         queued = assignment_service.queue_assignment(
             session, profile_name=profile, serials=serials or [], all_unassigned=all_unassigned, token_name=token
+        )
+        record_cli_change(
+            session,
+            action="profile.assign",
+            target=queued.profile,
+            detail={"queued": queued.queued, "unchanged": queued.unchanged, "revision": queued.revision},
         )
     run = None if queue_only else _send(context)
     if json_output:
@@ -384,10 +395,9 @@ def retry_due(
 ) -> None:
     """Send the assignments that are due: queued ones, and failed or throttled ones whose wait is over."""
     context = cli_context(ctx)
-    token_id = None
-    if token is not None:
-        with transaction(context.session_factory) as session:
-            token_id = get_token(session, name=token).id
+    with transaction(context.session_factory) as session:
+        token_id = None if token is None else get_token(session, name=token).id
+        record_cli_change(session, action="profile.retry_due", target=token)
     run = _send(context, token_id=token_id)
     if json_output:
         print_json(run)

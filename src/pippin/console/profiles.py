@@ -6,9 +6,10 @@ The form holds every field of the profile; the Setup Assistant panes are a list 
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
@@ -16,7 +17,9 @@ from sqlalchemy import select
 from pippin.api.deps import DBSession, Resources
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
+from pippin.dep import assignment as assignment_service
 from pippin.dep import profiles as profile_service
+from pippin.dep import token as token_service
 from pippin.dep.profile_schemas import ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.dep.setup_panes import PANES
 from pippin.errors import InvalidInput, PippinError
@@ -26,6 +29,11 @@ router = APIRouter()
 _FLAGS = ("supervised", "locked", "mandatory", "allow_pairing", "await_device_configured", "auto_advance_setup")
 _TEXTS = ("description", "department", "support_phone", "support_email", "org_magic", "language", "region")
 _MAX_FIELD_CHARS = 10_000
+#: Serial numbers one form may name; more go through a token, "every device without a profile", or the CLI.
+MAX_SERIALS = 10_000
+_MAX_SERIALS_CHARS = 200_000
+_MAX_SERIALS_SHOWN = 20_000
+_SERIAL = re.compile(r"[A-Za-z0-9]{1,64}")
 
 
 async def _profile_fields(request: Request) -> dict[str, Any]:
@@ -113,10 +121,102 @@ def _problems(db: DBSession, profile: ProfileRead) -> list[Device]:
     )
 
 
+def _detail_page(
+    request: Request,
+    db: DBSession,
+    resources: Resources,
+    name: str,
+    *,
+    error: PippinError | None = None,
+    serials: str = "",
+) -> Response:
+    profile = profile_service.read_profile(db, name=name, settings=resources.settings)
+    return render(
+        request,
+        "profile.html",
+        {
+            "profile": profile,
+            "problems": _problems(db, profile),
+            "tokens": [token.name for token in token_service.list_tokens(db)],
+            "error": error,
+            "serials": serials[:_MAX_SERIALS_SHOWN],
+        },
+        status_code=200 if error is None else 400,
+    )
+
+
 @router.get("/profiles/{name}", response_class=HTMLResponse)
 def profile_detail(request: Request, db: DBSession, signed_in: Viewer, resources: Resources, name: str) -> Response:
-    profile = profile_service.read_profile(db, name=name, settings=resources.settings)
-    return render(request, "profile.html", {"profile": profile, "problems": _problems(db, profile)})
+    return _detail_page(request, db, resources, name)
+
+
+def _parse_serials(text: str) -> list[str]:
+    """Serial numbers separated by spaces, commas or new lines, as pasted from a spreadsheet or Apple's portal."""
+    serials = [item for item in re.split(r"[\s,;]+", text) if item]
+    if len(serials) > MAX_SERIALS:
+        raise InvalidInput(
+            f"{len(serials):,} serial numbers is more than {MAX_SERIALS:,} at once.",
+            hint="Assign a token's devices or every device without a profile instead, or use `pippin profiles assign`.",
+        )
+    bad = [serial for serial in serials if not _SERIAL.fullmatch(serial)]
+    if bad:
+        raise InvalidInput(
+            f"{len(bad)} entries are not serial numbers (letters and digits, at most 64).",
+            hint="Paste only serial numbers, one per line.",
+        )
+    return serials
+
+
+@router.post("/profiles/{name}/assign", response_class=HTMLResponse)
+def assign_devices(
+    request: Request,
+    db: DBSession,
+    signed_in: Changer,
+    resources: Resources,
+    background: BackgroundTasks,
+    name: str,
+    which: Annotated[str, Form(max_length=32)] = "serials",
+    serials: Annotated[str, Form(max_length=_MAX_SERIALS_CHARS)] = "",
+    token: Annotated[str, Form(max_length=64)] = "",
+) -> Response:
+    """Queue devices for the profile (serials, every device without one, or a token's), then send them to Apple."""
+    profile_service.get_profile(db, name=name)
+    try:
+        if which not in ("serials", "unassigned", "token"):
+            raise InvalidInput("Choose which devices to assign.", hint="Pick one of the three choices.")
+        chosen = _parse_serials(serials) if which == "serials" else []
+        if which == "serials" and not chosen:
+            raise InvalidInput("Enter at least one serial number.", hint="Paste them one per line.")
+        if which == "token" and not token:
+            raise InvalidInput("Choose the DEP token whose devices get this profile.")
+        queued = assignment_service.queue_assignment(
+            db,
+            profile_name=name,
+            serials=chosen,
+            all_unassigned=which == "unassigned",
+            token_name=token if which == "token" else None,
+        )
+    except PippinError as error:
+        db.rollback()
+        return _detail_page(request, db, resources, name, error=error, serials=serials)
+    signed_in.record(
+        db,
+        action="profile.assign",
+        target=queued.profile,
+        detail={"queued": queued.queued, "unchanged": queued.unchanged, "revision": queued.revision},
+    )
+    settings = resources.settings
+    background.add_task(
+        assignment_service.run_due_assignments,
+        resources.session_factory,
+        settings=settings,
+        open_client=assignment_service.profile_client_factory(box=resources.secret_box, settings=settings),
+    )
+    notice = (
+        f"{queued.queued} devices are queued for {queued.profile} and being sent to Apple; "
+        f"{queued.unchanged} already had it."
+    )
+    return redirect(request, f"/console/profiles/{name}#assign", notice=notice)
 
 
 @router.get("/profiles/{name}/edit", response_class=HTMLResponse)

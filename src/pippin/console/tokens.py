@@ -15,6 +15,7 @@ from sqlalchemy import select
 from pippin.api.deps import DBSession, Resources
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
+from pippin.dep import profiles as profile_service
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
@@ -144,7 +145,13 @@ def _read_token_file(upload: UploadFile | None) -> bytes:
 
 
 def _detail_page(
-    request: Request, db: DBSession, resources: Resources, name: str, *, error: PippinError | None = None
+    request: Request,
+    db: DBSession,
+    resources: Resources,
+    name: str,
+    *,
+    error: PippinError | None = None,
+    default_error: PippinError | None = None,
 ) -> Response:
     token = token_service.read_token(db, name=name)
     token = sync_run_service.with_sync_health(db, tokens=[token], settings=resources.settings)[0]
@@ -157,11 +164,13 @@ def _detail_page(
             "token": token,
             "runs": runs,
             "error": error,
+            "default_error": default_error,
             "default_profile": _default_profile(db, stored.id),
+            "profiles": list(db.scalars(select(EnrollmentProfile.name).order_by(EnrollmentProfile.name))),
             "full_interval_days": resources.settings.dep_full_sync_interval.days,
             "window_minutes": int(resources.settings.dep_sync_window.total_seconds() // 60),
         },
-        status_code=200 if error is None else 409,
+        status_code=409 if error is not None else 400 if default_error is not None else 200,
     )
 
 
@@ -171,6 +180,28 @@ def _default_profile(db: DBSession, token_id: int) -> str | None:
         .join(TokenDefaultProfile, TokenDefaultProfile.profile_id == EnrollmentProfile.id)
         .where(TokenDefaultProfile.token_id == token_id)
     ).first()
+
+
+@router.post("/tokens/{name}/default-profile", response_class=HTMLResponse)
+def set_default_profile(
+    request: Request,
+    db: DBSession,
+    signed_in: Changer,
+    resources: Resources,
+    name: str,
+    profile: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """The profile this token's newly synced devices get (and those without one, at the next sync); empty: none."""
+    token = token_service.get_token(db, name=name)
+    try:
+        chosen = profile_service.get_profile(db, name=profile) if profile else None
+    except PippinError as error:
+        db.rollback()
+        return _detail_page(request, db, resources, name, default_error=error)
+    profile_service.set_default_profile(db, token=token, profile=chosen)
+    signed_in.record(db, action="profile.set_default", target=name, detail={"profile": profile or None})
+    notice = f"New devices of {name} get profile {profile}." if profile else f"New devices of {name} get no profile."
+    return redirect(request, f"/console/tokens/{name}", notice=notice)
 
 
 @router.get("/tokens/{name}", response_class=HTMLResponse)
