@@ -1,16 +1,26 @@
-"""`make demo`: run Pippin's world on one machine and show where to look.
+"""`make demo`: walk the seed's steps 2 to 7 on one machine, then leave Pippin running to look at.
 
-Steps, each a function below so later ones (key pair, token upload, sync) slot in:
-1. start `pippin sim apple` (the simulated Apple: DEP service and Business Manager) with sample devices,
-   state under var/demo/, on port 8081 or a free one;
-2. wait until it answers;
-3. print where to look and what to try;
-4. keep running until Ctrl-C (or, with --check, verify and exit: what the tests run).
+Each step is a function below, in the order an admin takes them:
+1. start `pippin sim apple` (the simulated Apple: DEP service and Business Manager) with sample devices;
+2. `pippin dep keypair`: the encryption key (.pem) Apple needs;
+3. at the simulated Business Manager: add an MDM server with that .pem, download its server token (.p7m);
+4. `pippin dep upload-token` with the Apple ID;
+5. `pippin profiles create` with some Setup Assistant panes hidden, and `set-default` for the token;
+6. at the simulated Business Manager: assign devices to the server the seed's three ways (serials, an order
+   number, a CSV file);
+7. `pippin dep sync`, then `pippin devices list`: the devices are "Not contacted", with the profile assigned;
+8. start `pippin serve` (REST API and admin console) with a demo admin, print where to look, run until Ctrl-C.
+
+The demo starts from nothing each time: its state lives in var/demo/ and is cleared first. With --check (what the
+tests run) it verifies every step and exits instead of serving.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,6 +35,11 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DEVICES = 500
 SAMPLE_SEED = 2024
+TOKEN_NAME = "demo"  # noqa: S105 - a name, not a secret
+APPLE_ID = "it-admin@example.com"
+PROFILE_NAME = "Corporate iPhones"
+HIDDEN_PANES = ("Siri", "Diagnostics", "ScreenTime", "AppleID", "Privacy")
+DEMO_ADMIN = "admin@example.com"
 
 
 @dataclass
@@ -32,13 +47,31 @@ class Demo:
     """What the steps share: where things live and the processes started (stopped in reverse order)."""
 
     data_dir: Path
-    port: int
+    sim_port: int
+    server_port: int
     check: bool
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    server_uuid: str = ""
+    admin_password: str = ""
 
     @property
     def sim_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://127.0.0.1:{self.sim_port}"
+
+    @property
+    def server_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def environment(self) -> dict[str, str]:
+        """Pippin's settings for the demo: its own data directory, the simulated Apple."""
+        env = {key: value for key, value in os.environ.items() if not key.startswith("PIPPIN_")}
+        env["PIPPIN_DATA_DIR"] = str(self.data_dir / "pippin")
+        env["PIPPIN_DEP_BASE_URL"] = self.sim_url
+        env["PIPPIN_SERVER_URL"] = self.server_url
+        # The commands' output is captured, not a terminal: keep tables as wide as the demo's own terminal.
+        env["COLUMNS"] = str(max(shutil.get_terminal_size((160, 40)).columns, 120))
+        return env
 
 
 def pippin_command() -> list[str]:
@@ -50,75 +83,181 @@ def pippin_command() -> list[str]:
     return [found]
 
 
-def port_is_free(port: int) -> bool:
+def free_port(preferred: int) -> int:
+    """``preferred`` when nothing listens there, else any free loopback port."""
     with socket.socket() as sock:
         try:
-            sock.bind(("127.0.0.1", port))
+            sock.bind(("127.0.0.1", preferred))
         except OSError:
-            return False
-        return True
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+            sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
-def start_simulator(demo: Demo) -> None:
-    """Step 1: the simulated Apple, with sample devices the first time (its state is kept between demos)."""
-    sim_data = demo.data_dir / "sim"
-    command = [*pippin_command(), "sim", "apple", "--port", str(demo.port), "--data", str(sim_data)]
-    command += ["--devices", str(SAMPLE_DEVICES), "--seed", str(SAMPLE_SEED)]
-    output = subprocess.DEVNULL if demo.check else None  # a check stays quiet unless something fails (stderr)
-    demo.processes.append(subprocess.Popen(command, stdout=output))  # noqa: S603 - our own executable, fixed args
+def say(demo: Demo, text: str) -> None:
+    print(f"\n==> {text}", flush=True)
 
 
-def wait_until_answering(demo: Demo, *, timeout: float = 60.0) -> None:
-    """Step 2: poll the portal until it answers; fail with the reason if the simulator exits or stalls."""
+def pippin(demo: Demo, *args: str, stdin: str | None = None, quiet: bool = False) -> str:
+    """Run one `pippin` command as an admin would; show it and its output; stop the demo if it fails."""
+    command = [*pippin_command(), *args]
+    if not quiet:
+        print(f"$ pippin {' '.join(args)}", flush=True)
+    result = subprocess.run(  # noqa: S603 - our own executable, fixed arguments
+        command, env=demo.environment, input=stdin, capture_output=True, text=True, check=False
+    )
+    if result.stdout.strip() and not quiet:
+        print(result.stdout.rstrip(), flush=True)
+    if result.returncode != 0:
+        raise SystemExit(f"`pippin {' '.join(args)}` failed ({result.returncode}):\n{result.stderr}")
+    return result.stdout
+
+
+def wait_until_answering(demo: Demo, url: str, what: str, *, timeout: float = 60.0) -> None:
+    """Poll ``url`` until it answers 200; fail with the reason if a process exits or it stalls."""
     deadline = time.monotonic() + timeout
     while True:
         if any(process.poll() is not None for process in demo.processes):
-            raise SystemExit("the simulator stopped during start-up; its output above says why")
+            raise SystemExit(f"{what} stopped during start-up; its output above says why")
         try:
-            if httpx.get(f"{demo.sim_url}/portal/terms", timeout=2).status_code == 200:
+            if httpx.get(url, timeout=2).status_code == 200:
                 return
         except httpx.TransportError:
             pass
         if time.monotonic() > deadline:
-            raise SystemExit(f"the simulator did not answer on {demo.sim_url} within {timeout:.0f} s")
+            raise SystemExit(f"{what} did not answer on {url} within {timeout:.0f} s")
         time.sleep(0.2)
 
 
-def verify(demo: Demo) -> None:
-    """Step 3a (--check): the portal pages render and the sample devices are there."""
-    overview = httpx.get(f"{demo.sim_url}/portal/", timeout=10)
-    devices = httpx.get(f"{demo.sim_url}/portal/devices", params={"limit": 1}, timeout=10).json()
-    if overview.status_code != 200 or devices.get("total", 0) < 1:
-        raise SystemExit(f"the simulator answers but is not ready: portal {overview.status_code}, {devices}")
-    print(f"demo check passed: simulator at {demo.sim_url} with {devices['total']} devices")
+def start_simulator(demo: Demo) -> None:
+    """Step 1: the simulated Apple, with sample devices."""
+    say(demo, f"Starting the simulated Apple with {SAMPLE_DEVICES} sample devices on {demo.sim_url}")
+    command = [*pippin_command(), "sim", "apple", "--port", str(demo.sim_port), "--data", str(demo.data_dir / "sim")]
+    command += ["--devices", str(SAMPLE_DEVICES), "--seed", str(SAMPLE_SEED)]
+    output = subprocess.DEVNULL if demo.check else None
+    demo.processes.append(subprocess.Popen(command, stdout=output, stderr=output))  # noqa: S603 - fixed args
+    wait_until_answering(demo, f"{demo.sim_url}/portal/terms", "the simulator")
+
+
+def create_keypair(demo: Demo) -> Path:
+    """Step 2 (seed: "Get an encryption key")."""
+    say(demo, "Seed step 2: the encryption key (.pem) to upload to Apple")
+    pem = demo.data_dir / "pippin-demo.pem"
+    pippin(demo, "dep", "keypair", TOKEN_NAME, "-o", str(pem))
+    return pem
+
+
+def download_token(demo: Demo, pem: Path, portal: httpx.Client) -> Path:
+    """Step 3 (seed: add an MDM server in Apple's portal, upload the .pem, download the server token)."""
+    say(demo, "Seed step 3: at (simulated) Apple Business Manager, add an MDM server and download its token")
+    created = portal.post(
+        "/portal/mdm-servers",
+        json={"name": "Pippin demo", "public_key_pem": pem.read_text(), "admin_apple_id": APPLE_ID},
+    )
+    created.raise_for_status()
+    demo.server_uuid = created.json()["server_uuid"]
+    token = portal.get(f"/portal/mdm-servers/{demo.server_uuid}/token", params={"apple_id": APPLE_ID})
+    token.raise_for_status()
+    path = demo.data_dir / "pippin-demo_smime.p7m"
+    path.write_bytes(token.content)
+    print(f"MDM server {demo.server_uuid} created; server token saved as {path}")
+    return path
+
+
+def upload_token(demo: Demo, token_file: Path) -> None:
+    """Step 4 (seed: "Add the DEP token" with the Apple ID)."""
+    say(demo, "Seed step 4: upload the server token with the Apple ID that created it")
+    pippin(demo, "dep", "upload-token", TOKEN_NAME, str(token_file), "--apple-id", APPLE_ID)
+
+
+def create_profile(demo: Demo) -> None:
+    """Step 5 (seed: the enrollment policy with its Setup Assistant panes), the token's default."""
+    say(demo, "Seed step 5: an enrollment profile, supervised and locked, with some panes hidden")
+    skips = [arg for pane in HIDDEN_PANES for arg in ("--skip", pane)]
+    pippin(
+        demo,
+        "profiles",
+        "create",
+        PROFILE_NAME,
+        "--description",
+        "Company-owned iPhones and iPads handed to staff",
+        "--supervised",
+        "--locked",
+        "--department",
+        "IT",
+        "--support-phone",
+        "+46 8 123 456 00",
+        *skips,
+    )
+    pippin(demo, "profiles", "set-default", TOKEN_NAME, PROFILE_NAME)
+
+
+def assign_devices(demo: Demo, portal: httpx.Client) -> int:
+    """Step 6 (seed: assign devices to the server by serial number, order number or CSV upload)."""
+    say(demo, "Seed step 6: at (simulated) Apple Business Manager, assign devices to the server three ways")
+    listing = portal.get("/portal/devices", params={"unassigned": "true", "limit": 60})
+    listing.raise_for_status()
+    devices = listing.json()["devices"]
+    by_serial = [device["serial_number"] for device in devices[:10]]
+    by_csv = [device["serial_number"] for device in devices[10:20]]
+    order = next(device["order_number"] for device in devices[20:] if device["serial_number"] not in by_serial)
+    for body in (
+        {"server_uuid": demo.server_uuid, "serials": by_serial},
+        {"server_uuid": demo.server_uuid, "order_numbers": [order]},
+    ):
+        portal.post("/portal/assignments", json=body).raise_for_status()
+    csv = "serial_number\n" + "\n".join(by_csv) + "\n"
+    portal.post(
+        "/portal/assignments/csv", params={"server_uuid": demo.server_uuid}, content=csv.encode()
+    ).raise_for_status()
+    assigned = portal.get("/portal/devices", params={"server_uuid": demo.server_uuid, "limit": 1}).json()["total"]
+    print(f"{assigned} devices assigned: 10 by serial number, order {order}, and 10 from a CSV file")
+    return int(assigned)
+
+
+def sync(demo: Demo, assigned: int) -> None:
+    """Step 7 (seed: "Sync now"; the devices appear as "Not contacted")."""
+    say(demo, "Seed step 7: sync with Apple; the devices show as Not contacted, with the default profile")
+    pippin(demo, "dep", "sync", TOKEN_NAME)
+    pippin(demo, "devices", "list", "--token", TOKEN_NAME, "--limit", "15")
+    if demo.check:
+        devices = json.loads(
+            pippin(demo, "devices", "list", "--token", TOKEN_NAME, "--json", "--limit", "1000", quiet=True)
+        )
+        states = {device["enrollment_state"] for device in devices}
+        if len(devices) != assigned or states != {"not_contacted"}:
+            raise SystemExit(f"expected {assigned} devices not contacted, got {len(devices)} in states {states}")
+
+
+def start_server(demo: Demo) -> None:
+    """Step 8: the REST API and the admin console, with a demo admin."""
+    say(demo, f"Starting Pippin's server (REST API and admin console) on {demo.server_url}")
+    demo.admin_password = secrets.token_urlsafe(12)
+    pippin(demo, "admin", "user", "create", DEMO_ADMIN, "--password-stdin", stdin=demo.admin_password + "\n")
+    command = [*pippin_command(), "serve", "--port", str(demo.server_port)]
+    output = subprocess.DEVNULL if demo.check else None
+    demo.processes.append(
+        subprocess.Popen(command, env=demo.environment, stdout=output, stderr=output)  # noqa: S603 - fixed args
+    )
+    wait_until_answering(demo, f"{demo.server_url}/healthz", "pippin serve")
 
 
 def show_where_to_look(demo: Demo) -> None:
-    """Step 3b: tell a person where to go and what to try."""
-    url = demo.sim_url
     print(
         f"""
-Pippin demo is running (state in {demo.data_dir}).
+Pippin demo is running (state in {demo.data_dir}, cleared at the next `make demo`).
 
-  Simulated Apple Business Manager:  {url}/portal/
-  Its JSON API (try it in the browser): {url}/portal/docs
-  Simulated Apple DEP service:        {url}   (PIPPIN_DEP_BASE_URL={url})
+  Admin console:                      {demo.server_url}/console/
+      sign in as {DEMO_ADMIN} with password {demo.admin_password}
+  REST API docs:                      {demo.server_url}/api/docs   (`pippin admin token create NAME` for a token)
+  Simulated Apple Business Manager:   {demo.sim_url}/portal/
+  Simulated Apple DEP service:        {demo.sim_url}
 
-Try, in another shell from the repository:
-  1. {url}/portal/pages/devices - {SAMPLE_DEVICES} sample iPhones and iPads, none assigned yet.
-  2. export PIPPIN_DATA_DIR={demo.data_dir / "pippin"} PIPPIN_DEP_BASE_URL={url}
-     .venv/bin/pippin dep keypair demo -o {demo.data_dir / "demo.pem"}
-  3. Add an MDM server with that .pem at {url}/portal/pages/servers and download its token.
-  4. .venv/bin/pippin dep upload-token demo <downloaded>_smime.p7m --apple-id admin@example.com
-  5. Assign devices to the server on the devices page (serials, an order number or a CSV file), then
-     .venv/bin/pippin dep sync demo && .venv/bin/pippin devices list
+The same from a shell in the repository:
+  export PIPPIN_DATA_DIR={demo.data_dir / "pippin"} PIPPIN_DEP_BASE_URL={demo.sim_url}
+  .venv/bin/pippin dep tokens
+  .venv/bin/pippin devices list
+  .venv/bin/pippin profiles show "{PROFILE_NAME}"
 
 Press Ctrl-C to stop.
 """
@@ -143,20 +282,29 @@ def _interrupt(_signum: int, _frame: object) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--check", action="store_true", help="verify that the demo starts and answers, then exit")
+    parser.add_argument("--check", action="store_true", help="verify every step, then exit instead of serving")
     parser.add_argument("--data", type=Path, default=ROOT / "var" / "demo", help="state directory (default var/demo)")
-    parser.add_argument("--port", type=int, default=8081, help="simulator port; a free one when it is taken")
+    parser.add_argument("--sim-port", type=int, default=8081, help="simulator port; a free one when it is taken")
+    parser.add_argument("--port", type=int, default=8000, help="Pippin's port; a free one when it is taken")
     args = parser.parse_args(argv)
-    # A polite stop (kill, a closing terminal) stops the simulator too, exactly like Ctrl-C.
+    # A polite stop (kill, a closing terminal) stops the servers too, exactly like Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
-    port = args.port if port_is_free(args.port) else free_port()
-    demo = Demo(data_dir=args.data.resolve(), port=port, check=args.check)
-    demo.data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = args.data.resolve()
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    demo = Demo(data_dir=data_dir, sim_port=free_port(args.sim_port), server_port=0, check=args.check)
+    demo.server_port = free_port(args.port if args.port != demo.sim_port else 0)
     try:
         start_simulator(demo)
-        wait_until_answering(demo)
+        with httpx.Client(base_url=demo.sim_url, timeout=60) as portal:
+            token_file = download_token(demo, create_keypair(demo), portal)
+            upload_token(demo, token_file)
+            create_profile(demo)
+            assigned = assign_devices(demo, portal)
+        sync(demo, assigned)
+        start_server(demo)
         if demo.check:
-            verify(demo)
+            print(f"\ndemo check passed: {assigned} devices synced, server answering on {demo.server_url}")
             return 0
         show_where_to_look(demo)
         while all(process.poll() is None for process in demo.processes):

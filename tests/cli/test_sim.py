@@ -116,16 +116,3 @@ def test_a_file_as_data_directory_is_refused(tmp_path: Path) -> None:
     path.write_text("x")
     result = CliRunner().invoke(app, ["sim", "apple", "--data", str(path)])
     assert result.exit_code == 2 and "is a file" in result.output
-
-
-def test_demo_check_starts_the_simulator_and_verifies_it(tmp_path: Path) -> None:
-    demo = Path(__file__).resolve().parents[2] / "tools" / "demo.py"
-    result = subprocess.run(
-        [sys.executable, str(demo), "--check", "--data", str(tmp_path / "demo"), "--port", str(_free_port())],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stderr
-    assert "demo check passed" in result.stdout and "with 500 devices" in result.stdout
-    assert (tmp_path / "demo" / "sim" / "sim.db").exists()
