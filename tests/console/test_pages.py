@@ -80,7 +80,7 @@ def test_an_admin_adds_a_token_syncs_and_finds_a_device(
     detail = ann.get("/console/tokens/acme")
     assert "succeeded" in detail.text and "has started" in detail.text
     listed = ann.get("/console/devices")
-    assert listed.text.count("<td>Not contacted</td>") == 8
+    assert listed.text.count(">Not contacted</td>") == 8
     found = ann.get("/console/devices", params={"q": serials[2].lower()})
     assert serials[2] in found.text and serials[3] not in found.text
     device = ann.get(f"/console/devices/{serials[2]}")

@@ -1,0 +1,145 @@
+"""Real Chromium (Debian's package, never a downloaded browser) driving the console of a real Pippin server.
+
+Pippin serves on a free loopback port with its Apple pointed at the ``sim`` fixture's simulator, on a SQLite
+database. Tests skip, saying why, where Playwright or Chromium is missing, unless ``PIPPIN_REQUIRE_BROWSER=1``
+(as in CI), which turns the skip into a failure. Screenshots go to ``var/screenshots/``; the path is printed at
+the end of the run.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import pytest
+import uvicorn
+from argon2 import PasswordHasher
+from cryptography.fernet import Fernet
+
+from pippin.admin import users as user_service
+from pippin.api.app import create_app
+from pippin.config import Settings
+from pippin.store.db import transaction
+from tests.simulator import RunningSimulator
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
+ADMIN_EMAIL = "new.admin@example.com"
+ADMIN_PASSWORD = "a browser-typed passphrase"
+_written: list[Path] = []
+
+Shoot = Callable[["Page", str], Path]
+
+
+def _unavailable(reason: str) -> NoReturn:
+    if os.environ.get("PIPPIN_REQUIRE_BROWSER") == "1":
+        pytest.fail(f"{reason} (PIPPIN_REQUIRE_BROWSER=1 requires the browser tests)", pytrace=False)
+    pytest.skip(f"{reason}; install Debian's chromium and the test extras to run the browser tests")
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _unavailable("Playwright is not installed")
+    if not CHROMIUM.exists():
+        _unavailable(f"Chromium is not installed at {CHROMIUM}")
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=str(CHROMIUM))
+        yield launched
+        launched.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path, sqlite_template: Path) -> str:
+    """SQLite only: the browser tests check what an admin sees, not the store (tested on both databases)."""
+    path = tmp_path / "pippin.db"
+    shutil.copy(sqlite_template, path)
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(autouse=True)
+def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(user_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
+@dataclass(frozen=True)
+class RunningPippin:
+    base_url: str
+    settings: Settings
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def pippin(tmp_path: Path, database_url: str, sim: RunningSimulator) -> Iterator[RunningPippin]:
+    """`pippin serve`'s app on a loopback port, Apple being the simulator, with one admin account."""
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        database_url=database_url,
+        secret_key=Fernet.generate_key().decode(),
+        dep_base_url=sim.base_url,
+        dep_max_retries=1,
+        server_url="https://mdm.example.com",
+    )
+    app = create_app(settings)
+    with transaction(app.state.resources.session_factory) as session:
+        user_service.create_user(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+    port = _free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("Pippin did not start")
+        time.sleep(0.01)
+    try:
+        yield RunningPippin(base_url=f"http://127.0.0.1:{port}", settings=settings)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    context.set_default_timeout(10_000)
+    opened = context.new_page()
+    yield opened
+    context.close()
+
+
+@pytest.fixture
+def shoot() -> Shoot:
+    """Save a full-page screenshot as ``var/screenshots/NAME.png`` for a reviewer to look at."""
+
+    def save(page: Page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        _written.append(path)
+        return path
+
+    return save
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _written:
+        terminalreporter.write_line(f"console screenshots ({len(_written)}): {SCREENSHOTS}")
