@@ -1,0 +1,194 @@
+"""Hostile input to the console forms the other console tests leave out: sign-in, renewal, Sync now, the token
+upload's Apple ID, profile edits, anchor certificates, and bodies past the size limit.
+
+Each gets a clear page (never a traceback, never the input echoed as markup) and changes nothing: no row, no
+revision, no audit event.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select
+
+from pippin.api.deps import AppResources
+from pippin.dep import token as token_service
+from pippin.store.db import transaction
+from pippin.store.models import AdminSession, AuditEvent, DEPToken, EnrollmentProfile, SyncRun
+from tests.console.conftest import PASSWORD, csrf_of
+from tests.crypto.openssl_tokens import pooled_key_generator
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.fixture(autouse=True)
+def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
+
+
+@pytest.fixture
+def existing(ann: TestClient, resources: AppResources) -> None:
+    """A token awaiting Apple's file and a profile, made through the console."""
+    for page, action, data in (
+        ("/console/tokens/new", "/console/tokens/new", {"name": "acme"}),
+        ("/console/profiles/new", "/console/profiles/new", {"name": "Staff", "description": "phones"}),
+    ):
+        answer = ann.post(action, data={**data, "csrf_token": csrf_of(ann.get(page).text)})
+        assert answer.status_code == 303, answer.text
+
+
+def _state(resources: AppResources) -> dict[str, Any]:
+    """Everything a form could change."""
+    with transaction(resources.session_factory) as session:
+        token = session.scalars(select(DEPToken)).one_or_none()
+        profile = session.scalars(select(EnrollmentProfile)).one_or_none()
+        return {
+            "tokens": session.scalar(select(func.count()).select_from(DEPToken)),
+            "pending_key": token.pending_certificate_pem if token else None,
+            "credentials": token.credentials_encrypted if token else None,
+            "profile": (profile.name, profile.revision, profile.description) if profile else None,
+            "profiles": session.scalar(select(func.count()).select_from(EnrollmentProfile)),
+            "syncs": session.scalar(select(func.count()).select_from(SyncRun)),
+            "events": session.scalar(
+                select(func.count()).select_from(AuditEvent).where(AuditEvent.action != "admin.sign_in")
+            ),
+        }
+
+
+def _refused(answer: Any, statuses: tuple[int, ...]) -> str:
+    text: str = answer.text
+    assert answer.status_code in statuses, (answer.status_code, text[:500])
+    assert answer.headers["content-type"].startswith("text/html")
+    assert "Traceback" not in text and SCRIPT not in text
+    return text
+
+
+def _sign_in_attempt(client: TestClient, **fields: str) -> Any:
+    form = client.get("/console/sign-in")
+    return client.post("/console/sign-in", data={"csrf_token": csrf_of(form.text), **fields})
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"email": "ann@example.com" + "x" * 400, "password": PASSWORD},
+        {"email": "ann@example.com", "password": "p" * 5000},
+        {"email": SCRIPT, "password": PASSWORD},
+        {"email": "", "password": ""},
+        {"password": PASSWORD},
+    ],
+)
+def test_hostile_sign_ins_start_no_session(
+    anonymous: TestClient, admins: None, resources: AppResources, fields: dict[str, str]
+) -> None:
+    _refused(_sign_in_attempt(anonymous, **fields), (400,))
+    assert "pippin_session" not in anonymous.cookies
+    with transaction(resources.session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(AdminSession)) == 0
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("/console/tokens/acme/keypair", {}),
+        ("/console/tokens/acme/sync", {"full": "true"}),
+        ("/console/tokens/acme/upload", {"apple_id": "ann@example.com"}),
+        ("/console/tokens/acme/default-profile", {"profile": "Staff"}),
+        ("/console/profiles/Staff/edit", {"name": "Staff", "description": "changed"}),
+        ("/console/profiles/Staff/assign", {"which": "unassigned"}),
+        ("/console/profiles/new", {"name": "Other"}),
+        ("/console/tokens/new", {"name": "other"}),
+    ],
+)
+def test_every_changing_form_refuses_a_read_only_admin_and_a_missing_csrf_token(
+    ann: TestClient, rita: TestClient, existing: None, resources: AppResources, action: str, data: dict[str, str]
+) -> None:
+    before = _state(resources)
+    page = rita.get("/console/")
+    assert "read-only" in _refused(rita.post(action, data={**data, "csrf_token": csrf_of(page.text)}), (403,))
+    for forged in ({}, {"csrf_token": ""}, {"csrf_token": csrf_of(page.text)}):  # rita's token is not ann's
+        assert "nothing was changed" in _refused(ann.post(action, data={**data, **forged}), (403,)).lower()
+    assert _state(resources) == before
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"name": "Staff", "description": "d" * 10_001},
+        {"name": "Staff", "department": SCRIPT * 2000},
+        {"name": SCRIPT},
+        {"name": ""},
+        {"name": "Staff", "user_affinity": "everyone"},
+        {"name": "Staff", "support_email": "not an address"},
+        {"name": "Staff", "language": SCRIPT},
+        {"name": "Staff", "locked": "true"},
+        {"name": "Staff", "anchor_certs": "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----"},
+        {"name": "Staff", "anchor_certs": "%PDF-1.4 this is a PDF, not a certificate"},
+    ],
+)
+def test_hostile_profile_edits_change_nothing(
+    ann: TestClient, existing: None, resources: AppResources, fields: dict[str, str]
+) -> None:
+    before = _state(resources)
+    page = ann.get("/console/profiles/Staff/edit")
+    answer = ann.post("/console/profiles/Staff/edit", data={**fields, "csrf_token": csrf_of(page.text)})
+    if answer.status_code == 303:
+        # Text that is allowed (a name with markup characters) is stored as text and shown escaped.
+        shown = ann.get(answer.headers["location"]).text
+        assert SCRIPT not in shown and "&lt;script&gt;" in shown
+        return
+    assert 'role="alert"' in _refused(answer, (400,))
+    assert _state(resources) == before
+
+
+@pytest.mark.parametrize(
+    "apple_id",
+    ["x" * 400 + "@example.com", SCRIPT, ""],
+)
+def test_a_hostile_apple_id_stores_no_token(
+    ann: TestClient, existing: None, resources: AppResources, apple_id: str
+) -> None:
+    before = _state(resources)
+    page = ann.get("/console/tokens/acme/connect")
+    answer = ann.post(
+        "/console/tokens/acme/upload",
+        data={"apple_id": apple_id, "csrf_token": csrf_of(page.text)},
+        files={"token": ("acme_smime.p7m", b"0\x82\x01\x00" + b"\x00" * 200, "application/pkcs7-mime")},
+    )
+    _refused(answer, (400,))
+    assert _state(resources) == before
+
+
+@pytest.mark.parametrize("full", [SCRIPT, "maybe", "1" * 5000])
+def test_sync_now_with_a_hostile_full_flag_starts_nothing(
+    ann: TestClient, existing: None, resources: AppResources, full: str
+) -> None:
+    before = _state(resources)
+    page = ann.get("/console/tokens/acme")
+    _refused(ann.post("/console/tokens/acme/sync", data={"full": full, "csrf_token": csrf_of(page.text)}), (400,))
+    assert _state(resources) == before
+
+
+def test_a_body_past_the_size_limit_is_refused_before_it_is_read(
+    ann: TestClient, existing: None, resources: AppResources
+) -> None:
+    before = _state(resources)
+    page = ann.get("/console/profiles/Staff/edit")
+    answer = ann.post(
+        "/console/profiles/Staff/edit",
+        data={"name": "Staff", "description": "x" * (2 * 1024 * 1024), "csrf_token": csrf_of(page.text)},
+    )
+    assert answer.status_code == 413 and "Traceback" not in answer.text
+    assert _state(resources) == before
+
+
+def test_a_sync_of_a_token_without_apples_file_is_explained_where_the_admin_clicked(
+    ann: TestClient, existing: None, resources: AppResources
+) -> None:
+    before = _state(resources)
+    page = ann.get("/console/tokens/acme")
+    answer = ann.post("/console/tokens/acme/sync", data={"csrf_token": csrf_of(page.text)})
+    assert "no server token from Apple yet" in _refused(answer, (409,))
+    assert _state(resources) == before
