@@ -38,6 +38,9 @@ class Device(Base):
     __table_args__ = (
         Index("ix_devices_token_state", "token_id", "enrollment_state"),
         Index("ix_devices_assignment_due", "assignment_status", "assignment_retry_at"),
+        # Covers each profile's device counts by assignment status (the console's profile pages) without
+        # reading the device rows.
+        Index("ix_devices_profile_assignment", "assigned_profile_id", "assignment_status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

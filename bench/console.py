@@ -1,0 +1,243 @@
+"""Every console page's server time with 100,000 devices in SQLite: the issue's target is under 200 ms each.
+
+Builds a database the size of a large fleet with bulk inserts (devices spread over three DEP tokens and four
+enrollment profiles, with models, asset tags, enrollment states, assignment problems; sync runs; audit events),
+signs an admin in, and times each page through an in-process client (the whole request: routing, queries,
+template), several requests per page after one warm-up. Prints a line per page (median and max in ms) and,
+last, one JSON object. Exits 1 when a page's median passes the target.
+
+    .venv/bin/python bench/console.py [--devices 100000] [--requests 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography.fernet import Fernet
+from fastapi.testclient import TestClient
+from sqlalchemy import insert
+
+from pippin.admin import audit
+from pippin.admin import users as user_service
+from pippin.api.app import create_app
+from pippin.config import Settings
+from pippin.dep import profiles as profile_service
+from pippin.dep.profile_schemas import ProfileCreate
+from pippin.store.db import transaction
+from pippin.store.models import AuditEvent, DEPToken, Device, SyncRun, TokenDefaultProfile, utcnow
+
+TARGET_MS = 200.0
+EMAIL, PASSWORD = "bench@example.com", "a benchmark passphrase"
+TOKENS = ("stockholm", "berlin", "austin")
+PROFILES = ("Staff phones", "Kiosk iPads", "Loaners", "Executives")
+MODELS = (
+    "iPhone 15 Pro",
+    "iPhone 13",
+    "iPhone SE (3rd generation)",
+    "iPad Air (5th generation)",
+    "iPad (10th generation)",
+)
+STATES = ("not_contacted",) * 6 + ("enrolled",) * 3 + ("pending_reset", "failed", "blocked", "removed")
+ASSIGNMENT = ("assigned",) * 8 + ("queued", "failed", "throttled", None)
+SERIAL_ALPHABET = "0123456789CDFGHJKLMNPQRTVWXY"
+SYNC_RUNS_PER_TOKEN = 500
+AUDIT_EVENTS = 5_000
+
+
+def _seed(settings: Settings, app: Any, devices: int) -> list[str]:
+    """Fill the database with bulk inserts; returns the serial numbers."""
+    rng = random.Random(7)
+    now = utcnow()
+    factory = app.state.resources.session_factory
+    with transaction(factory) as session:
+        user_service.create_user(session, email=EMAIL, password=PASSWORD)
+        token_ids = []
+        for index, name in enumerate(TOKENS):
+            token = DEPToken(
+                name=name,
+                status="ok",
+                server_name=f"{name.title()} MDM",
+                server_uuid=f"{index:032X}",
+                org_name="Bench Org",
+                apple_id="it@example.com",
+                expires_at=now + timedelta(days=20 + 150 * index),
+                uploaded_at=now - timedelta(days=100),
+                credentials_encrypted=b"bench",
+                last_full_sync_at=now - timedelta(days=2),
+                next_sync_at=now + timedelta(minutes=30),
+            )
+            session.add(token)
+            session.flush()
+            token_ids.append(token.id)
+        profile_ids = []
+        for name in PROFILES:
+            created = profile_service.create_profile(
+                session, data=ProfileCreate(name=name, supervised=True, skip_setup_items=["Siri"]), settings=settings
+            )
+            profile_ids.append(profile_service.get_profile(session, name=created.name).id)
+        for token_id, profile_id in zip(token_ids, profile_ids, strict=False):
+            session.add(TokenDefaultProfile(token_id=token_id, profile_id=profile_id, set_at=now))
+    serials = sorted({"".join(rng.choices(SERIAL_ALPHABET, k=12)) for _ in range(devices)})
+    rows = []
+    for number, serial in enumerate(serials):
+        status = rng.choice(ASSIGNMENT)
+        rows.append(
+            {
+                "serial_number": serial,
+                "token_id": token_ids[number % len(token_ids)],
+                "model": rng.choice(MODELS),
+                "description": "BENCH DEVICE",
+                "asset_tag": f"AT-{rng.randrange(10**6):06d}" if number % 3 else None,
+                "os": "iOS",
+                "device_family": "iPhone",
+                "profile_status": "assigned" if status == "assigned" else "empty",
+                "enrollment_state": rng.choice(STATES),
+                "first_seen_at": now,
+                "last_synced_at": now - timedelta(minutes=rng.randrange(10_000)),
+                "fetch_generation": 1,
+                "apple_record": {"serial_number": serial, "model": "bench"},
+                "assigned_profile_id": None if status is None else profile_ids[number % len(profile_ids)],
+                "assigned_revision": None if status is None else 1,
+                "assignment_status": status,
+                "assignment_error": "Apple answered FAILED" if status == "failed" else None,
+                "assignment_retry_at": now + timedelta(hours=1) if status in ("failed", "throttled") else None,
+            }
+        )
+    with transaction(factory) as session:
+        for start in range(0, len(rows), 10_000):
+            session.execute(insert(Device), rows[start : start + 10_000])
+        runs = [
+            {
+                "token_id": token_id,
+                "kind": "incremental" if n % 10 else "full",
+                "trigger": "scheduled",
+                "started_at": now - timedelta(hours=n),
+                "finished_at": now - timedelta(hours=n) + timedelta(seconds=20),
+                "window_ends_at": now - timedelta(hours=n) + timedelta(minutes=10),
+                "outcome": "succeeded" if n % 17 else "failed",
+                "added": 3,
+            }
+            for token_id in token_ids
+            for n in range(1, SYNC_RUNS_PER_TOKEN + 1)
+        ]
+        session.execute(insert(SyncRun), runs)
+        events = [
+            {
+                "at": now - timedelta(minutes=n),
+                "actor": EMAIL,
+                "interface": audit.Interface.console,
+                "action": "profile.assign",
+                "target": serials[n % len(serials)],
+                "source": "127.0.0.1",
+                "detail": {"queued": 1},
+            }
+            for n in range(AUDIT_EVENTS)
+        ]
+        session.execute(insert(AuditEvent), events)
+    return serials
+
+
+def _pages(client: TestClient, serials: list[str]) -> dict[str, str]:
+    first = client.get("/console/devices").text
+    marker = 'rel="next"'
+    after = ""
+    if marker in first:
+        link = first[: first.index(marker)].rsplit('href="', 1)[1].split('"', 1)[0]
+        after = link.replace("&amp;", "&")
+    serial = serials[len(serials) // 2]
+    return {
+        "overview": "/console/",
+        "tokens": "/console/tokens",
+        "token detail": "/console/tokens/stockholm",
+        "add a token": "/console/tokens/new",
+        "profiles": "/console/profiles",
+        "profile detail": "/console/profiles/Staff%20phones",
+        "profile form (new)": "/console/profiles/new",
+        "profile form (edit)": "/console/profiles/Staff%20phones/edit",
+        "devices": "/console/devices",
+        "devices, 2nd page": after or "/console/devices",
+        "devices by model": "/console/devices?sort=model",
+        "devices by asset tag": "/console/devices?sort=asset_tag",
+        "devices by state": "/console/devices?sort=state",
+        "devices by last synced": "/console/devices?sort=last_synced",
+        "devices, state filter": "/console/devices?state=failed",
+        "devices, token filter": "/console/devices?token=berlin",
+        "devices, profile filter": "/console/devices?profile=Loaners",
+        "devices, assignment filter": "/console/devices?assignment=throttled",
+        "devices, all filters": "/console/devices?state=enrolled&token=austin&profile=Loaners&assignment=assigned",
+        "devices, search serial": f"/console/devices?q={serial[:6].lower()}",
+        "devices, search model": "/console/devices?q=iPad%20Air",
+        "devices, search no match": "/console/devices?q=nothing-matches",
+        "device detail": f"/console/devices/{serial}",
+        "audit log": "/console/audit",
+    }
+
+
+def run(devices: int, requests: int, work: Path) -> dict[str, Any]:
+    settings = Settings(
+        data_dir=work / "data",
+        database_url=f"sqlite:///{work / 'pippin.db'}",
+        secret_key=Fernet.generate_key().decode(),
+        server_url="https://mdm.example.com",
+    )
+    app = create_app(settings)
+    started = time.perf_counter()
+    serials = _seed(settings, app, devices)
+    seed_seconds = time.perf_counter() - started
+    print(f"seeded {len(serials):,} devices, {len(TOKENS)} tokens, {len(PROFILES)} profiles in {seed_seconds:.1f} s")
+    results: dict[str, dict[str, float]] = {}
+    with TestClient(app, follow_redirects=False) as client:
+        form = client.get("/console/sign-in").text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        signed_in = client.post("/console/sign-in", data={"email": EMAIL, "password": PASSWORD, "csrf_token": csrf})
+        assert signed_in.status_code == 303, signed_in.text
+        for name, path in _pages(client, serials).items():
+            answer = client.get(path)  # warm-up: templates compiled, statements prepared
+            assert answer.status_code == 200, (path, answer.status_code, answer.text[:300])
+            times = []
+            for _ in range(requests):
+                begun = time.perf_counter()
+                answer = client.get(path)
+                times.append((time.perf_counter() - begun) * 1000)
+                assert answer.status_code == 200, path
+            results[name] = {"median_ms": round(statistics.median(times), 1), "max_ms": round(max(times), 1)}
+            median, slowest = results[name]["median_ms"], results[name]["max_ms"]
+            flag = "" if median < TARGET_MS else "  << over the target"
+            print(f"{name:<28} median {median:7.1f} ms   max {slowest:7.1f} ms{flag}")
+    app.state.resources.engine.dispose()
+    slowest = max(results, key=lambda page: results[page]["median_ms"])
+    return {
+        "benchmark": "console",
+        "database": "sqlite",
+        "devices": len(serials),
+        "requests_per_page": requests,
+        "target_ms": TARGET_MS,
+        "slowest_page": slowest,
+        "slowest_median_ms": results[slowest]["median_ms"],
+        "all_under_target": all(result["median_ms"] < TARGET_MS for result in results.values()),
+        "pages": results,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--devices", type=int, default=100_000)
+    parser.add_argument("--requests", type=int, default=5, help="timed requests per page (after one warm-up)")
+    arguments = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="pippin-bench-console-") as work:
+        summary = run(arguments.devices, arguments.requests, Path(work))
+    print(json.dumps(summary))
+    return 0 if summary["all_under_target"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
