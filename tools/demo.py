@@ -253,6 +253,14 @@ Pippin demo is running (state in {demo.data_dir}, cleared at the next `make demo
   Simulated Apple Business Manager:   {demo.sim_url}/portal/
   Simulated Apple DEP service:        {demo.sim_url}
 
+To walk the seed's steps 2 to 7 yourself by clicking, with a second token:
+  2. console, DEP tokens, "Add a DEP token": name it (e.g. clicked), then download its .pem;
+  3. {demo.sim_url}/portal/pages/servers: add an MDM server with that .pem, then "Download token";
+  4. back in the console: upload the .p7m with the Apple ID you gave at Apple (e.g. {APPLE_ID});
+  5. Enrollment profiles, "Create a profile"; on the token's page, choose it as the default profile;
+  6. {demo.sim_url}/portal/pages/devices: assign unassigned devices to the new MDM server;
+  7. the token's page: "Sync now" (disabled while it runs); Devices lists them as Not contacted.
+
 The same from a shell in the repository:
   export PIPPIN_DATA_DIR={demo.data_dir / "pippin"} PIPPIN_DEP_BASE_URL={demo.sim_url}
   .venv/bin/pippin dep tokens
