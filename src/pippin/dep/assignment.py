@@ -276,7 +276,15 @@ def _next_group(session: Session, cutoff: datetime, skip: set[int], skip_groups:
     return None
 
 
-def _in_group(group: _Group) -> ColumnElement[bool]:
+def _in_group(group: _Group, *, indexed: bool = True) -> ColumnElement[bool]:
+    if not indexed:
+        # "+ 0" keeps the planners off the token and profile indexes (every queued row matches them) and on the
+        # unique serial index: without it SQLite scanned the whole queue for each batch's outcome.
+        return and_(
+            Device.token_id + 0 == group.token_id,
+            Device.assigned_profile_id + 0 == group.profile_id,
+            Device.assigned_revision + 0 == group.revision,
+        )
     return and_(
         Device.token_id == group.token_id,
         Device.assigned_profile_id == group.profile_id,
@@ -284,28 +292,45 @@ def _in_group(group: _Group) -> ColumnElement[bool]:
     )
 
 
-def _claim(session: Session, group: _Group, *, cutoff: datetime, now: datetime, size: int) -> list[str]:
-    """Take up to ``size`` due devices of the group, pushing their retry time a lease ahead; returns the serials.
+def _claim(
+    session: Session, group: _Group, *, cutoff: datetime, now: datetime, size: int, after_id: int
+) -> tuple[list[str], int]:
+    """Take up to ``size`` due devices of the group with ids above ``after_id``, pushing their retry time a lease
+    ahead; returns their serials and the highest id looked at (the next claim starts there, so a pass reads each
+    row once however large the queue).
 
     The conditional UPDATE is the claim: of two runners racing for the same rows, the second finds them no longer
     due (PostgreSQL re-checks the condition after the first commits; SQLite serialises writers).
     """
-    ids = select(Device.id).where(_due(cutoff), _in_group(group)).order_by(Device.id).limit(size).scalar_subquery()
+    # Only the id is left indexable, so both statements walk the primary key from after_id: the status and group
+    # indexes match every queued row, and right after a bulk change (no statistics yet) PostgreSQL picked them
+    # and spent seconds per batch. Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT), for the same
+    # reason.
+    due = and_(
+        _in_group(group, indexed=False),
+        Device.enrollment_state != EnrollmentState.removed,
+        func.coalesce(Device.assignment_status, "").in_(_WAITING),
+        func.coalesce(Device.assignment_retry_at, cutoff) <= cutoff,
+        Device.id > after_id,
+    )
+    ids = list(session.scalars(select(Device.id).where(due).order_by(Device.id).limit(size)))
+    if not ids:
+        return [], after_id
     claimed = session.execute(
         update(Device)
-        .where(Device.id.in_(ids), _due(cutoff), _in_group(group))
+        .where(Device.id.in_(ids), due)
         .values(assignment_retry_at=now + CLAIM_LEASE)
-        .returning(Device.serial_number)
+        .returning(Device.id, Device.serial_number)
         .execution_options(synchronize_session=False)
-    )
-    return sorted(claimed.scalars())
+    ).all()
+    return sorted(serial for _, serial in claimed), max(ids)
 
 
 def _settle(session: Session, group: _Group, serials: Sequence[str], **values: object) -> None:
     for start in range(0, len(serials), _CHUNK):
         session.execute(
             update(Device)
-            .where(_in_group(group), Device.serial_number.in_(serials[start : start + _CHUNK]))
+            .where(_in_group(group, indexed=False), Device.serial_number.in_(serials[start : start + _CHUNK]))
             .values(**values)
             .execution_options(synchronize_session=False)
         )
@@ -385,13 +410,18 @@ class _Runner:
             if profile_uuid is None:
                 self.skip_groups.add(group)
                 return
+            after_id = 0
             while True:
                 now = self.clock()
                 with transaction(self.factory) as session:
-                    serials = _claim(session, group, cutoff=cutoff, now=now, size=self.batch_size)
-                if not serials:
+                    serials, last_id = _claim(
+                        session, group, cutoff=cutoff, now=now, size=self.batch_size, after_id=after_id
+                    )
+                if last_id == after_id:
                     return
-                profile_uuid = self.send(group, token, profile_uuid, serials)
+                after_id = last_id
+                if serials:  # empty when another runner took every row first
+                    profile_uuid = self.send(group, token, profile_uuid, serials)
         except DEPAuthFailure as error:
             self.fail_token(group.token_id, error)
         except DEPRequestRejected as error:
@@ -449,73 +479,64 @@ class _Runner:
     def record(self, group: _Group, serials: list[str], result: AssignProfileResult, profile_uuid: str) -> None:
         """Each serial's outcome, in one transaction with the batch (reference 3.7, 8)."""
         now = self.clock()
-        outcomes: dict[str, list[str]] = {}
+        by_status: dict[str, list[str]] = {}
         for serial in serials:
-            outcomes.setdefault(result.devices.get(serial, "").upper(), []).append(serial)
+            status = result.devices.get(serial, "").upper()
+            by_status.setdefault(status if status in _OUTCOMES else "", []).append(serial)
         throttle = timedelta(seconds=result.retry_after_seconds) if result.retry_after_seconds else DEFAULT_THROTTLE
-        stamp = {"assignment_updated_at": now}
-        succeeded = outcomes.pop("SUCCESS", [])
         with transaction(self.factory) as session:
-            _settle(
-                session,
-                group,
-                succeeded,
-                **stamp,
-                assignment_status=AssignmentStatus.assigned,
-                assignment_retry_at=None,
-                assignment_error=None,
-                profile_uuid=profile_uuid,
-                profile_status="assigned",
-                profile_assign_time=now,
-            )
-            _settle(
-                session,
-                group,
-                outcomes.get("NOT_ACCESSIBLE", []),
-                **stamp,
-                assignment_status=AssignmentStatus.not_accessible,
-                assignment_retry_at=None,
-                assignment_error="Apple says this device is not assigned to the token's MDM server.",
-            )
-            _settle(
-                session,
-                group,
-                outcomes.get("FAILED", []),
-                **stamp,
-                assignment_status=AssignmentStatus.failed,
-                assignment_retry_at=now + FAILED_COOLDOWN,
-                assignment_error="Apple answered FAILED; Apple asks for 24 hours before trying this device again.",
-            )
-            _settle(
-                session,
-                group,
-                outcomes.get("THROTTLED", []),
-                **stamp,
-                assignment_status=AssignmentStatus.throttled,
-                assignment_retry_at=now + throttle,
-                assignment_error=f"Apple answered THROTTLED; retried after {int(throttle.total_seconds())} seconds.",
-            )
-            other = [s for code, group_serials in outcomes.items() if code not in _KNOWN for s in group_serials]
-            _settle(
-                session,
-                group,
-                other,
-                **stamp,
-                assignment_retry_at=now + UNANSWERED_RETRY,
-                assignment_error="Apple's answer did not include this device; it is sent again soon.",
-            )
+            for status, settled in by_status.items():
+                values = _outcome_values(status, now=now, throttle=throttle, profile_uuid=profile_uuid)
+                _settle(session, group, settled, assignment_updated_at=now, **values)
             record_dep_success(session.get_one(DEPToken, group.token_id), now=now)
         tally = self.tally
         tally.batches += 1
         tally.sent += len(serials)
-        tally.assigned += len(succeeded)
-        tally.not_accessible += len(outcomes.get("NOT_ACCESSIBLE", []))
-        tally.failed += len(outcomes.get("FAILED", []))
-        tally.throttled += len(outcomes.get("THROTTLED", []))
-        tally.unanswered += len(other)
+        tally.assigned += len(by_status.get("SUCCESS", []))
+        tally.not_accessible += len(by_status.get("NOT_ACCESSIBLE", []))
+        tally.failed += len(by_status.get("FAILED", []))
+        tally.throttled += len(by_status.get("THROTTLED", []))
+        tally.unanswered += len(by_status.get("", []))
 
 
-_KNOWN = ("NOT_ACCESSIBLE", "FAILED", "THROTTLED")
+_OUTCOMES = ("SUCCESS", "NOT_ACCESSIBLE", "FAILED", "THROTTLED")
+
+
+def _outcome_values(status: str, *, now: datetime, throttle: timedelta, profile_uuid: str) -> dict[str, object]:
+    """The device columns for one of Apple's per-serial answers ("" when Apple's answer left the serial out)."""
+    if status == "SUCCESS":
+        # What Apple now shows for the device (reference 3.7); the next sync confirms it.
+        return {
+            "assignment_status": AssignmentStatus.assigned,
+            "assignment_retry_at": None,
+            "assignment_error": None,
+            "profile_uuid": profile_uuid,
+            "profile_status": "assigned",
+            "profile_assign_time": now,
+        }
+    if status == "NOT_ACCESSIBLE":
+        message = "Apple says this device is not assigned to the token's MDM server."
+        return {
+            "assignment_status": AssignmentStatus.not_accessible,
+            "assignment_retry_at": None,
+            "assignment_error": message,
+        }
+    if status == "FAILED":
+        message = "Apple answered FAILED; Apple asks for 24 hours before trying this device again."
+        return {
+            "assignment_status": AssignmentStatus.failed,
+            "assignment_retry_at": now + FAILED_COOLDOWN,
+            "assignment_error": message,
+        }
+    if status == "THROTTLED":
+        message = f"Apple answered THROTTLED; retried after {int(throttle.total_seconds())} seconds."
+        return {
+            "assignment_status": AssignmentStatus.throttled,
+            "assignment_retry_at": now + throttle,
+            "assignment_error": message,
+        }
+    message = "Apple's answer did not include this device; it is sent again soon."
+    return {"assignment_retry_at": now + UNANSWERED_RETRY, "assignment_error": message}
 
 
 def run_due_assignments(
@@ -596,20 +617,23 @@ def assign_after_sync(
         assign_default_profiles(session, token_id=token_id, now=clock())
     if not isinstance(client, ProfileAPI):
         return None
-    profile_client = client
-
-    class _Borrowed:
-        """The sync's client, lent for this step: the sync closes it, not the runner."""
-
-        def define_profile(self, profile: Profile) -> DefineProfileResult:
-            return profile_client.define_profile(profile)
-
-        def assign_profile(self, *, profile_uuid: str, serials: Sequence[str]) -> AssignProfileResult:
-            return profile_client.assign_profile(profile_uuid=profile_uuid, serials=serials)
-
-        def close(self) -> None:
-            return None
-
+    borrowed = _Borrowed(client)
     return run_due_assignments(
-        session_factory, settings=settings, open_client=lambda _token: _Borrowed(), clock=clock, token_id=token_id
+        session_factory, settings=settings, open_client=lambda _token: borrowed, clock=clock, token_id=token_id
     )
+
+
+class _Borrowed:
+    """A client lent by its owner (the sync) for one step: the owner closes it, not the runner."""
+
+    def __init__(self, client: ProfileAPI) -> None:
+        self.client = client
+
+    def define_profile(self, profile: Profile) -> DefineProfileResult:
+        return self.client.define_profile(profile)
+
+    def assign_profile(self, *, profile_uuid: str, serials: Sequence[str]) -> AssignProfileResult:
+        return self.client.assign_profile(profile_uuid=profile_uuid, serials=serials)
+
+    def close(self) -> None:
+        return None
