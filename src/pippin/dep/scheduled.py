@@ -1,5 +1,9 @@
 """Scheduled syncs for `pippin serve`: every token in good standing syncs every ``dep_sync_interval``.
 
+Tokens Apple refused for a reason an admin fixes at Apple (new terms not accepted, access denied, a token
+replaced by a newer download) are asked about again once per interval with ``GET /account``, so a fix brings
+them back to ok, and syncing, on its own (reference section 1.4: fleet clears its terms flag on the next success).
+
 Several Pippin processes may run the scheduler against one database: each looks for due tokens, and the sync
 window (``store/locks.py``) lets exactly one of them sync a token; the others skip it. Nothing here keeps
 state between ticks: a token's next sync time lives on its row (``next_sync_at``), set when a run ends.
@@ -13,14 +17,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 
+import httpx
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
+from pippin.dep.errors import DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.sync import ClientFactory, dep_client_factory, sync_now
 from pippin.dep.sync_runs import SyncWindowClosed
+from pippin.dep.token import fetch_account
 from pippin.errors import PippinError
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, TokenStatus, utcnow
@@ -29,6 +36,56 @@ logger = logging.getLogger(__name__)
 
 #: The scheduler looks for due tokens at least this often, so a shorter sync interval is honoured too.
 MAX_TICK = timedelta(minutes=1)
+
+#: Refusals an admin can fix at Apple; an expired token needs a new download and upload, so it is not asked again.
+RECHECKED_STATUSES = (TokenStatus.terms_not_signed, TokenStatus.access_denied, TokenStatus.token_rejected)
+
+
+def refused_token_names(session: Session, *, now: datetime, interval: timedelta) -> list[str]:
+    """Tokens Apple refused for a fixable reason, last refused at least ``interval`` ago."""
+    return list(
+        session.scalars(
+            select(DEPToken.name)
+            .where(
+                DEPToken.status.in_(RECHECKED_STATUSES),
+                DEPToken.credentials_encrypted.is_not(None),
+                or_(DEPToken.expires_at.is_(None), DEPToken.expires_at > now),
+                or_(DEPToken.last_error_at.is_(None), DEPToken.last_error_at <= now - interval),
+            )
+            .order_by(DEPToken.name)
+        )
+    )
+
+
+def recheck_refused_tokens(
+    session_factory: SessionFactory,
+    *,
+    settings: Settings,
+    box: SecretBox,
+    now: datetime | None = None,
+    transport: httpx.BaseTransport | None = None,
+) -> list[str]:
+    """Ask Apple about each refused token once more; returns the names now back to ok.
+
+    Each check is its own transaction, committed whatever Apple answers, so a refusal moves ``last_error_at``
+    on and the token is not asked again before another interval has passed.
+    """
+    with transaction(session_factory) as session:
+        names = refused_token_names(session, now=now or utcnow(), interval=settings.dep_sync_interval)
+    recovered: list[str] = []
+    for name in names:
+        with transaction(session_factory) as session:
+            try:
+                fetch_account(session, name=name, box=box, settings=settings, transport=transport)
+            except DEPError as error:
+                logger.info("Apple still refuses the token: %s", error.message, extra={"fields": {"token": name}})
+                continue
+            except PippinError as error:  # e.g. a secret that no longer decrypts: one token never stops the rest
+                logger.warning("token not rechecked: %s", error.message, extra={"fields": {"token": name}})
+                continue
+        logger.info("Apple accepts the token again; syncing resumes", extra={"fields": {"token": name}})
+        recovered.append(name)
+    return recovered
 
 
 def due_token_names(session: Session, *, now: datetime) -> list[str]:
@@ -106,8 +163,12 @@ def scheduled_syncs(
     def loop() -> None:
         while not stopping.is_set():
             try:
-                run_due_syncs(session_factory, settings=settings, open_dep_client=opener, should_stop=stopping.is_set)
+                recheck_refused_tokens(session_factory, settings=settings, box=box)
             except Exception:  # the database may be briefly away; try again next tick
+                logger.exception("refused tokens could not be rechecked")
+            try:
+                run_due_syncs(session_factory, settings=settings, open_dep_client=opener, should_stop=stopping.is_set)
+            except Exception:
                 logger.exception("scheduled syncs could not run")
             stopping.wait(tick)
 
