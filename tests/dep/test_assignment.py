@@ -16,7 +16,7 @@ from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, transaction
-from pippin.store.models import AssignmentStatus, DEPToken, Device, EnrollmentProfile, ProfileDefinition
+from pippin.store.models import AssignmentStatus, DEPToken, Device, EnrollmentProfile, ProfileDefinition, utcnow
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -340,6 +340,32 @@ def test_the_default_profile_goes_to_devices_without_one(
             Device.__table__.update().where(Device.serial_number == "NEW000000").values(profile_status="removed")
         )
         assert assignment.assign_default_profiles(session, token_id=token_id, now=clock()) == 1
+
+
+def test_after_the_first_look_the_default_step_reads_only_what_syncs_wrote_since(
+    session_factory: SessionFactory, token_id: int
+) -> None:
+    """The step runs after every sync: its cost must follow the sync's changes, not the size of the fleet."""
+    add_devices(session_factory, token_id, 3, prefix="OLD", last_synced_at=utcnow() - timedelta(hours=1))
+    with transaction(session_factory) as session:
+        profile = session.scalars(select(EnrollmentProfile)).one()
+        profiles.set_default_profile(session, token=session.get_one(DEPToken, token_id), profile=profile)
+        now = utcnow()
+        assert assignment.assign_default_profiles(session, token_id=token_id, now=now) == 3  # the one whole look
+    # A device left without a profile by something other than a sync is not looked at again...
+    add_devices(session_factory, token_id, 1, prefix="STALE", last_synced_at=now - timedelta(minutes=5))
+    # ...while one a later sync wrote is.
+    add_devices(session_factory, token_id, 1, prefix="SYNCED", last_synced_at=now + timedelta(minutes=30))
+    with transaction(session_factory) as session:
+        assert assignment.assign_default_profiles(session, token_id=token_id, now=now + timedelta(minutes=31)) == 1
+    state = devices(session_factory)
+    assert state["SYNCED000000"].assignment_status == "pending"
+    assert state["STALE000000"].assignment_status is None
+    # Setting the default again looks at the whole token once more.
+    with transaction(session_factory) as session:
+        profile = session.scalars(select(EnrollmentProfile)).one()
+        profiles.set_default_profile(session, token=session.get_one(DEPToken, token_id), profile=profile)
+        assert assignment.assign_default_profiles(session, token_id=token_id, now=utcnow() + timedelta(hours=1)) == 1
 
 
 def test_batch_size_is_bounded(session_factory: SessionFactory, settings: Settings, clock: Clock) -> None:

@@ -81,7 +81,8 @@ def test_the_scheduler_thread_syncs_due_tokens_and_stops_when_asked(
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline:
             with transaction(session_factory) as session:
-                if len(session.scalars(select(SyncRun.id)).all()) == 2:
+                # Both runs finished, not merely started: stopping mid-run would end one `timed_out`.
+                if session.scalars(select(SyncRun.outcome)).all().count("succeeded") == 2:
                     break
             time.sleep(0.05)
     assert not thread.is_alive()

@@ -196,6 +196,10 @@ def assign_default_profiles(session: Session, *, token_id: int, now: datetime | 
         return 0
     profile = session.get_one(EnrollmentProfile, default.profile_id)
     mine = and_(_active(), Device.token_id == token_id)
+    if default.covered_until is not None:
+        # Only what syncs wrote since the last look; the whole token is looked at once, after set-default.
+        mine = and_(mine, Device.last_synced_at >= default.covered_until)
+    default.covered_until = moment
     # Apple shows the profile Pippin gave as removed: give the default again, even if it is the same revision.
     removed = session.execute(
         update(Device)

@@ -309,7 +309,8 @@ def set_default_profile(session: Session, *, token: DEPToken, profile: Enrollmen
     elif current is None:
         session.add(TokenDefaultProfile(token_id=token.id, profile_id=profile.id, set_at=utcnow()))
     else:
-        current.profile_id, current.set_at = profile.id, utcnow()
+        # covered_until reset: the next sync looks at every device of the token for the (new) default once.
+        current.profile_id, current.set_at, current.covered_until = profile.id, utcnow(), None
     session.flush()
 
 

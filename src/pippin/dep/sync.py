@@ -41,9 +41,14 @@ from pippin.dep.token import open_client, record_dep_failure, record_dep_success
 from pippin.errors import Conflict, NotFound
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.locks import claim_sync_window, hold_sync_window, release_sync_window
-from pippin.store.models import CursorKind, DEPToken, SyncKind, SyncOutcome, SyncRun, utcnow
+from pippin.store.models import CursorKind, DEPToken, SyncKind, SyncOutcome, SyncRun, TokenStatus, utcnow
 
 logger = logging.getLogger(__name__)
+
+#: Token statuses that mean Apple refused the token itself (reference section 2.2).
+REFUSED_STATUSES = frozenset(
+    {TokenStatus.terms_not_signed, TokenStatus.access_denied, TokenStatus.token_rejected, TokenStatus.expired}
+)
 
 #: Apple's largest page (reference 3.2, 3.3); a smaller advertised maximum from ``/account`` wins.
 MAX_PAGE_SIZE = 1000
@@ -489,9 +494,14 @@ def _finish(
         release_sync_window(session, token_id=token_id, run_id=run_id, now=now)
         # A run cut short by its window resumes at the scheduler's next look, not a whole interval later.
         token.next_sync_at = now if result.outcome is SyncOutcome.timed_out else now + settings.dep_sync_interval
+        # A refusal the run's last step (profile assignment) recorded on the token is newer than the sync's
+        # success, and stands.
+        refused_during_run = token.status in REFUSED_STATUSES and (
+            token.last_error_at is not None and token.last_error_at >= run.started_at
+        )
         if result.auth_failure is not None:
             record_dep_failure(token, result.auth_failure, now=now)
-        elif result.outcome is SyncOutcome.succeeded or talked_to_apple:
+        elif (result.outcome is SyncOutcome.succeeded or talked_to_apple) and not refused_during_run:
             record_dep_success(token, now=now)
         return sync_run_read(run, token_name=token.name)
 

@@ -37,10 +37,14 @@ class Device(Base):
     __tablename__ = "devices"
     __table_args__ = (
         Index("ix_devices_token_state", "token_id", "enrollment_state"),
-        Index("ix_devices_assignment_due", "assignment_status", "assignment_retry_at"),
+        # Due assignments, of all tokens or of one: status first, so a count for one token reads only its due
+        # devices, never every device of the token.
+        Index("ix_devices_assignment_due", "assignment_status", "token_id", "assignment_retry_at"),
         # Covers each profile's device counts by assignment status (the console's profile pages) without
         # reading the device rows.
         Index("ix_devices_profile_assignment", "assigned_profile_id", "assignment_status"),
+        # The devices one sync wrote, for the default profile step (``dep/assignment.py``).
+        Index("ix_devices_token_synced", "token_id", "last_synced_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -93,3 +93,7 @@ class TokenDefaultProfile(Base):
     token_id: Mapped[int] = mapped_column(ForeignKey("dep_tokens.id", ondelete="CASCADE"), primary_key=True)
     profile_id: Mapped[int] = mapped_column(ForeignKey("enrollment_profiles.id", ondelete="CASCADE"), index=True)
     set_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    # Devices synced before this moment were all looked at for the default already; the next sync looks only at
+    # devices it wrote after it, so its cost follows the sync's changes, not the fleet. Unset (a new default):
+    # the next sync looks at every device of the token once.
+    covered_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
