@@ -11,7 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile
 
 from pippin.api.audit import APIChanger
-from pippin.api.deps import AppSecretBox, AppSettings, DBSession, Resources
+from pippin.api.deps import AppSecretBox, AppSettings, DBSession, Resources, run_sync_after_response
 from pippin.api.errors import DEP_RESPONSES, ErrorRead, RequestTooLarge
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
@@ -136,14 +136,7 @@ def start_dep_sync(
     """
     started = sync_service.start_sync(session, token_name=name, settings=resources.settings, full=full, trigger="api")
     actor.record(session, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind})
-    background.add_task(
-        sync_service.run_sync,
-        resources.session_factory,
-        run_id=started.id,
-        settings=resources.settings,
-        open_dep_client=sync_service.dep_client_factory(box=resources.secret_box, settings=resources.settings),
-        raise_unexpected=False,
-    )
+    run_sync_after_response(background, resources, run_id=started.id)
     return started
 
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -19,6 +19,7 @@ from pippin.admin import api_tokens as api_token_service
 from pippin.api.auth import invalid_token, parse_bearer
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
+from pippin.dep import sync as sync_service
 from pippin.store.db import SessionFactory
 from pippin.store.models import AdminAPIToken
 
@@ -31,6 +32,18 @@ class AppResources:
     engine: Engine
     session_factory: SessionFactory
     secret_box: SecretBox
+
+
+def run_sync_after_response(background: BackgroundTasks, resources: AppResources, *, run_id: int) -> None:
+    """Carry out a claimed sync run once the answer is sent (the API's and the console's "Sync now")."""
+    background.add_task(
+        sync_service.run_sync,
+        resources.session_factory,
+        run_id=run_id,
+        settings=resources.settings,
+        open_dep_client=sync_service.dep_client_factory(box=resources.secret_box, settings=resources.settings),
+        raise_unexpected=False,
+    )
 
 
 def app_resources(request: Request) -> AppResources:

@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -178,15 +179,26 @@ async def _handle_http_exception(request: Request, exc: Exception) -> JSONRespon
     return error_response(exc.status_code, body, headers=dict(exc.headers) if exc.headers else None)
 
 
+def _internal_error_json(_scope: Scope) -> Response:
+    body = ErrorRead(
+        error="internal_error",
+        message="Pippin failed unexpectedly while answering this request.",
+        hint="This is a bug in Pippin; the server log has the details. Retrying may work.",
+    )
+    return error_response(500, body)
+
+
 class UnexpectedErrorMiddleware:
     """Answers any exception no handler knows with a bare 500, logging it here, once, with its traceback.
 
     Starlette's own last-resort handler re-raises after answering, so the server would log it again; this one
-    sits inside it and ends the story. The client learns nothing but that it was Pippin's fault.
+    sits inside it and ends the story. The client learns nothing but that it was Pippin's fault: by default a
+    JSON error; the console passes ``respond`` to answer with a page instead.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, respond: Callable[[Scope], Response] = _internal_error_json) -> None:
         self.app = app
+        self.respond = respond
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -207,12 +219,7 @@ class UnexpectedErrorMiddleware:
             logger.exception("unexpected error while answering a request", extra={"fields": fields})
             if response_started:
                 raise
-            body = ErrorRead(
-                error="internal_error",
-                message="Pippin failed unexpectedly while answering this request.",
-                hint="This is a bug in Pippin; the server log has the details. Retrying may work.",
-            )
-            await error_response(500, body)(scope, receive, send)
+            await self.respond(scope)(scope, receive, send)
 
 
 def install_error_handlers(app: FastAPI) -> None:

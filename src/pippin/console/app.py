@@ -14,10 +14,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from pippin.api.deps import AppResources
-from pippin.api.errors import status_for
+from pippin.api.errors import UnexpectedErrorMiddleware, status_for
 from pippin.console import audit, auth, csrf, devices, overview, profiles, tokens
 from pippin.console.rendering import render, templates
 from pippin.errors import PippinError
@@ -79,50 +79,26 @@ async def _handle_http_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, status=exc.status_code, title="That did not work", message=detail, hint=None)
 
 
-class UnexpectedErrorPage:
-    """Answers an exception no handler knows with a plain 500 page, logging it once with its traceback."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            logger.exception("unexpected error on a console page", extra={"fields": {"path": scope.get("path")}})
-            if started:
-                raise
-            response = templates.TemplateResponse(
-                Request(scope),
-                "error.html",
-                {
-                    "title": "Pippin failed",
-                    "message": "Pippin failed unexpectedly while answering; nothing you did caused it.",
-                    "hint": "Try again; if it keeps failing, an operator should read the server log.",
-                    "signed_in": None,
-                    "notice": None,
-                },
-                status_code=500,
-            )
-            await response(scope, receive, send)
+def _internal_error_page(scope: Scope) -> Response:
+    return templates.TemplateResponse(
+        Request(scope),
+        "error.html",
+        {
+            "title": "Pippin failed",
+            "message": "Pippin failed unexpectedly while answering; nothing you did caused it.",
+            "hint": "Try again; if it keeps failing, an operator should read the server log.",
+            "signed_in": None,
+            "notice": None,
+        },
+        status_code=500,
+    )
 
 
 def create_console(resources: AppResources) -> FastAPI:
     """The console app over ``resources``; mount it at ``/console``."""
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.resources = resources
-    console.add_middleware(UnexpectedErrorPage)
+    console.add_middleware(UnexpectedErrorMiddleware, respond=_internal_error_page)
     console.add_exception_handler(PippinError, _handle_pippin_error)
     console.add_exception_handler(RequestValidationError, _handle_validation_error)
     console.add_exception_handler(StarletteHTTPException, _handle_http_error)

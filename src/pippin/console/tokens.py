@@ -12,7 +12,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from pippin.api.deps import DBSession, Resources
+from pippin.api.deps import DBSession, Resources, run_sync_after_response
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
 from pippin.dep import profiles as profile_service
@@ -226,13 +226,6 @@ def sync_now(
         db.rollback()
         return _detail_page(request, db, resources, name, error=error)
     signed_in.record(db, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind})
-    background.add_task(
-        sync_service.run_sync,
-        resources.session_factory,
-        run_id=started.id,
-        settings=resources.settings,
-        open_dep_client=sync_service.dep_client_factory(box=resources.secret_box, settings=resources.settings),
-        raise_unexpected=False,
-    )
+    run_sync_after_response(background, resources, run_id=started.id)
     kind = "A full sync" if started.kind == "full" else "A sync"
     return redirect(request, f"/console/tokens/{name}", notice=f"{kind} of {name} has started.")
