@@ -34,7 +34,7 @@ from dep_sync import ADMIN, assign_everything, private_schema, start_simulator
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep import assignment, profiles
+from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep import token as token_service
 from pippin.dep.profile_schemas import ProfileCreate
 from pippin.store.db import create_db_engine, create_session_factory, transaction
@@ -128,9 +128,9 @@ def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
             print(f"queued {queued.queued:,} devices in {queue_seconds:.2f} s", flush=True)
 
             transport = CountingTransport()
-            opener = assignment.profile_client_factory(box=box, settings=settings, transport=transport)
+            opener = assignment_runner.profile_client_factory(box=box, settings=settings, transport=transport)
             started = time.perf_counter()
-            report = assignment.run_due_assignments(factory, settings=settings, open_client=opener)
+            report = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
             seconds = time.perf_counter() - started
             assert report.assigned == len(serials) and report.still_due == 0, report
             calls = sum(transport.calls.values())
@@ -143,7 +143,7 @@ def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
             )
 
             started = time.perf_counter()
-            again = assignment.run_due_assignments(factory, settings=settings, open_client=opener)
+            again = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
             second_ms = (time.perf_counter() - started) * 1000
             assert again.sent == 0, again
             print(f"second pass: nothing sent, {second_ms:.0f} ms", flush=True)

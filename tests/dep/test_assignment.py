@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import insert, select
 
 from pippin.config import Settings
-from pippin.dep import assignment, profiles
+from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep.errors import DEPRequestRejected, DEPUnavailable, TermsNotSigned
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
@@ -107,7 +107,7 @@ def queue(factory: SessionFactory, clock: Clock, profile: str = "Staff", **how: 
 
 
 def run(factory: SessionFactory, settings: Settings, apple: ScriptedApple, clock: Clock, **kw: Any) -> Any:
-    return assignment.run_due_assignments(
+    return assignment_runner.run_due_assignments(
         factory, settings=settings, open_client=lambda _token: apple, clock=clock, **kw
     )
 

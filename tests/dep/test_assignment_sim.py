@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep import assignment, profiles
-from pippin.dep.assignment import ProfileAPI, ProfileClientFactory
+from pippin.dep import assignment, assignment_runner, profiles
+from pippin.dep.assignment_runner import ProfileAPI, ProfileClientFactory
 from pippin.dep.client import DEPClient, OAuthCredentials
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.sync import dep_client_factory, sync_now
@@ -120,13 +120,13 @@ class Env:
 
         return open_for
 
-    def run(self, *, real_client: bool = False, batch_size: int = assignment.BATCH_SIZE) -> Any:
+    def run(self, *, real_client: bool = False, batch_size: int = assignment_runner.BATCH_SIZE) -> Any:
         factory = (
-            assignment.profile_client_factory(box=self.box, settings=self.settings)
+            assignment_runner.profile_client_factory(box=self.box, settings=self.settings)
             if real_client
             else self.client_factory()
         )
-        return assignment.run_due_assignments(
+        return assignment_runner.run_due_assignments(
             self.factory, settings=self.settings, open_client=factory, clock=self.now, batch_size=batch_size
         )
 

@@ -16,6 +16,7 @@ from pippin.api.audit import APIChanger
 from pippin.api.deps import AppSettings, DBSession, Resources
 from pippin.api.errors import ErrorRead
 from pippin.dep import assignment as assignment_service
+from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentQueued, ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.dep.token import get_token
@@ -118,9 +119,9 @@ def retry_due(
     actor.record(session, action="profile.retry_due")
     settings = resources.settings
     background.add_task(
-        assignment_service.run_due_assignments,
+        assignment_runner.run_due_assignments,
         resources.session_factory,
         settings=settings,
-        open_client=assignment_service.profile_client_factory(box=resources.secret_box, settings=settings),
+        open_client=assignment_runner.profile_client_factory(box=resources.secret_box, settings=settings),
     )
-    return RetryDueStarted(due=assignment_service.count_due(session))
+    return RetryDueStarted(due=assignment_runner.count_due(session))

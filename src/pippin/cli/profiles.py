@@ -19,6 +19,7 @@ from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import print_json, stdout
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import assignment as assignment_service
+from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentRunRead, ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.dep.setup_panes import PANES, get_pane
@@ -78,8 +79,8 @@ def _read_certificates(paths: list[Path]) -> list[str]:
 
 def _send(context: CLIContext, *, token_id: int | None = None) -> AssignmentRunRead:
     settings = context.settings
-    open_client = assignment_service.profile_client_factory(box=SecretBox.from_settings(settings), settings=settings)
-    return assignment_service.run_due_assignments(
+    open_client = assignment_runner.profile_client_factory(box=SecretBox.from_settings(settings), settings=settings)
+    return assignment_runner.run_due_assignments(
         context.session_factory, settings=settings, open_client=open_client, token_id=token_id
     )
 

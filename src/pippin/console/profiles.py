@@ -18,6 +18,7 @@ from pippin.api.deps import DBSession, Resources
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
 from pippin.dep import assignment as assignment_service
+from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep import token as token_service
 from pippin.dep.profile_schemas import ProfileCreate, ProfileRead, ProfileUpdate
@@ -207,10 +208,10 @@ def assign_devices(
     )
     settings = resources.settings
     background.add_task(
-        assignment_service.run_due_assignments,
+        assignment_runner.run_due_assignments,
         resources.session_factory,
         settings=settings,
-        open_client=assignment_service.profile_client_factory(box=resources.secret_box, settings=settings),
+        open_client=assignment_runner.profile_client_factory(box=resources.secret_box, settings=settings),
     )
     notice = (
         f"{queued.queued} devices are queued for {queued.profile} and being sent to Apple; "

@@ -32,7 +32,7 @@ from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep.assignment import assign_after_sync
+from pippin.dep.assignment_runner import assign_after_sync
 from pippin.dep.devices import AppleDevice, PageCounts, PageMode, apply_device_page, mark_missing_removed
 from pippin.dep.errors import CursorError, CursorExhausted, DEPAuthFailure, DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
