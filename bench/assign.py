@@ -26,19 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from cryptography.fernet import Fernet
 from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from dep_sync import ADMIN, assign_everything, private_schema, start_simulator
+from world import connected_world, portal_serials
 
-from pippin.config import Settings
-from pippin.crypto.secrets import SecretBox
 from pippin.dep import assignment, assignment_runner, profiles
-from pippin.dep import token as token_service
 from pippin.dep.profile_schemas import ProfileCreate
-from pippin.store.db import create_db_engine, create_session_factory, transaction
-from pippin.store.migrate import upgrade_to_head
+from pippin.store.db import transaction
 from pippin.store.models import DEPToken, ProfileDefinition, utcnow
 
 SERVER_NAME = "bench-assign"
@@ -64,116 +59,70 @@ class CountingTransport(httpx.BaseTransport):
         self.inner.close()
 
 
-def portal_serials(portal: httpx.Client, server_uuid: str) -> list[str]:
-    serials: list[str] = []
-    cursor: str | None = None
-    while True:
-        params: dict[str, Any] = {"server_uuid": server_uuid, "limit": 1000}
-        if cursor:
-            params["cursor"] = cursor
-        body = portal.get("/portal/devices", params=params).raise_for_status().json()
-        serials += [device["serial_number"] for device in body["devices"]]
-        cursor = body["next_cursor"]
-        if not cursor:
-            return serials
-
-
 def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
-    url = database_url or f"sqlite:///{work / 'pippin.db'}"
-    schema = plain = None
-    if url.startswith("postgresql"):
-        url, schema, plain = private_schema(url)
-    settings = Settings(data_dir=work / "data", database_url=url, secret_key=Fernet.generate_key().decode())
-    engine = create_db_engine(url)
-    upgrade_to_head(engine)
-    factory = create_session_factory(engine)
-    simulator, base_url = start_simulator(work / "sim", devices)
-    try:
-        settings = settings.model_copy(update={"dep_base_url": base_url, "dep_timeout": 120.0})
-        box = SecretBox.from_settings(settings)
-        with httpx.Client(base_url=base_url, timeout=600) as portal:
-            with transaction(factory) as session:
-                pem = token_service.create_keypair(session, name=SERVER_NAME, box=box)
-            server = portal.post(
-                "/portal/mdm-servers", json={"name": "Bench", "public_key_pem": pem, "admin_apple_id": ADMIN}
+    with connected_world(devices, database_url, work, token_name=SERVER_NAME) as world:
+        factory, settings, box, portal, engine = world.factory, world.settings, world.box, world.portal, world.engine
+        serials = portal_serials(portal, server_uuid=world.server_uuid)
+        now = utcnow()
+        with transaction(factory) as session:
+            token_id = session.scalars(select(DEPToken.id).where(DEPToken.name == SERVER_NAME)).one()
+            rows = [
+                {"serial_number": serial, "token_id": token_id, "profile_status": "empty", "apple_record": {},
+                 "first_seen_at": now, "last_synced_at": now}
+                for serial in serials
+            ]  # fmt: skip
+            session.execute(insert(DEPToken.metadata.tables["devices"]), rows)
+            profiles.create_profile(
+                session,
+                data=ProfileCreate(name="Bench", supervised=True, skip_setup_items=["Siri"]),
+                settings=settings,
             )
-            server_uuid = server.raise_for_status().json()["server_uuid"]
-            p7m = portal.get(f"/portal/mdm-servers/{server_uuid}/token").raise_for_status().content
-            with transaction(factory) as session:
-                token_service.upload_token(
-                    session, name=SERVER_NAME, p7m=p7m, apple_id=ADMIN, box=box, settings=settings
-                )
-            assign_everything(portal, server_uuid)
-            serials = portal_serials(portal, server_uuid)
-            now = utcnow()
-            with transaction(factory) as session:
-                token_id = session.scalars(select(DEPToken.id).where(DEPToken.name == SERVER_NAME)).one()
-                rows = [
-                    {"serial_number": serial, "token_id": token_id, "profile_status": "empty", "apple_record": {},
-                     "first_seen_at": now, "last_synced_at": now}
-                    for serial in serials
-                ]  # fmt: skip
-                session.execute(insert(DEPToken.metadata.tables["devices"]), rows)
-                profiles.create_profile(
-                    session,
-                    data=ProfileCreate(name="Bench", supervised=True, skip_setup_items=["Siri"]),
-                    settings=settings,
-                )
-            print(f"{len(serials):,} devices at Apple and in Pippin's inventory", flush=True)
+        print(f"{len(serials):,} devices at Apple and in Pippin's inventory", flush=True)
 
-            started = time.perf_counter()
-            with transaction(factory) as session:
-                queued = assignment.queue_assignment(session, profile_name="Bench", all_unassigned=True)
-            queue_seconds = time.perf_counter() - started
-            print(f"queued {queued.queued:,} devices in {queue_seconds:.2f} s", flush=True)
+        started = time.perf_counter()
+        with transaction(factory) as session:
+            queued = assignment.queue_assignment(session, profile_name="Bench", all_unassigned=True)
+        queue_seconds = time.perf_counter() - started
+        print(f"queued {queued.queued:,} devices in {queue_seconds:.2f} s", flush=True)
 
-            transport = CountingTransport()
-            opener = assignment_runner.profile_client_factory(box=box, settings=settings, transport=transport)
-            started = time.perf_counter()
-            report = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
-            seconds = time.perf_counter() - started
-            assert report.assigned == len(serials) and report.still_due == 0, report
-            calls = sum(transport.calls.values())
-            rate = report.assigned / seconds
-            print(
-                f"assigned {report.assigned:,} devices in {seconds:.2f} s = {rate:,.0f} devices/s; "
-                f"{calls} Apple calls ({dict(transport.calls)}), {report.batches} batches; "
-                f"{transport.seconds:.2f} s of it waiting for Apple",
-                flush=True,
-            )
+        transport = CountingTransport()
+        opener = assignment_runner.profile_client_factory(box=box, settings=settings, transport=transport)
+        started = time.perf_counter()
+        report = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
+        seconds = time.perf_counter() - started
+        assert report.assigned == len(serials) and report.still_due == 0, report
+        calls = sum(transport.calls.values())
+        rate = report.assigned / seconds
+        print(
+            f"assigned {report.assigned:,} devices in {seconds:.2f} s = {rate:,.0f} devices/s; "
+            f"{calls} Apple calls ({dict(transport.calls)}), {report.batches} batches; "
+            f"{transport.seconds:.2f} s of it waiting for Apple",
+            flush=True,
+        )
 
-            started = time.perf_counter()
-            again = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
-            second_ms = (time.perf_counter() - started) * 1000
-            assert again.sent == 0, again
-            print(f"second pass: nothing sent, {second_ms:.0f} ms", flush=True)
+        started = time.perf_counter()
+        again = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
+        second_ms = (time.perf_counter() - started) * 1000
+        assert again.sent == 0, again
+        print(f"second pass: nothing sent, {second_ms:.0f} ms", flush=True)
 
-            with transaction(factory) as session:
-                profile_uuid = session.scalars(select(ProfileDefinition.profile_uuid)).one()
-            truth = portal.get(f"/portal/profiles/{profile_uuid}").raise_for_status().json()
-            assert sorted(truth["devices"]) == sorted(serials), "Apple's truth differs from Pippin's"
-            print(f"Apple lists all {len(truth['devices']):,} devices under profile {profile_uuid}", flush=True)
-        return {
-            "database": engine.dialect.name,
-            "devices": report.assigned,
-            "seconds": round(seconds, 3),
-            "devices_per_second": round(report.assigned / seconds),
-            "apple_calls": calls,
-            "assign_calls": transport.calls.get("POST /profile/devices", 0),
-            "waiting_for_apple_seconds": round(transport.seconds, 3),
-            "batches": report.batches,
-            "queue_seconds": round(queue_seconds, 3),
-            "second_pass_ms": round(second_ms, 1),
-        }
-    finally:
-        simulator.terminate()
-        simulator.wait(timeout=30)
-        engine.dispose()
-        if schema and plain:
-            import psycopg
-
-            with psycopg.connect(plain, autocommit=True) as conn:
-                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+        with transaction(factory) as session:
+            profile_uuid = session.scalars(select(ProfileDefinition.profile_uuid)).one()
+        truth = portal.get(f"/portal/profiles/{profile_uuid}").raise_for_status().json()
+        assert sorted(truth["devices"]) == sorted(serials), "Apple's truth differs from Pippin's"
+        print(f"Apple lists all {len(truth['devices']):,} devices under profile {profile_uuid}", flush=True)
+    return {
+        "database": engine.dialect.name,
+        "devices": report.assigned,
+        "seconds": round(seconds, 3),
+        "devices_per_second": round(report.assigned / seconds),
+        "apple_calls": calls,
+        "assign_calls": transport.calls.get("POST /profile/devices", 0),
+        "waiting_for_apple_seconds": round(transport.seconds, 3),
+        "batches": report.batches,
+        "queue_seconds": round(queue_seconds, 3),
+        "second_pass_ms": round(second_ms, 1),
+    }
 
 
 def main() -> None:

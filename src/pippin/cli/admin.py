@@ -17,7 +17,7 @@ from pippin.cli.output import print_json, stdout
 from pippin.errors import InvalidInput
 from pippin.store.db import transaction
 
-app = typer.Typer(help="Admins: console accounts.", no_args_is_help=True)
+app = typer.Typer(help="Admins: console accounts and REST API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Console accounts (argon2-hashed passwords, admin or read-only).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
 
