@@ -1,5 +1,8 @@
 """Scheduled syncs for `pippin serve`: every token in good standing syncs every ``dep_sync_interval``.
 
+Between syncs, profile assignments whose wait is over (Apple's ``retry_after_seconds`` for a throttled device,
+24 hours for a failed one) are sent at the next tick rather than with the next sync.
+
 Tokens Apple refused for a reason an admin fixes at Apple (new terms not accepted, access denied, a token
 replaced by a newer download) are asked about again once per interval with ``GET /account``, so a fix brings
 them back to ok, and syncing, on its own (reference section 1.4: fleet clears its terms flag on the next success).
@@ -18,11 +21,12 @@ from contextlib import contextmanager
 from datetime import datetime, timedelta
 
 import httpx
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
+from pippin.dep.assignment_runner import ProfileClientFactory, count_due, profile_client_factory, run_due_assignments
 from pippin.dep.errors import DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.sync import ClientFactory, dep_client_factory, sync_now
@@ -94,9 +98,7 @@ def due_token_names(session: Session, *, now: datetime) -> list[str]:
         session.scalars(
             select(DEPToken.name)
             .where(
-                DEPToken.status == TokenStatus.ok,
-                DEPToken.credentials_encrypted.is_not(None),
-                or_(DEPToken.expires_at.is_(None), DEPToken.expires_at > now),
+                in_good_standing(now),
                 or_(DEPToken.next_sync_at.is_(None), DEPToken.next_sync_at <= now),
                 or_(DEPToken.sync_window_until.is_(None), DEPToken.sync_window_until <= now),
             )
@@ -143,6 +145,40 @@ def run_due_syncs(
     return runs
 
 
+def in_good_standing(now: datetime) -> ColumnElement[bool]:
+    """Tokens Pippin may use: uploaded, status ok, not expired."""
+    return and_(
+        DEPToken.status == TokenStatus.ok,
+        DEPToken.credentials_encrypted.is_not(None),
+        or_(DEPToken.expires_at.is_(None), DEPToken.expires_at > now),
+    )
+
+
+def send_due_assignments(
+    session_factory: SessionFactory,
+    *,
+    settings: Settings,
+    open_client: ProfileClientFactory,
+    now: datetime | None = None,
+) -> int:
+    """Send the due assignments of every token in good standing; returns how many devices were sent.
+
+    Refused tokens are left out: their devices stay queued until the token is back (see
+    :func:`recheck_refused_tokens`), and asking Apple with them again would only repeat the refusal.
+    """
+    moment = now or utcnow()
+    with transaction(session_factory) as session:
+        token_ids = session.scalars(select(DEPToken.id).where(in_good_standing(moment)).order_by(DEPToken.id)).all()
+        due = [token_id for token_id in token_ids if count_due(session, now=moment, token_id=token_id)]
+    sent = 0
+    for token_id in due:
+        report = run_due_assignments(
+            session_factory, settings=settings, open_client=open_client, clock=lambda: moment, token_id=token_id
+        )
+        sent += report.sent
+    return sent
+
+
 @contextmanager
 def scheduled_syncs(
     session_factory: SessionFactory,
@@ -157,6 +193,7 @@ def scheduled_syncs(
     cursor on the next tick, in this process or another.
     """
     opener = open_dep_client or dep_client_factory(box=box, settings=settings)
+    profile_opener = profile_client_factory(box=box, settings=settings)
     stopping = threading.Event()
     tick = min(MAX_TICK, settings.dep_sync_interval).total_seconds()
 
@@ -170,6 +207,10 @@ def scheduled_syncs(
                 run_due_syncs(session_factory, settings=settings, open_dep_client=opener, should_stop=stopping.is_set)
             except Exception:
                 logger.exception("scheduled syncs could not run")
+            try:
+                send_due_assignments(session_factory, settings=settings, open_client=profile_opener)
+            except Exception:
+                logger.exception("due profile assignments could not be sent")
             stopping.wait(tick)
 
     thread = threading.Thread(target=loop, name="pippin-scheduled-syncs", daemon=True)
