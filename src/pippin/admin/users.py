@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from functools import cache
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -31,8 +32,16 @@ MAX_EMAIL_CHARS = 320
 _EMAIL_PATTERN = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+")
 
 _hasher = PasswordHasher()
-# Checked against when the e-mail is unknown, so a wrong address takes as long as a wrong password.
-_DUMMY_HASH = _hasher.hash("pippin-no-such-admin")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Checked against when the e-mail is unknown, so a wrong address takes as long as a wrong password.
+
+    Made on first use, not at import: hashing costs a noticeable fraction of a second, and every CLI command
+    imports this module.
+    """
+    return _hasher.hash("pippin-no-such-admin")
 
 
 class SignInFailed(InvalidInput):
@@ -140,7 +149,7 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime |
         raise failed
     user = find_user(session, email=email)
     if user is None:
-        _verify(_DUMMY_HASH, password)
+        _verify(_dummy_hash(), password)
         raise failed
     if user.locked_until is not None and user.locked_until > moment:
         raise AccountLocked(locked_until=user.locked_until)

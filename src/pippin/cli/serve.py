@@ -7,16 +7,16 @@ import logging
 import re
 import socket
 from contextlib import AbstractContextManager
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import uvicorn
 
-from pippin.api.app import BackgroundJob, create_app
-from pippin.api.deps import AppResources
 from pippin.cli.context import cli_context
-from pippin.dep.scheduled import scheduled_syncs
 from pippin.errors import InvalidInput, Unavailable
+
+if TYPE_CHECKING:
+    from pippin.api.app import BackgroundJob
+    from pippin.api.deps import AppResources
 
 logger = logging.getLogger("pippin.serve")
 
@@ -58,6 +58,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 def _scheduled_syncs(resources: AppResources) -> AbstractContextManager[object]:
     """The periodic DEP syncs, started and stopped with the app (`dep/scheduled.py`)."""
+    from pippin.dep.scheduled import scheduled_syncs
+
     return scheduled_syncs(resources.session_factory, settings=resources.settings, box=resources.secret_box)
 
 
@@ -67,6 +69,11 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
 ) -> None:
     """Serve the REST API (/api/v1, docs at /api/docs) and run the scheduled DEP syncs until stopped."""
+    # Imported here, not at the top: every other `pippin` command starts faster without the web stack.
+    import uvicorn
+
+    from pippin.api.app import create_app
+
     validate_host(host)
     settings = cli_context(ctx).settings
     jobs: list[BackgroundJob] = [_scheduled_syncs]

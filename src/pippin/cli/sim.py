@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
-import uvicorn
 
 from pippin.cli.output import stdout
 from pippin.errors import InvalidInput
-from pippin.sim.app import create_app
-from pippin.sim.inventory import MAX_DEVICES_PER_CALL, create_devices
-from pippin.sim.state import SimState, open_state
+
+if TYPE_CHECKING:
+    from pippin.sim.state import SimState
 
 MAX_SEED_DEVICES = 1_000_000
 
@@ -45,6 +45,12 @@ def apple(
         )
     if data.exists() and not data.is_dir():
         raise InvalidInput(f"--data {data} is a file, not a directory.", hint="Give a directory (created if missing).")
+    # Imported here, not at the top: every other `pippin` command starts faster without the simulator.
+    import uvicorn
+
+    from pippin.sim.app import create_app
+    from pippin.sim.state import open_state
+
     is_new = not (data / "sim.db").exists()
     try:
         state = open_state(data)
@@ -72,6 +78,8 @@ def apple(
 
 
 def _seed_devices(state: SimState, rng: random.Random, count: int) -> None:
+    from pippin.sim.inventory import MAX_DEVICES_PER_CALL, create_devices
+
     remaining = count
     while remaining:
         batch = min(remaining, MAX_DEVICES_PER_CALL)
