@@ -4,7 +4,6 @@ a refused command leaves none. SQLite alone, against the simulated Apple."""
 from __future__ import annotations
 
 import getpass
-import shutil
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -17,10 +16,8 @@ from typer.testing import CliRunner, Result
 from pippin.admin import users as user_service
 from pippin.cli.main import app
 from pippin.config import Settings
-from pippin.dep import token as token_service
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AuditEvent
-from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.e2e.apple import ADMIN, add_devices
 from tests.simulator import RunningSimulator
 
@@ -28,17 +25,8 @@ Run = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
-def _cheap(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
+def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(user_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
-
-
-@pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only (overrides the conftest fixture that also runs PostgreSQL): these tests check translation."""
-    path = tmp_path / "pippin.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -17,23 +16,8 @@ from typer.testing import CliRunner, Result
 
 from pippin.cli.main import app
 from pippin.config import Settings
-from pippin.dep import token as token_service
-from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.dep.test_token_sim import ADMIN, create_server, download_token
 from tests.simulator import RunningSimulator
-
-
-@pytest.fixture(autouse=True)
-def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
-
-
-@pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only (overrides the conftest fixture that also runs PostgreSQL)."""
-    path = tmp_path / "pippin.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
 
 
 @pytest.fixture

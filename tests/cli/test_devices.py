@@ -7,8 +7,6 @@ after "Sync now" the devices appear in "All corporate-owned devices" as "Not con
 from __future__ import annotations
 
 import json
-import shutil
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +14,8 @@ from typer.testing import CliRunner, Result
 
 from pippin.cli.main import app
 from pippin.config import Settings
-from pippin.dep import token as token_service
 from pippin.dep.sync import start_sync
 from pippin.store.db import SessionFactory, transaction
-from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.e2e.apple import add_devices, connect_token
 from tests.simulator import RunningSimulator
 
@@ -49,24 +45,6 @@ DEVICE_KEYS = {
     "assignment_error",
     "can_enroll",
 }
-
-
-@pytest.fixture(autouse=True)
-def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
-
-
-@pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only (overrides the conftest fixture that also runs PostgreSQL)."""
-    path = tmp_path / "pippin.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
-
-
-@pytest.fixture
-def online(settings: Settings, sim: RunningSimulator) -> Settings:
-    return settings.model_copy(update={"dep_base_url": sim.base_url, "dep_max_retries": 1})
 
 
 @pytest.fixture
