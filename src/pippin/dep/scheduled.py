@@ -31,7 +31,7 @@ from pippin.dep.errors import DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.sync import ClientFactory, dep_client_factory, sync_now
 from pippin.dep.sync_runs import SyncWindowClosed
-from pippin.dep.token import fetch_account
+from pippin.dep.token import FIXABLE_REFUSALS, fetch_account
 from pippin.errors import PippinError
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, TokenStatus, utcnow
@@ -41,8 +41,17 @@ logger = logging.getLogger(__name__)
 #: The scheduler looks for due tokens at least this often, so a shorter sync interval is honoured too.
 MAX_TICK = timedelta(minutes=1)
 
-#: Refusals an admin can fix at Apple; an expired token needs a new download and upload, so it is not asked again.
-RECHECKED_STATUSES = (TokenStatus.terms_not_signed, TokenStatus.access_denied, TokenStatus.token_rejected)
+
+def _uploaded_and_unexpired(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        DEPToken.credentials_encrypted.is_not(None),
+        or_(DEPToken.expires_at.is_(None), DEPToken.expires_at > now),
+    )
+
+
+def in_good_standing(now: datetime) -> ColumnElement[bool]:
+    """Tokens Pippin may use: uploaded, status ok, not expired."""
+    return and_(DEPToken.status == TokenStatus.ok, _uploaded_and_unexpired(now))
 
 
 def refused_token_names(session: Session, *, now: datetime, interval: timedelta) -> list[str]:
@@ -51,9 +60,9 @@ def refused_token_names(session: Session, *, now: datetime, interval: timedelta)
         session.scalars(
             select(DEPToken.name)
             .where(
-                DEPToken.status.in_(RECHECKED_STATUSES),
-                DEPToken.credentials_encrypted.is_not(None),
-                or_(DEPToken.expires_at.is_(None), DEPToken.expires_at > now),
+                # An expired token needs a new download and upload, so it is not asked again.
+                DEPToken.status.in_(FIXABLE_REFUSALS),
+                _uploaded_and_unexpired(now),
                 or_(DEPToken.last_error_at.is_(None), DEPToken.last_error_at <= now - interval),
             )
             .order_by(DEPToken.name)
@@ -143,15 +152,6 @@ def run_due_syncs(
         except Exception:
             logger.exception("scheduled sync failed", extra={"fields": {"token": name}})
     return runs
-
-
-def in_good_standing(now: datetime) -> ColumnElement[bool]:
-    """Tokens Pippin may use: uploaded, status ok, not expired."""
-    return and_(
-        DEPToken.status == TokenStatus.ok,
-        DEPToken.credentials_encrypted.is_not(None),
-        or_(DEPToken.expires_at.is_(None), DEPToken.expires_at > now),
-    )
 
 
 def send_due_assignments(

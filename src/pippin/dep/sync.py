@@ -37,18 +37,13 @@ from pippin.dep.devices import AppleDevice, PageCounts, PageMode, apply_device_p
 from pippin.dep.errors import CursorError, CursorExhausted, DEPAuthFailure, DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.sync_runs import SyncWindowClosed, sync_run_read
-from pippin.dep.token import open_client, record_dep_failure, record_dep_success
+from pippin.dep.token import REFUSED_STATUSES, open_client, record_dep_failure, record_dep_success
 from pippin.errors import Conflict, NotFound
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.locks import claim_sync_window, hold_sync_window, release_sync_window
-from pippin.store.models import CursorKind, DEPToken, SyncKind, SyncOutcome, SyncRun, TokenStatus, utcnow
+from pippin.store.models import CursorKind, DEPToken, SyncKind, SyncOutcome, SyncRun, utcnow
 
 logger = logging.getLogger(__name__)
-
-#: Token statuses that mean Apple refused the token itself (reference section 2.2).
-REFUSED_STATUSES = frozenset(
-    {TokenStatus.terms_not_signed, TokenStatus.access_denied, TokenStatus.token_rejected, TokenStatus.expired}
-)
 
 #: Apple's largest page (reference 3.2, 3.3); a smaller advertised maximum from ``/account`` wins.
 MAX_PAGE_SIZE = 1000

@@ -43,8 +43,10 @@ _BEGIN, _END = "-----BEGIN MESSAGE-----", "-----END MESSAGE-----"
 WARNING_DAYS, ALARM_DAYS = 30, 7
 #: A pending certificate is printed again rather than replaced while it has this long left (see create_keypair).
 _PENDING_REUSE_MARGIN = timedelta(days=30)
-#: Statuses that mean Apple refused the token; a successful call clears them.
-_AUTH_STATUSES = {TokenStatus.terms_not_signed, TokenStatus.access_denied, TokenStatus.token_rejected}
+#: Apple refused the token for a reason an admin fixes at Apple (terms, access, a newer download).
+FIXABLE_REFUSALS = frozenset({TokenStatus.terms_not_signed, TokenStatus.access_denied, TokenStatus.token_rejected})
+#: Every status that means Apple refused the token (reference sections 1.4, 2.2); a successful call clears them.
+REFUSED_STATUSES = FIXABLE_REFUSALS | {TokenStatus.expired}
 
 
 def _next_steps(name: str) -> str:
@@ -349,7 +351,7 @@ def record_dep_failure(token: DEPToken, error: DEPError, *, now: datetime) -> No
 
 def record_dep_success(token: DEPToken, *, now: datetime) -> None:
     """Apple accepted the token again: an auth status returns to ok and the last error is cleared."""
-    if token.status in _AUTH_STATUSES or token.status == TokenStatus.expired:
+    if token.status in REFUSED_STATUSES:
         token.status = TokenStatus.ok
     token.last_error = token.last_error_at = None
 
