@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pippin.admin.schemas import AdminUserRead
-from pippin.errors import Conflict, InvalidInput, NotFound, PippinError
+from pippin.errors import Conflict, InvalidInput, PippinError
 from pippin.store.models import AdminRole, AdminUser, utcnow
 
 MAX_FAILED_SIGN_INS = 5
@@ -103,13 +103,6 @@ def to_read(user: AdminUser, *, now: datetime | None = None) -> AdminUserRead:
 
 def find_user(session: Session, *, email: str) -> AdminUser | None:
     return session.scalars(select(AdminUser).where(AdminUser.email == email.strip().lower())).one_or_none()
-
-
-def get_user(session: Session, *, email: str) -> AdminUser:
-    user = find_user(session, email=email)
-    if user is None:
-        raise NotFound(f"There is no admin {email[:80]!r}.", hint="`pippin admin user list` shows the admins.")
-    return user
 
 
 def create_user(

@@ -80,16 +80,6 @@ def _token_named(session: Session, name: str) -> DEPToken:
     return token
 
 
-def get_sync_run(session: Session, *, run_id: int) -> SyncRunRead:
-    """One run by id; :class:`NotFound` with a hint when there is none."""
-    row = session.execute(
-        select(SyncRun, DEPToken.name).join(DEPToken, DEPToken.id == SyncRun.token_id).where(SyncRun.id == run_id)
-    ).one_or_none()
-    if row is None:
-        raise NotFound(f"There is no sync run {run_id}.", hint="`pippin dep sync-history NAME` lists the runs.")
-    return sync_run_read(row[0], token_name=row[1])
-
-
 def list_sync_runs(session: Session, *, token_name: str, limit: int = 20) -> list[SyncRunRead]:
     """The token's latest runs, newest first."""
     if not 1 <= limit <= MAX_HISTORY:

@@ -75,9 +75,3 @@ def transaction(factory: SessionFactory) -> Iterator[Session]:
     """One unit of work: commits when the block ends, rolls back when it raises."""
     with factory() as session, session.begin():
         yield session
-
-
-def is_postgresql(engine_or_session: Engine | Session) -> bool:
-    """Whether the database behind an engine or session is PostgreSQL (for dialect-specific SQL in store/)."""
-    bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
-    return bind.dialect.name == "postgresql"
