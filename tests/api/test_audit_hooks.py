@@ -10,39 +10,32 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import select
 
-from pippin.api.app import create_app
-from pippin.api.deps import AppResources
 from pippin.config import Settings
-from pippin.dep import token as token_service
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AuditEvent
-from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.e2e.apple import add_devices
+from tests.servers import build_server
 from tests.simulator import RunningSimulator
 
 APPLE_ID = "admin@example.com"
 
 
-@pytest.fixture(autouse=True)
-def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
-
-
 @pytest.fixture
 def sim_client(settings: Settings, sim: RunningSimulator, auth: dict[str, str]) -> Iterator[TestClient]:
-    app = create_app(settings.model_copy(update={"dep_base_url": sim.base_url, "dep_max_retries": 1}))
+    app = build_server(settings.model_copy(update={"dep_base_url": sim.base_url, "dep_max_retries": 1}))
     with TestClient(app, raise_server_exceptions=False, headers=auth) as client:
         yield client
 
 
-def _events(resources: AppResources) -> list[tuple[str, str, str, str | None, str | None]]:
+def _events(resources: ServerResources) -> list[tuple[str, str, str, str | None, str | None]]:
     with transaction(resources.session_factory) as session:
         rows = session.scalars(select(AuditEvent).order_by(AuditEvent.id))
         return [(event.actor, event.interface, event.action, event.target, event.source) for event in rows]
 
 
 @pytest.fixture
-def one_event(resources: AppResources) -> Callable[[Response, int, str, str | None], None]:
+def one_event(resources: ServerResources) -> Callable[[Response, int, str, str | None], None]:
     """Check that a call answered ``status`` and added exactly one event: ``action`` on ``target`` by the token."""
 
     def check(answer: Response, status: int, action: str, target: str | None) -> None:
@@ -59,7 +52,7 @@ def one_event(resources: AppResources) -> Callable[[Response, int, str, str | No
 def test_each_change_through_the_api_is_one_audit_event(
     sim_client: TestClient,
     sim: RunningSimulator,
-    resources: AppResources,
+    resources: ServerResources,
     one_event: Callable[[Response, int, str, str | None], None],
 ) -> None:
     pem = sim_client.post("/api/v1/dep/tokens/berlin/keypair")
@@ -92,7 +85,7 @@ def test_each_change_through_the_api_is_one_audit_event(
 
 
 def test_a_refused_change_leaves_no_audit_event(
-    client: TestClient, auth: dict[str, str], resources: AppResources
+    client: TestClient, auth: dict[str, str], resources: ServerResources
 ) -> None:
     refused = [
         client.post("/api/v1/dep/tokens/bad%20name/keypair", headers=auth),

@@ -11,28 +11,20 @@ from fastapi.testclient import TestClient
 from httpx2 import Response
 from sqlalchemy import select
 
-from pippin.api.app import create_app
-from pippin.api.deps import AppResources
 from pippin.config import Settings
-from pippin.dep import token as token_service
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import DEPToken
-from tests.crypto.openssl_tokens import pooled_key_generator
+from tests.servers import build_server
 from tests.simulator import RunningSimulator
 
 APPLE_ID = "admin@example.com"
 
 
-@pytest.fixture(autouse=True)
-def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Real RSA keys made once per run: these tests check translation, not key generation."""
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
-
-
 @pytest.fixture
 def sim_client(settings: Settings, sim: RunningSimulator, auth: dict[str, str]) -> Iterator[TestClient]:
     """An authenticated client of an app whose Apple is the simulator (the `auth` token is on its database)."""
-    app = create_app(settings.model_copy(update={"dep_base_url": sim.base_url}))
+    app = build_server(settings.model_copy(update={"dep_base_url": sim.base_url}))
     with TestClient(app, raise_server_exceptions=False, headers=auth) as client:
         yield client
 
@@ -59,7 +51,7 @@ def _upload(
 
 
 def test_the_token_flow_end_to_end_never_shows_a_secret(
-    sim_client: TestClient, sim: RunningSimulator, resources: AppResources, caplog: pytest.LogCaptureFixture
+    sim_client: TestClient, sim: RunningSimulator, resources: ServerResources, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Everything Pippin logs at any level, and other libraries at the INFO a server runs with. (oauthlib's own
     # DEBUG output prints OAuth parameters; Pippin never turns it on.)

@@ -8,10 +8,9 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from pippin.api.deps import AppResources
-from pippin.dep import sync as sync_service
 from pippin.dep.sync import start_sync
 from pippin.dep.wire import DevicePage
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import DEPToken, Device
 
@@ -19,7 +18,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def fleet(resources: AppResources) -> None:
+def fleet(resources: ServerResources) -> None:
     with transaction(resources.session_factory) as session:
         token = DEPToken(name="acme", status="ok", credentials_encrypted=b"sealed")
         session.add(token)
@@ -93,10 +92,10 @@ def test_devices_need_an_api_token(client: TestClient, fleet: None) -> None:
     assert client.get("/api/v1/devices").status_code == 401
 
 
+@pytest.mark.parametrize("server_clients", [{"open_dep_client": lambda token: OnePageApple()}], ids=["fake Apple"])
 def test_a_sync_starts_with_202_and_runs_in_the_background(
-    client: TestClient, auth: dict[str, str], fleet: None, monkeypatch: pytest.MonkeyPatch
+    client: TestClient, auth: dict[str, str], fleet: None
 ) -> None:
-    monkeypatch.setattr(sync_service, "dep_client_factory", lambda **kwargs: lambda token: OnePageApple())
     answer = client.post("/api/v1/dep/tokens/acme/sync", params={"full": "true"}, headers=auth)
     assert answer.status_code == 202
     assert answer.json()["outcome"] == "running" and answer.json()["kind"] == "full"
@@ -109,7 +108,7 @@ def test_a_sync_starts_with_202_and_runs_in_the_background(
 
 
 def test_a_sync_while_the_window_is_closed_is_a_409_with_retry_after(
-    client: TestClient, auth: dict[str, str], fleet: None, resources: AppResources
+    client: TestClient, auth: dict[str, str], fleet: None, resources: ServerResources
 ) -> None:
     with transaction(resources.session_factory) as session:
         start_sync(session, token_name="acme", settings=resources.settings)

@@ -6,13 +6,13 @@ import logging
 from collections.abc import Iterator
 
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from starlette.applications import Starlette
 
 from pippin.admin.api_tokens import create_api_token, list_api_tokens
 from pippin.api.auth import AuthenticationRequired
-from pippin.api.deps import AppResources, DBSession
 from pippin.dep.errors import (
     AccessDenied,
     CursorInvalid,
@@ -24,7 +24,10 @@ from pippin.dep.errors import (
     TokenRejected,
 )
 from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PippinError, Unavailable
+from pippin.server.deps import DBSession
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
+from tests.servers import mounted_app
 
 SECRET = "s3cr3t-consumer-value"
 
@@ -53,8 +56,8 @@ class EchoCreate(BaseModel):
 
 
 @pytest.fixture
-def probe_client(app: FastAPI) -> Iterator[TestClient]:
-    """The app plus a few routes outside /api/v1 that fail on demand."""
+def probe_client(app: Starlette) -> Iterator[TestClient]:
+    """The server, its API with a few routes outside /api/v1 that fail on demand."""
     probes = APIRouter(prefix="/probe")
 
     @probes.get("/raise/{case}")
@@ -78,7 +81,7 @@ def probe_client(app: FastAPI) -> Iterator[TestClient]:
     def write(session: DBSession) -> None:
         create_api_token(session, name="written")
 
-    app.include_router(probes)
+    mounted_app(app, "").include_router(probes)
     with TestClient(app, raise_server_exceptions=False) as client:
         yield client
 
@@ -161,7 +164,7 @@ def test_bodies_over_the_limit_are_refused_before_they_are_read(probe_client: Te
 
 
 def test_a_route_that_fails_changes_nothing_and_one_that_returns_commits(
-    probe_client: TestClient, resources: AppResources
+    probe_client: TestClient, resources: ServerResources
 ) -> None:
     assert probe_client.post("/probe/write-then-fail").status_code == 409
     assert probe_client.post("/probe/write").status_code == 200

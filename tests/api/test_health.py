@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
 
 from pippin import __version__
-from pippin.api.deps import AppResources
+from pippin.server.resources import ServerResources
 from pippin.store.db import create_db_engine, create_session_factory
+from tests.servers import mounted_app
 
 
 def test_healthz_answers_ok_without_auth(client: TestClient) -> None:
@@ -16,20 +20,18 @@ def test_healthz_answers_ok_without_auth(client: TestClient) -> None:
 
 
 def test_healthz_is_503_with_a_reason_when_the_database_is_unreachable(
-    client: TestClient, resources: AppResources
+    app: Starlette, client: TestClient, resources: ServerResources
 ) -> None:
     # Port 1 on loopback refuses connections at once: a database that went away after startup.
     unreachable = create_db_engine("postgresql+psycopg://pippin:hunter2@127.0.0.1:1/gone")
-    client.app.state.resources = AppResources(  # type: ignore[attr-defined]
-        settings=resources.settings,
-        engine=unreachable,
-        session_factory=create_session_factory(unreachable),
-        secret_box=resources.secret_box,
+    api = mounted_app(app, "")
+    api.state.resources = dataclasses.replace(
+        resources, engine=unreachable, session_factory=create_session_factory(unreachable)
     )
     try:
         response = client.get("/healthz")
     finally:
-        client.app.state.resources = resources  # type: ignore[attr-defined]
+        api.state.resources = resources
         unreachable.dispose()
     assert response.status_code == 503
     body = response.json()

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 from fastapi.testclient import TestClient
 
-from pippin.api.deps import AppResources
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import DEPToken, Device
 
@@ -15,7 +15,7 @@ NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def fleet(resources: AppResources) -> None:
+def fleet(resources: ServerResources) -> None:
     with transaction(resources.session_factory) as session:
         token = DEPToken(name="acme", status="ok")
         session.add(token)

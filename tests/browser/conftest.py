@@ -9,24 +9,18 @@ the end of the run.
 from __future__ import annotations
 
 import os
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
-import uvicorn
-from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 
 from pippin.admin import users as user_service
-from pippin.api.app import create_app
 from pippin.config import Settings
 from pippin.store.db import transaction
+from tests.servers import build_server, quick_password_hashes, resources_of, serve_in_thread, sqlite_copy
 from tests.simulator import RunningSimulator
 
 if TYPE_CHECKING:
@@ -64,27 +58,18 @@ def browser() -> Iterator[Browser]:
 @pytest.fixture
 def database_url(tmp_path: Path, sqlite_template: Path) -> str:
     """SQLite only: the browser tests check what an admin sees, not the store (tested on both databases)."""
-    path = tmp_path / "pippin.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_copy(tmp_path, sqlite_template)
 
 
 @pytest.fixture(autouse=True)
 def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(user_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    quick_password_hashes(monkeypatch)
 
 
 @dataclass(frozen=True)
 class RunningPippin:
     base_url: str
     settings: Settings
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture
@@ -98,23 +83,11 @@ def pippin(tmp_path: Path, database_url: str, sim: RunningSimulator) -> Iterator
         dep_max_retries=1,
         server_url="https://mdm.example.com",
     )
-    app = create_app(settings)
-    with transaction(app.state.resources.session_factory) as session:
+    server = build_server(settings)
+    with transaction(resources_of(server).session_factory) as session:
         user_service.create_user(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("Pippin did not start")
-        time.sleep(0.01)
-    try:
-        yield RunningPippin(base_url=f"http://127.0.0.1:{port}", settings=settings)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+    with serve_in_thread(server) as base_url:
+        yield RunningPippin(base_url=base_url, settings=settings)
 
 
 @pytest.fixture

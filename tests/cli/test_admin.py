@@ -9,9 +9,9 @@ import pytest
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
-from pippin.api.app import create_app
 from pippin.cli.main import app
 from pippin.config import Settings
+from pippin.server.app import create_server
 
 Pippin = Callable[..., Result]
 
@@ -37,7 +37,7 @@ def test_a_created_token_authenticates_until_it_is_revoked(pippin: Pippin, setti
     assert created.exit_code == 0, created.output
     token = created.stdout.splitlines()[0]
     assert token.startswith("pippin_") and "Authorization: Bearer" in created.stdout
-    with TestClient(create_app(settings)) as client:
+    with TestClient(create_server(settings)) as client:
         headers = {"Authorization": f"Bearer {token}"}
         assert client.get("/api/v1/dep/tokens", headers=headers).status_code == 200
         revoked = pippin("admin", "token", "revoke", "ci-deploy")

@@ -1,22 +1,21 @@
-"""The console on a SQLite database (translation tests), admins of both roles, and signed-in clients."""
+"""The server on a SQLite database (the console's tests check translation), admins of both roles, and
+signed-in clients."""
 
 from __future__ import annotations
 
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
-from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
 
 from pippin.admin import users as user_service
-from pippin.api.app import create_app
-from pippin.api.deps import AppResources
 from pippin.config import Settings
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
+from tests.servers import build_server, quick_password_hashes, resources_of, sqlite_copy
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -26,8 +25,7 @@ SignIn = Callable[[str], TestClient]
 
 @pytest.fixture(autouse=True)
 def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at its cheapest: these tests check the console, not the hash's cost (tests/admin does)."""
-    monkeypatch.setattr(user_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    quick_password_hashes(monkeypatch)
 
 
 def csrf_of(html: str) -> str:
@@ -39,33 +37,30 @@ def csrf_of(html: str) -> str:
 @pytest.fixture
 def database_url(tmp_path: Path, sqlite_template: Path) -> str:
     """SQLite only (overrides the conftest fixture that also runs PostgreSQL): these tests check translation."""
-    path = tmp_path / "pippin.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
+    return sqlite_copy(tmp_path, sqlite_template)
 
 
 @pytest.fixture
-def app(settings: Settings) -> Iterator[FastAPI]:
-    app = create_app(settings)
-    yield app
-    app.state.resources.engine.dispose()
+def app(settings: Settings) -> Iterator[Starlette]:
+    server = build_server(settings)
+    yield server
+    resources_of(server).engine.dispose()
 
 
 @pytest.fixture
-def resources(app: FastAPI) -> AppResources:
-    resources: AppResources = app.state.resources
-    return resources
+def resources(app: Starlette) -> ServerResources:
+    return resources_of(app)
 
 
 @pytest.fixture
-def admins(resources: AppResources) -> None:
+def admins(resources: ServerResources) -> None:
     with transaction(resources.session_factory) as session:
         user_service.create_user(session, email="ann@example.com", password=PASSWORD)
         user_service.create_user(session, email="rita@example.com", password=PASSWORD, role="read-only")
 
 
 @pytest.fixture
-def anonymous(app: FastAPI) -> Iterator[TestClient]:
+def anonymous(app: Starlette) -> Iterator[TestClient]:
     with TestClient(app, raise_server_exceptions=False, follow_redirects=False) as client:
         yield client
 
@@ -78,7 +73,7 @@ def sign_in_with(client: TestClient, email: str, password: str = PASSWORD) -> ob
 
 
 @pytest.fixture
-def sign_in(app: FastAPI, admins: None) -> Iterator[SignIn]:
+def sign_in(app: Starlette, admins: None) -> Iterator[SignIn]:
     clients: list[TestClient] = []
 
     def signed_in(email: str) -> TestClient:

@@ -6,7 +6,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from pippin.admin import users as user_service
-from pippin.api.deps import AppResources
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AdminSession, AuditEvent
 from tests.console.conftest import PASSWORD, csrf_of, sign_in_with
@@ -21,7 +21,7 @@ def test_pages_need_a_signed_in_admin(anonymous: TestClient) -> None:
 
 
 def test_signing_in_sets_a_secure_session_cookie_and_records_it(
-    anonymous: TestClient, admins: None, resources: AppResources
+    anonymous: TestClient, admins: None, resources: ServerResources
 ) -> None:
     answer = sign_in_with(anonymous, "Ann@Example.com")
     assert answer.status_code == 303 and answer.headers["location"] == "/console/"  # type: ignore[attr-defined]
@@ -82,7 +82,7 @@ def test_next_never_leaves_the_console(anonymous: TestClient, admins: None) -> N
         assert answer.headers["location"] == expected
 
 
-def test_signing_out_ends_the_session_server_side(ann: TestClient, resources: AppResources) -> None:
+def test_signing_out_ends_the_session_server_side(ann: TestClient, resources: ServerResources) -> None:
     cookie = ann.cookies.get("pippin_session")
     page = ann.get("/console/")
     answer = ann.post("/console/sign-out", data={"csrf_token": csrf_of(page.text)})

@@ -13,23 +13,16 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from pippin.api.deps import AppResources
-from pippin.dep import token as token_service
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AdminSession, AuditEvent, DEPToken, EnrollmentProfile, SyncRun
 from tests.console.conftest import PASSWORD, csrf_of
-from tests.crypto.openssl_tokens import pooled_key_generator
 
 SCRIPT = "<script>alert(1)</script>"
 
 
-@pytest.fixture(autouse=True)
-def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
-
-
 @pytest.fixture
-def existing(ann: TestClient, resources: AppResources) -> None:
+def existing(ann: TestClient, resources: ServerResources) -> None:
     """A token awaiting Apple's file and a profile, made through the console."""
     for page, action, data in (
         ("/console/tokens/new", "/console/tokens/new", {"name": "acme"}),
@@ -39,7 +32,7 @@ def existing(ann: TestClient, resources: AppResources) -> None:
         assert answer.status_code == 303, answer.text
 
 
-def _state(resources: AppResources) -> dict[str, Any]:
+def _state(resources: ServerResources) -> dict[str, Any]:
     """Everything a form could change."""
     with transaction(resources.session_factory) as session:
         token = session.scalars(select(DEPToken)).one_or_none()
@@ -81,7 +74,7 @@ def _sign_in_attempt(client: TestClient, **fields: str) -> Any:
     ],
 )
 def test_hostile_sign_ins_start_no_session(
-    anonymous: TestClient, admins: None, resources: AppResources, fields: dict[str, str]
+    anonymous: TestClient, admins: None, resources: ServerResources, fields: dict[str, str]
 ) -> None:
     _refused(_sign_in_attempt(anonymous, **fields), (400,))
     assert "pippin_session" not in anonymous.cookies
@@ -103,7 +96,7 @@ def test_hostile_sign_ins_start_no_session(
     ],
 )
 def test_every_changing_form_refuses_a_read_only_admin_and_a_missing_csrf_token(
-    ann: TestClient, rita: TestClient, existing: None, resources: AppResources, action: str, data: dict[str, str]
+    ann: TestClient, rita: TestClient, existing: None, resources: ServerResources, action: str, data: dict[str, str]
 ) -> None:
     before = _state(resources)
     page = rita.get("/console/")
@@ -129,7 +122,7 @@ def test_every_changing_form_refuses_a_read_only_admin_and_a_missing_csrf_token(
     ],
 )
 def test_hostile_profile_edits_change_nothing(
-    ann: TestClient, existing: None, resources: AppResources, fields: dict[str, str]
+    ann: TestClient, existing: None, resources: ServerResources, fields: dict[str, str]
 ) -> None:
     before = _state(resources)
     page = ann.get("/console/profiles/Staff/edit")
@@ -148,7 +141,7 @@ def test_hostile_profile_edits_change_nothing(
     ["x" * 400 + "@example.com", SCRIPT, ""],
 )
 def test_a_hostile_apple_id_stores_no_token(
-    ann: TestClient, existing: None, resources: AppResources, apple_id: str
+    ann: TestClient, existing: None, resources: ServerResources, apple_id: str
 ) -> None:
     before = _state(resources)
     page = ann.get("/console/tokens/acme/connect")
@@ -163,7 +156,7 @@ def test_a_hostile_apple_id_stores_no_token(
 
 @pytest.mark.parametrize("full", [SCRIPT, "maybe", "1" * 5000])
 def test_sync_now_with_a_hostile_full_flag_starts_nothing(
-    ann: TestClient, existing: None, resources: AppResources, full: str
+    ann: TestClient, existing: None, resources: ServerResources, full: str
 ) -> None:
     before = _state(resources)
     page = ann.get("/console/tokens/acme")
@@ -172,7 +165,7 @@ def test_sync_now_with_a_hostile_full_flag_starts_nothing(
 
 
 def test_a_body_past_the_size_limit_is_refused_before_it_is_read(
-    ann: TestClient, existing: None, resources: AppResources
+    ann: TestClient, existing: None, resources: ServerResources
 ) -> None:
     before = _state(resources)
     page = ann.get("/console/profiles/Staff/edit")
@@ -185,7 +178,7 @@ def test_a_body_past_the_size_limit_is_refused_before_it_is_read(
 
 
 def test_a_sync_of_a_token_without_apples_file_is_explained_where_the_admin_clicked(
-    ann: TestClient, existing: None, resources: AppResources
+    ann: TestClient, existing: None, resources: ServerResources
 ) -> None:
     before = _state(resources)
     page = ann.get("/console/tokens/acme")

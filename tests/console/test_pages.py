@@ -12,21 +12,15 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from pippin.api.deps import AppResources
 from pippin.config import Settings
 from pippin.dep import token as token_service
 from pippin.dep.sync import start_sync
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AuditEvent, DEPToken, SyncRun
 from tests.console.conftest import csrf_of
-from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.e2e.apple import ADMIN, add_devices
 from tests.simulator import RunningSimulator
-
-
-@pytest.fixture(autouse=True)
-def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
 
 
 @pytest.fixture
@@ -68,7 +62,7 @@ def _add_token(ann: TestClient, sim: RunningSimulator, name: str = "acme") -> st
 
 
 def test_an_admin_adds_a_token_syncs_and_finds_a_device(
-    ann: TestClient, sim: RunningSimulator, resources: AppResources
+    ann: TestClient, sim: RunningSimulator, resources: ServerResources
 ) -> None:
     server_uuid = _add_token(ann, sim)
     serials = add_devices(sim, server_uuid, 8)
@@ -104,7 +98,7 @@ def test_sync_now_is_disabled_while_the_window_is_open(ann: TestClient, sim: Run
     assert refused.status_code == 409 and "Sync" in refused.text and "Traceback" not in refused.text
 
 
-def test_a_read_only_admin_sees_everything_and_changes_nothing(rita: TestClient, resources: AppResources) -> None:
+def test_a_read_only_admin_sees_everything_and_changes_nothing(rita: TestClient, resources: ServerResources) -> None:
     page = rita.get("/console/tokens")
     assert page.status_code == 200 and "Add a DEP token" not in page.text
     refused = _post(rita, "/console/audit", "/console/tokens/new", name="sneaky")
@@ -113,7 +107,7 @@ def test_a_read_only_admin_sees_everything_and_changes_nothing(rita: TestClient,
         assert session.scalar(select(func.count()).select_from(DEPToken)) == 0
 
 
-def test_forms_without_the_csrf_token_change_nothing(ann: TestClient, resources: AppResources) -> None:
+def test_forms_without_the_csrf_token_change_nothing(ann: TestClient, resources: ServerResources) -> None:
     for data in ({}, {"csrf_token": "0" * 64}, {"csrf_token": "x" * 5000}):
         refused = ann.post("/console/tokens/new", data={"name": "forged", **data})
         assert refused.status_code in (403, 400) and "nothing was changed" in refused.text.lower()
@@ -130,7 +124,7 @@ def test_forms_without_the_csrf_token_change_nothing(ann: TestClient, resources:
     ],
 )
 def test_wrong_token_files_are_refused_in_place(
-    ann: TestClient, resources: AppResources, filename: str, content: bytes, expected: str
+    ann: TestClient, resources: ServerResources, filename: str, content: bytes, expected: str
 ) -> None:
     steps = _post(ann, "/console/tokens/new", "/console/tokens/new", name="acme")
     assert steps.status_code == 303  # type: ignore[attr-defined]
@@ -151,7 +145,7 @@ def test_wrong_token_files_are_refused_in_place(
 
 
 @pytest.mark.parametrize("name", ["<script>alert(1)</script>", "a" * 65, "../etc", ""])
-def test_hostile_token_names_are_refused_and_escaped(ann: TestClient, resources: AppResources, name: str) -> None:
+def test_hostile_token_names_are_refused_and_escaped(ann: TestClient, resources: ServerResources, name: str) -> None:
     answer = _post(ann, "/console/tokens/new", "/console/tokens/new", name=name)
     assert answer.status_code == 400  # type: ignore[attr-defined]
     assert "<script>alert(1)</script>" not in answer.text  # type: ignore[attr-defined]

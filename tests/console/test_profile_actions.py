@@ -13,20 +13,13 @@ from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from pippin.api.deps import AppResources
 from pippin.config import Settings
-from pippin.dep import token as token_service
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AuditEvent, Device, TokenDefaultProfile
 from tests.console.conftest import csrf_of
-from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.e2e.apple import add_devices, connect_token
 from tests.simulator import RunningSimulator
-
-
-@pytest.fixture(autouse=True)
-def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
 
 
 @pytest.fixture
@@ -41,7 +34,7 @@ def settings(tmp_path: Path, database_url: str, sim: RunningSimulator) -> Settin
 
 
 @pytest.fixture
-def serials(ann: TestClient, resources: AppResources, sim: RunningSimulator) -> list[str]:
+def serials(ann: TestClient, resources: ServerResources, sim: RunningSimulator) -> list[str]:
     """A connected token ``acme`` with four synced devices, and a profile ``Staff``."""
     server_uuid = connect_token(resources.session_factory, resources.settings, sim)
     made = add_devices(sim, server_uuid, 4)
@@ -55,21 +48,21 @@ def _post(client: TestClient, page: str, action: str, **data: object) -> object:
     return answer
 
 
-def _events(resources: AppResources, action: str) -> list[AuditEvent]:
+def _events(resources: ServerResources, action: str) -> list[AuditEvent]:
     with transaction(resources.session_factory) as session:
         events = list(session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
         session.expunge_all()
     return events
 
 
-def _queued_or_assigned(resources: AppResources) -> int:
+def _queued_or_assigned(resources: ServerResources) -> int:
     with transaction(resources.session_factory) as session:
         where = Device.assigned_profile_id.is_not(None)
         return session.scalar(select(func.count()).select_from(Device).where(where)) or 0
 
 
 def test_the_default_profile_is_set_and_cleared_on_the_token_page(
-    ann: TestClient, resources: AppResources, serials: list[str]
+    ann: TestClient, resources: ServerResources, serials: list[str]
 ) -> None:
     page = ann.get("/console/tokens/acme")
     assert 'id="set-default"' in page.text and '<option value="Staff"' in page.text
@@ -92,7 +85,7 @@ def test_the_default_profile_is_set_and_cleared_on_the_token_page(
 
 
 def test_an_unknown_default_profile_is_refused_in_place(
-    ann: TestClient, resources: AppResources, serials: list[str]
+    ann: TestClient, resources: ServerResources, serials: list[str]
 ) -> None:
     answer = _post(
         ann, "/console/tokens/acme", "/console/tokens/acme/default-profile", profile="<script>alert(1)</script>"
@@ -106,7 +99,7 @@ def test_an_unknown_default_profile_is_refused_in_place(
 
 
 def test_devices_are_assigned_by_serial_and_sent_to_apple(
-    ann: TestClient, resources: AppResources, serials: list[str]
+    ann: TestClient, resources: ServerResources, serials: list[str]
 ) -> None:
     page = ann.get("/console/profiles/Staff")
     assert 'id="assign-devices"' in page.text
@@ -124,7 +117,7 @@ def test_devices_are_assigned_by_serial_and_sent_to_apple(
 
 
 def test_every_unassigned_device_and_a_tokens_devices_can_be_chosen(
-    ann: TestClient, resources: AppResources, serials: list[str]
+    ann: TestClient, resources: ServerResources, serials: list[str]
 ) -> None:
     answer = _post(ann, "/console/profiles/Staff", "/console/profiles/Staff/assign", which="unassigned")
     assert answer.status_code == 303  # type: ignore[attr-defined]
@@ -147,7 +140,7 @@ def test_every_unassigned_device_and_a_tokens_devices_can_be_chosen(
     ],
 )
 def test_bad_assignments_are_refused_and_change_nothing(
-    ann: TestClient, resources: AppResources, serials: list[str], fields: dict[str, str], expected: str
+    ann: TestClient, resources: ServerResources, serials: list[str], fields: dict[str, str], expected: str
 ) -> None:
     answer = _post(ann, "/console/profiles/Staff", "/console/profiles/Staff/assign", **fields)
     assert answer.status_code in (400, 404)  # type: ignore[attr-defined]
@@ -158,7 +151,7 @@ def test_bad_assignments_are_refused_and_change_nothing(
 
 
 def test_read_only_admins_and_forged_forms_neither_assign_nor_set_defaults(
-    rita: TestClient, ann: TestClient, resources: AppResources, serials: list[str]
+    rita: TestClient, ann: TestClient, resources: ServerResources, serials: list[str]
 ) -> None:
     page = rita.get("/console/profiles/Staff")
     assert page.status_code == 200 and 'id="assign-devices"' not in page.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from pippin.api.deps import AppResources
+from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import EnrollmentProfile
 from tests.console.conftest import csrf_of
@@ -16,12 +16,12 @@ def _create(client: TestClient, **fields: object) -> object:
     return client.post("/console/profiles/new", data={**fields, "csrf_token": csrf_of(page.text)})
 
 
-def _count(resources: AppResources) -> int:
+def _count(resources: ServerResources) -> int:
     with transaction(resources.session_factory) as session:
         return session.scalar(select(func.count()).select_from(EnrollmentProfile)) or 0
 
 
-def test_a_profile_is_created_with_hidden_panes_and_edited(ann: TestClient, resources: AppResources) -> None:
+def test_a_profile_is_created_with_hidden_panes_and_edited(ann: TestClient, resources: ServerResources) -> None:
     answer = _create(ann, name="Staff", supervised="true", locked="true", show_pane=["Passcode", "Location"])
     assert answer.status_code == 303, answer.text  # type: ignore[attr-defined]
     detail = ann.get("/console/profiles/Staff")
@@ -36,13 +36,13 @@ def test_a_profile_is_created_with_hidden_panes_and_edited(ann: TestClient, reso
     assert "Staff" in ann.get("/console/profiles").text
 
 
-def test_locked_without_supervised_is_refused_with_apples_rule(ann: TestClient, resources: AppResources) -> None:
+def test_locked_without_supervised_is_refused_with_apples_rule(ann: TestClient, resources: ServerResources) -> None:
     answer = _create(ann, name="Bad", locked="true")
     assert answer.status_code == 400 and 'role="alert"' in answer.text  # type: ignore[attr-defined]
     assert _count(resources) == 0
 
 
-def test_hostile_profile_input_is_refused_or_escaped(ann: TestClient, resources: AppResources) -> None:
+def test_hostile_profile_input_is_refused_or_escaped(ann: TestClient, resources: ServerResources) -> None:
     assert _create(ann, name="x" * 20_000).status_code == 400  # type: ignore[attr-defined]
     assert _create(ann, name="").status_code == 400  # type: ignore[attr-defined]
     assert _count(resources) == 0
@@ -53,7 +53,7 @@ def test_hostile_profile_input_is_refused_or_escaped(ann: TestClient, resources:
 
 
 def test_read_only_admins_and_forged_forms_change_no_profile(
-    rita: TestClient, ann: TestClient, resources: AppResources
+    rita: TestClient, ann: TestClient, resources: ServerResources
 ) -> None:
     assert _create(rita, name="Sneaky").status_code == 403  # type: ignore[attr-defined]
     assert ann.post("/console/profiles/new", data={"name": "Forged"}).status_code == 403

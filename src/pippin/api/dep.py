@@ -11,8 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile
 
 from pippin.api.audit import APIChanger
-from pippin.api.deps import AppSecretBox, AppSettings, DBSession, Resources, run_sync_after_response
-from pippin.api.errors import DEP_RESPONSES, ErrorRead, RequestTooLarge
+from pippin.api.errors import DEP_RESPONSES, ErrorRead
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
@@ -20,6 +19,9 @@ from pippin.dep.errors import DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.schemas import DEPTokenRead, TokenUploadResult
 from pippin.dep.wire import Account
+from pippin.server.background import run_sync_after_response
+from pippin.server.deps import AppSecretBox, AppSettings, DBSession, Resources
+from pippin.server.errors import RequestTooLarge
 
 router = APIRouter(prefix="/dep/tokens", tags=["dep tokens"])
 
@@ -51,13 +53,15 @@ def read_dep_token(name: str, session: DBSession, settings: AppSettings) -> DEPT
         **_BAD_NAME,
     },
 )
-def create_dep_keypair(name: str, session: DBSession, box: AppSecretBox, actor: APIChanger) -> Response:
+def create_dep_keypair(name: str, session: DBSession, resources: Resources, actor: APIChanger) -> Response:
     """Create the key pair for token ``name`` (and the token, awaiting Apple's file, if new); returns the .pem.
 
     Asking again returns the same certificate while it is well within its validity, so a .pem already uploaded
     to Apple stays the one Apple encrypts to.
     """
-    certificate_pem = token_service.create_keypair(session, name=name, box=box)
+    certificate_pem = token_service.create_keypair(
+        session, name=name, box=resources.secret_box, generate_key=resources.generate_key
+    )
     actor.record(session, action="dep.keypair.create", target=name)
     # The service accepted the name, so it holds only letters, digits, '.', '_' and '-': safe in the header.
     return Response(

@@ -6,10 +6,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from pippin.api.deps import DBSession
 from pippin.api.errors import ErrorRead
 from pippin.dep import inventory as inventory_service
 from pippin.dep.inventory_schemas import DeviceRead, InventoryPage
+from pippin.server.deps import DBSession
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -25,11 +24,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 from pippin.api.auth import AuthenticationRequired
 from pippin.dep.errors import DEPAuthFailure, DEPError
-from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PippinError, Unavailable
+from pippin.errors import ConfigurationError, PippinError
+from pippin.server import errors as server_errors
+from pippin.server.middleware import UnexpectedErrorMiddleware
 
 logger = logging.getLogger("pippin.api")
 
@@ -48,25 +49,6 @@ class ErrorRead(BaseModel):
     details: list[dict[str, str]] | None = Field(default=None, description="For malformed requests: each problem.")
 
 
-class RequestTooLarge(InvalidInput):
-    """A body or an uploaded file is over its size limit; it was not read to the end."""
-
-    code = "too_large"
-
-
-# Most specific first: DEPRequestRejected is InvalidInput (400), DEPUnavailable is DEPError before Unavailable.
-_STATUSES: tuple[tuple[type[PippinError], int], ...] = (
-    (AuthenticationRequired, 401),
-    (RequestTooLarge, 413),
-    (DEPAuthFailure, 424),
-    (InvalidInput, 400),
-    (NotFound, 404),
-    (Conflict, 409),
-    (DEPError, 502),
-    (Unavailable, 503),
-    (ConfigurationError, 500),
-)
-
 # Responses every /api/v1 route may give, for the OpenAPI description.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorRead, "description": "No valid API token."},
@@ -80,15 +62,20 @@ DEP_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def status_for(error: PippinError) -> int:
-    """The HTTP status of ``error``: its first matching class above, else 500."""
-    for error_type, status in _STATUSES:
-        if isinstance(error, error_type):
-            return status
-    return 500
+    """The HTTP status of ``error``: 401 for a missing or invalid API token, else the server's table."""
+    if isinstance(error, AuthenticationRequired):
+        return 401
+    return server_errors.status_for(error)
 
 
 def error_response(status: int, body: ErrorRead, *, headers: dict[str, str] | None = None) -> JSONResponse:
     return JSONResponse(body.model_dump(mode="json", exclude_none=True), status_code=status, headers=headers)
+
+
+def refuse_json(_scope: Scope, status: int, message: str) -> Response:
+    """A refusal of the body-size limit in the API's shape."""
+    code = "too_large" if status == 413 else "invalid_request"
+    return error_response(status, ErrorRead(error=code, message=message))
 
 
 def _clip(text: str, limit: int = 1000) -> str:
@@ -188,43 +175,9 @@ def _internal_error_json(_scope: Scope) -> Response:
     return error_response(500, body)
 
 
-class UnexpectedErrorMiddleware:
-    """Answers any exception no handler knows with a bare 500, logging it here, once, with its traceback.
-
-    Starlette's own last-resort handler re-raises after answering, so the server would log it again; this one
-    sits inside it and ends the story. The client learns nothing but that it was Pippin's fault: by default a
-    JSON error; the console passes ``respond`` to answer with a page instead.
-    """
-
-    def __init__(self, app: ASGIApp, respond: Callable[[Scope], Response] = _internal_error_json) -> None:
-        self.app = app
-        self.respond = respond
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        response_started = False
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal response_started
-            if message["type"] == "http.response.start":
-                response_started = True
-            await send(message)
-
-        try:
-            await self.app(scope, receive, tracking_send)
-        except Exception:
-            fields = {"method": scope.get("method"), "path": scope.get("path")}
-            logger.exception("unexpected error while answering a request", extra={"fields": fields})
-            if response_started:
-                raise
-            await self.respond(scope)(scope, receive, send)
-
-
 def install_error_handlers(app: FastAPI) -> None:
     """Render every error of ``app`` in Pippin's JSON shape."""
     app.add_exception_handler(PippinError, _handle_pippin_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    app.add_middleware(UnexpectedErrorMiddleware)
+    app.add_middleware(UnexpectedErrorMiddleware, respond=_internal_error_json, logger_name="pippin.api")

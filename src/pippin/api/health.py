@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from sqlalchemy import text
 
 from pippin import __version__
-from pippin.api.deps import Resources
+from pippin.server.deps import Resources
 
 logger = logging.getLogger("pippin.api")
 

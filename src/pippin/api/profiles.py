@@ -13,13 +13,14 @@ from fastapi import APIRouter, BackgroundTasks, Body, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from pippin.api.audit import APIChanger
-from pippin.api.deps import AppSettings, DBSession, Resources
 from pippin.api.errors import ErrorRead
 from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentQueued, ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.dep.token import get_token
+from pippin.server.background import send_due_assignments_after_response
+from pippin.server.deps import AppSettings, DBSession, Resources
 
 router = APIRouter(prefix="/profiles", tags=["enrollment profiles"])
 
@@ -117,11 +118,5 @@ def retry_due(
 ) -> RetryDueStarted:
     """Send the due assignments to Apple in the background; each device's outcome shows on the device."""
     actor.record(session, action="profile.retry_due")
-    settings = resources.settings
-    background.add_task(
-        assignment_runner.run_due_assignments,
-        resources.session_factory,
-        settings=settings,
-        open_client=assignment_runner.profile_client_factory(box=resources.secret_box, settings=settings),
-    )
+    send_due_assignments_after_response(background, resources)
     return RetryDueStarted(due=assignment_runner.count_due(session))

@@ -1,4 +1,4 @@
-"""`pippin serve`: the REST API (and, beside it, the scheduled DEP syncs) on one HTTP port."""
+"""`pippin serve`: the server (REST API, console, device endpoints) and the scheduled DEP syncs on one HTTP port."""
 
 from __future__ import annotations
 
@@ -15,8 +15,8 @@ from pippin.cli.context import cli_context
 from pippin.errors import InvalidInput, Unavailable
 
 if TYPE_CHECKING:
-    from pippin.api.app import BackgroundJob
-    from pippin.api.deps import AppResources
+    from pippin.server.app import ServerJob
+    from pippin.server.resources import ServerResources
 
 logger = logging.getLogger("pippin.serve")
 
@@ -56,11 +56,16 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _scheduled_syncs(resources: AppResources) -> AbstractContextManager[object]:
-    """The periodic DEP syncs, started and stopped with the app (`dep/scheduled.py`)."""
+def _scheduled_syncs(resources: ServerResources) -> AbstractContextManager[object]:
+    """The periodic DEP syncs, started and stopped with the server (`dep/scheduled.py`)."""
     from pippin.dep.scheduled import scheduled_syncs
 
-    return scheduled_syncs(resources.session_factory, settings=resources.settings, box=resources.secret_box)
+    return scheduled_syncs(
+        resources.session_factory,
+        settings=resources.settings,
+        box=resources.secret_box,
+        open_dep_client=resources.open_dep_client,
+    )
 
 
 def serve(
@@ -68,16 +73,16 @@ def serve(
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(min=1, max=65535, help="TCP port to listen on.")] = 8000,
 ) -> None:
-    """Serve the REST API (/api/v1, docs at /api/docs) and run the scheduled DEP syncs until stopped."""
+    """Serve the REST API (/api/v1, docs at /api/docs) and the console (/console); run the scheduled DEP syncs."""
     # Imported here, not at the top: every other `pippin` command starts faster without the web stack.
     import uvicorn
 
-    from pippin.api.app import create_app
+    from pippin.server.app import create_server
 
     validate_host(host)
     settings = cli_context(ctx).settings
-    jobs: list[BackgroundJob] = [_scheduled_syncs]
-    app = create_app(settings, background_jobs=jobs)
+    jobs: list[ServerJob] = [_scheduled_syncs]
+    app = create_server(settings, jobs=jobs)
     sock = bind(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     logger.info(

@@ -1,7 +1,8 @@
-"""The console as an application of its own, mounted at ``/console`` by ``api.app.create_app``.
+"""The console as a sub-app of its own, mounted at ``/console`` by ``pippin.server.app.create_server``.
 
-It shares the API's resources (database, settings, secret box) but renders its errors as pages: what
-happened and what to do, where the admin acted, never a stack trace or a JSON body.
+It shares the server's resources (database, settings, secret box, outside clients) but renders its errors as
+pages: what happened and what to do, where the admin acted, never a stack trace or a JSON body; a body over
+:data:`MAX_REQUEST_BYTES` is refused with a page too.
 """
 
 from __future__ import annotations
@@ -16,15 +17,18 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from pippin.api.deps import AppResources
-from pippin.api.errors import UnexpectedErrorMiddleware, status_for
 from pippin.console import audit, auth, csrf, devices, overview, profiles, tokens
 from pippin.console.rendering import render, templates
 from pippin.errors import PippinError
+from pippin.server.errors import status_for
+from pippin.server.middleware import BodySizeLimit, UnexpectedErrorMiddleware
+from pippin.server.resources import ServerResources
 
 logger = logging.getLogger("pippin.console")
 
 STATIC_DIR = Path(__file__).parent / "static"
+#: The largest form the console accepts: a DEP token file (at most 1,000,000 bytes) and its fields fit.
+MAX_REQUEST_BYTES = 1024 * 1024
 _ROUTERS = (auth.router, overview.router, tokens.router, profiles.router, devices.router, audit.router)
 
 
@@ -79,26 +83,39 @@ async def _handle_http_error(request: Request, exc: Exception) -> Response:
     return _error_page(request, status=exc.status_code, title="That did not work", message=detail, hint=None)
 
 
+def _bare_page(scope: Scope, *, status: int, title: str, message: str, hint: str) -> Response:
+    """An error page drawn outside the routes (no signed-in admin known, no notice to show)."""
+    context = {"title": title, "message": message, "hint": hint, "signed_in": None, "notice": None}
+    return templates.TemplateResponse(Request(scope), "error.html", context, status_code=status)
+
+
 def _internal_error_page(scope: Scope) -> Response:
-    return templates.TemplateResponse(
-        Request(scope),
-        "error.html",
-        {
-            "title": "Pippin failed",
-            "message": "Pippin failed unexpectedly while answering; nothing you did caused it.",
-            "hint": "Try again; if it keeps failing, an operator should read the server log.",
-            "signed_in": None,
-            "notice": None,
-        },
-        status_code=500,
+    return _bare_page(
+        scope,
+        status=500,
+        title="Pippin failed",
+        message="Pippin failed unexpectedly while answering; nothing you did caused it.",
+        hint="Try again; if it keeps failing, an operator should read the server log.",
     )
 
 
-def create_console(resources: AppResources) -> FastAPI:
+def _refused_body_page(scope: Scope, status: int, message: str) -> Response:
+    return _bare_page(
+        scope,
+        status=status,
+        title="That did not work",
+        message=f"{message} Nothing was changed.",
+        hint="Go back and send a smaller form or file.",
+    )
+
+
+def create_console(resources: ServerResources) -> FastAPI:
     """The console app over ``resources``; mount it at ``/console``."""
     console = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     console.state.resources = resources
-    console.add_middleware(UnexpectedErrorMiddleware, respond=_internal_error_page)
+    # Added first so it sits inside the unexpected-error guard.
+    console.add_middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES, refuse=_refused_body_page)
+    console.add_middleware(UnexpectedErrorMiddleware, respond=_internal_error_page, logger_name="pippin.console")
     console.add_exception_handler(PippinError, _handle_pippin_error)
     console.add_exception_handler(RequestValidationError, _handle_validation_error)
     console.add_exception_handler(StarletteHTTPException, _handle_http_error)

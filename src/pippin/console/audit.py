@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pippin.admin import audit as audit_service
-from pippin.api.deps import DBSession
 from pippin.console.auth import Viewer
 from pippin.console.rendering import render
+from pippin.server.deps import DBSession
 
 router = APIRouter()
 PAGE_SIZE = 100

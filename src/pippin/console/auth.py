@@ -19,10 +19,10 @@ from sqlalchemy.orm import Session
 from pippin.admin import audit as audit_service
 from pippin.admin import sessions as session_service
 from pippin.admin import users as user_service
-from pippin.api.deps import DBSession
 from pippin.console import csrf
 from pippin.console.rendering import redirect, render
 from pippin.errors import PippinError
+from pippin.server.deps import DBSession
 from pippin.store.models import AdminRole
 
 router = APIRouter()

@@ -9,7 +9,6 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from pippin.admin import audit as audit_service
-from pippin.api.deps import DBSession
 from pippin.console import device_table
 from pippin.console.auth import Viewer
 from pippin.console.rendering import render
@@ -18,6 +17,7 @@ from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS
 from pippin.errors import PippinError
+from pippin.server.deps import DBSession
 from pippin.store.models import Device, EnrollmentProfile
 
 router = APIRouter()

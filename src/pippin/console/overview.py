@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pippin.api.deps import DBSession, Resources
 from pippin.console import device_table
 from pippin.console.auth import Viewer
 from pippin.console.rendering import render
@@ -13,6 +12,7 @@ from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS
 from pippin.dep.schemas import DEPTokenRead
+from pippin.server.deps import DBSession, Resources
 
 router = APIRouter()
 

@@ -14,16 +14,16 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from pippin.api.deps import DBSession, Resources
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
 from pippin.dep import assignment as assignment_service
-from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep import token as token_service
 from pippin.dep.profile_schemas import ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.dep.setup_panes import PANES
 from pippin.errors import InvalidInput, PippinError
+from pippin.server.background import send_due_assignments_after_response
+from pippin.server.deps import DBSession, Resources
 from pippin.store.models import Device, EnrollmentProfile, UserAffinity
 
 router = APIRouter()
@@ -206,13 +206,7 @@ def assign_devices(
         target=queued.profile,
         detail={"queued": queued.queued, "unchanged": queued.unchanged, "revision": queued.revision},
     )
-    settings = resources.settings
-    background.add_task(
-        assignment_runner.run_due_assignments,
-        resources.session_factory,
-        settings=settings,
-        open_client=assignment_runner.profile_client_factory(box=resources.secret_box, settings=settings),
-    )
+    send_due_assignments_after_response(background, resources)
     notice = (
         f"{queued.queued} devices are queued for {queued.profile} and being sent to Apple; "
         f"{queued.unchanged} already had it."

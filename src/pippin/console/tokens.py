@@ -12,7 +12,6 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from pippin.api.deps import DBSession, Resources, run_sync_after_response
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
 from pippin.dep import profiles as profile_service
@@ -21,6 +20,8 @@ from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep.errors import DEPError
 from pippin.errors import InvalidInput, NotFound, PippinError
+from pippin.server.background import run_sync_after_response
+from pippin.server.deps import DBSession, Resources
 from pippin.store.models import EnrollmentProfile, TokenDefaultProfile
 
 router = APIRouter()
@@ -48,7 +49,9 @@ def create_keypair(
 ) -> Response:
     """Step 2 of the seed: make the key pair, then show the steps with the .pem to download."""
     try:
-        token_service.create_keypair(db, name=name.strip(), box=resources.secret_box)
+        token_service.create_keypair(
+            db, name=name.strip(), box=resources.secret_box, generate_key=resources.generate_key
+        )
     except PippinError as error:
         db.rollback()
         return render(request, "token_new.html", {"name": name, "error": error}, status_code=400)
@@ -60,7 +63,7 @@ def create_keypair(
 def renew_keypair(request: Request, db: DBSession, signed_in: Changer, resources: Resources, name: str) -> Response:
     """Renewal starts with a new key pair; the current token keeps working until the new one is uploaded."""
     token_service.get_token(db, name=name)
-    token_service.create_keypair(db, name=name, box=resources.secret_box)
+    token_service.create_keypair(db, name=name, box=resources.secret_box, generate_key=resources.generate_key)
     signed_in.record(db, action="dep.keypair.create", target=name, detail={"renewal": True})
     return redirect(request, f"/console/tokens/{name}/connect")
 

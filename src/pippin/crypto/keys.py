@@ -6,6 +6,8 @@ the :class:`~pippin.crypto.secrets.SecretBox` before it reaches the database.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -15,6 +17,10 @@ from pippin.errors import ConfigurationError
 #: Every DEP peer uses 2048-bit RSA (reference section 1.1); Apple encrypts the token to it with PKCS#1 v1.5.
 RSA_KEY_BITS = 2048
 RSA_PUBLIC_EXPONENT = 65537
+
+
+#: Makes a fresh private key; injected where keys are made, so tests can hand out pre-made ones.
+KeyGenerator = Callable[[], rsa.RSAPrivateKey]
 
 
 def generate_private_key() -> rsa.RSAPrivateKey:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from pippin.config import Settings
 from pippin.crypto import cms
 from pippin.crypto.certs import build_self_signed_certificate, certificate_to_pem, load_certificate_pem
-from pippin.crypto.keys import generate_private_key, open_private_key, seal_private_key
+from pippin.crypto.keys import KeyGenerator, generate_private_key, open_private_key, seal_private_key
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.client import DEPClient, OAuthCredentials
 from pippin.dep.errors import AccessDenied, DEPAuthFailure, DEPError, TermsNotSigned, TokenExpired, TokenRejected
@@ -80,12 +80,12 @@ def get_token(session: Session, *, name: str) -> DEPToken:
     return token
 
 
-def create_keypair(session: Session, *, name: str, box: SecretBox) -> str:
+def create_keypair(session: Session, *, name: str, box: SecretBox, generate_key: KeyGenerator | None = None) -> str:
     """The certificate PEM the admin uploads to Apple for token ``name`` (created, status awaiting_token, if new).
 
     The key pair is kept as pending. A pending pair that is still well within its validity is printed again
     rather than replaced: the admin may already have uploaded that .pem to Apple, and a new one would make the
-    token Apple encrypts to it undecryptable.
+    token Apple encrypts to it undecryptable. ``generate_key`` makes the key (the server injects its own).
     """
     validate_name(name)
     token = find_token(session, name=name)
@@ -97,7 +97,7 @@ def create_keypair(session: Session, *, name: str, box: SecretBox) -> str:
         pending = load_certificate_pem(token.pending_certificate_pem)
         if pending.not_valid_after_utc > now + _PENDING_REUSE_MARGIN:
             return token.pending_certificate_pem
-    key = generate_private_key()
+    key = (generate_key or generate_private_key)()
     certificate_pem = certificate_to_pem(build_self_signed_certificate(key, common_name=f"pippin-dep-{name}", now=now))
     token.pending_private_key_encrypted = seal_private_key(key, box)
     token.pending_certificate_pem = certificate_pem

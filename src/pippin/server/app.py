@@ -1,0 +1,90 @@
+"""The server: one ASGI app assembling the three web sub-apps over one set of resources, and the jobs.
+
+:func:`create_server` opens the database (migrating it to the newest schema), builds the resources once and
+mounts, each with its own error contract and body limit:
+
+- ``/console``: the admin console (HTML pages), ``console/app.py``;
+- ``/mdm``: the device endpoints (plain text, never 401), ``device/app.py``;
+- everything else: the REST API (JSON; ``/api/v1``, ``/api/docs``, ``/healthz``), ``api/app.py``.
+
+``/`` leads to the console. The lifespan starts the background jobs with the resources and stops them, then
+disposes the engine if the server opened it. Nothing is global: two servers in one process share nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
+
+from sqlalchemy import Engine
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from pippin.api.app import create_api
+from pippin.config import Settings
+from pippin.console.app import create_console
+from pippin.crypto.keys import KeyGenerator, generate_private_key
+from pippin.device.app import create_device_app
+from pippin.server.resources import Clock, DEPClientFactory, ServerResources, build_resources
+from pippin.store.db import create_db_engine
+from pippin.store.migrate import upgrade_to_head
+from pippin.store.models import utcnow
+
+#: Work that runs beside the server for its lifetime: entering the context starts it, leaving stops it.
+ServerJob = Callable[[ServerResources], AbstractContextManager[object]]
+
+
+def _to_console(_request: Request) -> Response:
+    return RedirectResponse("/console/")
+
+
+def create_server(
+    settings: Settings,
+    *,
+    engine: Engine | None = None,
+    jobs: Sequence[ServerJob] = (),
+    open_dep_client: DEPClientFactory | None = None,
+    clock: Clock = utcnow,
+    generate_key: KeyGenerator = generate_private_key,
+) -> Starlette:
+    """The server for ``settings``; its database is ``engine`` if given (the caller then disposes it).
+
+    The outside clients default to the production ones (Apple's DEP service at ``settings.dep_base_url``, the
+    wall clock, real key generation); tests pass their own. The resources are at ``server.state.resources``.
+    """
+    owns_engine = engine is None
+    if engine is None:
+        # hide_parameters: a failed statement's message would otherwise carry its values into the log.
+        engine = create_db_engine(settings.resolved_database_url, hide_parameters=True)
+    upgrade_to_head(engine)
+    resources = build_resources(
+        settings, engine, open_dep_client=open_dep_client, clock=clock, generate_key=generate_key
+    )
+    started_jobs = tuple(jobs)
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        try:
+            with ExitStack() as running_jobs:
+                for job in started_jobs:
+                    running_jobs.enter_context(job(resources))
+                yield
+        finally:
+            if owns_engine:
+                resources.engine.dispose()
+
+    server = Starlette(
+        routes=[
+            Route("/", _to_console, include_in_schema=False),
+            Route("/console", _to_console, include_in_schema=False),
+            Mount("/console", app=create_console(resources)),
+            Mount("/mdm", app=create_device_app(resources)),
+            # Last: the API answers every other path, so an unknown one gets the API's JSON 404.
+            Mount("", app=create_api(resources)),
+        ],
+        lifespan=lifespan,
+    )
+    server.state.resources = resources
+    return server

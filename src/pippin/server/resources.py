@@ -1,0 +1,83 @@
+"""What a server holds for its whole life: settings, database, secret box, and the outside clients it uses.
+
+Built once by :func:`build_resources` (``create_server`` calls it) and handed down: every sub-app reads them
+from its state, the background jobs receive them, and the interface layer passes the clients on to the
+services as keyword arguments. Services never import this module; they only see the callables.
+
+The outside clients are injected here, not looked up by the services: production gets Apple's DEP client, the
+wall clock and real key generation; a test passes its fake Apple, its frozen clock or its pool of keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlalchemy import Engine
+
+from pippin.config import Settings
+from pippin.crypto.keys import KeyGenerator, generate_private_key
+from pippin.crypto.secrets import SecretBox
+from pippin.dep import token as token_service
+from pippin.dep.assignment_runner import ProfileAPI
+from pippin.dep.sync import DevicePager
+from pippin.store.db import SessionFactory, create_session_factory
+from pippin.store.models import DEPToken, utcnow
+
+#: The time as the server sees it (UTC, aware); injected so that tests never wait on the wall clock.
+Clock = Callable[[], datetime]
+
+
+class DEPService(DevicePager, ProfileAPI, Protocol):
+    """What the server asks of Apple's DEP service for one token: the sync's pages and the profile calls."""
+
+
+#: Opens a DEP client for a stored token; raises the token's refusal (expired, refused by Apple) instead.
+DEPClientFactory = Callable[[DEPToken], DEPService]
+
+
+def apple_dep_clients(*, box: SecretBox, settings: Settings) -> DEPClientFactory:
+    """The production factory: a ``DEPClient`` for the token, at ``settings.dep_base_url`` (Apple or the simulator)."""
+
+    def open_for(token: DEPToken) -> DEPService:
+        return token_service.open_client(token, box=box, settings=settings)
+
+    return open_for
+
+
+@dataclass(frozen=True)
+class ServerResources:
+    """Everything one server instance holds for its life; its sub-apps and background jobs share it."""
+
+    settings: Settings
+    engine: Engine
+    session_factory: SessionFactory
+    secret_box: SecretBox
+    #: How the server reaches Apple's DEP service for a token (the sync, profile assignment, the scheduler).
+    open_dep_client: DEPClientFactory
+    clock: Clock
+    #: How the server makes private keys (DEP key pairs; next, the SCEP CA and the push certificate request).
+    generate_key: KeyGenerator
+
+
+def build_resources(
+    settings: Settings,
+    engine: Engine,
+    *,
+    open_dep_client: DEPClientFactory | None = None,
+    clock: Clock = utcnow,
+    generate_key: KeyGenerator = generate_private_key,
+) -> ServerResources:
+    """The resources over ``engine``; outside clients not given are the production ones."""
+    box = SecretBox.from_settings(settings)
+    return ServerResources(
+        settings=settings,
+        engine=engine,
+        session_factory=create_session_factory(engine),
+        secret_box=box,
+        open_dep_client=open_dep_client or apple_dep_clients(box=box, settings=settings),
+        clock=clock,
+        generate_key=generate_key,
+    )
