@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
+from tests.servers import free_port
+
 DEMO = Path(__file__).resolve().parents[1] / "tools" / "demo.py"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def test_demo_walks_the_seed_and_leaves_devices_not_contacted(tmp_path: Path) -> None:
@@ -27,9 +21,9 @@ def test_demo_walks_the_seed_and_leaves_devices_not_contacted(tmp_path: Path) ->
             "--data",
             str(data),
             "--sim-port",
-            str(_free_port()),
+            str(free_port()),
             "--port",
-            str(_free_port()),
+            str(free_port()),
         ],
         capture_output=True,
         text=True,

@@ -17,15 +17,9 @@ from typer.testing import CliRunner
 
 from pippin import __version__
 from pippin.cli.main import app
+from tests.servers import free_port
 
 PIPPIN = Path(sys.executable).with_name("pippin")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _env(tmp_path: Path) -> dict[str, str]:
@@ -39,7 +33,7 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 
 def test_serve_runs_as_a_process_and_answers_healthz(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [str(PIPPIN), "serve", "--port", str(port)],
         env=_env(tmp_path),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,15 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from pippin.cli.main import app
+from tests.servers import free_port
 
 PIPPIN = str(Path(sys.executable).with_name("pippin"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class Finished:
@@ -37,7 +30,7 @@ class Finished:
 
 @contextmanager
 def _running(*args: str) -> Iterator[tuple[str, Finished]]:
-    port = _free_port()
+    port = free_port()
     process = subprocess.Popen(
         [PIPPIN, "sim", "apple", "--port", str(port), *args],
         stdout=subprocess.PIPE,
