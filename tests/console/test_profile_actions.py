@@ -36,7 +36,7 @@ def settings(tmp_path: Path, database_url: str, sim: RunningSimulator) -> Settin
 @pytest.fixture
 def serials(ann: TestClient, resources: ServerResources, sim: RunningSimulator) -> list[str]:
     """A connected token ``acme`` with four synced devices, and a profile ``Staff``."""
-    server_uuid = connect_token(resources.session_factory, resources.settings, sim)
+    server_uuid = connect_token(resources.session_factory, resources.settings, sim, generate_key=resources.generate_key)
     made = add_devices(sim, server_uuid, 4)
     _post(ann, "/console/tokens/acme", "/console/tokens/acme/sync")
     assert _post(ann, "/console/profiles/new", "/console/profiles/new", name="Staff").status_code == 303

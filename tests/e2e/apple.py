@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pippin.config import Settings
+from pippin.crypto.keys import KeyGenerator
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import token as token_service
 from pippin.store.db import SessionFactory, transaction
@@ -14,11 +15,18 @@ from tests.simulator import RunningSimulator
 ADMIN = "ann@example.com"
 
 
-def connect_token(factory: SessionFactory, settings: Settings, sim: RunningSimulator, name: str = "acme") -> str:
+def connect_token(
+    factory: SessionFactory,
+    settings: Settings,
+    sim: RunningSimulator,
+    name: str = "acme",
+    *,
+    generate_key: KeyGenerator | None = None,
+) -> str:
     """Steps 2-4 of the seed: key pair, MDM server at Apple, token download and upload. Returns the server UUID."""
     box = SecretBox.from_settings(settings)
     with transaction(factory) as session:
-        certificate_pem = token_service.create_keypair(session, name=name, box=box)
+        certificate_pem = token_service.create_keypair(session, name=name, box=box, generate_key=generate_key)
     created = sim.portal.post(
         "/portal/mdm-servers",
         json={"name": f"{name} MDM", "public_key_pem": certificate_pem, "admin_apple_id": ADMIN},
