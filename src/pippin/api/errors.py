@@ -1,4 +1,5 @@
-"""Every failure of an API request becomes one JSON shape and one status, decided here and nowhere else.
+"""Every failure of an API request becomes one JSON shape and one status: the server's table of statuses
+(``server/errors.py``, shared with the console and the device endpoints) plus the API's own 401.
 
 ``{"error": code, "message": what happened, "hint": what to do}``, plus ``token_status``/``apple_code`` for
 Apple's refusals and ``details`` for malformed requests. The statuses (documented in the README):
