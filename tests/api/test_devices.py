@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from pippin.api.deps import AppResources
-from pippin.dep import sync as sync_service
+from pippin.dep import token as token_service
 from pippin.dep.sync import start_sync
 from pippin.dep.wire import DevicePage
 from pippin.store.db import transaction
@@ -96,7 +96,7 @@ def test_devices_need_an_api_token(client: TestClient, fleet: None) -> None:
 def test_a_sync_starts_with_202_and_runs_in_the_background(
     client: TestClient, auth: dict[str, str], fleet: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(sync_service, "dep_client_factory", lambda **kwargs: lambda token: OnePageApple())
+    monkeypatch.setattr(token_service, "dep_client_factory", lambda **kwargs: lambda token: OnePageApple())
     answer = client.post("/api/v1/dep/tokens/acme/sync", params={"full": "true"}, headers=auth)
     assert answer.status_code == 202
     assert answer.json()["outcome"] == "running" and answer.json()["kind"] == "full"

@@ -20,7 +20,8 @@ from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep.assignment_runner import ProfileAPI, ProfileClientFactory
 from pippin.dep.client import DEPClient, OAuthCredentials
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
-from pippin.dep.sync import dep_client_factory, sync_now
+from pippin.dep.sync_and_assign import sync_and_assign_now
+from pippin.dep.token import dep_client_factory
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device, ProfileDefinition
@@ -95,11 +96,11 @@ class Env:
         return seed_devices(self.sim.state, self.server.server_id, count, prefix=prefix)
 
     def sync(self) -> None:
-        result = sync_now(
+        result = sync_and_assign_now(
             self.factory,
             token_name="acme",
             settings=self.settings,
-            open_dep_client=dep_client_factory(box=self.box, settings=self.settings),
+            open_client=dep_client_factory(box=self.box, settings=self.settings),
             clock=self.now,
         )
         assert result.outcome == "succeeded", result
@@ -121,11 +122,7 @@ class Env:
         return open_for
 
     def run(self, *, real_client: bool = False, batch_size: int = assignment_runner.BATCH_SIZE) -> Any:
-        factory = (
-            assignment_runner.profile_client_factory(box=self.box, settings=self.settings)
-            if real_client
-            else self.client_factory()
-        )
+        factory = dep_client_factory(box=self.box, settings=self.settings) if real_client else self.client_factory()
         return assignment_runner.run_due_assignments(
             self.factory, settings=self.settings, open_client=factory, clock=self.now, batch_size=batch_size
         )

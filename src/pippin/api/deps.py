@@ -19,7 +19,8 @@ from pippin.admin import api_tokens as api_token_service
 from pippin.api.auth import invalid_token, parse_bearer
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep import sync as sync_service
+from pippin.dep import sync_and_assign
+from pippin.dep import token as token_service
 from pippin.store.db import SessionFactory
 from pippin.store.models import AdminAPIToken
 
@@ -37,11 +38,11 @@ class AppResources:
 def run_sync_after_response(background: BackgroundTasks, resources: AppResources, *, run_id: int) -> None:
     """Carry out a claimed sync run once the answer is sent (the API's and the console's "Sync now")."""
     background.add_task(
-        sync_service.run_sync,
+        sync_and_assign.run_sync_and_assign,
         resources.session_factory,
         run_id=run_id,
         settings=resources.settings,
-        open_dep_client=sync_service.dep_client_factory(box=resources.secret_box, settings=resources.settings),
+        open_client=token_service.dep_client_factory(box=resources.secret_box, settings=resources.settings),
         raise_unexpected=False,
     )
 

@@ -19,7 +19,7 @@ from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentQueued, ProfileCreate, ProfileRead, ProfileUpdate
-from pippin.dep.token import get_token
+from pippin.dep.token import dep_client_factory, get_token
 
 router = APIRouter(prefix="/profiles", tags=["enrollment profiles"])
 
@@ -122,6 +122,6 @@ def retry_due(
         assignment_runner.run_due_assignments,
         resources.session_factory,
         settings=settings,
-        open_client=assignment_runner.profile_client_factory(box=resources.secret_box, settings=settings),
+        open_client=dep_client_factory(box=resources.secret_box, settings=settings),
     )
     return RetryDueStarted(due=assignment_runner.count_due(session))

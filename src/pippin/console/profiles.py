@@ -211,7 +211,7 @@ def assign_devices(
         assignment_runner.run_due_assignments,
         resources.session_factory,
         settings=settings,
-        open_client=assignment_runner.profile_client_factory(box=resources.secret_box, settings=settings),
+        open_client=token_service.dep_client_factory(box=resources.secret_box, settings=settings),
     )
     notice = (
         f"{queued.queued} devices are queued for {queued.profile} and being sent to Apple; "

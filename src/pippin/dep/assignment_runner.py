@@ -15,19 +15,17 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
-import httpx
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
-from pippin.crypto.secrets import SecretBox
-from pippin.dep.assignment import IN_CHUNK, WAITING, active_device, assign_default_profiles
+from pippin.dep.assignment import IN_CHUNK, WAITING, active_device
 from pippin.dep.errors import DEPAuthFailure, DEPError, DEPRequestRejected
 from pippin.dep.profile_schemas import AssignmentRunRead
 from pippin.dep.profiles import apple_profile, find_definition
-from pippin.dep.token import open_client, record_dep_failure, record_dep_success
+from pippin.dep.token import record_dep_failure, record_dep_success
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.errors import InvalidInput
 from pippin.store.db import SessionFactory, transaction
@@ -51,7 +49,6 @@ UNAVAILABLE_BACKOFF = timedelta(minutes=5)
 UNANSWERED_RETRY = timedelta(minutes=15)
 
 
-@runtime_checkable
 class ProfileAPI(Protocol):
     """The ``DEPClient`` calls assignment makes."""
 
@@ -61,17 +58,6 @@ class ProfileAPI(Protocol):
 
 
 ProfileClientFactory = Callable[[DEPToken], ProfileAPI]
-
-
-def profile_client_factory(
-    *, box: SecretBox, settings: Settings, transport: httpx.BaseTransport | None = None
-) -> ProfileClientFactory:
-    """The usual way assignment reaches Apple: the token service's client, with its refusals."""
-
-    def open_for(token: DEPToken) -> ProfileAPI:
-        return open_client(token, box=box, settings=settings, transport=transport)
-
-    return open_for
 
 
 @dataclass
@@ -445,42 +431,3 @@ def count_due(session: Session, *, now: datetime | None = None, token_id: int | 
     if token_id is not None:
         due = and_(due, Device.token_id == token_id)
     return session.scalar(select(func.count()).select_from(Device).where(due)) or 0
-
-
-def assign_after_sync(
-    session_factory: SessionFactory,
-    *,
-    token_id: int,
-    settings: Settings,
-    client: object,
-    clock: Callable[[], datetime] = utcnow,
-) -> AssignmentRunRead | None:
-    """The sync's last step: queue the token's default profile, then send what is due with the sync's client.
-
-    Apple's failures here are recorded on the devices and never fail the sync that called it. A client that
-    cannot assign profiles (a test double of the sync) only gets the queueing.
-    """
-    with transaction(session_factory) as session:
-        assign_default_profiles(session, token_id=token_id, now=clock())
-    if not isinstance(client, ProfileAPI):
-        return None
-    borrowed = _Borrowed(client)
-    return run_due_assignments(
-        session_factory, settings=settings, open_client=lambda _token: borrowed, clock=clock, token_id=token_id
-    )
-
-
-class _Borrowed:
-    """A client lent by its owner (the sync) for one step: the owner closes it, not the runner."""
-
-    def __init__(self, client: ProfileAPI) -> None:
-        self.client = client
-
-    def define_profile(self, profile: Profile) -> DefineProfileResult:
-        return self.client.define_profile(profile)
-
-    def assign_profile(self, *, profile_uuid: str, serials: Sequence[str]) -> AssignProfileResult:
-        return self.client.assign_profile(profile_uuid=profile_uuid, serials=serials)
-
-    def close(self) -> None:
-        return None
