@@ -56,11 +56,21 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _scheduled_syncs(resources: AppResources) -> AbstractContextManager[object]:
-    """The periodic DEP syncs, started and stopped with the app (`dep/scheduled.py`)."""
-    from pippin.dep.scheduled import scheduled_syncs
+def _periodic_jobs(resources: AppResources) -> AbstractContextManager[object]:
+    """Every domain's periodic jobs (today DEP's: `dep/scheduled.py`), started and stopped with the app."""
+    from pippin.dep.scheduled import dep_jobs
+    from pippin.dep.token import dep_client_factory
+    from pippin.jobs.periodic import JobRunner
+    from pippin.store.models import utcnow
 
-    return scheduled_syncs(resources.session_factory, settings=resources.settings, box=resources.secret_box)
+    settings = resources.settings
+    jobs = dep_jobs(
+        resources.session_factory,
+        settings=settings,
+        box=resources.secret_box,
+        open_client=dep_client_factory(box=resources.secret_box, settings=settings),
+    )
+    return JobRunner(jobs, clock=utcnow, stop_timeout=settings.dep_timeout * 2)
 
 
 def serve(
@@ -76,7 +86,7 @@ def serve(
 
     validate_host(host)
     settings = cli_context(ctx).settings
-    jobs: list[BackgroundJob] = [_scheduled_syncs]
+    jobs: list[BackgroundJob] = [_periodic_jobs]
     app = create_app(settings, background_jobs=jobs)
     sock = bind(host, port)
     shown_host = f"[{host}]" if ":" in host else host
