@@ -89,7 +89,7 @@ def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
         transport = CountingTransport()
         opener = dep_client_factory(box=box, settings=settings, transport=transport)
         started = time.perf_counter()
-        report = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
+        report = assignment_runner.run_due_assignments(factory, settings=settings, box=box, open_client=opener)
         seconds = time.perf_counter() - started
         assert report.assigned == len(serials) and report.still_due == 0, report
         calls = sum(transport.calls.values())
@@ -102,7 +102,7 @@ def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
         )
 
         started = time.perf_counter()
-        again = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
+        again = assignment_runner.run_due_assignments(factory, settings=settings, box=box, open_client=opener)
         second_ms = (time.perf_counter() - started) * 1000
         assert again.sent == 0, again
         print(f"second pass: nothing sent, {second_ms:.0f} ms", flush=True)

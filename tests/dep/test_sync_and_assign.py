@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
 from pippin.dep import profiles
 from pippin.dep.errors import DEPUnavailable, TermsNotSigned
 from pippin.dep.profile_schemas import ProfileCreate
@@ -52,6 +53,11 @@ class BrokenProfilesApple(ScriptedApple):
 
 
 @pytest.fixture
+def box(settings: Settings) -> SecretBox:
+    return SecretBox.from_settings(settings)
+
+
+@pytest.fixture
 def default_profile(session_factory: SessionFactory, settings: Settings, token_name: str) -> str:
     with transaction(session_factory) as session:
         profile = profiles.create_profile(session, data=ProfileCreate(name="Staff", supervised=True), settings=settings)
@@ -68,7 +74,7 @@ def assignment_statuses(session_factory: SessionFactory) -> dict[str, str | None
 
 
 def test_the_sync_alone_ends_at_its_last_page_and_asks_apple_for_no_profile(
-    session_factory: SessionFactory, settings: Settings, token_name: str, default_profile: str
+    session_factory: SessionFactory, settings: Settings, token_name: str, default_profile: str, box: SecretBox
 ) -> None:
     apple = NoProfilesApple([("fetch", None, page("f1", dev("A"))), ("sync", "f1", page("s1"))])
     result = sync_now(session_factory, token_name=token_name, settings=settings, open_dep_client=lambda token: apple)
@@ -77,10 +83,12 @@ def test_the_sync_alone_ends_at_its_last_page_and_asks_apple_for_no_profile(
 
 
 def test_a_refusal_in_the_profile_step_outlives_the_syncs_success(
-    session_factory: SessionFactory, settings: Settings, token_name: str, default_profile: str
+    session_factory: SessionFactory, settings: Settings, token_name: str, default_profile: str, box: SecretBox
 ) -> None:
     apple = RefusingProfilesApple([("fetch", None, page("f1", dev("A"))), ("sync", "f1", page("s1"))])
-    result = sync_and_assign_now(session_factory, token_name=token_name, settings=settings, open_client=lambda t: apple)
+    result = sync_and_assign_now(
+        session_factory, token_name=token_name, settings=settings, box=box, open_client=lambda t: apple
+    )
     assert result.outcome == "succeeded" and result.added == 1
     refused = token_row(session_factory)
     assert refused.status == "terms_not_signed" and refused.last_error
@@ -88,11 +96,13 @@ def test_a_refusal_in_the_profile_step_outlives_the_syncs_success(
 
 
 def test_a_sync_that_failed_skips_the_profile_step(
-    session_factory: SessionFactory, settings: Settings, token_name: str, default_profile: str
+    session_factory: SessionFactory, settings: Settings, token_name: str, default_profile: str, box: SecretBox
 ) -> None:
     unavailable = DEPUnavailable("Apple's DEP service did not answer.", status=503)
     apple = NoProfilesApple([("fetch", None, page("f1", dev("A"), more=True)), ("fetch", "f1", unavailable)])
-    result = sync_and_assign_now(session_factory, token_name=token_name, settings=settings, open_client=lambda t: apple)
+    result = sync_and_assign_now(
+        session_factory, token_name=token_name, settings=settings, box=box, open_client=lambda t: apple
+    )
     assert result.outcome == "failed" and result.added == 1
     assert assignment_statuses(session_factory) == {"A": None}, "the next successful run gives A its profile"
 
@@ -102,11 +112,14 @@ def test_a_bug_in_the_profile_step_is_logged_and_raised_but_the_run_stays_succee
     settings: Settings,
     token_name: str,
     default_profile: str,
+    box: SecretBox,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     apple = BrokenProfilesApple([("fetch", None, page("f1", dev("A"))), ("sync", "f1", page("s1"))])
     with caplog.at_level(logging.ERROR, logger="pippin.dep"), pytest.raises(ZeroDivisionError):
-        sync_and_assign_now(session_factory, token_name=token_name, settings=settings, open_client=lambda t: apple)
+        sync_and_assign_now(
+            session_factory, token_name=token_name, settings=settings, box=box, open_client=lambda t: apple
+        )
     assert "profile assignment after the sync failed" in caplog.text
     with transaction(session_factory) as session:
         assert session.scalars(select(SyncRun.outcome)).one() == "succeeded", "the sync had ended before the bug"

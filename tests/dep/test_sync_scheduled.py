@@ -63,10 +63,17 @@ def test_due_tokens_sync_once_and_are_then_due_again_an_interval_later(
 ) -> None:
     add_tokens(session_factory)
     apple = QuietApple()
-    runs = run_due_syncs(session_factory, settings=settings, open_client=lambda token: apple)
+    runs = run_due_syncs(
+        session_factory, settings=settings, box=SecretBox.from_settings(settings), open_client=lambda t: apple
+    )
     assert sorted(run.token for run in runs) == ["due", "due-later"]
     assert {run.trigger for run in runs} == {"scheduled"} and {run.outcome for run in runs} == {"succeeded"}
-    assert run_due_syncs(session_factory, settings=settings, open_client=lambda token: apple) == []
+    assert (
+        run_due_syncs(
+            session_factory, settings=settings, box=SecretBox.from_settings(settings), open_client=lambda t: apple
+        )
+        == []
+    )
     later = NOW + timedelta(days=1)
     with transaction(session_factory) as session:
         assert set(due_token_names(session, now=later)) == {"due", "due-later", "not-yet", "syncing"}

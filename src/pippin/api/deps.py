@@ -42,6 +42,7 @@ def run_sync_after_response(background: BackgroundTasks, resources: AppResources
         resources.session_factory,
         run_id=run_id,
         settings=resources.settings,
+        box=resources.secret_box,
         open_client=token_service.dep_client_factory(box=resources.secret_box, settings=resources.settings),
         raise_unexpected=False,
     )

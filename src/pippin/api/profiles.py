@@ -122,6 +122,7 @@ def retry_due(
         assignment_runner.run_due_assignments,
         resources.session_factory,
         settings=settings,
+        box=resources.secret_box,
         open_client=dep_client_factory(box=resources.secret_box, settings=settings),
     )
     return RetryDueStarted(due=assignment_runner.count_due(session))

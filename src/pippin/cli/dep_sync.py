@@ -45,7 +45,8 @@ def sync(
     """Sync now: bring the devices assigned to this token's MDM server from Apple (seed step 7)."""
     context = cli_context(ctx)
     settings = context.settings
-    open_client = dep_client_factory(box=SecretBox.from_settings(settings), settings=settings)
+    box = SecretBox.from_settings(settings)
+    open_client = dep_client_factory(box=box, settings=settings)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -70,6 +71,7 @@ def sync(
             context.session_factory,
             run_id=started.id,
             settings=settings,
+            box=box,
             open_client=open_client,
             progress=show,
         )

@@ -211,6 +211,7 @@ def assign_devices(
         assignment_runner.run_due_assignments,
         resources.session_factory,
         settings=settings,
+        box=resources.secret_box,
         open_client=token_service.dep_client_factory(box=resources.secret_box, settings=settings),
     )
     notice = (

@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
 from pippin.dep.assignment import IN_CHUNK, WAITING, active_device
 from pippin.dep.errors import DEPAuthFailure, DEPError, DEPRequestRejected
 from pippin.dep.profile_schemas import AssignmentRunRead
@@ -177,11 +178,13 @@ class _Runner:
         factory: SessionFactory,
         *,
         settings: Settings,
+        box: SecretBox,
         open_client: ProfileClientFactory,
         clock: Callable[[], datetime],
         batch_size: int,
     ) -> None:
         self.factory, self.settings, self.open_client, self.clock = factory, settings, open_client, clock
+        self.box = box
         self.batch_size = batch_size
         self.clients: dict[int, ProfileAPI] = {}
         self.tally = _Tally()
@@ -206,16 +209,21 @@ class _Runner:
                 record_dep_failure(session.get_one(DEPToken, token_id), error, now=self.clock())
 
     def definition(self, group: _Group, *, redefine: bool = False) -> str | None:
-        """The Apple UUID of the group's revision under its token, defining it first when needed (reference 3.5)."""
+        """The Apple UUID of the group's revision under its token, defining it first when needed (reference 3.5).
+
+        A definition made with another enrollment URL than the one Pippin gives now is made again, so every device
+        is sent to a URL that names the revision it was assigned.
+        """
         with transaction(self.factory) as session:
             token = session.get_one(DEPToken, group.token_id)
             profile = session.get_one(EnrollmentProfile, group.profile_id)
             existing = find_definition(session, profile_id=profile.id, token_id=token.id, revision=group.revision)
-            if existing is not None and not redefine:
-                return existing.profile_uuid
             if profile.revision != group.revision:
-                return None  # edited meanwhile: its devices now wait for the new revision
-            body = apple_profile(profile, settings=self.settings)
+                # Edited meanwhile: its devices now wait for the new revision.
+                return existing.profile_uuid if existing is not None and not redefine else None
+            body = apple_profile(profile, settings=self.settings, box=self.box)
+            if existing is not None and not redefine and existing.enrollment_url == body.url:
+                return existing.profile_uuid
         client = self.client_for(token)
         self.tally.apple_calls += 1
         result = client.define_profile(body)
@@ -232,6 +240,7 @@ class _Runner:
                 )
                 session.add(existing)
             existing.profile_uuid, existing.defined_at = result.profile_uuid, self.clock()
+            existing.enrollment_url = body.url
         self.tally.definitions += 1
         return result.profile_uuid
 
@@ -376,6 +385,7 @@ def run_due_assignments(
     session_factory: SessionFactory,
     *,
     settings: Settings,
+    box: SecretBox,
     open_client: ProfileClientFactory,
     clock: Callable[[], datetime] = utcnow,
     token_id: int | None = None,
@@ -389,7 +399,9 @@ def run_due_assignments(
     if not 1 <= batch_size <= BATCH_SIZE:
         raise InvalidInput(f"batch_size must be between 1 and {BATCH_SIZE}.")
     cutoff = clock()
-    runner = _Runner(session_factory, settings=settings, open_client=open_client, clock=clock, batch_size=batch_size)
+    runner = _Runner(
+        session_factory, settings=settings, box=box, open_client=open_client, clock=clock, batch_size=batch_size
+    )
     if token_id is not None:
         with transaction(session_factory) as session:
             runner.skip_tokens.update(session.scalars(select(DEPToken.id).where(DEPToken.id != token_id)))

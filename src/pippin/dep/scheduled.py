@@ -120,6 +120,7 @@ def run_due_syncs(
     session_factory: SessionFactory,
     *,
     settings: Settings,
+    box: SecretBox,
     open_client: SyncingClientFactory,
     now: datetime | None = None,
     should_stop: Callable[[], bool] | None = None,
@@ -140,6 +141,7 @@ def run_due_syncs(
                     session_factory,
                     token_name=name,
                     settings=settings,
+                    box=box,
                     open_client=open_client,
                     trigger="scheduled",
                     should_stop=should_stop,
@@ -158,6 +160,7 @@ def send_due_assignments(
     session_factory: SessionFactory,
     *,
     settings: Settings,
+    box: SecretBox,
     open_client: ProfileClientFactory,
     now: datetime | None = None,
 ) -> int:
@@ -173,7 +176,12 @@ def send_due_assignments(
     sent = 0
     for token_id in due:
         report = run_due_assignments(
-            session_factory, settings=settings, open_client=open_client, clock=lambda: moment, token_id=token_id
+            session_factory,
+            settings=settings,
+            box=box,
+            open_client=open_client,
+            clock=lambda: moment,
+            token_id=token_id,
         )
         sent += report.sent
     return sent
@@ -197,10 +205,10 @@ def dep_jobs(
         recheck_refused_tokens(session_factory, settings=settings, box=box)
 
     def sync(should_stop: ShouldStop) -> None:
-        run_due_syncs(session_factory, settings=settings, open_client=open_client, should_stop=should_stop)
+        run_due_syncs(session_factory, settings=settings, box=box, open_client=open_client, should_stop=should_stop)
 
     def assign(_should_stop: ShouldStop) -> None:
-        send_due_assignments(session_factory, settings=settings, open_client=open_client)
+        send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client)
 
     return [
         PeriodicJob("dep.recheck_refused_tokens", tick, recheck),

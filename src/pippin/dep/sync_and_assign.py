@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Protocol
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
 from pippin.dep.assignment import assign_default_profiles
 from pippin.dep.assignment_runner import ProfileAPI, run_due_assignments
 from pippin.dep.inventory_schemas import SyncRunRead
@@ -43,6 +44,7 @@ def assign_synced_devices(
     *,
     token_id: int,
     settings: Settings,
+    box: SecretBox,
     open_client: Callable[[DEPToken], ProfileAPI],
     clock: Callable[[], datetime] = utcnow,
 ) -> AssignmentRunRead:
@@ -53,7 +55,7 @@ def assign_synced_devices(
     with transaction(session_factory) as session:
         assign_default_profiles(session, token_id=token_id, now=clock())
     return run_due_assignments(
-        session_factory, settings=settings, open_client=open_client, clock=clock, token_id=token_id
+        session_factory, settings=settings, box=box, open_client=open_client, clock=clock, token_id=token_id
     )
 
 
@@ -62,6 +64,7 @@ def run_sync_and_assign(
     *,
     run_id: int,
     settings: Settings,
+    box: SecretBox,
     open_client: SyncingClientFactory,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = utcnow,
@@ -90,7 +93,7 @@ def run_sync_and_assign(
         token_id = session.get_one(SyncRun, run_id).token_id
     try:
         assign_synced_devices(
-            session_factory, token_id=token_id, settings=settings, open_client=open_client, clock=clock
+            session_factory, token_id=token_id, settings=settings, box=box, open_client=open_client, clock=clock
         )
     except Exception:
         logger.exception("profile assignment after the sync failed", extra={"fields": {"token": finished.token}})
@@ -104,6 +107,7 @@ def sync_and_assign_now(
     *,
     token_name: str,
     settings: Settings,
+    box: SecretBox,
     open_client: SyncingClientFactory,
     full: bool = False,
     trigger: str = "manual",
@@ -118,6 +122,7 @@ def sync_and_assign_now(
         session_factory,
         run_id=started.id,
         settings=settings,
+        box=box,
         open_client=open_client,
         progress=progress,
         clock=clock,
