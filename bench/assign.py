@@ -33,6 +33,7 @@ from world import connected_world, portal_serials
 
 from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep.profile_schemas import ProfileCreate
+from pippin.dep.token import dep_client_factory
 from pippin.store.db import transaction
 from pippin.store.models import DEPToken, ProfileDefinition, utcnow
 
@@ -86,9 +87,9 @@ def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
         print(f"queued {queued.queued:,} devices in {queue_seconds:.2f} s", flush=True)
 
         transport = CountingTransport()
-        opener = assignment_runner.profile_client_factory(box=box, settings=settings, transport=transport)
+        opener = dep_client_factory(box=box, settings=settings, transport=transport)
         started = time.perf_counter()
-        report = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
+        report = assignment_runner.run_due_assignments(factory, settings=settings, box=box, open_client=opener)
         seconds = time.perf_counter() - started
         assert report.assigned == len(serials) and report.still_due == 0, report
         calls = sum(transport.calls.values())
@@ -101,7 +102,7 @@ def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
         )
 
         started = time.perf_counter()
-        again = assignment_runner.run_due_assignments(factory, settings=settings, open_client=opener)
+        again = assignment_runner.run_due_assignments(factory, settings=settings, box=box, open_client=opener)
         second_ms = (time.perf_counter() - started) * 1000
         assert again.sent == 0, again
         print(f"second pass: nothing sent, {second_ms:.0f} ms", flush=True)

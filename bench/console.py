@@ -28,10 +28,10 @@ from sqlalchemy import insert
 
 from pippin.admin import audit
 from pippin.admin import users as user_service
-from pippin.api.app import create_app
 from pippin.config import Settings
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import ProfileCreate
+from pippin.server.app import create_server
 from pippin.store.db import transaction
 from pippin.store.models import AuditEvent, DEPToken, Device, SyncRun, TokenDefaultProfile, utcnow
 
@@ -189,7 +189,7 @@ def run(devices: int, requests: int, work: Path) -> dict[str, Any]:
         secret_key=Fernet.generate_key().decode(),
         server_url="https://mdm.example.com",
     )
-    app = create_app(settings)
+    app = create_server(settings)
     started = time.perf_counter()
     serials = _seed(settings, app, devices)
     seed_seconds = time.perf_counter() - started

@@ -29,7 +29,8 @@ from sqlalchemy import delete, insert, select
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from world import connected_world
 
-from pippin.dep.sync import dep_client_factory, sync_now
+from pippin.dep.sync import sync_now
+from pippin.dep.token import dep_client_factory
 from pippin.store.db import transaction
 from pippin.store.models import Device
 

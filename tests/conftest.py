@@ -8,6 +8,7 @@ unless ``PIPPIN_REQUIRE_POSTGRES=1`` (set by CI), which turns the skip into a fa
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import shutil
@@ -36,6 +37,17 @@ def fixture_path(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared fixture {path} is not present (the ../shared folder is not checked out here)")
     return path
+
+
+@pytest.fixture(autouse=True)
+def _pippin_logging_restored() -> Iterator[None]:
+    """Whatever a test does to the ``pippin`` logger (a CLI command configures it) ends with the test."""
+    logger = logging.getLogger("pippin")
+    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
+    logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")

@@ -59,7 +59,8 @@ class Settings(BaseSettings):
     server_url: str = Field(
         default="http://127.0.0.1:8000",
         description="Pippin's address as devices reach it; enrollment profiles send devices to "
-        "SERVER_URL/mdm/enroll (and, with user affinity, SERVER_URL/enroll/web).",
+        "SERVER_URL/mdm/enroll/REF (and, with user affinity, SERVER_URL/enroll/web/REF), REF naming the profile "
+        "and revision.",
     )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field(default="text", description="`text` for people, `json` for log collectors.")

@@ -10,7 +10,7 @@ import json
 import logging
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -47,9 +47,29 @@ class JSONFormatter(logging.Formatter):
         return json.dumps(payload, default=str)
 
 
+class StandardErrorHandler(logging.StreamHandler[TextIO]):
+    """Writes each record to whatever ``sys.stderr`` is when the record is emitted.
+
+    A handler holding the stream it was created with keeps writing to it after it is replaced and closed (a test
+    runner capturing output, a command run in-process), and every later record then fails with "I/O operation on
+    closed file"; looking ``sys.stderr`` up per record follows the replacement instead.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        """Ignored: the stream is always the current ``sys.stderr``."""
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Send Pippin's log records to standard error in the chosen format; safe to call more than once."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = StandardErrorHandler()
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
     root = logging.getLogger("pippin")
     root.handlers[:] = [handler]

@@ -7,9 +7,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert, select, update
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
 from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep.errors import DEPRequestRejected, DEPUnavailable, TermsNotSigned
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
@@ -108,7 +109,12 @@ def queue(factory: SessionFactory, clock: Clock, profile: str = "Staff", **how: 
 
 def run(factory: SessionFactory, settings: Settings, apple: ScriptedApple, clock: Clock, **kw: Any) -> Any:
     return assignment_runner.run_due_assignments(
-        factory, settings=settings, open_client=lambda _token: apple, clock=clock, **kw
+        factory,
+        settings=settings,
+        box=SecretBox.from_settings(settings),
+        open_client=lambda _t: apple,
+        clock=clock,
+        **kw,
     )
 
 
@@ -248,6 +254,34 @@ def test_a_profile_apple_forgot_is_defined_again_once(
     with transaction(session_factory) as session:
         assert session.scalars(select(ProfileDefinition.profile_uuid)).all() == [f"{2:032X}"]
     assert devices(session_factory)["NEW000000"].profile_uuid == f"{2:032X}"
+
+
+def test_a_definition_made_with_another_enrollment_url_is_made_again_once_and_then_reused(
+    session_factory: SessionFactory, settings: Settings, token_id: int, clock: Clock
+) -> None:
+    add_devices(session_factory, token_id, 2)
+    queue(session_factory, clock, all_unassigned=True)
+    apple = ScriptedApple()
+    run(session_factory, settings, apple, clock)
+    assert apple.defined[0].url.startswith("http://127.0.0.1:8000/mdm/enroll/")
+    with transaction(session_factory) as session:  # as a definition from before URLs named their revision
+        session.execute(update(ProfileDefinition).values(enrollment_url=None))
+    add_devices(session_factory, token_id, 2, prefix="NEW")
+    queue(session_factory, clock, all_unassigned=True)
+    run(session_factory, settings, apple, clock)
+    add_devices(session_factory, token_id, 2, prefix="MORE")
+    queue(session_factory, clock, all_unassigned=True)
+    run(session_factory, settings, apple, clock)
+    assert len(apple.defined) == 2, "defined again once, then reused"
+    with transaction(session_factory) as session:
+        definition = session.scalars(select(ProfileDefinition)).one()
+    assert definition.profile_uuid == f"{2:032X}" and definition.enrollment_url == apple.defined[1].url
+
+    moved = settings.model_copy(update={"server_url": "https://mdm.example.com"})
+    add_devices(session_factory, token_id, 1, prefix="LAST")
+    queue(session_factory, clock, all_unassigned=True)
+    run(session_factory, moved, apple, clock)
+    assert len(apple.defined) == 3 and apple.defined[2].url.startswith("https://mdm.example.com/mdm/enroll/")
 
 
 def test_a_second_runner_never_sends_a_claimed_batch(

@@ -19,11 +19,13 @@ from pippin.crypto.secrets import SecretBox
 from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep.assignment_runner import ProfileAPI, ProfileClientFactory
 from pippin.dep.client import DEPClient, OAuthCredentials
+from pippin.dep.enrollment_reference import ProfileRevision, build_reference
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
-from pippin.dep.sync import dep_client_factory, sync_now
+from pippin.dep.sync_and_assign import sync_and_assign_now
+from pippin.dep.token import dep_client_factory
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.store.db import SessionFactory, transaction
-from pippin.store.models import DEPToken, Device, ProfileDefinition
+from pippin.store.models import DEPToken, Device, EnrollmentProfile, ProfileDefinition
 from tests.dep.test_profiles import certificate
 from tests.sim.apple import create_test_server, seed_devices
 from tests.simulator import RunningSimulator
@@ -95,11 +97,12 @@ class Env:
         return seed_devices(self.sim.state, self.server.server_id, count, prefix=prefix)
 
     def sync(self) -> None:
-        result = sync_now(
+        result = sync_and_assign_now(
             self.factory,
             token_name="acme",
             settings=self.settings,
-            open_dep_client=dep_client_factory(box=self.box, settings=self.settings),
+            box=self.box,
+            open_client=dep_client_factory(box=self.box, settings=self.settings),
             clock=self.now,
         )
         assert result.outcome == "succeeded", result
@@ -121,13 +124,14 @@ class Env:
         return open_for
 
     def run(self, *, real_client: bool = False, batch_size: int = assignment_runner.BATCH_SIZE) -> Any:
-        factory = (
-            assignment_runner.profile_client_factory(box=self.box, settings=self.settings)
-            if real_client
-            else self.client_factory()
-        )
+        factory = dep_client_factory(box=self.box, settings=self.settings) if real_client else self.client_factory()
         return assignment_runner.run_due_assignments(
-            self.factory, settings=self.settings, open_client=factory, clock=self.now, batch_size=batch_size
+            self.factory,
+            settings=self.settings,
+            box=self.box,
+            open_client=factory,
+            clock=self.now,
+            batch_size=batch_size,
         )
 
     def queue(self, profile: str = "Staff", **how: Any) -> Any:
@@ -197,10 +201,13 @@ def test_every_field_reaches_apple_as_the_admin_set_it(env: Env) -> None:
 
     profile_uuid = env.current_uuid()
     stored = env.apple_profile(profile_uuid)
+    with transaction(env.factory) as session:
+        profile = session.scalars(select(EnrollmentProfile)).one()
+    reference = build_reference(env.box, ProfileRevision(profile_id=profile.id, revision=profile.revision))
     expected = {
         "profile_name": "Staff",
-        "url": "http://127.0.0.1:8000/mdm/enroll",
-        "configuration_web_url": "http://127.0.0.1:8000/enroll/web",
+        "url": f"http://127.0.0.1:8000/mdm/enroll/{reference}",
+        "configuration_web_url": f"http://127.0.0.1:8000/enroll/web/{reference}",
         "is_supervised": True,
         "is_mdm_removable": False,
         "is_mandatory": True,

@@ -16,7 +16,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
 from pippin.dep import profiles
+from pippin.dep.enrollment_reference import ProfileRevision, read_reference
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.setup_panes import PANES, get_pane, normalize_skip_keys
 from pippin.errors import Conflict, InvalidInput, NotFound
@@ -87,7 +89,12 @@ def test_a_profile_keeps_every_field_and_shows_every_pane(session: Session, sett
     assert read.url == "http://127.0.0.1:8000/mdm/enroll"
     assert read.configuration_web_url == "http://127.0.0.1:8000/enroll/web"
 
-    wire = profiles.apple_profile(profiles.get_profile(session, name="Staff iPhones"), settings=settings).to_wire()
+    box = SecretBox.from_settings(settings)
+    stored = profiles.get_profile(session, name="Staff iPhones")
+    wire = profiles.apple_profile(stored, settings=settings, box=box).to_wire()
+    reference = wire["url"].removeprefix("http://127.0.0.1:8000/mdm/enroll/")
+    assert read_reference(box, reference) == ProfileRevision(profile_id=stored.id, revision=1)
+    assert wire["configuration_web_url"] == f"http://127.0.0.1:8000/enroll/web/{reference}"
     assert wire["is_mdm_removable"] is False and wire["is_supervised"] is True and wire["allow_pairing"] is False
     assert wire["anchor_certs"] == [base64.b64encode(cert.public_bytes(Encoding.DER)).decode()]
     assert wire["skip_setup_items"] == ["Location", "Passcode", "Siri"]
@@ -97,8 +104,10 @@ def test_a_profile_keeps_every_field_and_shows_every_pane(session: Session, sett
 def test_without_user_affinity_there_is_no_sign_in_page(session: Session, settings: Settings) -> None:
     read = create(session, settings)
     assert read.configuration_web_url is None
-    wire = profiles.apple_profile(profiles.get_profile(session, name="Staff iPhones"), settings=settings).to_wire()
-    assert "configuration_web_url" not in wire
+    box = SecretBox.from_settings(settings)
+    wire = profiles.apple_profile(profiles.get_profile(session, name="Staff iPhones"), settings=settings, box=box)
+    assert "configuration_web_url" not in wire.to_wire()
+    wire = wire.to_wire()
     assert wire["is_mdm_removable"] is True  # written even when it is Apple's default
 
 

@@ -7,6 +7,7 @@ from datetime import timedelta
 from sqlalchemy import insert, select
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
 from pippin.dep import profiles
 from pippin.dep.profile_schemas import ProfileCreate
 from pippin.dep.scheduled import send_due_assignments
@@ -50,7 +51,8 @@ def test_due_retries_of_good_tokens_go_out_and_refused_tokens_wait(
         opened.append(token.name)
         return apple
 
-    assert send_due_assignments(session_factory, settings=settings, open_client=open_client, now=now) == 1
+    box = SecretBox.from_settings(settings)
+    assert send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, now=now) == 1
     assert apple.sent() == ["DUE"] and opened == ["good"]
     with transaction(session_factory) as session:
         states = {
@@ -58,5 +60,5 @@ def test_due_retries_of_good_tokens_go_out_and_refused_tokens_wait(
         }
     assert states == {"DUE": "assigned", "WAITING": "throttled", "REFUSED": "throttled"}
     # Nothing due any more: nothing is opened, nothing sent.
-    assert send_due_assignments(session_factory, settings=settings, open_client=open_client, now=now) == 0
+    assert send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, now=now) == 0
     assert opened == ["good"]

@@ -10,10 +10,8 @@ import pytest
 from sqlalchemy import select
 
 from pippin.config import Settings
-from pippin.dep import profiles
 from pippin.dep import sync as sync_module
 from pippin.dep.errors import CursorExhausted, CursorExpired, DEPUnavailable, TermsNotSigned
-from pippin.dep.profile_schemas import ProfileCreate
 from pippin.dep.sync import SyncProgress, run_sync, start_sync, sync_now
 from pippin.dep.sync_runs import SyncWindowClosed, list_sync_runs, sync_health
 from pippin.dep.wire import DevicePage
@@ -415,27 +413,3 @@ def test_a_token_without_a_server_token_cannot_sync(session_factory: SessionFact
         session.add(DEPToken(name="bare"))
     with pytest.raises(Exception, match="no server token"):
         start_sync_committed(session_factory, token_name="bare", settings=settings)
-
-
-class RefusingProfilesApple(ScriptedApple):
-    """Pages devices as scripted, then refuses the token when the sync's last step assigns profiles."""
-
-    def define_profile(self, profile: Any) -> Any:
-        raise TermsNotSigned("Apple has published new terms and conditions.", apple_code="T_C_NOT_SIGNED", status=403)
-
-    def assign_profile(self, *, profile_uuid: str, serials: Any) -> Any:
-        raise AssertionError("nothing is assigned once Apple refused the token")
-
-
-def test_a_refusal_in_the_default_profile_step_outlives_the_syncs_success(
-    session_factory: SessionFactory, settings: Settings, token_name: str
-) -> None:
-    with transaction(session_factory) as session:
-        profile = profiles.create_profile(session, data=ProfileCreate(name="Staff", supervised=True), settings=settings)
-        token = session.scalars(select(DEPToken).where(DEPToken.name == token_name)).one()
-        profiles.set_default_profile(session, token=token, profile=profiles.get_profile(session, name=profile.name))
-    apple = RefusingProfilesApple([("fetch", None, page("f1", dev("A"))), ("sync", "f1", page("s1"))])
-    result = sync_now(session_factory, token_name=token_name, settings=settings, open_dep_client=lambda token: apple)
-    assert result.outcome == "succeeded" and result.added == 1
-    refused = token_row(session_factory)
-    assert refused.status == "terms_not_signed" and refused.last_error

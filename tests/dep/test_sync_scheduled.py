@@ -9,8 +9,9 @@ from sqlalchemy import select
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep.scheduled import due_token_names, run_due_syncs, scheduled_syncs
+from pippin.dep.scheduled import dep_jobs, due_token_names, run_due_syncs
 from pippin.dep.wire import DevicePage
+from pippin.jobs.periodic import JobRunner
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, SyncRun
 
@@ -62,29 +63,41 @@ def test_due_tokens_sync_once_and_are_then_due_again_an_interval_later(
 ) -> None:
     add_tokens(session_factory)
     apple = QuietApple()
-    runs = run_due_syncs(session_factory, settings=settings, open_dep_client=lambda token: apple)
+    runs = run_due_syncs(
+        session_factory, settings=settings, box=SecretBox.from_settings(settings), open_client=lambda t: apple
+    )
     assert sorted(run.token for run in runs) == ["due", "due-later"]
     assert {run.trigger for run in runs} == {"scheduled"} and {run.outcome for run in runs} == {"succeeded"}
-    assert run_due_syncs(session_factory, settings=settings, open_dep_client=lambda token: apple) == []
+    assert (
+        run_due_syncs(
+            session_factory, settings=settings, box=SecretBox.from_settings(settings), open_client=lambda t: apple
+        )
+        == []
+    )
     later = NOW + timedelta(days=1)
     with transaction(session_factory) as session:
         assert set(due_token_names(session, now=later)) == {"due", "due-later", "not-yet", "syncing"}
 
 
-def test_the_scheduler_thread_syncs_due_tokens_and_stops_when_asked(
+def test_the_sync_job_syncs_due_tokens_on_its_thread_and_stops_when_asked(
     session_factory: SessionFactory, settings: Settings
 ) -> None:
     add_tokens(session_factory)
     apple = QuietApple()
     box = SecretBox.from_settings(settings)
-    with scheduled_syncs(session_factory, settings=settings, box=box, open_dep_client=lambda token: apple) as thread:
-        deadline = time.monotonic() + 20
+    jobs = dep_jobs(session_factory, settings=settings, box=box, open_client=lambda token: apple)
+    names = [job.name for job in jobs]
+    assert names == ["dep.recheck_refused_tokens", "dep.sync_due_tokens", "dep.send_due_assignments"]
+    runner = JobRunner([job for job in jobs if job.name == "dep.sync_due_tokens"], clock=lambda: NOW)
+    with runner:
+        deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             with transaction(session_factory) as session:
                 # Both runs finished, not merely started: stopping mid-run would end one `timed_out`.
                 if session.scalars(select(SyncRun.outcome)).all().count("succeeded") == 2:
                     break
             time.sleep(0.05)
-    assert not thread.is_alive()
+    assert not runner.is_running()
+    assert runner.status["dep.sync_due_tokens"].failures == 0
     with transaction(session_factory) as session:
         assert sorted(session.scalars(select(SyncRun.outcome)).all()) == ["succeeded", "succeeded"]

@@ -19,8 +19,10 @@ from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync as sync_service
+from pippin.dep import sync_and_assign
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep.inventory_schemas import SyncHealthRead, SyncRunRead
+from pippin.dep.token import dep_client_factory
 from pippin.store.db import transaction
 
 NameArgument = Annotated[str, typer.Argument(help="The DEP token's name, as in `pippin dep tokens`.")]
@@ -43,7 +45,8 @@ def sync(
     """Sync now: bring the devices assigned to this token's MDM server from Apple (seed step 7)."""
     context = cli_context(ctx)
     settings = context.settings
-    open_dep_client = sync_service.dep_client_factory(box=SecretBox.from_settings(settings), settings=settings)
+    box = SecretBox.from_settings(settings)
+    open_client = dep_client_factory(box=box, settings=settings)
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -58,17 +61,18 @@ def sync(
         def show(step: sync_service.SyncProgress) -> None:
             progress.update(task, description=f"Syncing {name} ({step.phase})", pages=step.pages, devices=step.devices)
 
-        # Claim the window and record who asked in one transaction, then run (as sync_service.sync_now does).
+        # Claim the window and record who asked in one transaction, then run both steps of "Sync now".
         with transaction(context.session_factory) as session:
             started = sync_service.start_sync(session, token_name=name, settings=settings, full=full)
             record_cli_change(
                 session, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind}
             )
-        result = sync_service.run_sync(
+        result = sync_and_assign.run_sync_and_assign(
             context.session_factory,
             run_id=started.id,
             settings=settings,
-            open_dep_client=open_dep_client,
+            box=box,
+            open_client=open_client,
             progress=show,
         )
     if json_output:

@@ -23,7 +23,7 @@ from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentRunRead, ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.dep.setup_panes import PANES, get_pane
-from pippin.dep.token import get_token
+from pippin.dep.token import dep_client_factory, get_token
 from pippin.errors import InvalidInput
 from pippin.store.db import transaction
 from pippin.store.models import UserAffinity
@@ -79,9 +79,13 @@ def _read_certificates(paths: list[Path]) -> list[str]:
 
 def _send(context: CLIContext, *, token_id: int | None = None) -> AssignmentRunRead:
     settings = context.settings
-    open_client = assignment_runner.profile_client_factory(box=SecretBox.from_settings(settings), settings=settings)
+    box = SecretBox.from_settings(settings)
     return assignment_runner.run_due_assignments(
-        context.session_factory, settings=settings, open_client=open_client, token_id=token_id
+        context.session_factory,
+        settings=settings,
+        box=box,
+        open_client=dep_client_factory(box=box, settings=settings),
+        token_id=token_id,
     )
 
 

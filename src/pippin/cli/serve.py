@@ -6,17 +6,12 @@ import ipaddress
 import logging
 import re
 import socket
-from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from pippin.cli.context import cli_context
 from pippin.errors import InvalidInput, Unavailable
-
-if TYPE_CHECKING:
-    from pippin.server.app import ServerJob
-    from pippin.server.resources import ServerResources
 
 logger = logging.getLogger("pippin.serve")
 
@@ -56,18 +51,6 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _scheduled_syncs(resources: ServerResources) -> AbstractContextManager[object]:
-    """The periodic DEP syncs, started and stopped with the server (`dep/scheduled.py`)."""
-    from pippin.dep.scheduled import scheduled_syncs
-
-    return scheduled_syncs(
-        resources.session_factory,
-        settings=resources.settings,
-        box=resources.secret_box,
-        open_dep_client=resources.open_dep_client,
-    )
-
-
 def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option(help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
@@ -78,11 +61,11 @@ def serve(
     import uvicorn
 
     from pippin.server.app import create_server
+    from pippin.server.jobs import periodic_jobs
 
     validate_host(host)
     settings = cli_context(ctx).settings
-    jobs: list[ServerJob] = [_scheduled_syncs]
-    app = create_server(settings, jobs=jobs)
+    app = create_server(settings, jobs=[periodic_jobs])
     sock = bind(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     logger.info(

@@ -24,7 +24,9 @@ import stat
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from pippin.config import Settings
 from pippin.errors import ConfigurationError
@@ -100,6 +102,7 @@ class SecretBox:
             raise ConfigurationError("The master key must be 32 bytes.", hint=f"Make one with: {MAKE_KEY_COMMAND}")
         self._aead = AESGCM(key)
         self._key_id = _key_id(key)
+        self._master = key
 
     def __repr__(self) -> str:
         return "SecretBox(<master key hidden>)"
@@ -113,6 +116,14 @@ class SecretBox:
         if not path.exists():
             _create_key_file(path)
         return cls(_read_key_file(path))
+
+    def derive_key(self, purpose: str) -> bytes:
+        """A 32-byte key for one ``purpose`` (HKDF-SHA256 of the master key): signing what Pippin hands out.
+
+        Keys for different purposes are unrelated, and none reveals the master key or another one.
+        """
+        info = b"pippin derived key\x00" + purpose.encode()
+        return HKDF(algorithm=hashes.SHA256(), length=_KEY_BYTES, salt=None, info=info).derive(self._master)
 
     def encrypt(self, plaintext: bytes) -> bytes:
         """Seal ``plaintext``; a fresh random nonce each time, so equal secrets never look alike."""

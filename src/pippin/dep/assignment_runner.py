@@ -15,19 +15,18 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
-import httpx
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep.assignment import IN_CHUNK, WAITING, active_device, assign_default_profiles
+from pippin.dep.assignment import IN_CHUNK, WAITING, active_device
 from pippin.dep.errors import DEPAuthFailure, DEPError, DEPRequestRejected
 from pippin.dep.profile_schemas import AssignmentRunRead
 from pippin.dep.profiles import apple_profile, find_definition
-from pippin.dep.token import open_client, record_dep_failure, record_dep_success
+from pippin.dep.token import record_dep_failure, record_dep_success
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.errors import InvalidInput
 from pippin.store.db import SessionFactory, transaction
@@ -51,7 +50,6 @@ UNAVAILABLE_BACKOFF = timedelta(minutes=5)
 UNANSWERED_RETRY = timedelta(minutes=15)
 
 
-@runtime_checkable
 class ProfileAPI(Protocol):
     """The ``DEPClient`` calls assignment makes."""
 
@@ -61,17 +59,6 @@ class ProfileAPI(Protocol):
 
 
 ProfileClientFactory = Callable[[DEPToken], ProfileAPI]
-
-
-def profile_client_factory(
-    *, box: SecretBox, settings: Settings, transport: httpx.BaseTransport | None = None
-) -> ProfileClientFactory:
-    """The usual way assignment reaches Apple: the token service's client, with its refusals."""
-
-    def open_for(token: DEPToken) -> ProfileAPI:
-        return open_client(token, box=box, settings=settings, transport=transport)
-
-    return open_for
 
 
 @dataclass
@@ -191,11 +178,13 @@ class _Runner:
         factory: SessionFactory,
         *,
         settings: Settings,
+        box: SecretBox,
         open_client: ProfileClientFactory,
         clock: Callable[[], datetime],
         batch_size: int,
     ) -> None:
         self.factory, self.settings, self.open_client, self.clock = factory, settings, open_client, clock
+        self.box = box
         self.batch_size = batch_size
         self.clients: dict[int, ProfileAPI] = {}
         self.tally = _Tally()
@@ -220,16 +209,21 @@ class _Runner:
                 record_dep_failure(session.get_one(DEPToken, token_id), error, now=self.clock())
 
     def definition(self, group: _Group, *, redefine: bool = False) -> str | None:
-        """The Apple UUID of the group's revision under its token, defining it first when needed (reference 3.5)."""
+        """The Apple UUID of the group's revision under its token, defining it first when needed (reference 3.5).
+
+        A definition made with another enrollment URL than the one Pippin gives now is made again, so every device
+        is sent to a URL that names the revision it was assigned.
+        """
         with transaction(self.factory) as session:
             token = session.get_one(DEPToken, group.token_id)
             profile = session.get_one(EnrollmentProfile, group.profile_id)
             existing = find_definition(session, profile_id=profile.id, token_id=token.id, revision=group.revision)
-            if existing is not None and not redefine:
-                return existing.profile_uuid
             if profile.revision != group.revision:
-                return None  # edited meanwhile: its devices now wait for the new revision
-            body = apple_profile(profile, settings=self.settings)
+                # Edited meanwhile: its devices now wait for the new revision.
+                return existing.profile_uuid if existing is not None and not redefine else None
+            body = apple_profile(profile, settings=self.settings, box=self.box)
+            if existing is not None and not redefine and existing.enrollment_url == body.url:
+                return existing.profile_uuid
         client = self.client_for(token)
         self.tally.apple_calls += 1
         result = client.define_profile(body)
@@ -246,6 +240,7 @@ class _Runner:
                 )
                 session.add(existing)
             existing.profile_uuid, existing.defined_at = result.profile_uuid, self.clock()
+            existing.enrollment_url = body.url
         self.tally.definitions += 1
         return result.profile_uuid
 
@@ -390,6 +385,7 @@ def run_due_assignments(
     session_factory: SessionFactory,
     *,
     settings: Settings,
+    box: SecretBox,
     open_client: ProfileClientFactory,
     clock: Callable[[], datetime] = utcnow,
     token_id: int | None = None,
@@ -403,7 +399,9 @@ def run_due_assignments(
     if not 1 <= batch_size <= BATCH_SIZE:
         raise InvalidInput(f"batch_size must be between 1 and {BATCH_SIZE}.")
     cutoff = clock()
-    runner = _Runner(session_factory, settings=settings, open_client=open_client, clock=clock, batch_size=batch_size)
+    runner = _Runner(
+        session_factory, settings=settings, box=box, open_client=open_client, clock=clock, batch_size=batch_size
+    )
     if token_id is not None:
         with transaction(session_factory) as session:
             runner.skip_tokens.update(session.scalars(select(DEPToken.id).where(DEPToken.id != token_id)))
@@ -445,42 +443,3 @@ def count_due(session: Session, *, now: datetime | None = None, token_id: int | 
     if token_id is not None:
         due = and_(due, Device.token_id == token_id)
     return session.scalar(select(func.count()).select_from(Device).where(due)) or 0
-
-
-def assign_after_sync(
-    session_factory: SessionFactory,
-    *,
-    token_id: int,
-    settings: Settings,
-    client: object,
-    clock: Callable[[], datetime] = utcnow,
-) -> AssignmentRunRead | None:
-    """The sync's last step: queue the token's default profile, then send what is due with the sync's client.
-
-    Apple's failures here are recorded on the devices and never fail the sync that called it. A client that
-    cannot assign profiles (a test double of the sync) only gets the queueing.
-    """
-    with transaction(session_factory) as session:
-        assign_default_profiles(session, token_id=token_id, now=clock())
-    if not isinstance(client, ProfileAPI):
-        return None
-    borrowed = _Borrowed(client)
-    return run_due_assignments(
-        session_factory, settings=settings, open_client=lambda _token: borrowed, clock=clock, token_id=token_id
-    )
-
-
-class _Borrowed:
-    """A client lent by its owner (the sync) for one step: the owner closes it, not the runner."""
-
-    def __init__(self, client: ProfileAPI) -> None:
-        self.client = client
-
-    def define_profile(self, profile: Profile) -> DefineProfileResult:
-        return self.client.define_profile(profile)
-
-    def assign_profile(self, *, profile_uuid: str, serials: Sequence[str]) -> AssignProfileResult:
-        return self.client.assign_profile(profile_uuid=profile_uuid, serials=serials)
-
-    def close(self) -> None:
-        return None

@@ -100,6 +100,10 @@ class ProfileDefinitionRead(BaseModel):
     token: str
     revision: int
     profile_uuid: str
+    url: str | None = Field(
+        description="The enrollment URL this definition sends devices to (null: defined before URLs named their "
+        "revision; defined again when next needed)."
+    )
     defined_at: datetime
     current: bool = Field(description="Whether this is the profile's current revision.")
 
@@ -136,7 +140,10 @@ class ProfileRead(BaseModel):
     anchor_certs: list[AnchorCertificateRead]
     skip_setup_items: list[str]
     setup_panes: list[SetupPaneRead]
-    url: str = Field(description="The MDM enrollment URL devices are sent to.")
+    url: str = Field(
+        description="Where devices are sent to enroll; each definition at Apple adds a signed reference to its "
+        "revision (see `definitions[].url`)."
+    )
     configuration_web_url: str | None = Field(description="The sign-in page, with user affinity.")
     default_for_tokens: list[str]
     definitions: list[ProfileDefinitionRead]

@@ -23,6 +23,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
+from pippin.dep.enrollment_reference import ProfileRevision, build_reference
 from pippin.dep.profile_schemas import (
     AnchorCertificateRead,
     AssignmentCounts,
@@ -314,17 +316,24 @@ def set_default_profile(session: Session, *, token: DEPToken, profile: Enrollmen
     session.flush()
 
 
-def enrollment_urls(settings: Settings, *, user_affinity: str) -> tuple[str, str | None]:
-    """The MDM URL and, with user affinity, the sign-in page, both under ``PIPPIN_SERVER_URL``."""
+def enrollment_urls(settings: Settings, *, user_affinity: str, reference: str = "") -> tuple[str, str | None]:
+    """The MDM URL and, with user affinity, the sign-in page, both under ``PIPPIN_SERVER_URL``.
+
+    ``reference`` (``dep/enrollment_reference.py``) ends both paths in a definition at Apple; without it, the
+    bases are returned (what profile pages show, and what is checked against Apple's URL rules).
+    """
     base = settings.server_url.rstrip("/")
-    mdm_url = check_url(f"{base}/mdm/enroll")
-    web_url = check_url(f"{base}/enroll/web") if user_affinity == UserAffinity.with_user else None
+    suffix = f"/{reference}" if reference else ""
+    mdm_url = check_url(f"{base}/mdm/enroll{suffix}")
+    web_url = check_url(f"{base}/enroll/web{suffix}") if user_affinity == UserAffinity.with_user else None
     return mdm_url, web_url
 
 
-def apple_profile(profile: EnrollmentProfile, *, settings: Settings) -> Profile:
-    """The profile as Apple takes it (reference 5); every boolean is explicit, as Apple's defaults differ."""
-    url, web_url = enrollment_urls(settings, user_affinity=profile.user_affinity)
+def apple_profile(profile: EnrollmentProfile, *, settings: Settings, box: SecretBox) -> Profile:
+    """The profile's current revision as Apple takes it (reference 5); every boolean is explicit, as Apple's
+    defaults differ, and its URLs carry the signed reference to this profile and revision."""
+    reference = build_reference(box, ProfileRevision(profile_id=profile.id, revision=profile.revision))
+    url, web_url = enrollment_urls(settings, user_affinity=profile.user_affinity, reference=reference)
     return Profile(
         profile_name=profile.name,
         url=url,
@@ -393,7 +402,7 @@ def to_read(session: Session, profile: EnrollmentProfile, *, settings: Settings)
         .where(TokenDefaultProfile.profile_id == profile.id)
         .order_by(DEPToken.name)
     ).all()
-    base = settings.server_url.rstrip("/")
+    url, web_url = enrollment_urls(settings, user_affinity=profile.user_affinity)
     return ProfileRead(
         name=profile.name,
         description=profile.description,
@@ -417,14 +426,15 @@ def to_read(session: Session, profile: EnrollmentProfile, *, settings: Settings)
             SetupPaneRead(key=p.key, name=p.name, platforms=p.platforms, note=p.note, shown=p.key not in skipped)
             for p in PANES
         ],
-        url=f"{base}/mdm/enroll",
-        configuration_web_url=f"{base}/enroll/web" if profile.user_affinity == UserAffinity.with_user else None,
+        url=url,
+        configuration_web_url=web_url,
         default_for_tokens=list(defaults),
         definitions=[
             ProfileDefinitionRead(
                 token=token_name,
                 revision=definition.revision,
                 profile_uuid=definition.profile_uuid,
+                url=definition.enrollment_url,
                 defined_at=definition.defined_at,
                 current=definition.revision == profile.revision,
             )

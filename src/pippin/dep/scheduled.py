@@ -1,4 +1,4 @@
-"""Scheduled syncs for `pippin serve`: every token in good standing syncs every ``dep_sync_interval``.
+"""DEP's periodic jobs for `pippin serve`: every token in good standing syncs every ``dep_sync_interval``.
 
 Between syncs, profile assignments whose wait is over (Apple's ``retry_after_seconds`` for a throttled device,
 24 hours for a failed one) are sent at the next tick rather than with the next sync.
@@ -7,17 +7,16 @@ Tokens Apple refused for a reason an admin fixes at Apple (new terms not accepte
 replaced by a newer download) are asked about again once per interval with ``GET /account``, so a fix brings
 them back to ok, and syncing, on its own (reference section 1.4: fleet clears its terms flag on the next success).
 
-Several Pippin processes may run the scheduler against one database: each looks for due tokens, and the sync
-window (``store/locks.py``) lets exactly one of them sync a token; the others skip it. Nothing here keeps
-state between ticks: a token's next sync time lives on its row (``next_sync_at``), set when a run ends.
+The three are separate jobs (``jobs/periodic.py``), so a long sync delays neither the rechecks nor the assignments.
+Several Pippin processes may run them against one database: each looks for due tokens, and the sync window
+(``store/locks.py``) lets exactly one of them sync a token; the others skip it. Nothing here keeps state between
+runs: a token's next sync time lives on its row (``next_sync_at``), set when a run ends.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import httpx
@@ -26,19 +25,20 @@ from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep.assignment_runner import ProfileClientFactory, count_due, profile_client_factory, run_due_assignments
+from pippin.dep.assignment_runner import ProfileClientFactory, count_due, run_due_assignments
 from pippin.dep.errors import DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
-from pippin.dep.sync import ClientFactory, dep_client_factory, sync_now
+from pippin.dep.sync_and_assign import SyncingClientFactory, sync_and_assign_now
 from pippin.dep.sync_runs import SyncWindowClosed
 from pippin.dep.token import FIXABLE_REFUSALS, fetch_account
 from pippin.errors import PippinError
+from pippin.jobs.periodic import PeriodicJob, ShouldStop
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, TokenStatus, utcnow
 
 logger = logging.getLogger(__name__)
 
-#: The scheduler looks for due tokens at least this often, so a shorter sync interval is honoured too.
+#: The jobs look for due work at least this often, so a shorter sync interval is honoured too.
 MAX_TICK = timedelta(minutes=1)
 
 
@@ -120,28 +120,31 @@ def run_due_syncs(
     session_factory: SessionFactory,
     *,
     settings: Settings,
-    open_dep_client: ClientFactory,
-    now: datetime | None = None,
+    box: SecretBox,
+    open_client: SyncingClientFactory,
+    clock: Callable[[], datetime] = utcnow,
     should_stop: Callable[[], bool] | None = None,
 ) -> list[SyncRunRead]:
-    """Run an incremental sync of every due token, one after the other; returns the runs this process made.
+    """Sync every due token (and assign profiles after), one after the other; returns the runs this process made.
 
     A token another process is syncing is skipped; one sync's failure (recorded on its run) never stops the rest.
     """
     with transaction(session_factory) as session:
-        names = due_token_names(session, now=now or utcnow())
+        names = due_token_names(session, now=clock())
     runs: list[SyncRunRead] = []
     for name in names:
         if should_stop is not None and should_stop():
             break
         try:
             runs.append(
-                sync_now(
+                sync_and_assign_now(
                     session_factory,
                     token_name=name,
                     settings=settings,
-                    open_dep_client=open_dep_client,
+                    box=box,
+                    open_client=open_client,
                     trigger="scheduled",
+                    clock=clock,
                     should_stop=should_stop,
                 )
             )
@@ -158,6 +161,7 @@ def send_due_assignments(
     session_factory: SessionFactory,
     *,
     settings: Settings,
+    box: SecretBox,
     open_client: ProfileClientFactory,
     now: datetime | None = None,
 ) -> int:
@@ -173,50 +177,45 @@ def send_due_assignments(
     sent = 0
     for token_id in due:
         report = run_due_assignments(
-            session_factory, settings=settings, open_client=open_client, clock=lambda: moment, token_id=token_id
+            session_factory,
+            settings=settings,
+            box=box,
+            open_client=open_client,
+            clock=lambda: moment,
+            token_id=token_id,
         )
         sent += report.sent
     return sent
 
 
-@contextmanager
-def scheduled_syncs(
+def dep_jobs(
     session_factory: SessionFactory,
     *,
     settings: Settings,
     box: SecretBox,
-    open_dep_client: ClientFactory | None = None,
-) -> Iterator[threading.Thread]:
-    """Run :func:`run_due_syncs` on a background thread until the block ends (the API app's lifespan).
+    open_client: SyncingClientFactory,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[PeriodicJob]:
+    """DEP's periodic jobs, for the server's job runner: rechecks, scheduled syncs, due assignments.
 
-    Stopping ends the sync in progress at its next page boundary (outcome ``timed_out``); it resumes from its
-    cursor on the next tick, in this process or another.
+    A sync stopped by the runner ends at its next page boundary (outcome ``timed_out``) and resumes from its
+    cursor at the next run, in this process or another.
     """
-    opener = open_dep_client or dep_client_factory(box=box, settings=settings)
-    profile_opener = profile_client_factory(box=box, settings=settings)
-    stopping = threading.Event()
-    tick = min(MAX_TICK, settings.dep_sync_interval).total_seconds()
+    tick = min(MAX_TICK, settings.dep_sync_interval)
 
-    def loop() -> None:
-        while not stopping.is_set():
-            try:
-                recheck_refused_tokens(session_factory, settings=settings, box=box)
-            except Exception:  # the database may be briefly away; try again next tick
-                logger.exception("refused tokens could not be rechecked")
-            try:
-                run_due_syncs(session_factory, settings=settings, open_dep_client=opener, should_stop=stopping.is_set)
-            except Exception:
-                logger.exception("scheduled syncs could not run")
-            try:
-                send_due_assignments(session_factory, settings=settings, open_client=profile_opener)
-            except Exception:
-                logger.exception("due profile assignments could not be sent")
-            stopping.wait(tick)
+    def recheck(_should_stop: ShouldStop) -> None:
+        recheck_refused_tokens(session_factory, settings=settings, box=box, now=clock())
 
-    thread = threading.Thread(target=loop, name="pippin-scheduled-syncs", daemon=True)
-    thread.start()
-    try:
-        yield thread
-    finally:
-        stopping.set()
-        thread.join(timeout=settings.dep_timeout * 2)
+    def sync(should_stop: ShouldStop) -> None:
+        run_due_syncs(
+            session_factory, settings=settings, box=box, open_client=open_client, clock=clock, should_stop=should_stop
+        )
+
+    def assign(_should_stop: ShouldStop) -> None:
+        send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, now=clock())
+
+    return [
+        PeriodicJob("dep.recheck_refused_tokens", tick, recheck),
+        PeriodicJob("dep.sync_due_tokens", tick, sync),
+        PeriodicJob("dep.send_due_assignments", tick, assign),
+    ]

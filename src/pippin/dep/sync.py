@@ -16,6 +16,9 @@ the MDM server; its last cursor starts the *sync* (``/devices/sync``) change log
 - **Healing**: ``EXHAUSTED_CURSOR`` switches to sync with the same cursor; ``EXPIRED_CURSOR``,
   ``INVALID_CURSOR`` and ``CURSOR_REQUIRED`` start a refreshing fetch from scratch; Apple repeating the cursor
   with ``more_to_follow`` (reference section 8) ends the run with a warning instead of looping.
+
+A run ends at its last page. Giving the devices it brought their profiles is the next step of "Sync now", composed
+with this one in ``dep/sync_and_assign.py``.
 """
 
 from __future__ import annotations
@@ -26,18 +29,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-import httpx
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
-from pippin.crypto.secrets import SecretBox
-from pippin.dep.assignment_runner import assign_after_sync
 from pippin.dep.devices import AppleDevice, PageCounts, PageMode, apply_device_page, mark_missing_removed
 from pippin.dep.errors import CursorError, CursorExhausted, DEPAuthFailure, DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.sync_runs import SyncWindowClosed, sync_run_read
-from pippin.dep.token import REFUSED_STATUSES, open_client, record_dep_failure, record_dep_success
+from pippin.dep.token import REFUSED_STATUSES, record_dep_failure, record_dep_success
 from pippin.errors import Conflict, NotFound
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.locks import claim_sync_window, hold_sync_window, release_sync_window
@@ -82,17 +82,6 @@ class SyncProgress:
 
 
 ProgressCallback = Callable[[SyncProgress], None]
-
-
-def dep_client_factory(
-    *, box: SecretBox, settings: Settings, transport: httpx.BaseTransport | None = None
-) -> ClientFactory:
-    """The usual way a sync reaches Apple: the token service's client for the token, with its refusals."""
-
-    def open_for(token: DEPToken) -> DevicePager:
-        return open_client(token, box=box, settings=settings, transport=transport)
-
-    return open_for
 
 
 class _WindowLost(Exception):
@@ -413,8 +402,6 @@ def run_sync(
                 should_stop=should_stop,
             )
             _plan_and_run(engine, kind=run.kind, settings=settings, now=clock())
-            # New devices get the token's default profile, and due assignments go out with this client.
-            assign_after_sync(session_factory, token_id=token.id, settings=settings, client=client, clock=clock)
         finally:
             client.close()
     except _RepeatedCursor:
@@ -489,8 +476,8 @@ def _finish(
         release_sync_window(session, token_id=token_id, run_id=run_id, now=now)
         # A run cut short by its window resumes at the scheduler's next look, not a whole interval later.
         token.next_sync_at = now if result.outcome is SyncOutcome.timed_out else now + settings.dep_sync_interval
-        # A refusal the run's last step (profile assignment) recorded on the token is newer than the sync's
-        # success, and stands.
+        # A refusal recorded on the token while the run went on (an assignment sent with the same token, say) is
+        # newer than the sync's success, and stands.
         refused_during_run = token.status in REFUSED_STATUSES and (
             token.last_error_at is not None and token.last_error_at >= run.started_at
         )

@@ -13,6 +13,7 @@ import json
 import logging
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -339,6 +340,21 @@ def open_client(
     """A DEP client for ``token``; refuses (raises the DEPAuthFailure) when it expired or Apple refused it."""
     credentials = _usable_credentials(token, box, now=utcnow(), check_status=True)
     return _new_client(credentials, settings, transport)
+
+
+#: How the services reach Apple for a token: the sync and the assignment runner each take one of these.
+DEPClientFactory = Callable[[DEPToken], DEPClient]
+
+
+def dep_client_factory(
+    *, box: SecretBox, settings: Settings, transport: httpx.BaseTransport | None = None
+) -> DEPClientFactory:
+    """The usual :data:`DEPClientFactory`: :func:`open_client` with the master key and settings given once."""
+
+    def open_for(token: DEPToken) -> DEPClient:
+        return open_client(token, box=box, settings=settings, transport=transport)
+
+    return open_for
 
 
 def record_dep_failure(token: DEPToken, error: DEPError, *, now: datetime) -> None:

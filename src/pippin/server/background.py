@@ -8,19 +8,19 @@ from __future__ import annotations
 
 from fastapi import BackgroundTasks
 
-from pippin.dep import assignment_runner
-from pippin.dep import sync as sync_service
+from pippin.dep import assignment_runner, sync_and_assign
 from pippin.server.resources import ServerResources
 
 
 def run_sync_after_response(background: BackgroundTasks, resources: ServerResources, *, run_id: int) -> None:
     """Carry out a claimed sync run once the answer is sent (the API's and the console's "Sync now")."""
     background.add_task(
-        sync_service.run_sync,
+        sync_and_assign.run_sync_and_assign,
         resources.session_factory,
         run_id=run_id,
         settings=resources.settings,
-        open_dep_client=resources.open_dep_client,
+        box=resources.secret_box,
+        open_client=resources.open_dep_client,
         clock=resources.clock,
         raise_unexpected=False,
     )
@@ -32,6 +32,7 @@ def send_due_assignments_after_response(background: BackgroundTasks, resources: 
         assignment_runner.run_due_assignments,
         resources.session_factory,
         settings=resources.settings,
+        box=resources.secret_box,
         open_client=resources.open_dep_client,
         clock=resources.clock,
     )

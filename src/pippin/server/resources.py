@@ -13,38 +13,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
 
 from sqlalchemy import Engine
 
 from pippin.config import Settings
 from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.crypto.secrets import SecretBox
-from pippin.dep import token as token_service
-from pippin.dep.assignment_runner import ProfileAPI
-from pippin.dep.sync import DevicePager
+from pippin.dep.sync_and_assign import SyncingClientFactory
+from pippin.dep.token import dep_client_factory
 from pippin.store.db import SessionFactory, create_session_factory
-from pippin.store.models import DEPToken, utcnow
+from pippin.store.models import utcnow
 
 #: The time as the server sees it (UTC, aware); injected so that tests never wait on the wall clock.
 Clock = Callable[[], datetime]
 
 
-class DEPService(DevicePager, ProfileAPI, Protocol):
-    """What the server asks of Apple's DEP service for one token: the sync's pages and the profile calls."""
-
-
 #: Opens a DEP client for a stored token; raises the token's refusal (expired, refused by Apple) instead.
-DEPClientFactory = Callable[[DEPToken], DEPService]
-
-
-def apple_dep_clients(*, box: SecretBox, settings: Settings) -> DEPClientFactory:
-    """The production factory: a ``DEPClient`` for the token, at ``settings.dep_base_url`` (Apple or the simulator)."""
-
-    def open_for(token: DEPToken) -> DEPService:
-        return token_service.open_client(token, box=box, settings=settings)
-
-    return open_for
+DEPClientFactory = SyncingClientFactory
 
 
 @dataclass(frozen=True)
@@ -77,7 +62,7 @@ def build_resources(
         engine=engine,
         session_factory=create_session_factory(engine),
         secret_box=box,
-        open_dep_client=open_dep_client or apple_dep_clients(box=box, settings=settings),
+        open_dep_client=open_dep_client or dep_client_factory(box=box, settings=settings),
         clock=clock,
         generate_key=generate_key,
     )

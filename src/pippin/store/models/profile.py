@@ -78,6 +78,10 @@ class ProfileDefinition(Base):
     token_id: Mapped[int] = mapped_column(ForeignKey("dep_tokens.id", ondelete="CASCADE"), index=True)
     revision: Mapped[int] = mapped_column(Integer)
     profile_uuid: Mapped[str] = mapped_column(String(64), index=True)
+    # The enrollment URL Apple was given, with its signed reference to the revision (``dep/enrollment_reference.py``).
+    # A definition whose URL is not the one Pippin would give now (none recorded, or PIPPIN_SERVER_URL changed) is
+    # defined again before its next assignment.
+    enrollment_url: Mapped[str | None] = mapped_column(Text)
     defined_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -1,0 +1,25 @@
+"""The periodic jobs of every domain, run by one job runner for the life of the server.
+
+Each domain registers its own jobs (``dep/scheduled.py`` today; push retries, command expiry and certificate
+renewal next) and gets the server's injected clients and clock, like the requests do.
+"""
+
+from __future__ import annotations
+
+from pippin.dep.scheduled import dep_jobs
+from pippin.jobs.periodic import JobRunner
+from pippin.server.resources import ServerResources
+
+
+def periodic_jobs(resources: ServerResources) -> JobRunner:
+    """Every periodic job for ``resources``; entering the runner starts them, leaving it stops them."""
+    settings = resources.settings
+    jobs = dep_jobs(
+        resources.session_factory,
+        settings=settings,
+        box=resources.secret_box,
+        open_client=resources.open_dep_client,
+        clock=resources.clock,
+    )
+    # A sync stopping mid-page finishes its call to Apple first, which may take up to the DEP timeout per retry.
+    return JobRunner(jobs, clock=resources.clock, stop_timeout=settings.dep_timeout * 2)
