@@ -20,7 +20,7 @@ from pippin.api.auth import invalid_token, parse_bearer
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync as sync_service
-from pippin.store.db import SessionFactory
+from pippin.store.db import SessionFactory, request_session
 from pippin.store.models import AdminAPIToken
 
 
@@ -55,15 +55,13 @@ def app_resources(request: Request) -> AppResources:
 def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the route returns, rolled back when anything raises.
 
+    GET and HEAD read (they never wait for a writer on SQLite); every other method writes (see store/db.py).
+
     Scoped to the route function (not the whole response), so a failed commit still becomes an error answer
     instead of a success the database never saw.
     """
-    with app_resources(request).session_factory() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
+    with request_session(app_resources(request).session_factory, method=request.method) as session:
+        yield session
         session.commit()
 
 

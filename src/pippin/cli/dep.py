@@ -23,7 +23,7 @@ from pippin.dep import token as token_service
 from pippin.dep.errors import DEPError
 from pippin.dep.schemas import DEPTokenRead, ExpiryLevel
 from pippin.errors import Conflict, InvalidInput
-from pippin.store.db import transaction
+from pippin.store.db import read_transaction, transaction
 
 app = typer.Typer(help="DEP: connect Apple MDM servers with server tokens, and check them.", no_args_is_help=True)
 app.command("sync")(dep_sync.sync)
@@ -130,7 +130,7 @@ def _expiry(token: DEPTokenRead) -> str:
 def tokens(ctx: typer.Context, json_output: JSONOption = False) -> None:
     """List DEP tokens: Apple server, organisation, Apple ID, expiry and status."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         listed = sync_run_service.with_sync_health(
             session, tokens=token_service.list_tokens(session), settings=context.settings
         )
