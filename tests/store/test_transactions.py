@@ -11,7 +11,7 @@ import sqlite3
 from contextlib import closing
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 
 from pippin.store.db import SessionFactory, read_transaction, request_session, transaction
 from pippin.store.models import DEPToken
@@ -102,3 +102,15 @@ def test_a_failed_request_writes_nothing(session_factory: SessionFactory) -> Non
         session.flush()
         raise RuntimeError("the route failed")
     assert _names(session_factory) == []
+
+
+def test_a_read_that_runs_an_update_statement_after_another_commit_is_not_refused(
+    session_factory: SessionFactory,
+) -> None:
+    _add_token(session_factory, "acme")
+    with read_transaction(session_factory) as session:
+        session.scalars(select(DEPToken)).all()
+        _add_token(session_factory, "beta")
+        session.execute(update(DEPToken).where(DEPToken.name == "acme").values(apple_id="admin@example.com"))
+    with read_transaction(session_factory) as session:
+        assert session.scalars(select(DEPToken.apple_id).where(DEPToken.name == "acme")).one() == "admin@example.com"

@@ -22,7 +22,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from pippin.errors import ConfigurationError
 
@@ -59,9 +59,19 @@ def _configure_sqlite(engine: Engine) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def _take_write_lock(session: Session, _flush_context: Any, _instances: Any) -> None:
+def _before_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        _take_write_lock(session)
+
+
+def _before_execute(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _take_write_lock(state.session)
+
+
+def _take_write_lock(session: Session) -> None:
     """Before a read session's first write on SQLite, restart its (so far read-only) transaction as IMMEDIATE."""
-    if not session.info.get(_READ_SESSION) or not (session.new or session.dirty or session.deleted):
+    if not session.info.get(_READ_SESSION):
         return
     connection = session.connection()
     if connection.dialect.name != "sqlite" or connection.info.get(_HOLDS_WRITE_LOCK, True):
@@ -100,7 +110,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 def create_session_factory(engine: Engine) -> SessionFactory:
     """Sessions that keep loaded objects usable after commit (the CLI prints them after the transaction)."""
     factory = sessionmaker(bind=engine, expire_on_commit=False)
-    event.listen(factory, "before_flush", _take_write_lock)
+    event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "do_orm_execute", _before_execute)
     return factory
 
 
