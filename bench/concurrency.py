@@ -9,6 +9,7 @@ p50/p99/max per page and together, the errors (any answer but 200, or no answer)
 then one JSON object. The target on SQLite: p99 at most 1 s and no errors.
 
     .venv/bin/python bench/concurrency.py [--devices 100000] [--clients 20] [--seconds 30] [--database-url ...]
+    .venv/bin/python bench/concurrency.py --without-sync   # the same load alone, as a baseline
 """
 
 from __future__ import annotations
@@ -139,7 +140,9 @@ def _latest_run(http: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
     return latest
 
 
-def run(devices: int, clients: int, seconds: float, database_url: str | None, work: Path) -> dict[str, Any]:
+def run(
+    devices: int, clients: int, seconds: float, database_url: str | None, work: Path, *, with_sync: bool = True
+) -> dict[str, Any]:
     with connected_world(devices, database_url, work, token_name=SERVER_NAME) as world:
         api_token = _prepare(world, clients)
         server, base_url = _serve(world, work)
@@ -154,19 +157,24 @@ def run(devices: int, clients: int, seconds: float, database_url: str | None, wo
             for thread in threads:
                 thread.start()
             with httpx.Client(base_url=base_url, timeout=60) as http:
-                started = http.post(f"/api/v1/dep/tokens/{SERVER_NAME}/sync", params={"full": "true"}, headers=headers)
-                if started.status_code != 202:
-                    raise SystemExit(f"the sync did not start: {started.status_code} {started.text}")
+                if with_sync:
+                    started = http.post(
+                        f"/api/v1/dep/tokens/{SERVER_NAME}/sync", params={"full": "true"}, headers=headers
+                    )
+                    if started.status_code != 202:
+                        raise SystemExit(f"the sync did not start: {started.status_code} {started.text}")
                 sync_began = time.monotonic()
                 until[0] = sync_began + seconds
                 start.set()
                 for thread in threads:
                     thread.join()
-                during = _latest_run(http, headers)
-                while during["outcome"] == "running":  # let it finish, to report how long it took
-                    time.sleep(1)
+                during: dict[str, Any] = {"outcome": "not started", "duration_seconds": 0.0}
+                if with_sync:
                     during = _latest_run(http, headers)
-                sync_seconds = float(during["duration_seconds"] or time.monotonic() - sync_began)
+                    while during["outcome"] == "running":  # let it finish, to report how long it took
+                        time.sleep(1)
+                        during = _latest_run(http, headers)
+                sync_seconds = float(during["duration_seconds"] or 0.0)
         finally:
             server.terminate()
             server.wait(timeout=60)
@@ -180,7 +188,7 @@ def run(devices: int, clients: int, seconds: float, database_url: str | None, wo
             "sync_outcome": during["outcome"],
             "sync_added": during.get("added"),
             "sync_seconds": round(sync_seconds, 1),
-            "sync_covered_the_load": sync_seconds >= seconds,
+            "sync_covered_the_load": with_sync and sync_seconds >= seconds,
             "errors": len(errors),
             "error_kinds": sorted(set(errors))[:10],
             "all": _figures(timings["api"] + timings["console"]),
@@ -212,9 +220,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20, help="concurrent clients (default 20)")
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the clients run (default 30)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL; default a temporary SQLite file")
+    parser.add_argument("--without-sync", action="store_true", help="the same load with no sync (a baseline)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pippin-bench-") as scratch:
-        figures = run(args.devices, args.clients, args.seconds, args.database_url, Path(scratch))
+        figures = run(
+            args.devices, args.clients, args.seconds, args.database_url, Path(scratch), with_sync=not args.without_sync
+        )
     met = figures["all"]["p99_s"] <= TARGET_P99_SECONDS and figures["errors"] == 0
     print(
         f"p99 {figures['all']['p99_s']:.3f} s, {figures['errors']} errors (target p99 <= 1 s, 0 errors): "
