@@ -10,6 +10,7 @@ then one JSON object. The target on SQLite: p99 at most 1 s and no errors.
 
     .venv/bin/python bench/concurrency.py [--devices 100000] [--clients 20] [--seconds 30] [--database-url ...]
     .venv/bin/python bench/concurrency.py --without-sync   # the same load alone, as a baseline
+    .venv/bin/python bench/concurrency.py --sync-from cli  # the sync as its own `pippin dep sync` process
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ SERVER_NAME = "bench-concurrency"
 PASSWORD = "a benchmark passphrase"  # noqa: S105 (a throwaway account in a scratch database)
 TARGET_P99_SECONDS = 1.0
 PAGES = {"api": "/api/v1/devices", "console": "/console/devices"}
+PIPPIN = Path(sys.executable).with_name("pippin")
 
 
 @dataclass
@@ -64,11 +66,11 @@ def _prepare(world: World, clients: int) -> str:
     return api_token
 
 
-def _serve(world: World, work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def _pippin_env(world: World) -> dict[str, str]:
+    """The environment of a `pippin` process on the benchmark's database, with the simulator as Apple."""
     assert world.settings.secret_key is not None
     env = {key: value for key, value in os.environ.items() if not key.startswith("PIPPIN_")}
-    env |= {
+    return env | {
         "PIPPIN_DATA_DIR": str(world.settings.data_dir),
         "PIPPIN_DATABASE_URL": world.settings.resolved_database_url,
         "PIPPIN_SECRET_KEY": world.settings.secret_key.get_secret_value(),
@@ -76,9 +78,13 @@ def _serve(world: World, work: Path) -> tuple[subprocess.Popen[bytes], str]:
         "PIPPIN_DEP_TIMEOUT": "120",
         "PIPPIN_LOG_LEVEL": "WARNING",
     }
-    pippin = Path(sys.executable).with_name("pippin")
+
+
+def _serve(world: World, work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
     log = (work / "serve.log").open("wb")
-    process = subprocess.Popen([str(pippin), "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    command = [str(PIPPIN), "serve", "--port", str(port)]
+    process = subprocess.Popen(command, env=_pippin_env(world), stdout=log, stderr=log)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -141,7 +147,14 @@ def _latest_run(http: httpx.Client, headers: dict[str, str]) -> dict[str, Any]:
 
 
 def run(
-    devices: int, clients: int, seconds: float, database_url: str | None, work: Path, *, with_sync: bool = True
+    devices: int,
+    clients: int,
+    seconds: float,
+    database_url: str | None,
+    work: Path,
+    *,
+    with_sync: bool = True,
+    sync_from: str = "server",
 ) -> dict[str, Any]:
     with connected_world(devices, database_url, work, token_name=SERVER_NAME) as world:
         api_token = _prepare(world, clients)
@@ -157,7 +170,11 @@ def run(
             for thread in threads:
                 thread.start()
             with httpx.Client(base_url=base_url, timeout=60) as http:
-                if with_sync:
+                sync_process = None
+                if with_sync and sync_from == "cli":
+                    command = [str(PIPPIN), "dep", "sync", SERVER_NAME, "--full"]
+                    sync_process = subprocess.Popen(command, env=_pippin_env(world), stdout=subprocess.DEVNULL)
+                elif with_sync:
                     started = http.post(
                         f"/api/v1/dep/tokens/{SERVER_NAME}/sync", params={"full": "true"}, headers=headers
                     )
@@ -169,6 +186,8 @@ def run(
                 for thread in threads:
                     thread.join()
                 during: dict[str, Any] = {"outcome": "not started", "duration_seconds": 0.0}
+                if sync_process is not None:
+                    sync_process.wait()
                 if with_sync:
                     during = _latest_run(http, headers)
                     while during["outcome"] == "running":  # let it finish, to report how long it took
@@ -184,6 +203,7 @@ def run(
             "database": world.engine.dialect.name,
             "devices": devices,
             "clients": clients,
+            "sync_from": sync_from if with_sync else None,
             "seconds": seconds,
             "sync_outcome": during["outcome"],
             "sync_added": during.get("added"),
@@ -221,10 +241,22 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=30.0, help="how long the clients run (default 30)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL; default a temporary SQLite file")
     parser.add_argument("--without-sync", action="store_true", help="the same load with no sync (a baseline)")
+    parser.add_argument(
+        "--sync-from",
+        choices=("server", "cli"),
+        default="server",
+        help="run the sync inside pippin serve (its Sync now, the default) or as its own `pippin dep sync` process",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pippin-bench-") as scratch:
         figures = run(
-            args.devices, args.clients, args.seconds, args.database_url, Path(scratch), with_sync=not args.without_sync
+            args.devices,
+            args.clients,
+            args.seconds,
+            args.database_url,
+            Path(scratch),
+            with_sync=not args.without_sync,
+            sync_from=args.sync_from,
         )
     met = figures["all"]["p99_s"] <= TARGET_P99_SECONDS and figures["errors"] == 0
     print(

@@ -225,12 +225,8 @@ def _reread(session: Session, seen: _TokenAsRead, *, name: str) -> DEPToken:
     return token
 
 
-def _check_upload(
-    *,
-    name: str,
-    p7m: bytes,
-    apple_id: str,
-) -> str:
+def _check_upload(*, name: str, p7m: bytes, apple_id: str) -> str:
+    """The Apple ID, trimmed, once the name, the file's size and the Apple ID are acceptable."""
     validate_name(name)
     if len(p7m) > MAX_TOKEN_FILE_BYTES:
         raise InvalidInput(
