@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import Engine, select, update
 
 from pippin.store.db import SessionFactory, read_transaction, request_session, transaction
+from pippin.store.migrate import current_revision, head_revision
 from pippin.store.models import DEPToken
 
 
@@ -114,3 +115,11 @@ def test_a_read_that_runs_an_update_statement_after_another_commit_is_not_refuse
         session.execute(update(DEPToken).where(DEPToken.name == "acme").values(apple_id="admin@example.com"))
     with read_transaction(session_factory) as session:
         assert session.scalars(select(DEPToken.apple_id).where(DEPToken.name == "acme")).one() == "admin@example.com"
+
+
+def test_the_schema_check_every_command_makes_waits_for_no_writer(engine: Engine) -> None:
+    path = _sqlite_path(engine)
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")
+        assert current_revision(engine) == head_revision(engine)
+        writer.execute("ROLLBACK")

@@ -25,6 +25,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, Engine, text
 
 from pippin.errors import Conflict, PippinError
+from pippin.store.db import READ_ONLY_OPTION
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 # Any fixed number: held while migrating so two processes starting together do not migrate twice.
@@ -63,7 +64,9 @@ def head_revision(engine: Engine) -> str | None:
 
 
 def current_revision(engine: Engine) -> str | None:
+    """The schema revision the database is at; a read, so every command's check waits for no writer."""
     with engine.connect() as connection:
+        connection.execution_options(**{READ_ONLY_OPTION: True})
         return MigrationContext.configure(connection).get_current_revision()
 
 
