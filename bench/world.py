@@ -128,10 +128,7 @@ def connected_world(devices: int, database_url: str | None, work: Path, *, token
             )
             server_uuid = server.raise_for_status().json()["server_uuid"]
             p7m = portal.get(f"/portal/mdm-servers/{server_uuid}/token").raise_for_status().content
-            with transaction(factory) as session:
-                token_service.upload_token(
-                    session, name=token_name, p7m=p7m, apple_id=ADMIN, box=box, settings=settings
-                )
+            token_service.upload_token(factory, name=token_name, p7m=p7m, apple_id=ADMIN, box=box, settings=settings)
             serials = portal_serials(portal, unassigned="true")
             body = {"server_uuid": server_uuid, "serials": serials}
             portal.post("/portal/assignments", json=body).raise_for_status()

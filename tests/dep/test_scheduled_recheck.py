@@ -31,8 +31,8 @@ def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def _refuse_for_terms(factory: SessionFactory, box: SecretBox, settings: Settings, sim: RunningSimulator) -> None:
     connect(factory, box, settings, sim)
     assert sim.portal.post("/portal/terms").status_code == 200
-    with transaction(factory) as session, pytest.raises(TermsNotSigned):
-        token_service.fetch_account(session, name="acme", box=box, settings=settings)
+    with pytest.raises(TermsNotSigned):
+        token_service.fetch_account(factory, name="acme", box=box, settings=settings)
     assert token_service_read(factory).status == TokenStatus.terms_not_signed
 
 

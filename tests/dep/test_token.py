@@ -75,9 +75,9 @@ def _refused_upload(
     factory: SessionFactory, box: SecretBox, settings: Settings, p7m: bytes, *, name: str = "acme", **kw: Any
 ) -> PippinError:
     before = _snapshot(factory, name) if name == "acme" else None
-    with pytest.raises(PippinError) as caught, transaction(factory) as session:
+    with pytest.raises(PippinError) as caught:
         token_service.upload_token(
-            session, name=name, p7m=p7m, apple_id=kw.pop("apple_id", "admin@example.com"), box=box, settings=settings
+            factory, name=name, p7m=p7m, apple_id=kw.pop("apple_id", "admin@example.com"), box=box, settings=settings
         )
     if before is not None:
         assert _snapshot(factory, name) == before
@@ -356,8 +356,8 @@ def test_fetch_account_records_an_unreachable_apple(
     session_factory: SessionFactory, box: SecretBox, offline: Settings
 ) -> None:
     _uploaded_row(session_factory, box)
-    with transaction(session_factory) as session, pytest.raises(DEPUnavailable):
-        token_service.fetch_account(session, name="acme", box=box, settings=offline)
+    with pytest.raises(DEPUnavailable):
+        token_service.fetch_account(session_factory, name="acme", box=box, settings=offline)
     row = _snapshot(session_factory, "acme")
     assert row["status"] == TokenStatus.ok
     assert "network access" in row["last_error"]

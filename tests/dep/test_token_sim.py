@@ -76,10 +76,9 @@ def download_token(sim: RunningSimulator, server_uuid: str, apple_id: str | None
 def upload(
     factory: SessionFactory, box: SecretBox, settings: Settings, p7m: bytes, *, name: str = "acme", **kw: Any
 ) -> TokenUploadResult:
-    with transaction(factory) as session:
-        return token_service.upload_token(
-            session, name=name, p7m=p7m, apple_id=kw.pop("apple_id", ADMIN), box=box, settings=settings, **kw
-        )
+    return token_service.upload_token(
+        factory, name=name, p7m=p7m, apple_id=kw.pop("apple_id", ADMIN), box=box, settings=settings, **kw
+    )
 
 
 def connect(factory: SessionFactory, box: SecretBox, settings: Settings, sim: RunningSimulator) -> str:
@@ -110,8 +109,7 @@ def test_steps_2_to_4_connect_a_token(
     stored = row(session_factory)
     assert stored["certificate_pem"] == pem and stored["pending_certificate_pem"] is None
     assert stored["fetch_limit"] and stored["sync_limit"]
-    with transaction(session_factory) as session:
-        account = token_service.fetch_account(session, name="acme", box=box, settings=online)
+    account = token_service.fetch_account(session_factory, name="acme", box=box, settings=online)
     assert account.server_uuid == server_uuid
 
 
@@ -141,8 +139,7 @@ def test_tokens_encrypted_by_openssl_upload_and_work(
 ) -> None:
     p7m = _reencrypted(session_factory, box, sim, tmp_path, cipher)
     assert upload(session_factory, box, online, p7m).token.status == "ok"
-    with transaction(session_factory) as session:
-        assert token_service.fetch_account(session, name="acme", box=box, settings=online).server_name == "Acme MDM"
+    assert token_service.fetch_account(session_factory, name="acme", box=box, settings=online).server_name == "Acme MDM"
 
 
 def test_a_second_key_pair_waits_until_a_token_for_it_arrives(
@@ -232,16 +229,15 @@ def test_new_terms_mark_the_token_and_accepting_them_brings_it_back(
 ) -> None:
     connect(session_factory, box, online, sim)
     assert sim.portal.post("/portal/terms").status_code == 200
-    with transaction(session_factory) as session, pytest.raises(TermsNotSigned):
-        token_service.fetch_account(session, name="acme", box=box, settings=online)
+    with pytest.raises(TermsNotSigned):
+        token_service.fetch_account(session_factory, name="acme", box=box, settings=online)
     marked = token_service_read(session_factory)
     assert marked.status == TokenStatus.terms_not_signed
     assert marked.last_error and "terms" in marked.last_error and marked.last_error_at
     with transaction(session_factory) as session, pytest.raises(TermsNotSigned):
         token_service.open_client(token_service.get_token(session, name="acme"), box=box, settings=online)
     assert sim.portal.post("/portal/terms/accept").status_code == 200
-    with transaction(session_factory) as session:
-        token_service.fetch_account(session, name="acme", box=box, settings=online)
+    token_service.fetch_account(session_factory, name="acme", box=box, settings=online)
     assert token_service_read(session_factory).status == TokenStatus.ok
 
 
@@ -250,8 +246,8 @@ def test_a_token_replaced_by_a_newer_download_is_rejected(
 ) -> None:
     server_uuid = connect(session_factory, box, online, sim)
     download_token(sim, server_uuid)  # someone downloads again at Apple and never uploads it
-    with transaction(session_factory) as session, pytest.raises(TokenRejected) as caught:
-        token_service.fetch_account(session, name="acme", box=box, settings=online)
+    with pytest.raises(TokenRejected) as caught:
+        token_service.fetch_account(session_factory, name="acme", box=box, settings=online)
     assert "Download Token" in str(caught.value.hint)
     read = token_service_read(session_factory)
     assert read.status == TokenStatus.token_rejected
@@ -301,8 +297,7 @@ def test_no_secret_reaches_the_database_in_clear(
     secrets = [fields[name].encode() for name in ("consumer_key", "consumer_secret", "access_token", "access_secret")]
     with _captured_logs() as logged:
         upload(session_factory, box, online, p7m)
-        with transaction(session_factory) as session:
-            token_service.fetch_account(session, name="acme", box=box, settings=online)
+        token_service.fetch_account(session_factory, name="acme", box=box, settings=online)
     assert "DEP token uploaded" in logged.getvalue()
     for secret in secrets:
         assert secret.decode() not in logged.getvalue()

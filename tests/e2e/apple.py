@@ -35,8 +35,7 @@ def connect_token(
     server_uuid: str = created.json()["server_uuid"]
     p7m = sim.portal.get(f"/portal/mdm-servers/{server_uuid}/token")
     assert p7m.status_code == 200, p7m.text
-    with transaction(factory) as session:
-        token_service.upload_token(session, name=name, p7m=p7m.content, apple_id=ADMIN, box=box, settings=settings)
+    token_service.upload_token(factory, name=name, p7m=p7m.content, apple_id=ADMIN, box=box, settings=settings)
     return server_uuid
 
 

@@ -9,18 +9,18 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile
+from sqlalchemy.orm import Session
 
 from pippin.api.audit import APIChanger
 from pippin.api.errors import DEP_RESPONSES, ErrorRead
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
-from pippin.dep.errors import DEPError
 from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.schemas import DEPTokenRead, TokenUploadResult
 from pippin.dep.wire import Account
 from pippin.server.background import run_sync_after_response
-from pippin.server.deps import AppSecretBox, AppSettings, DBSession, Resources
+from pippin.server.deps import AppSettings, DBSession, Resources
 from pippin.server.errors import RequestTooLarge
 
 router = APIRouter(prefix="/dep/tokens", tags=["dep tokens"])
@@ -86,8 +86,7 @@ def upload_dep_token(
     token: Annotated[UploadFile, File(description="The server token downloaded from Apple (*_smime.p7m).")],
     apple_id: Annotated[str, Form(max_length=320, description="The Apple ID that downloaded the token.")],
     session: DBSession,
-    box: AppSecretBox,
-    settings: AppSettings,
+    resources: Resources,
     actor: APIChanger,
     force: Annotated[bool, Form(description="Relink the name to a different Apple MDM server.")] = False,
 ) -> TokenUploadResult:
@@ -99,22 +98,33 @@ def upload_dep_token(
             f"The token file is larger than {limit:,} bytes; a DEP server token is a few kilobytes.",
             hint="Upload the *_smime.p7m file downloaded from Apple Business Manager.",
         )
-    result = token_service.upload_token(
-        session, name=name, p7m=p7m, apple_id=apple_id, box=box, settings=settings, force=force
+    session.commit()  # end the request's transaction (authentication): none stays open while Apple answers
+
+    def record(stored_in: Session, result: TokenUploadResult) -> None:
+        actor.record(stored_in, action="dep.token.upload", target=name, detail={"server": result.token.server_name})
+
+    return token_service.upload_token(
+        resources.session_factory,
+        name=name,
+        p7m=p7m,
+        apple_id=apple_id,
+        box=resources.secret_box,
+        settings=resources.settings,
+        force=force,
+        on_stored=record,
     )
-    actor.record(session, action="dep.token.upload", target=name, detail={"server": result.token.server_name})
-    return result
 
 
 @router.get("/{name}/account", response_model=Account, responses={**_BAD_NAME, **_NOT_FOUND, **DEP_RESPONSES})
-def read_dep_account(name: str, session: DBSession, box: AppSecretBox, settings: AppSettings) -> Account:
+def read_dep_account(name: str, session: DBSession, resources: Resources) -> Account:
     """Ask Apple about the token's MDM server now (``GET /account``); a success brings a refused token back to ok."""
-    try:
-        return token_service.fetch_account(session, name=token_service.validate_name(name), box=box, settings=settings)
-    except DEPError:
-        # Keep the recorded failure (status, last error) that the error answer is about to report.
-        session.commit()
-        raise
+    session.commit()  # end the request's transaction (authentication): none stays open while Apple answers
+    return token_service.fetch_account(
+        resources.session_factory,
+        name=token_service.validate_name(name),
+        box=resources.secret_box,
+        settings=resources.settings,
+    )
 
 
 @router.post(

@@ -15,7 +15,7 @@ from pippin.cli.audit import record_cli_change
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stdout
 from pippin.errors import InvalidInput
-from pippin.store.db import transaction
+from pippin.store.db import read_transaction, transaction
 
 app = typer.Typer(help="Admins: console accounts and REST API tokens.", no_args_is_help=True)
 user_app = typer.Typer(help="Console accounts (argon2-hashed passwords, admin or read-only).", no_args_is_help=True)
@@ -65,7 +65,7 @@ def list_users(
 ) -> None:
     """Every console account with its role and last sign-in."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         users = user_service.list_users(session)
     if json_output:
         print_json([user.model_dump(mode="json") for user in users])
@@ -109,7 +109,7 @@ def list_tokens(
 ) -> None:
     """Every API token, active and revoked, with when it was last used (never the token itself)."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         tokens = api_token_service.list_api_tokens(session)
     if json_output:
         print_json([token.model_dump(mode="json") for token in tokens])

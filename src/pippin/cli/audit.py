@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from pippin.admin import audit as audit_service
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
-from pippin.store.db import transaction
+from pippin.store.db import read_transaction
 
 app = typer.Typer(help="The audit log: every change an admin made, from the console, the API and the CLI.")
 
@@ -52,7 +52,7 @@ def list_events(
 ) -> None:
     """The newest audit events first: who changed what, when, and from where."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         events = audit_service.list_events(session, limit=limit, before_id=before, actor=actor, action=action)
     if json_output:
         print_json([event.model_dump(mode="json") for event in events])

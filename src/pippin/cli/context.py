@@ -1,4 +1,8 @@
-"""What every CLI command gets from the root callback: the settings and, on first use, the database."""
+"""What every CLI command gets from the root callback: the settings and, on first use, the database.
+
+The database is opened only if its schema is this release's (an empty one gets it): upgrading is
+`pippin db upgrade`'s job alone (see ``store/migrate.py``).
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from sqlalchemy import Engine
 
 from pippin.config import Settings
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory
-from pippin.store.migrate import upgrade_to_head
+from pippin.store.migrate import check_schema
 
 
 @dataclass
@@ -20,12 +24,23 @@ class CLIContext:
     _engine: Engine | None = field(default=None, init=False)
     _session_factory: SessionFactory | None = field(default=None, init=False)
 
+    _schema_checked: bool = field(default=False, init=False)
+
     @property
-    def engine(self) -> Engine:
+    def unchecked_engine(self) -> Engine:
+        """The engine, whatever the schema's revision: for `pippin db` commands, which look at it or upgrade it."""
         if self._engine is None:
             self._engine = create_db_engine(self.settings.resolved_database_url)
-            upgrade_to_head(self._engine)
         return self._engine
+
+    @property
+    def engine(self) -> Engine:
+        """The engine of a database at this release's schema; refuses (SchemaBehind) one behind or ahead."""
+        engine = self.unchecked_engine
+        if not self._schema_checked:
+            check_schema(engine)
+            self._schema_checked = True
+        return engine
 
     @property
     def session_factory(self) -> SessionFactory:

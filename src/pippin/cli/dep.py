@@ -12,6 +12,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from rich.text import Text
+from sqlalchemy.orm import Session
 
 from pippin.cli import dep_sync
 from pippin.cli.audit import record_cli_change
@@ -20,10 +21,9 @@ from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
-from pippin.dep.errors import DEPError
-from pippin.dep.schemas import DEPTokenRead, ExpiryLevel
+from pippin.dep.schemas import DEPTokenRead, ExpiryLevel, TokenUploadResult
 from pippin.errors import Conflict, InvalidInput
-from pippin.store.db import transaction
+from pippin.store.db import read_transaction, transaction
 
 app = typer.Typer(help="DEP: connect Apple MDM servers with server tokens, and check them.", no_args_is_help=True)
 app.command("sync")(dep_sync.sync)
@@ -94,13 +94,21 @@ def upload_token(
     """Add or renew a DEP token: decrypt, check with Apple, store encrypted (seed step 4)."""
     p7m = _read_upload(file)
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
-        result = token_service.upload_token(
-            session, name=name, p7m=p7m, apple_id=apple_id, box=_box(context), settings=context.settings, force=force
-        )
-        record_cli_change(
-            session, action="dep.token.upload", target=name, detail={"server": result.token.server_name, "force": force}
-        )
+
+    def record(session: Session, stored: TokenUploadResult) -> None:
+        detail = {"server": stored.token.server_name, "force": force}
+        record_cli_change(session, action="dep.token.upload", target=name, detail=detail)
+
+    result = token_service.upload_token(
+        context.session_factory,
+        name=name,
+        p7m=p7m,
+        apple_id=apple_id,
+        box=_box(context),
+        settings=context.settings,
+        force=force,
+        on_stored=record,
+    )
     for warning in result.warnings:
         stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)
     if json_output:
@@ -130,7 +138,7 @@ def _expiry(token: DEPTokenRead) -> str:
 def tokens(ctx: typer.Context, json_output: JSONOption = False) -> None:
     """List DEP tokens: Apple server, organisation, Apple ID, expiry and status."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         listed = sync_run_service.with_sync_health(
             session, tokens=token_service.list_tokens(session), settings=context.settings
         )
@@ -166,14 +174,9 @@ def tokens(ctx: typer.Context, json_output: JSONOption = False) -> None:
 def account(ctx: typer.Context, name: NameArgument, json_output: JSONOption = False) -> None:
     """Ask Apple about the token's MDM server now; a success brings a refused token back to ok."""
     context = cli_context(ctx)
-    failure: DEPError | None = None
-    with transaction(context.session_factory) as session:
-        try:
-            answer = token_service.fetch_account(session, name=name, box=_box(context), settings=context.settings)
-        except DEPError as error:
-            failure = error  # raised after the commit, so the token keeps the recorded status and error
-    if failure is not None:
-        raise failure
+    answer = token_service.fetch_account(
+        context.session_factory, name=name, box=_box(context), settings=context.settings
+    )
     if json_output:
         print_json(answer.model_dump(mode="json"))
         return

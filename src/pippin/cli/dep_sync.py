@@ -23,7 +23,7 @@ from pippin.dep import sync_and_assign
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep.inventory_schemas import SyncHealthRead, SyncRunRead
 from pippin.dep.token import dep_client_factory
-from pippin.store.db import transaction
+from pippin.store.db import read_transaction, transaction
 
 NameArgument = Annotated[str, typer.Argument(help="The DEP token's name, as in `pippin dep tokens`.")]
 JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON with the REST API's keys.")]
@@ -115,7 +115,7 @@ def sync_history(
 ) -> None:
     """The token's latest syncs, newest first: kind, outcome, error code and counts."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         runs = sync_run_service.list_sync_runs(session, token_name=name, limit=limit)
         health = sync_run_service.token_sync_health(session, token_name=name, settings=context.settings)
     if json_output:

@@ -13,7 +13,7 @@ from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.dep import inventory as inventory_service
 from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS, DeviceRead
-from pippin.store.db import transaction
+from pippin.store.db import read_transaction
 
 app = typer.Typer(
     help="The corporate-owned devices synced from Apple, and their enrollment states.", no_args_is_help=True
@@ -50,7 +50,7 @@ def list_devices(
     devices: list[DeviceRead] = []
     cursor: str | None = None
     more = False
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         while len(devices) < limit:
             page_size = min(inventory_service.MAX_PAGE, limit - len(devices))
             page = inventory_service.list_devices(
@@ -98,7 +98,7 @@ def show_device(
 ) -> None:
     """Show one device: Apple's record, its token and enrollment state."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         device = inventory_service.get_device(session, serial=serial)
     if json_output:
         print_json(device)

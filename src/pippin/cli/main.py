@@ -12,10 +12,11 @@ from typer.core import TyperGroup
 from pippin import __version__
 from pippin.cli import admin as admin_cli
 from pippin.cli import audit as audit_cli
+from pippin.cli import db as db_cli
 from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
-from pippin.cli.context import CLIContext, cli_context
+from pippin.cli.context import CLIContext
 from pippin.cli.output import stderr, stdout
 from pippin.cli.serve import serve
 from pippin.cli.sim import sim_app
@@ -78,8 +79,7 @@ def version() -> None:
     stdout.print(f"pippin {__version__}")
 
 
-db_app = typer.Typer(help="The database: migrations.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
+app.add_typer(db_cli.app, name="db")
 app.add_typer(admin_cli.app, name="admin")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(dep_cli.app, name="dep")
@@ -87,11 +87,3 @@ app.add_typer(devices_cli.app, name="devices")
 app.add_typer(profiles_cli.app, name="profiles")
 app.add_typer(sim_app, name="sim")
 app.command("serve")(serve)
-
-
-@db_app.command("upgrade")
-def db_upgrade(ctx: typer.Context) -> None:
-    """Apply pending migrations (every command also does this on first use)."""
-    context = cli_context(ctx)
-    _ = context.engine
-    stdout.print(f"database at the newest schema: {context.engine.url.render_as_string(hide_password=True)}")

@@ -25,7 +25,7 @@ from pippin.dep.profile_schemas import AssignmentRunRead, ProfileCreate, Profile
 from pippin.dep.setup_panes import PANES, get_pane
 from pippin.dep.token import dep_client_factory, get_token
 from pippin.errors import InvalidInput
-from pippin.store.db import transaction
+from pippin.store.db import read_transaction, transaction
 from pippin.store.models import UserAffinity
 
 app = typer.Typer(help="Enrollment profiles: Setup Assistant, supervision, and which devices get them.")
@@ -215,7 +215,7 @@ def create(
 def list_profiles(ctx: typer.Context, json_output: JSONOption = False) -> None:
     """List the enrollment profiles and how many devices have each."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         found = profile_service.list_profiles(session, settings=context.settings)
     if json_output:
         print_json([profile.model_dump(mode="json") for profile in found])
@@ -240,7 +240,7 @@ def list_profiles(ctx: typer.Context, json_output: JSONOption = False) -> None:
 def show(ctx: typer.Context, name: str, json_output: JSONOption = False) -> None:
     """Show a profile: every field, every Setup Assistant pane shown or hidden, its definitions at Apple."""
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    with read_transaction(context.session_factory) as session:
         profile = profile_service.read_profile(session, name=name, settings=context.settings)
     if json_output:
         print_json(profile)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
@@ -19,6 +20,7 @@ from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep.errors import DEPError
+from pippin.dep.schemas import TokenUploadResult
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.server.background import run_sync_after_response
 from pippin.server.deps import DBSession, Resources
@@ -108,21 +110,25 @@ def upload_token(
 ) -> Response:
     """Step 4 of the seed: the .p7m and the Apple ID; refused whole (nothing stored) on any problem."""
     token_service.get_token(db, name=name)
+    db.commit()  # end the request's transaction (sign-in): none stays open while Apple answers
+
+    def record(stored_in: Session, stored: TokenUploadResult) -> None:
+        signed_in.record(stored_in, action="dep.token.upload", target=name, detail={"server": stored.token.server_name})
+
     try:
         p7m = _read_token_file(token)
         result = token_service.upload_token(
-            db,
+            resources.session_factory,
             name=name,
             p7m=p7m,
             apple_id=apple_id.strip(),
             box=resources.secret_box,
             settings=resources.settings,
             force=force,
+            on_stored=record,
         )
     except PippinError as error:
-        db.rollback()
         return _connect_page(request, db, name, error=error)
-    signed_in.record(db, action="dep.token.upload", target=name, detail={"server": result.token.server_name})
     notice = f"DEP token {name} is connected to {result.token.server_name or 'its MDM server'}."
     if result.warnings:
         notice += " " + " ".join(result.warnings)

@@ -33,7 +33,7 @@ from pippin.dep.sync_runs import SyncWindowClosed
 from pippin.dep.token import FIXABLE_REFUSALS, fetch_account
 from pippin.errors import PippinError
 from pippin.jobs.periodic import PeriodicJob, ShouldStop
-from pippin.store.db import SessionFactory, transaction
+from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import DEPToken, TokenStatus, utcnow
 
 logger = logging.getLogger(__name__)
@@ -80,22 +80,22 @@ def recheck_refused_tokens(
 ) -> list[str]:
     """Ask Apple about each refused token once more; returns the names now back to ok.
 
-    Each check is its own transaction, committed whatever Apple answers, so a refusal moves ``last_error_at``
-    on and the token is not asked again before another interval has passed.
+    Each check's outcome is committed whatever Apple answers, so a refusal moves ``last_error_at`` on and the
+    token is not asked again before another interval has passed.
     """
-    with transaction(session_factory) as session:
+    with read_transaction(session_factory) as session:
         names = refused_token_names(session, now=now or utcnow(), interval=settings.dep_sync_interval)
     recovered: list[str] = []
     for name in names:
-        with transaction(session_factory) as session:
-            try:
-                fetch_account(session, name=name, box=box, settings=settings, transport=transport)
-            except DEPError as error:
-                logger.info("Apple still refuses the token: %s", error.message, extra={"fields": {"token": name}})
-                continue
-            except PippinError as error:  # e.g. a secret that no longer decrypts: one token never stops the rest
-                logger.warning("token not rechecked: %s", error.message, extra={"fields": {"token": name}})
-                continue
+        # fetch_account commits its own short steps around the call to Apple, so none is held open while it answers.
+        try:
+            fetch_account(session_factory, name=name, box=box, settings=settings, transport=transport)
+        except DEPError as error:
+            logger.info("Apple still refuses the token: %s", error.message, extra={"fields": {"token": name}})
+            continue
+        except PippinError as error:  # e.g. a secret that no longer decrypts: one token never stops the rest
+            logger.warning("token not rechecked: %s", error.message, extra={"fields": {"token": name}})
+            continue
         logger.info("Apple accepts the token again; syncing resumes", extra={"fields": {"token": name}})
         recovered.append(name)
     return recovered

@@ -14,6 +14,7 @@ import logging
 import math
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -32,6 +33,7 @@ from pippin.dep.errors import AccessDenied, DEPAuthFailure, DEPError, TermsNotSi
 from pippin.dep.schemas import DEPTokenRead, ExpiryLevel, TokenUploadResult
 from pippin.dep.wire import Account
 from pippin.errors import Conflict, InvalidInput, NotFound
+from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import DEPToken, TokenStatus, utcnow
 
 logger = logging.getLogger(__name__)
@@ -191,22 +193,40 @@ def _new_client(credentials: OAuthCredentials, settings: Settings, transport: ht
     )
 
 
-def upload_token(
-    session: Session,
-    *,
-    name: str,
-    p7m: bytes,
-    apple_id: str,
-    box: SecretBox,
-    settings: Settings,
-    force: bool = False,
-    transport: httpx.BaseTransport | None = None,
-) -> TokenUploadResult:
-    """Decrypt, check and prove the token file ``p7m`` with Apple, then store it (encrypted) as token ``name``.
+@dataclass(frozen=True)
+class _TokenAsRead:
+    """What an upload or account check read before asking Apple, to tell whether the token changed meanwhile."""
 
-    Renewal is an upload for an existing name: it must belong to the same Apple MDM server unless ``force``, and
-    keeps devices, profiles and the sync cursor. Any failure raises before anything is written.
-    """
+    token_id: int
+    key_pairs: tuple[bytes | None, bytes | None]
+    server_uuid: str | None
+    uploaded_at: datetime | None
+    credentials_encrypted: bytes | None
+
+    @classmethod
+    def of(cls, token: DEPToken) -> _TokenAsRead:
+        return cls(
+            token_id=token.id,
+            key_pairs=(token.private_key_encrypted, token.pending_private_key_encrypted),
+            server_uuid=token.server_uuid,
+            uploaded_at=token.uploaded_at,
+            credentials_encrypted=token.credentials_encrypted,
+        )
+
+
+def _reread(session: Session, seen: _TokenAsRead, *, name: str) -> DEPToken:
+    """The token again, in the write transaction; NotFound if it was deleted while Apple was asked."""
+    token = session.get(DEPToken, seen.token_id, with_for_update=True)
+    if token is None or token.name != name:
+        raise NotFound(
+            f"DEP token {name!r} was deleted while Apple was being asked; nothing was stored.",
+            hint=f"Run `pippin dep keypair {name}` to connect the Apple MDM server again.",
+        )
+    return token
+
+
+def _check_upload(*, name: str, p7m: bytes, apple_id: str) -> str:
+    """The Apple ID, trimmed, once the name, the file's size and the Apple ID are acceptable."""
     validate_name(name)
     if len(p7m) > MAX_TOKEN_FILE_BYTES:
         raise InvalidInput(
@@ -219,19 +239,85 @@ def upload_token(
             "The Apple ID must be the e-mail address of the Apple Business Manager account that downloaded the token.",
             hint="Pass it with --apple-id, e.g. --apple-id admin@example.com.",
         )
-    token = get_token(session, name=name)
+    return apple_id
+
+
+def upload_token(
+    session_factory: SessionFactory,
+    *,
+    name: str,
+    p7m: bytes,
+    apple_id: str,
+    box: SecretBox,
+    settings: Settings,
+    force: bool = False,
+    transport: httpx.BaseTransport | None = None,
+    on_stored: Callable[[Session, TokenUploadResult], None] | None = None,
+) -> TokenUploadResult:
+    """Decrypt, check and prove the token file ``p7m`` with Apple, then store it (encrypted) as token ``name``.
+
+    Renewal is an upload for an existing name: it must belong to the same Apple MDM server unless ``force``, and
+    keeps devices, profiles and the sync cursor. Any failure raises before anything is written.
+
+    This takes a session factory and commits, because no transaction may stay open while Apple answers: it
+    reads the token's key pairs in a read transaction and closes it, asks Apple (``GET /account``) with none
+    open, then stores the token in a new short write transaction, where ``on_stored`` (the interface's audit
+    event) runs too. That transaction reads the token again: if it was deleted meanwhile the upload raises
+    NotFound, and if its key pairs or its upload changed meanwhile (another upload or a new key pair) it raises
+    Conflict and stores nothing, since this file was checked against what is no longer there.
+    """
+    apple_id = _check_upload(name=name, p7m=p7m, apple_id=apple_id)
     now = utcnow()
-    plaintext, opened_with_pending = _decrypt(token, p7m, box)
+    with read_transaction(session_factory) as session:
+        token = get_token(session, name=name)
+        seen = _TokenAsRead.of(token)
+        plaintext, opened_with_pending = _decrypt(token, p7m, box)
     credentials, expires_at = _read_fields(plaintext, now=now)
     with _new_client(credentials, settings, transport) as client:
         account = client.account()
-    if token.server_uuid and token.server_uuid != account.server_uuid and not force:
+    if seen.server_uuid and seen.server_uuid != account.server_uuid and not force:
         raise Conflict(
             f"This token belongs to Apple MDM server {account.server_name!r} ({account.server_uuid}), but "
-            f"{name!r} is linked to {token.server_name!r} ({token.server_uuid}).",
+            f"{name!r} is linked to {token.server_name!r} ({seen.server_uuid}).",
             hint=f"Upload it under another name (`pippin dep keypair NEWNAME` first), or pass --force to relink "
             f"{name!r}: its sync then starts over with a full fetch.",
         )
+    with transaction(session_factory) as session:
+        token = _reread(session, seen, name=name)
+        if _TokenAsRead.of(token) != seen:
+            raise Conflict(
+                f"DEP token {name!r} changed while Apple was being asked (another upload or a new key pair); "
+                "this file was not stored.",
+                hint="Check `pippin dep tokens`, then upload the file again if it is still the one to use.",
+            )
+        result = _store_upload(
+            token,
+            account,
+            credentials,
+            box=box,
+            apple_id=apple_id,
+            expires_at=expires_at,
+            now=now,
+            opened_with_pending=opened_with_pending,
+        )
+        session.flush()
+        if on_stored is not None:
+            on_stored(session, result)
+    logger.info("DEP token uploaded", extra={"fields": {"token": name, "server_uuid": account.server_uuid}})
+    return result
+
+
+def _store_upload(
+    token: DEPToken,
+    account: Account,
+    credentials: OAuthCredentials,
+    *,
+    box: SecretBox,
+    apple_id: str,
+    expires_at: datetime,
+    now: datetime,
+    opened_with_pending: bool,
+) -> TokenUploadResult:
     if token.server_uuid and token.server_uuid != account.server_uuid:
         # Another server's cursor means nothing to this one; a full fetch decides which devices remain.
         token.cursor = token.cursor_kind = token.cursor_issued_at = None
@@ -246,8 +332,6 @@ def upload_token(
     token.uploaded_at = now
     token.status = TokenStatus.ok
     token.last_error = token.last_error_at = None
-    session.flush()
-    logger.info("DEP token uploaded", extra={"fields": {"token": name, "server_uuid": account.server_uuid}})
     warnings = []
     if account.admin_id and account.admin_id.casefold() != apple_id.casefold():
         warnings.append(
@@ -373,25 +457,48 @@ def record_dep_success(token: DEPToken, *, now: datetime) -> None:
 
 
 def fetch_account(
-    session: Session, *, name: str, box: SecretBox, settings: Settings, transport: httpx.BaseTransport | None = None
+    session_factory: SessionFactory,
+    *,
+    name: str,
+    box: SecretBox,
+    settings: Settings,
+    transport: httpx.BaseTransport | None = None,
 ) -> Account:
     """``GET /account`` for token ``name``, recording the outcome on the token.
 
     Unlike :func:`open_client` this also calls Apple for a token Apple refused before: it is how an admin checks
-    a fix (terms accepted, role restored) and brings the token back to ok. On failure the outcome is recorded and
-    the error raised; the caller must commit before letting the error end its transaction (the CLI does).
+    a fix (terms accepted, role restored) and brings the token back to ok. On failure the outcome is recorded
+    (committed) and the error raised.
+
+    This takes a session factory and commits: it reads the credentials in a read transaction and closes it,
+    asks Apple with no transaction open, then records the outcome in a new short write transaction. If the
+    token was deleted meanwhile that raises NotFound; if it was replaced meanwhile (a new upload), Apple's answer
+    is about credentials no longer stored, so nothing is recorded and the answer (or Apple's error) is returned
+    as it came.
     """
-    token = get_token(session, name=name)
     now = utcnow()
-    try:
-        credentials = _usable_credentials(token, box, now=now, check_status=False)
-        with _new_client(credentials, settings, transport) as client:
-            account = client.account()
-    except DEPError as error:
-        record_dep_failure(token, error, now=now)
-        session.flush()
-        raise
-    record_dep_success(token, now=now)
-    _store_account(token, account)
-    session.flush()
+    with read_transaction(session_factory) as session:
+        token = get_token(session, name=name)
+        seen = _TokenAsRead.of(token)
+        try:
+            credentials: OAuthCredentials | None = _usable_credentials(token, box, now=now, check_status=False)
+        except DEPError as refused:
+            credentials, failure = None, refused
+    account: Account | None = None
+    if credentials is not None:
+        try:
+            with _new_client(credentials, settings, transport) as client:
+                account = client.account()
+        except DEPError as error:
+            failure = error
+    with transaction(session_factory) as session:
+        token = _reread(session, seen, name=name)
+        if _TokenAsRead.of(token) == seen:
+            if account is None:
+                record_dep_failure(token, failure, now=now)
+            else:
+                record_dep_success(token, now=now)
+                _store_account(token, account)
+    if account is None:
+        raise failure
     return account

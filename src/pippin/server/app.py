@@ -29,7 +29,7 @@ from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.device.app import create_device_app
 from pippin.server.resources import Clock, DEPClientFactory, ServerResources, build_resources
 from pippin.store.db import create_db_engine
-from pippin.store.migrate import upgrade_to_head
+from pippin.store.migrate import check_schema
 from pippin.store.models import utcnow
 
 #: Work that runs beside the server for its lifetime: entering the context starts it, leaving stops it.
@@ -58,7 +58,7 @@ def create_server(
     if engine is None:
         # hide_parameters: a failed statement's message would otherwise carry its values into the log.
         engine = create_db_engine(settings.resolved_database_url, hide_parameters=True)
-    upgrade_to_head(engine)
+    check_schema(engine)
     resources = build_resources(
         settings, engine, open_dep_client=open_dep_client, clock=clock, generate_key=generate_key
     )

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.server.resources import ServerResources
+from pippin.store.db import request_session
 
 
 def server_resources(request: Request) -> ServerResources:
@@ -27,15 +28,13 @@ def server_resources(request: Request) -> ServerResources:
 def _session(request: Request) -> Iterator[Session]:
     """One transaction per request: committed when the route returns, rolled back when anything raises.
 
+    GET and HEAD read (they never wait for a writer on SQLite); every other method writes (see store/db.py).
+
     Scoped to the route function (not the whole response), so a failed commit still becomes an error answer
     instead of a success the database never saw.
     """
-    with server_resources(request).session_factory() as session:
-        try:
-            yield session
-        except BaseException:
-            session.rollback()
-            raise
+    with request_session(server_resources(request).session_factory, method=request.method) as session:
+        yield session
         session.commit()
 
 

@@ -1,9 +1,16 @@
 """Engines, sessions and transactions: the only place that knows how Pippin connects to its database.
 
-SQLite (the embedded default) runs in WAL mode with foreign keys on, and every transaction starts with
-``BEGIN IMMEDIATE``: a transaction that reads and then writes cannot dead-lock with another one, and the
-conditional updates that guard the sync window are serialised across processes. PostgreSQL runs at
-READ COMMITTED; the guards there are single conditional ``UPDATE`` statements or row locks.
+Every unit of work says what it is. A *write* transaction (:func:`transaction`) on SQLite starts with
+``BEGIN IMMEDIATE``: it takes the one write lock up front, so read-then-write can never fail on lock upgrade
+and the conditional updates that guard the sync window are serialised across processes. A *read* transaction
+(:func:`read_transaction`, and the request sessions of GET and HEAD) starts deferred with ``BEGIN``: in WAL mode
+it reads a snapshot and never waits for, or holds up, a writer. PostgreSQL runs both at READ COMMITTED; its
+guards are single conditional ``UPDATE`` statements or row locks.
+
+A read transaction that turns out to write (a sign-in touching ``last_seen_at`` once a minute) is restarted as a
+write transaction on SQLite just before its first write: in WAL mode a deferred transaction whose snapshot is
+older than another writer's commit fails at once with "database is locked", whatever the busy timeout. It has
+written nothing until then, so restarting loses nothing; what it read before stays as fresh as any read.
 """
 
 from __future__ import annotations
@@ -13,13 +20,21 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from pippin.errors import ConfigurationError
 
 SessionFactory = sessionmaker[Session]
+
+#: Execution option marking a connection whose transaction only reads (deferred BEGIN on SQLite).
+READ_ONLY_OPTION = "pippin_read_only"
+#: Connection-info key set once a SQLite transaction holds the write lock.
+_HOLDS_WRITE_LOCK = "pippin_holds_write_lock"
+#: Session-info key set on sessions opened by :func:`read_transaction` / :func:`open_request_session`.
+_READ_SESSION = "pippin_read_session"
+_READ_METHODS = frozenset({"GET", "HEAD"})
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -35,8 +50,35 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    def _on_begin(connection: Connection) -> None:
+        if connection.get_execution_options().get(READ_ONLY_OPTION):
+            connection.info[_HOLDS_WRITE_LOCK] = False
+            connection.exec_driver_sql("BEGIN")
+        else:
+            connection.info[_HOLDS_WRITE_LOCK] = True
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _before_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    if session.new or session.dirty or session.deleted:
+        _take_write_lock(session)
+
+
+def _before_execute(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        _take_write_lock(state.session)
+
+
+def _take_write_lock(session: Session) -> None:
+    """Before a read session's first write on SQLite, restart its (so far read-only) transaction as IMMEDIATE."""
+    if not session.info.get(_READ_SESSION):
+        return
+    connection = session.connection()
+    if connection.dialect.name != "sqlite" or connection.info.get(_HOLDS_WRITE_LOCK, True):
+        return
+    connection.exec_driver_sql("ROLLBACK")
+    connection.exec_driver_sql("BEGIN IMMEDIATE")
+    connection.info[_HOLDS_WRITE_LOCK] = True
 
 
 def create_db_engine(url: str, **kwargs: Any) -> Engine:
@@ -67,11 +109,49 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
 
 def create_session_factory(engine: Engine) -> SessionFactory:
     """Sessions that keep loaded objects usable after commit (the CLI prints them after the transaction)."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
+    event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "do_orm_execute", _before_execute)
+    return factory
+
+
+def begin_read(session: Session) -> None:
+    """Begin ``session``'s transaction as a read: deferred on SQLite, so it waits for no writer.
+
+    Only the transaction begun now is a read; after it commits, the session's next one is a write again.
+    """
+    session.info[_READ_SESSION] = True
+    session.connection(execution_options={READ_ONLY_OPTION: True})
 
 
 @contextmanager
 def transaction(factory: SessionFactory) -> Iterator[Session]:
-    """One unit of work: commits when the block ends, rolls back when it raises."""
+    """One unit of work that writes: takes the write lock up front, commits when the block ends, rolls back
+    when it raises."""
     with factory() as session, session.begin():
         yield session
+
+
+@contextmanager
+def read_transaction(factory: SessionFactory) -> Iterator[Session]:
+    """One unit of work that reads: never waits for a writer on SQLite; commits when the block ends (a read
+    that wrote after all keeps what it wrote, see the module docstring)."""
+    with factory() as session, session.begin():
+        begin_read(session)
+        yield session
+
+
+@contextmanager
+def request_session(factory: SessionFactory, *, method: str) -> Iterator[Session]:
+    """The session of one HTTP request: a read for GET and HEAD, a write otherwise.
+
+    The caller commits (the request dependency does when the route returns); an error rolls back.
+    """
+    with factory() as session:
+        if method.upper() in _READ_METHODS:
+            begin_read(session)
+        try:
+            yield session
+        except BaseException:
+            session.rollback()
+            raise

@@ -4,8 +4,9 @@ The seed's rule (a sync gets a fixed window and Sync stays disabled meanwhile) m
 processes, or two machines, sharing one database. A claim is therefore ONE conditional ``UPDATE`` whose
 ``WHERE`` says "the window is free": exactly one concurrent caller sees a row count of 1. On PostgreSQL (READ
 COMMITTED) a second ``UPDATE`` of the same row waits for the first transaction and then re-checks the ``WHERE``
-against the committed row; on SQLite every transaction starts with ``BEGIN IMMEDIATE`` (``store/db.py``), so
-writers are serialised before they read. A run that dies holds its window only until the window ends.
+against the committed row; on SQLite every write transaction starts with ``BEGIN IMMEDIATE`` (``store/db.py``),
+so writers are serialised before they read. Claims therefore run in :func:`pippin.store.db.transaction`, never in
+a read transaction. A run that dies holds its window only until the window ends.
 """
 
 from __future__ import annotations

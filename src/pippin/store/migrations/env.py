@@ -1,4 +1,8 @@
-"""Alembic environment: runs against the engine or connection Pippin hands it, never a global URL."""
+"""Alembic environment: runs on the connection Pippin hands it (``store/migrate.py``), never a global URL.
+
+That connection is already in the one transaction the whole upgrade runs in, with SQLite's foreign keys off:
+batch mode recreates tables, and a recreated parent must not cascade into its children.
+"""
 
 from __future__ import annotations
 
@@ -12,16 +16,11 @@ target_metadata = Base.metadata
 
 def run_migrations() -> None:
     connection = config.attributes.get("connection")
-    if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
-        return
-    engine = config.attributes["engine"]
-    with engine.begin() as conn:
-        context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
-        with context.begin_transaction():
-            context.run_migrations()
+    if connection is None:
+        raise RuntimeError("Pippin's migrations run through pippin.store.migrate, which passes a connection.")
+    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    with context.begin_transaction():
+        context.run_migrations()
 
 
 run_migrations()

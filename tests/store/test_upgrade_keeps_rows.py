@@ -1,0 +1,234 @@
+"""Upgrading keeps every row: from EVERY earlier revision to head, on SQLite and PostgreSQL.
+
+For each revision r before head: a new database is migrated to r, every table that exists at r is filled with
+rows (read from the schema at r by reflection, so a revision added later is covered with no change here), then
+the database is upgraded to head and every row is read back and compared, column by column, for every column
+that exists at both r and head. Values are generated per column type; columns whose values carry meaning
+(states, statuses, kinds) cycle through the values Pippin writes, and every foreign key points at a real row,
+nullable ones included, so a cascade or a SET NULL during a table rebuild shows as a difference.
+
+A revision that deliberately transforms data registers its expectation in :data:`EXPECTED_CHANGES`.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.script import ScriptDirectory
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    Engine,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    Table,
+    func,
+    select,
+    text,
+)
+from sqlalchemy.types import TypeEngine
+
+from pippin.store.db import create_db_engine
+from pippin.store.migrate import alembic_config, head_revision, upgrade_to, upgrade_to_head
+from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
+
+Rows = dict[str, list[dict[str, Any]]]
+
+ROWS_PER_TABLE = 6
+MOMENT = datetime(2026, 1, 17, 12, 2, 21, 123000, tzinfo=UTC)
+
+#: Columns whose values mean something: each row takes the next value, as Pippin writes them (wire strings).
+MEANINGFUL_VALUES: dict[tuple[str, str], list[Any]] = {
+    ("dep_tokens", "status"): [
+        "ok",
+        "awaiting_token",
+        "expired",
+        "terms_not_signed",
+        "access_denied",
+        "token_rejected",
+    ],
+    ("dep_tokens", "cursor_kind"): ["fetch", "sync", None],
+    ("devices", "enrollment_state"): ["not_contacted", "enrolled", "pending_reset", "failed", "blocked", "removed"],
+    ("devices", "profile_status"): ["empty", "assigned", "pushed", "removed"],
+    ("devices", "assignment_status"): ["pending", "assigned", "not_accessible", "failed", "throttled", None],
+    ("sync_runs", "kind"): ["full", "incremental"],
+    ("sync_runs", "trigger"): ["manual", "api", "console", "scheduled"],
+    ("sync_runs", "outcome"): ["succeeded", "running", "failed", "timed_out"],
+    ("enrollment_profiles", "user_affinity"): ["none", "with_user"],
+    ("admin_users", "role"): ["admin", "read-only"],
+    ("audit_events", "interface"): ["console", "api", "cli"],
+}
+
+#: revision -> how upgrading across it changes rows on purpose: given the rows as written before it, the rows
+#: expected at head (only columns present at both ends are compared). Add one beside a transforming migration.
+EXPECTED_CHANGES: dict[str, Callable[[Rows], Rows]] = {}
+
+
+def _assigned_devices_queued_again(rows: Rows) -> Rows:
+    """0007: a device Apple holds an old-URL definition for is queued again (its cooldowns kept)."""
+
+    def requeued(device: dict[str, Any]) -> dict[str, Any]:
+        if device.get("assignment_status") == "assigned" and device.get("assigned_profile_id") is not None:
+            return {**device, "assignment_status": "pending", "assignment_retry_at": None}
+        return device
+
+    return {**rows, "devices": [requeued(device) for device in rows.get("devices", [])]}
+
+
+EXPECTED_CHANGES["0007"] = _assigned_devices_queued_again
+
+
+def _revisions() -> list[str]:
+    script = ScriptDirectory.from_config(alembic_config(create_db_engine("sqlite://")))
+    return [rev.revision for rev in reversed(list(script.walk_revisions()))]
+
+
+REVISIONS = _revisions()
+EARLIER = REVISIONS[:-1]
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    """An engine on a database with no schema at all (PostgreSQL: a private schema, dropped afterwards)."""
+    if request.param == "sqlite":
+        engine = create_db_engine(f"sqlite:///{tmp_path / 'pippin.db'}")
+        yield engine
+        engine.dispose()
+        return
+    import psycopg
+
+    schema = f"pippin_upgrade_{os.getpid()}_{secrets.token_hex(4)}"
+    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
+    try:
+        with psycopg.connect(plain, connect_timeout=3, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+    except psycopg.OperationalError as exc:
+        if REQUIRE_POSTGRES:
+            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
+        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
+    separator = "&" if "?" in POSTGRES_URL else "?"
+    engine = create_db_engine(f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}")
+    try:
+        yield engine
+    finally:
+        engine.dispose()
+        with psycopg.connect(plain, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+def _reflect(engine: Engine) -> MetaData:
+    metadata = MetaData()
+    metadata.reflect(bind=engine)
+    if "alembic_version" in metadata.tables:
+        metadata.remove(metadata.tables["alembic_version"])
+    return metadata
+
+
+def _generated(table: Table, column_name: str, kind: TypeEngine[Any], row: int) -> Any:
+    """A value of the column's type, unique per row (unique constraints), within the column's length."""
+    if isinstance(kind, Boolean):
+        return row % 2 == 0
+    if isinstance(kind, Integer | Numeric):
+        return 1000 * row + 7
+    if isinstance(kind, DateTime | Date):
+        return MOMENT + timedelta(days=row, minutes=row)
+    if isinstance(kind, LargeBinary):
+        return f"{table.name}.{column_name}.{row}".encode() + bytes(range(8))
+    if isinstance(kind, JSON):
+        return {"row": row, "column": column_name, "nested": [row, "ÅÄÖ"]}
+    length = getattr(kind, "length", None) or 200
+    text = f"{column_name}-{row}-åäö-{table.name}"
+    if column_name.endswith("email") or column_name.endswith("apple_id") or column_name == "admin_id":
+        text = f"user{row}@example.com"
+    return text[:length]
+
+
+def _row(table: Table, row: int) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    for column in table.columns:
+        foreign = next(iter(column.foreign_keys), None)
+        if foreign is not None:
+            values[column.name] = row  # the parent's row with the same number: every reference is real
+        elif column.primary_key and isinstance(column.type, Integer):
+            values[column.name] = row
+        elif (table.name, column.name) in MEANINGFUL_VALUES:
+            choices = MEANINGFUL_VALUES[(table.name, column.name)]
+            values[column.name] = choices[(row - 1) % len(choices)]
+        else:
+            values[column.name] = _generated(table, column.name, column.type, row)
+    return values
+
+
+def _read(engine: Engine, metadata: MetaData, tables: list[str]) -> Rows:
+    rows: Rows = {}
+    with engine.connect() as connection:
+        for name in tables:
+            table = metadata.tables[name]
+            order = list(table.primary_key.columns) or list(table.columns)
+            rows[name] = [dict(row._mapping) for row in connection.execute(select(table).order_by(*order))]
+    return rows
+
+
+def _populate(engine: Engine) -> Rows:
+    """Fill every table at the database's revision; returns the rows as read back at that revision."""
+    metadata = _reflect(engine)
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            connection.execute(table.insert(), [_row(table, n) for n in range(1, ROWS_PER_TABLE + 1)])
+    if engine.dialect.name == "postgresql":
+        _advance_sequences(engine, metadata)
+    return _read(engine, metadata, [table.name for table in metadata.sorted_tables])
+
+
+def _advance_sequences(engine: Engine, metadata: MetaData) -> None:
+    """Explicit ids leave PostgreSQL's sequences behind; move them on as rows written by Pippin would have."""
+    with engine.begin() as connection:
+        for table in metadata.sorted_tables:
+            for column in table.primary_key.columns:
+                if isinstance(column.type, Integer) and not column.foreign_keys:
+                    top = connection.scalar(select(func.max(column)))
+                    connection.execute(
+                        text("SELECT setval(pg_get_serial_sequence(:table, :column), :top)"),
+                        {"table": table.name, "column": column.name, "top": top},
+                    )
+
+
+def _expected(revision: str, before: Rows) -> Rows:
+    expected = before
+    for later in REVISIONS[REVISIONS.index(revision) + 1 :]:
+        change = EXPECTED_CHANGES.get(later)
+        if change is not None:
+            expected = change(expected)
+    return expected
+
+
+def test_every_revision_is_covered() -> None:
+    assert REVISIONS[0] == "0001" and REVISIONS[-1] == head_revision(create_db_engine("sqlite://"))
+    assert len(EARLIER) >= 4
+
+
+@pytest.mark.parametrize("revision", EARLIER)
+def test_upgrading_from_an_earlier_revision_keeps_every_row(empty_engine: Engine, revision: str) -> None:
+    upgrade_to(empty_engine, revision)
+    before = _populate(empty_engine)
+    assert all(len(rows) == ROWS_PER_TABLE for rows in before.values())
+    upgrade_to_head(empty_engine)
+    head = _reflect(empty_engine)
+    expected = _expected(revision, before)
+    after = _read(empty_engine, head, [name for name in expected if name in head.tables])
+    for name, expected_rows in expected.items():
+        assert name in after, f"table {name} disappeared upgrading from {revision}"
+        shared = [column for column in (expected_rows[0] if expected_rows else {}) if column in head.tables[name].c]
+        got = [{column: row[column] for column in shared} for row in after[name]]
+        want = [{column: row[column] for column in shared} for row in expected_rows]
+        assert got == want, f"rows of {name} changed upgrading from {revision} to head"
