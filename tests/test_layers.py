@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "pippin"
 
 # Lower layers may not import higher ones. A module's layer is its first package under pippin/.
 FOUNDATIONS = {"store", "crypto", "config", "errors", "logs"}
-SERVICES = {"dep", "mdm", "push", "admin"}
+SERVICES = {"dep", "inventory", "mdm", "push", "admin"}
 INTERFACES = {"api", "cli", "console"}
 # The one product module allowed to reach the simulator: the `pippin sim` command that starts it.
 SIM_LAUNCHER = "cli/sim.py"

@@ -17,8 +17,8 @@ from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep.errors import DEPError
-from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.schemas import DEPTokenRead, TokenUploadResult
+from pippin.dep.sync_schemas import SyncRunRead
 from pippin.dep.wire import Account
 
 router = APIRouter(prefix="/dep/tokens", tags=["dep tokens"])

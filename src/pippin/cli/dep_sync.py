@@ -20,7 +20,7 @@ from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
-from pippin.dep.inventory_schemas import SyncHealthRead, SyncRunRead
+from pippin.dep.sync_schemas import SyncHealthRead, SyncRunRead
 from pippin.store.db import transaction
 
 NameArgument = Annotated[str, typer.Argument(help="The DEP token's name, as in `pippin dep tokens`.")]
