@@ -75,7 +75,6 @@ def _expected_order(fleet: dict[str, Row], sort: DeviceSort, direction: SortDire
             DeviceSort.model: row.model or "",
             DeviceSort.asset_tag: row.tag or "",
             DeviceSort.state: STATES[row.serial],
-            DeviceSort.token: row.token or "",
             DeviceSort.last_synced: -row.synced_minutes_ago,
         }[sort]
         return value, row.serial

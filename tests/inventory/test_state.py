@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pippin.inventory.devices import count_by_state, count_cannot_enroll
 from pippin.inventory.state import (
     DeviceState,
     cannot_enroll,
@@ -133,6 +135,9 @@ def test_the_sql_form_agrees_with_the_python_one_for_every_combination(session: 
     found = {serial: (DeviceState(derived), bool(blocked)) for serial, derived, blocked in rows}
     assert found == expected
     assert {derived for derived, _ in expected.values()} == set(DeviceState)  # every state is reached
+    tally = Counter(derived for derived, _ in expected.values())
+    assert count_by_state(session) == {state: tally[state] for state in DeviceState}
+    assert count_cannot_enroll(session) == sum(blocked for _, blocked in expected.values())
 
 
 @pytest.mark.parametrize("value", list(DeviceState))

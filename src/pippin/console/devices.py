@@ -33,7 +33,6 @@ SORT_LABELS = {
     DeviceSort.model: "Model",
     DeviceSort.asset_tag: "Asset tag",
     DeviceSort.state: "State",
-    DeviceSort.token: "DEP token",
     DeviceSort.last_synced: "Last synced",
 }
 _E = TypeVar("_E", bound=StrEnum)

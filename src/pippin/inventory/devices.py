@@ -24,7 +24,14 @@ from pippin.inventory.schemas import (
     InventoryPage,
     SortDirection,
 )
-from pippin.inventory.state import DeviceState, cannot_enroll, cannot_enroll_expression, state_expression
+from pippin.inventory.state import (
+    DeviceState,
+    cannot_enroll,
+    cannot_enroll_expression,
+    derive_state,
+    state_expression,
+)
+from pippin.store.matching import contains_ignoring_case
 from pippin.store.models import AssignmentStatus, DEPToken, Device, Enrollment, EnrollmentProfile, ProfileStatus
 
 _Query = Select[*tuple[Any, ...]]
@@ -45,7 +52,6 @@ def _sort_key(sort: DeviceSort) -> ColumnElement[Any]:
     column: Any = {
         DeviceSort.model: Device.model,
         DeviceSort.asset_tag: Device.asset_tag,
-        DeviceSort.token: DEPToken.name,
     }[sort]
     return func.coalesce(column, "")
 
@@ -59,17 +65,20 @@ def _device_query() -> _Query:
     )
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+def _needs_enrollment(filters: DeviceFilters, sort: DeviceSort) -> bool:
+    return filters.state is not None or filters.cannot_enroll or sort is DeviceSort.state
 
 
 def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
     if filters.state is not None:
         query = query.where(state_expression() == filters.state.value)
+    # By id through a subquery rather than a join: the device indexes on token_id and assigned_profile_id apply.
     if filters.token:
-        query = query.where(DEPToken.name == filters.token)
+        token_id = select(DEPToken.id).where(DEPToken.name == filters.token).scalar_subquery()
+        query = query.where(Device.token_id == token_id)
     if filters.profile:
-        query = query.where(EnrollmentProfile.name == filters.profile)
+        profile_id = select(EnrollmentProfile.id).where(EnrollmentProfile.name == filters.profile).scalar_subquery()
+        query = query.where(Device.assigned_profile_id == profile_id)
     if filters.assignment is AssignmentFilter.none:
         query = query.where(Device.assignment_status.is_(None))
     elif filters.assignment is not None:
@@ -77,9 +86,8 @@ def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
     if filters.search:
         if len(filters.search) > MAX_SEARCH:
             raise InvalidInput(f"The search text is longer than {MAX_SEARCH} characters.", hint="Search for less.")
-        pattern = f"%{_escape_like(filters.search)}%"
         columns = (Device.serial_number, Device.model, Device.asset_tag, Device.description)
-        query = query.where(or_(*(column.ilike(pattern, escape="\\") for column in columns)))
+        query = query.where(or_(*(contains_ignoring_case(column, filters.search) for column in columns)))
     if filters.cannot_enroll:
         query = query.where(cannot_enroll_expression())
     return query
@@ -130,8 +138,15 @@ def list_devices(
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", hint="Page through with next_cursor.")
+    filters = filters or DeviceFilters()
     key = _sort_key(sort)
-    query = _filtered(_device_query().add_columns(key), filters or DeviceFilters())
+    # Two steps: the page's ids in order, reading only what filters and sorts need, then those rows whole. A sort
+    # that cannot walk an index then carries a few columns per device through the sorter, not every device's
+    # Apple record.
+    query = select(Device.id, Device.serial_number, key).select_from(Device)
+    if _needs_enrollment(filters, sort):
+        query = query.outerjoin(Enrollment, Enrollment.device_id == Device.id)
+    query = _filtered(query, filters)
     descending = direction is SortDirection.desc
     if cursor is not None:
         position = decode_cursor(cursor, sort=sort, direction=direction)
@@ -145,14 +160,14 @@ def list_devices(
         order = [Device.serial_number.desc() if descending else Device.serial_number.asc()]
     else:
         order = [key.desc(), Device.serial_number.desc()] if descending else [key.asc(), Device.serial_number.asc()]
-    rows = session.execute(query.order_by(*order).limit(limit + 1)).all()
-    devices = [_read(row[:5]) for row in rows[:limit]]
+    keys = session.execute(query.order_by(*order).limit(limit + 1)).all()
+    ids = [row[0] for row in keys[:limit]]
+    found = {row[0].id: row for row in session.execute(_device_query().where(Device.id.in_(ids)))} if ids else {}
+    devices = [_read(found[device_id]) for device_id in ids]
     next_cursor = None
-    if len(rows) > limit:
-        last = rows[limit - 1]
-        next_cursor = encode_cursor(
-            Position(sort=sort, direction=direction, value=last[5], serial=last[0].serial_number)
-        )
+    if len(keys) > limit:
+        _, serial, value = keys[limit - 1]
+        next_cursor = encode_cursor(Position(sort=sort, direction=direction, value=value, serial=serial))
     return InventoryPage(devices=devices, next_cursor=next_cursor)
 
 
@@ -176,16 +191,52 @@ def get_device(session: Session, *, serial: str) -> DeviceRead:
 
 
 def count_by_state(session: Session) -> dict[DeviceState, int]:
-    """How many devices are in each derived state (every state present, zero when none)."""
-    states = (
-        select(state_expression().label("state"))
-        .select_from(Device)
-        .outerjoin(Enrollment, Enrollment.device_id == Device.id)
-        .subquery()
+    """How many devices are in each derived state (every state present, zero when none).
+
+    Counted in two reads rather than deriving the state row by row over the whole fleet: devices by Apple's side
+    alone (from an index), then the devices that have an enrollment, grouped by what their state derives from.
+    A device with no enrollment is ``removed`` or ``not_contacted`` by Apple's side; one with an enrollment moves
+    from that count to the state :func:`derive_state` gives it.
+    """
+    counts = dict.fromkeys(DeviceState, 0)
+    for apple_status, count in session.execute(
+        select(Device.apple_status, func.count()).group_by(Device.apple_status)
+    ).all():
+        counts[_without_enrollment(apple_status)] += count
+    inputs = (
+        Device.apple_status,
+        Device.assigned_profile_id,
+        Device.assigned_revision,
+        Enrollment.status,
+        Enrollment.profile_id,
+        Enrollment.profile_revision,
     )
-    rows = session.execute(select(states.c.state, func.count()).group_by(states.c.state)).all()
-    counts: dict[str, int] = {str(state): count for state, count in rows}
-    return {state: int(counts.get(state.value, 0)) for state in DeviceState}
+    grouped = select(*inputs, func.count()).select_from(Enrollment).join(Device, Device.id == Enrollment.device_id)
+    for apple_status, profile_id, revision, status, enrolled_profile, enrolled_revision, count in session.execute(
+        grouped.group_by(*inputs)
+    ).all():
+        counts[_without_enrollment(apple_status)] -= count
+        state = derive_state(
+            apple_status=apple_status,
+            assigned_profile_id=profile_id,
+            assigned_revision=revision,
+            enrollment_status=status,
+            enrolled_profile_id=enrolled_profile,
+            enrolled_revision=enrolled_revision,
+        )
+        counts[state] += count
+    return counts
+
+
+def _without_enrollment(apple_status: str | None) -> DeviceState:
+    return derive_state(
+        apple_status=apple_status,
+        assigned_profile_id=None,
+        assigned_revision=None,
+        enrollment_status=None,
+        enrolled_profile_id=None,
+        enrolled_revision=None,
+    )
 
 
 def count_cannot_enroll(session: Session) -> int:

@@ -22,7 +22,6 @@ class DeviceSort(StrEnum):
     model = "model"
     asset_tag = "asset_tag"
     state = "state"
-    token = "token"  # noqa: S105 - the DEP token's name, not a secret
     last_synced = "last_synced"
 
 

@@ -54,8 +54,23 @@ class Device(Base):
         Index("ix_devices_profile_assignment", "assigned_profile_id", "assignment_status"),
         # The devices one sync wrote, for the default profile step (``dep/assignment.py``).
         Index("ix_devices_token_synced", "token_id", "last_synced_at"),
-        # The inventory's "last synced" order, both directions, completed by the serial as its keyset is.
+        # The inventory (``pippin.inventory.devices``), measured with bench/console.py at 100,000 devices:
+        # the "last synced" order, both directions, completed by the serial as its keyset is;
         Index("ix_devices_synced_serial", "last_synced_at", "serial_number"),
+        # Apple's side of the derived state and "cannot enroll", so sorting and counting by state never reads
+        # the device rows (each carries Apple's whole record);
+        Index(
+            "ix_devices_state_inputs",
+            "apple_status",
+            "profile_status",
+            "assigned_profile_id",
+            "assigned_revision",
+            "serial_number",
+        ),
+        # the search text's columns and the token, scanned in serial order without the rows: one token's first
+        # page stops after a page of matches. (An index led by the token and the serial made SQLite scan it,
+        # rows and all, for the state order.)
+        Index("ix_devices_search", "serial_number", "token_id", "model", "asset_tag", "description"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

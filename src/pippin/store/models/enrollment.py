@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Integer, String
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pippin.store.models.base import Base, UTCDateTime, utcnow
@@ -36,6 +36,8 @@ class Enrollment(Base):
     """
 
     __tablename__ = "enrollments"
+    # The enrollment side of the derived state, read from the index alone when the inventory sorts or counts.
+    __table_args__ = (Index("ix_enrollments_device_state", "device_id", "status", "profile_id", "profile_revision"),)
 
     udid: Mapped[str] = mapped_column(String(64), primary_key=True)
     serial_number: Mapped[str | None] = mapped_column(String(64), index=True)

@@ -31,7 +31,17 @@ def upgrade() -> None:
         "UPDATE devices SET apple_status = CASE WHEN apple_status = 'removed' THEN 'removed' ELSE 'assigned' END"
     )
     op.create_index("ix_devices_token_apple_status", "devices", ["token_id", "apple_status"], unique=False)
+    # The inventory's orders, filters and counts (store/models/device.py says which index serves what).
     op.create_index("ix_devices_synced_serial", "devices", ["last_synced_at", "serial_number"], unique=False)
+    op.create_index(
+        "ix_devices_state_inputs",
+        "devices",
+        ["apple_status", "profile_status", "assigned_profile_id", "assigned_revision", "serial_number"],
+        unique=False,
+    )
+    op.create_index(
+        "ix_devices_search", "devices", ["serial_number", "token_id", "model", "asset_tag", "description"], unique=False
+    )
     op.create_table(
         "enrollments",
         sa.Column("udid", sa.String(length=64), nullable=False),
@@ -61,6 +71,12 @@ def upgrade() -> None:
         sa.UniqueConstraint("device_id", name=op.f("uq_enrollments_device_id")),
     )
     op.create_index(op.f("ix_enrollments_serial_number"), "enrollments", ["serial_number"], unique=False)
+    op.create_index(
+        "ix_enrollments_device_state",
+        "enrollments",
+        ["device_id", "status", "profile_id", "profile_revision"],
+        unique=False,
+    )
 
 
 def downgrade() -> None:
@@ -70,8 +86,11 @@ def downgrade() -> None:
         "(SELECT device_id FROM enrollments WHERE status = 'enrolled' AND device_id IS NOT NULL)"
     )
     op.execute("UPDATE devices SET apple_status = 'not_contacted' WHERE apple_status = 'assigned'")
+    op.drop_index("ix_enrollments_device_state", table_name="enrollments")
     op.drop_index(op.f("ix_enrollments_serial_number"), table_name="enrollments")
     op.drop_table("enrollments")
+    op.drop_index("ix_devices_search", table_name="devices")
+    op.drop_index("ix_devices_state_inputs", table_name="devices")
     op.drop_index("ix_devices_synced_serial", table_name="devices")
     op.drop_index("ix_devices_token_apple_status", table_name="devices")
     op.execute("ALTER TABLE devices RENAME COLUMN apple_status TO enrollment_state")
