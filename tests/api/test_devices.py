@@ -29,7 +29,7 @@ def fleet(resources: ServerResources) -> None:
                     serial_number=f"C0{n}",
                     token_id=token.id,
                     model="iPhone 15" if n % 2 else "iPad Air",
-                    enrollment_state="not_contacted",
+                    profile_status="pushed" if n % 2 else "empty",
                     first_seen_at=NOW,
                     last_synced_at=NOW,
                     apple_record={},
@@ -62,17 +62,63 @@ def test_devices_are_listed_with_the_documented_keys_and_paged(
     assert [d["serial_number"] for d in rest.json()["devices"]] == ["C02", "C03", "C04"]
     filtered = client.get("/api/v1/devices", params={"search": "iphone", "token": "acme"}, headers=auth)
     assert [d["serial_number"] for d in filtered.json()["devices"]] == ["C01", "C03"]
+    assert (
+        body["devices"][0]["enrollment_state"] == "not_contacted" and body["devices"][0]["apple_status"] == "assigned"
+    )
+
+
+def test_devices_sort_both_ways_and_filter_what_cannot_enroll(
+    client: TestClient, auth: dict[str, str], fleet: None
+) -> None:
+    params = {"sort": "model", "direction": "desc", "limit": 3}
+    first = client.get("/api/v1/devices", params=params, headers=auth).json()
+    assert [d["serial_number"] for d in first["devices"]] == ["C03", "C01", "C04"]
+    rest = client.get("/api/v1/devices", params={**params, "cursor": first["next_cursor"]}, headers=auth).json()
+    assert [d["serial_number"] for d in rest["devices"]] == ["C02", "C00"]
+    other_order = client.get("/api/v1/devices", params={"cursor": first["next_cursor"]}, headers=auth)
+    assert other_order.status_code == 400 and "another sort order" in other_order.json()["message"]
+    blocked = client.get("/api/v1/devices", params={"cannot_enroll": "true"}, headers=auth).json()
+    assert [d["serial_number"] for d in blocked["devices"]] == ["C00", "C02", "C04"]
+    assert all(d["cannot_enroll"] for d in blocked["devices"])
+
+
+def test_openapi_lists_the_values_of_every_enum_filter_and_field(client: TestClient) -> None:
+    schema = client.get("/api/openapi.json").json()
+    parameters = {p["name"]: p for p in schema["paths"]["/api/v1/devices"]["get"]["parameters"]}
+
+    def values(item: dict[str, Any]) -> set[str]:
+        found = item.get("enum") or []
+        for option in item.get("anyOf", []):
+            found += (
+                schema["components"]["schemas"][option["$ref"].rsplit("/", 1)[1]]["enum"] if "$ref" in option else []
+            )
+        if "$ref" in item:
+            found += schema["components"]["schemas"][item["$ref"].rsplit("/", 1)[1]]["enum"]
+        return set(found)
+
+    assert values(parameters["state"]["schema"]) >= {"not_contacted", "enrolled", "pending_reset", "removed"}
+    assert values(parameters["sort"]["schema"]) >= {"serial", "model", "asset_tag", "state", "last_synced"}
+    assert values(parameters["direction"]["schema"]) == {"asc", "desc"}
+    assert "none" in values(parameters["assignment"]["schema"])
+    device = schema["components"]["schemas"]["DeviceRead"]["properties"]
+    assert values(device["enrollment_state"]) >= {"not_contacted", "removed"}
+    assert values(device["apple_status"]) == {"assigned", "removed"}
+    assert values(device["assignment_status"]) >= {"pending", "assigned", "failed"}
+    assert values(device["profile_status"]) == {"empty", "assigned", "pushed", "removed"}
 
 
 @pytest.mark.parametrize(
     ("params", "status"),
     [
-        ({"state": "lost"}, 400),
+        ({"state": "lost"}, 422),
+        ({"sort": "color"}, 422),
+        ({"direction": "up"}, 422),
+        ({"assignment": "maybe"}, 422),
         ({"cursor": "%%%"}, 400),
         ({"limit": 501}, 422),
         ({"limit": 0}, 422),
         ({"search": "x" * 129}, 422),
-        ({"cursor": "c" * 129}, 422),
+        ({"cursor": "c" * 401}, 422),
     ],
 )
 def test_bad_listing_queries_are_refused(

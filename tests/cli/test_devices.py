@@ -44,6 +44,13 @@ DEVICE_KEYS = {
     "assignment_retry_at",
     "assignment_error",
     "can_enroll",
+    "cannot_enroll",
+    "apple_status",
+    "profile",
+    "assigned_revision",
+    "enrollment_status",
+    "enrolled_at",
+    "last_seen_at",
 }
 
 
@@ -95,10 +102,27 @@ def test_devices_json_has_the_documented_keys_and_filters_apply(pippin: Any, ser
     assert "Not contacted" in pippin("devices", "show", serials[3]).output
 
 
+def test_devices_sort_both_ways_and_filter_what_cannot_enroll(pippin: Any, serials: list[str]) -> None:
+    assert pippin("dep", "sync", "acme").exit_code == 0
+    down = json.loads(pippin("devices", "list", "--json", "--sort", "serial", "--direction", "desc").stdout)
+    assert [device["serial_number"] for device in down] == sorted(serials, reverse=True)
+    paged = json.loads(pippin("devices", "list", "--json", "--sort", "last_synced", "--limit", "700").stdout)
+    assert sorted(device["serial_number"] for device in paged) == sorted(serials)
+    blocked = json.loads(pippin("devices", "list", "--json", "--cannot-enroll").stdout)
+    assert len(blocked) == 12 and all(device["cannot_enroll"] for device in blocked)  # no profile at Apple yet
+    assert json.loads(pippin("devices", "list", "--json", "--no-profile").stdout) == blocked
+    assert json.loads(pippin("devices", "list", "--json", "--assignment", "none").stdout) == blocked
+    assert json.loads(pippin("devices", "list", "--json", "--profile", "Staff").stdout) == []
+
+
 def test_unknown_devices_and_bad_filters_exit_with_the_documented_codes(pippin: Any, serials: list[str]) -> None:
     missing = pippin("devices", "show", "NOPE")
     assert missing.exit_code == 3 and "NOPE" in missing.output
     assert pippin("devices", "list", "--state", "lost").exit_code == 2
+    assert pippin("devices", "list", "--sort", "color").exit_code == 2
+    assert pippin("devices", "list", "--direction", "up").exit_code == 2
+    too_long = pippin("devices", "list", "--search", "x" * 129)
+    assert too_long.exit_code == 2 and "longer than 128" in too_long.output and "Traceback" not in too_long.output
     assert pippin("devices", "list", "--limit", "0").exit_code == 2
 
 

@@ -320,7 +320,7 @@ def test_queueing_refuses_unknown_serials_whole(
     session_factory: SessionFactory, settings: Settings, token_id: int, clock: Clock
 ) -> None:
     add_devices(session_factory, token_id, 2)
-    add_devices(session_factory, token_id, 1, prefix="GONE", enrollment_state="removed")
+    add_devices(session_factory, token_id, 1, prefix="GONE", apple_status="removed")
     with pytest.raises(NotFound, match="2 serial number"):
         queue(session_factory, clock, serials=["SER000000", "ser000001", "GONE000000"])
     with pytest.raises(NotFound):
@@ -358,7 +358,7 @@ def test_the_default_profile_goes_to_devices_without_one(
     add_devices(session_factory, token_id, 2, prefix="NEW")
     add_devices(session_factory, token_id, 1, prefix="REM", profile_status="removed")
     add_devices(session_factory, token_id, 1, prefix="ELSE", profile_status="pushed", profile_uuid="A" * 32)
-    add_devices(session_factory, token_id, 1, prefix="GONE", enrollment_state="removed")
+    add_devices(session_factory, token_id, 1, prefix="GONE", apple_status="removed")
     with transaction(session_factory) as session:
         assert assignment.assign_default_profiles(session, token_id=token_id, now=clock()) == 0  # no default yet
         profile = session.scalars(select(EnrollmentProfile)).one()
@@ -370,8 +370,17 @@ def test_the_default_profile_goes_to_devices_without_one(
     assert state["ELSE000000"].assigned_profile_id is None  # a profile from elsewhere is left alone
     run(session_factory, settings, ScriptedApple(), clock)
     with transaction(session_factory) as session:
+        # What the sync's page writer leaves when Apple shows the profile removed (test_sync_profile_dropped.py).
         session.execute(
-            Device.__table__.update().where(Device.serial_number == "NEW000000").values(profile_status="removed")
+            Device.__table__.update()
+            .where(Device.serial_number == "NEW000000")
+            .values(
+                profile_status="removed",
+                assigned_profile_id=None,
+                assigned_revision=None,
+                assignment_status=None,
+                last_synced_at=clock(),
+            )
         )
         assert assignment.assign_default_profiles(session, token_id=token_id, now=clock()) == 1
 

@@ -108,7 +108,7 @@ def start_sync_committed(session_factory: SessionFactory, **kwargs: Any) -> Any:
 
 def inventory(session_factory: SessionFactory) -> dict[str, str]:
     with transaction(session_factory) as session:
-        return {d.serial_number: d.enrollment_state for d in session.scalars(select(Device))}
+        return {d.serial_number: d.apple_status for d in session.scalars(select(Device))}
 
 
 def token_row(session_factory: SessionFactory) -> DEPToken:
@@ -141,7 +141,7 @@ def test_the_first_sync_fetches_everything_then_switches_to_the_change_log(
     result = run(session_factory, settings, apple, progress=progress)
     assert result.outcome == "succeeded" and result.kind == "full"
     assert (result.pages, result.added, result.modified, result.removed) == (3, 3, 0, 0)
-    assert inventory(session_factory) == {"A": "not_contacted", "B": "not_contacted", "C": "not_contacted"}
+    assert inventory(session_factory) == {"A": "assigned", "B": "assigned", "C": "assigned"}
     token = token_row(session_factory)
     assert (token.cursor, token.cursor_kind, token.last_full_sync_at) == ("s1", "sync", T0)
     assert token.sync_window_until == T0 and token.next_sync_at == T0 + settings.dep_sync_interval
@@ -163,11 +163,11 @@ def test_an_incremental_sync_applies_changes_from_the_stored_cursor(
     assert result.kind == "incremental"
     assert (result.added, result.modified, result.removed) == (2, 1, 1)
     assert inventory(session_factory) == {
-        "A": "not_contacted",
+        "A": "assigned",
         "B": "removed",
-        "C": "not_contacted",
-        "D": "not_contacted",
-        "Z": "not_contacted",
+        "C": "assigned",
+        "D": "assigned",
+        "Z": "assigned",
     }
     assert token_row(session_factory).cursor == "s3"
 
@@ -185,7 +185,7 @@ def test_a_full_sync_within_seven_days_only_adds_new_serials_and_keeps_the_chang
     )
     result = run(session_factory, settings, apple, full=True, clock=Clock(T0 + timedelta(days=6)))
     assert result.kind == "full" and (result.added, result.modified, result.removed) == (1, 0, 0)
-    assert inventory(session_factory) == dict.fromkeys(["A", "B", "C", "NEW"], "not_contacted")
+    assert inventory(session_factory) == dict.fromkeys(["A", "B", "C", "NEW"], "assigned")
     token = token_row(session_factory)
     assert token.cursor == "s2" and token.last_full_sync_at == T0
     with transaction(session_factory) as session:
@@ -206,7 +206,7 @@ def test_a_full_sync_after_seven_days_refreshes_every_serial_and_marks_the_missi
     )
     result = run(session_factory, settings, apple, full=True, clock=Clock(later))
     assert (result.added, result.modified, result.removed, result.unchanged) == (0, 1, 1, 1)
-    assert inventory(session_factory) == {"A": "not_contacted", "B": "removed", "C": "not_contacted"}
+    assert inventory(session_factory) == {"A": "assigned", "B": "removed", "C": "assigned"}
     assert token_row(session_factory).last_full_sync_at == later
 
 
@@ -241,7 +241,7 @@ def test_an_expired_cursor_heals_with_a_full_read_and_says_so(
     result = run(session_factory, settings, apple, clock=Clock(T0 + timedelta(days=1)))
     assert result.outcome == "succeeded" and result.kind == "full"
     assert result.warning is not None and "EXPIRED_CURSOR" in result.warning
-    assert inventory(session_factory) == {"A": "not_contacted", "B": "removed", "C": "removed"}
+    assert inventory(session_factory) == {"A": "assigned", "B": "removed", "C": "removed"}
 
 
 def test_a_repeated_cursor_stops_the_run_with_a_warning_and_the_next_run_continues(
@@ -308,7 +308,7 @@ def test_exactly_one_of_two_simultaneous_syncs_runs(
     for thread in threads:
         thread.join(timeout=60)
     assert sorted(outcomes) == ["refused", "succeeded"]
-    assert inventory(session_factory) == {"A": "not_contacted"}
+    assert inventory(session_factory) == {"A": "assigned"}
 
 
 def test_a_sync_at_its_windows_end_stops_after_the_page_in_hand_and_the_next_resumes(
@@ -333,7 +333,7 @@ def test_a_sync_at_its_windows_end_stops_after_the_page_in_hand_and_the_next_res
     assert (token.cursor, token.cursor_kind, token.next_sync_at) == ("f1", "fetch", clock.now)
     apple = ScriptedApple([("fetch", "f1", page("f2", dev("B"))), ("sync", "f2", page("s1"))])
     assert run(session_factory, settings, apple, clock=clock).outcome == "succeeded"
-    assert inventory(session_factory) == {"A": "not_contacted", "B": "not_contacted"}
+    assert inventory(session_factory) == {"A": "assigned", "B": "assigned"}
 
 
 def test_an_auth_failure_fails_the_run_and_is_recorded_on_the_token(
@@ -360,7 +360,7 @@ def test_apple_unavailable_mid_sync_keeps_committed_pages_and_their_cursor(
     assert (result.outcome, result.error_code, result.pages) == ("failed", "dep_unavailable", 1)
     token = token_row(session_factory)
     assert (token.cursor, token.cursor_kind) == ("f1", "fetch")
-    assert inventory(session_factory) == {"A": "not_contacted"}
+    assert inventory(session_factory) == {"A": "assigned"}
 
 
 def test_a_crash_between_applying_a_page_and_committing_it_loses_nothing(
@@ -382,14 +382,14 @@ def test_a_crash_between_applying_a_page_and_committing_it_loses_nothing(
     )
     with pytest.raises(RuntimeError, match="process killed"):
         run(session_factory, settings, apple)
-    assert inventory(session_factory) == {"A": "not_contacted"}
+    assert inventory(session_factory) == {"A": "assigned"}
     assert token_row(session_factory).cursor == "f1"
     monkeypatch.setattr(sync_module, "apply_device_page", real_apply)
     apple = ScriptedApple(
         [("fetch", "f1", page("f2", dev("B"), more=True)), ("fetch", "f2", page("f3")), ("sync", "f3", page("s1"))]
     )
     assert run(session_factory, settings, apple).outcome == "succeeded"
-    assert inventory(session_factory) == {"A": "not_contacted", "B": "not_contacted"}
+    assert inventory(session_factory) == {"A": "assigned", "B": "assigned"}
     with transaction(session_factory) as session:
         runs = list_sync_runs(session, token_name="acme")
     assert [r.error_code for r in runs] == [None, "internal_error"]

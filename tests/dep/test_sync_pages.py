@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from pippin.dep.devices import PageCounts, PageMode, apply_device_page, latest_per_serial, mark_missing_removed
 from pippin.dep.wire import DEPDevice
-from pippin.store.models import DEPToken, Device
+from pippin.store.models import DEPToken, Device, Enrollment, EnrollmentStatus
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -56,11 +56,13 @@ def apply(session: Session, token_id: int, page: list[DEPDevice], mode: PageMode
     return apply_device_page(session, token_id=token_id, devices=page, mode=mode, generation=generation, now=NOW)
 
 
-def test_a_first_fetch_adds_every_device_as_not_contacted_with_apples_record(session: Session, token_id: int) -> None:
+def test_a_first_fetch_adds_every_device_as_assigned_at_apple_with_apples_record(
+    session: Session, token_id: int
+) -> None:
     counts = apply(session, token_id, [record("C1"), record("C2", asset_tag="A-2")], PageMode.refresh)
     assert counts == PageCounts(added=2)
     stored = devices(session)
-    assert stored["C2"].enrollment_state == "not_contacted"
+    assert stored["C2"].apple_status == "assigned"
     assert stored["C2"].asset_tag == "A-2"
     assert stored["C2"].device_assigned_date == datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
     assert stored["C2"].apple_record["asset_tag"] == "A-2"
@@ -83,8 +85,8 @@ def test_a_completed_fetch_marks_the_devices_it_did_not_return_as_removed(sessio
     apply(session, token_id, [record("C1"), record("C3")], PageMode.refresh, generation=2)
     assert mark_missing_removed(session, token_id=token_id, generation=2, now=NOW) == 1
     stored = devices(session)
-    assert stored["C2"].enrollment_state == "removed" and stored["C2"].removed_at == NOW
-    assert stored["C1"].enrollment_state == "not_contacted"
+    assert stored["C2"].apple_status == "removed" and stored["C2"].removed_at == NOW
+    assert stored["C1"].apple_status == "assigned"
     # Marking again changes nothing: removed devices are not counted twice.
     assert mark_missing_removed(session, token_id=token_id, generation=2, now=NOW) == 0
 
@@ -96,7 +98,7 @@ def test_removal_marking_leaves_other_tokens_devices_alone(session: Session, tok
     apply(session, other.id, [record("X1")], PageMode.refresh, generation=7)
     apply(session, token_id, [record("C1")], PageMode.refresh, generation=1)
     assert mark_missing_removed(session, token_id=token_id, generation=1, now=NOW) == 0
-    assert devices(session)["X1"].enrollment_state == "not_contacted"
+    assert devices(session)["X1"].apple_status == "assigned"
 
 
 def test_an_add_only_fetch_adds_new_serials_and_leaves_known_ones_untouched(session: Session, token_id: int) -> None:
@@ -105,14 +107,14 @@ def test_an_add_only_fetch_adds_new_serials_and_leaves_known_ones_untouched(sess
     assert counts == PageCounts(added=1, unchanged=1)
     stored = devices(session)
     assert stored["C1"].color == "BLACK" and stored["C1"].fetch_generation == 1
-    assert stored["C9"].enrollment_state == "not_contacted"
+    assert stored["C9"].apple_status == "assigned"
 
 
 def test_an_add_only_fetch_brings_back_a_device_wrongly_marked_removed(session: Session, token_id: int) -> None:
     apply(session, token_id, [record("C1")], PageMode.refresh)
     apply(session, token_id, [event_("C1", "deleted", 1)], PageMode.changes)
     assert apply(session, token_id, [record("C1")], PageMode.add_only) == PageCounts(added=1)
-    assert devices(session)["C1"].enrollment_state == "not_contacted"
+    assert devices(session)["C1"].apple_status == "assigned"
 
 
 def test_sync_events_add_modify_and_delete(session: Session, token_id: int) -> None:
@@ -125,7 +127,7 @@ def test_sync_events_add_modify_and_delete(session: Session, token_id: int) -> N
     assert apply(session, token_id, page, PageMode.changes) == PageCounts(added=1, modified=1, removed=1)
     stored = devices(session)
     assert stored["C1"].profile_status == "assigned" and stored["C1"].last_op_type == "modified"
-    assert stored["C2"].enrollment_state == "removed" and stored["C2"].removed_at == NOW
+    assert stored["C2"].apple_status == "removed" and stored["C2"].removed_at == NOW
     # A deleted event is sparse: the device keeps what Apple said about it before.
     assert stored["C2"].model == "iPhone 15" and stored["C2"].last_op_type == "deleted"
     assert stored["C3"].last_op_date == datetime(2026, 3, 2, 8, 1, tzinfo=UTC)
@@ -145,28 +147,59 @@ def test_events_older_than_the_stored_one_are_skipped_across_pages(session: Sess
     apply(session, token_id, [event_("C1", "modified", 5, color="GOLD")], PageMode.changes)
     counts = apply(session, token_id, [event_("C1", "deleted", 4)], PageMode.changes)
     assert counts == PageCounts(unchanged=1)
-    assert devices(session)["C1"].enrollment_state == "not_contacted"
+    assert devices(session)["C1"].apple_status == "assigned"
 
 
 def test_modified_for_an_unknown_serial_is_an_addition(session: Session, token_id: int) -> None:
     assert apply(session, token_id, [event_("M1", "modified", 1)], PageMode.changes) == PageCounts(added=1)
-    assert devices(session)["M1"].enrollment_state == "not_contacted"
+    assert devices(session)["M1"].apple_status == "assigned"
 
 
-def test_added_for_a_removed_device_brings_it_back_as_not_contacted(session: Session, token_id: int) -> None:
+def enroll(session: Session, serial: str) -> Enrollment:
+    """An enrollment as the device half writes it, for the device with this serial."""
+    device = devices(session)[serial]
+    enrollment = Enrollment(
+        udid=f"UDID-{serial}",
+        serial_number=serial,
+        device_id=device.id,
+        status=EnrollmentStatus.enrolled,
+        first_contact_at=NOW,
+        enrolled_at=NOW,
+        last_seen_at=NOW,
+    )
+    session.add(enrollment)
+    session.flush()
+    return enrollment
+
+
+def enrollment_row(session: Session, udid: str) -> tuple[Any, ...]:
+    session.expire_all()
+    found = session.get_one(Enrollment, udid)
+    return (found.status, found.device_id, found.enrolled_at, found.last_seen_at, found.unenrolled_at)
+
+
+def test_added_for_a_removed_device_makes_it_assigned_at_apple_again(session: Session, token_id: int) -> None:
     apply(session, token_id, [record("C1")], PageMode.refresh)
-    session.execute(Device.__table__.update().values(enrollment_state="enrolled"))
+    enroll(session, "C1")
+    before = enrollment_row(session, "UDID-C1")
     apply(session, token_id, [event_("C1", "deleted", 1)], PageMode.changes)
+    assert devices(session)["C1"].apple_status == "removed"
     assert apply(session, token_id, [event_("C1", "added", 2)], PageMode.changes) == PageCounts(added=1)
     stored = devices(session)["C1"]
-    assert stored.enrollment_state == "not_contacted" and stored.removed_at is None
+    assert stored.apple_status == "assigned" and stored.removed_at is None
+    assert enrollment_row(session, "UDID-C1") == before  # the enrollment is the device half's: never touched
 
 
-def test_modified_keeps_the_enrollment_state_of_an_enrolled_device(session: Session, token_id: int) -> None:
-    apply(session, token_id, [record("C1")], PageMode.refresh)
-    session.execute(Device.__table__.update().values(enrollment_state="enrolled"))
+def test_the_sync_never_writes_an_enrolled_devices_enrollment(session: Session, token_id: int) -> None:
+    apply(session, token_id, [record("C1"), record("C2")], PageMode.refresh)
+    enroll(session, "C1")
+    before = enrollment_row(session, "UDID-C1")
     apply(session, token_id, [event_("C1", "modified", 2, profile_status="pushed")], PageMode.changes)
-    assert devices(session)["C1"].enrollment_state == "enrolled"
+    assert enrollment_row(session, "UDID-C1") == before
+    apply(session, token_id, [record("C2")], PageMode.refresh, generation=2)
+    assert mark_missing_removed(session, token_id=token_id, generation=2, now=NOW) == 1
+    assert devices(session)["C1"].apple_status == "removed"
+    assert enrollment_row(session, "UDID-C1") == before
 
 
 def test_a_deleted_event_for_an_unknown_serial_or_another_tokens_device_changes_nothing(
@@ -179,7 +212,7 @@ def test_a_deleted_event_for_an_unknown_serial_or_another_tokens_device_changes_
     counts = apply(session, token_id, [event_("NOPE", "deleted", 1), event_("X1", "deleted", 2)], PageMode.changes)
     assert counts == PageCounts(unchanged=1)
     stored = devices(session)
-    assert set(stored) == {"X1"} and stored["X1"].enrollment_state == "not_contacted"
+    assert set(stored) == {"X1"} and stored["X1"].apple_status == "assigned"
 
 
 def test_a_device_moved_from_another_token_is_added_to_this_one(session: Session, token_id: int) -> None:

@@ -175,15 +175,15 @@ def soak(
         sync()
     apple = truth(sim, server_uuid)
     ours = inventory(session_factory)
-    active = {serial: device for serial, device in ours.items() if device.enrollment_state != "removed"}
+    active = {serial: device for serial, device in ours.items() if device.apple_status != "removed"}
     assert set(active) == set(apple), f"seed {seed}: lost {set(apple) - set(active)}, extra {set(active) - set(apple)}"
     for serial, device in active.items():
         expected = apple[serial]
-        assert device.enrollment_state == "not_contacted"
+        assert device.apple_status == "assigned"
         got = (device.model, device.asset_tag, device.profile_status, device.color)
         want = (expected["model"], expected["asset_tag"], expected["profile_status"], expected["color"])
         assert got == want, f"seed {seed}: {serial} is {got}, Apple says {want}"
-    removed = {serial for serial, device in ours.items() if device.enrollment_state == "removed"}
+    removed = {serial for serial, device in ours.items() if device.apple_status == "removed"}
     assert removed == (ever_seen - set(apple)), f"seed {seed}: wrong removals"
     with transaction(session_factory) as session:
         rows = session.scalar(select(func.count()).select_from(Device))

@@ -85,6 +85,17 @@ def _assigned_devices_queued_again(rows: Rows) -> Rows:
     return {**rows, "devices": [requeued(device) for device in rows.get("devices", [])]}
 
 
+def _enrollment_state_split(rows: Rows) -> Rows:
+    """0006: Apple's side of the old ``enrollment_state`` becomes ``apple_status`` (removed stays removed)."""
+
+    def split(device: dict[str, Any]) -> dict[str, Any]:
+        apple_status = "removed" if device.get("enrollment_state") == "removed" else "assigned"
+        return {**device, "apple_status": apple_status}
+
+    return {**rows, "devices": [split(device) for device in rows.get("devices", [])]}
+
+
+EXPECTED_CHANGES["0006"] = _enrollment_state_split
 EXPECTED_CHANGES["0007"] = _assigned_devices_queued_again
 
 

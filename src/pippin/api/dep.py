@@ -16,8 +16,8 @@ from pippin.api.errors import DEP_RESPONSES, ErrorRead
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
-from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.schemas import DEPTokenRead, TokenUploadResult
+from pippin.dep.sync_schemas import SyncRunRead
 from pippin.dep.wire import Account
 from pippin.server.background import run_sync_after_response
 from pippin.server.deps import AppSettings, DBSession, Resources

@@ -1,4 +1,4 @@
-"""``/api/v1/devices``: the corporate-owned devices, the REST face of ``pippin.dep.inventory``."""
+"""``/api/v1/devices``: the corporate-owned devices, the REST face of ``pippin.inventory.devices``."""
 
 from __future__ import annotations
 
@@ -7,8 +7,17 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from pippin.api.errors import ErrorRead
-from pippin.dep import inventory as inventory_service
-from pippin.dep.inventory_schemas import DeviceRead, InventoryPage
+from pippin.inventory import devices as inventory_service
+from pippin.inventory.cursor import MAX_CURSOR_CHARS
+from pippin.inventory.schemas import (
+    AssignmentFilter,
+    DeviceFilters,
+    DeviceRead,
+    DeviceSort,
+    InventoryPage,
+    SortDirection,
+)
+from pippin.inventory.state import DeviceState
 from pippin.server.deps import DBSession
 
 router = APIRouter(prefix="/devices", tags=["devices"])
@@ -19,18 +28,38 @@ _BAD_QUERY: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "descri
 @router.get("", response_model=InventoryPage, responses=_BAD_QUERY)
 def list_devices(
     session: DBSession,
-    state: Annotated[str | None, Query(max_length=32, description="An enrollment state, e.g. not_contacted.")] = None,
+    state: Annotated[DeviceState | None, Query(description="Only devices in this state.")] = None,
     token: Annotated[str | None, Query(max_length=64, description="Only devices of this DEP token.")] = None,
+    profile: Annotated[str | None, Query(max_length=125, description="Only devices given this profile.")] = None,
+    assignment: Annotated[
+        AssignmentFilter | None, Query(description="Only devices with this assignment status (none: no assignment).")
+    ] = None,
     search: Annotated[
         str | None, Query(max_length=inventory_service.MAX_SEARCH, description="Serial, model, asset tag, description.")
     ] = None,
+    cannot_enroll: Annotated[
+        bool, Query(description="Only devices that cannot enroll: assigned, not enrolled, Apple holds no profile.")
+    ] = False,
+    no_profile: Annotated[bool, Query(description="The former name of cannot_enroll.", deprecated=True)] = False,
+    sort: Annotated[DeviceSort, Query(description="The order; the serial number breaks ties.")] = DeviceSort.serial,
+    direction: Annotated[SortDirection, Query(description="asc or desc.")] = SortDirection.asc,
     limit: Annotated[int, Query(ge=1, le=inventory_service.MAX_PAGE)] = 100,
-    cursor: Annotated[str | None, Query(max_length=128, description="`next_cursor` of the previous page.")] = None,
-    no_profile: Annotated[bool, Query(description="Only devices that cannot enroll: Apple holds no profile.")] = False,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page, with the same sort."),
+    ] = None,
 ) -> InventoryPage:
-    """All corporate-owned devices, in serial order; follow ``next_cursor`` until it is null."""
+    """All corporate-owned devices, filtered and ordered; follow ``next_cursor`` until it is null."""
+    filters = DeviceFilters(
+        state=state,
+        token=token,
+        profile=profile,
+        assignment=assignment,
+        search=search,
+        cannot_enroll=cannot_enroll or no_profile,
+    )
     return inventory_service.list_devices(
-        session, state=state, token=token, search=search, limit=limit, cursor=cursor, no_profile=no_profile
+        session, filters=filters, sort=sort, direction=direction, limit=limit, cursor=cursor
     )
 
 

@@ -21,7 +21,7 @@ from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_and_assign
 from pippin.dep import sync_runs as sync_run_service
-from pippin.dep.inventory_schemas import SyncHealthRead, SyncRunRead
+from pippin.dep.sync_schemas import SyncHealthRead, SyncRunRead
 from pippin.dep.token import dep_client_factory
 from pippin.store.db import read_transaction, transaction
 

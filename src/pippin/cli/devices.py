@@ -1,4 +1,4 @@
-"""`pippin devices`: "All corporate-owned devices", listed, searched and shown, from :mod:`pippin.dep.inventory`."""
+"""`pippin devices`: "All corporate-owned devices", listed, filtered, sorted and shown, from the inventory service."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from rich.text import Text
 
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
-from pippin.dep import inventory as inventory_service
-from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS, DeviceRead
+from pippin.inventory import devices as inventory_service
+from pippin.inventory.schemas import AssignmentFilter, DeviceFilters, DeviceRead, DeviceSort, SortDirection
+from pippin.inventory.state import STATE_LABELS, DeviceState
 from pippin.store.db import read_transaction
 
 app = typer.Typer(
@@ -20,11 +21,18 @@ app = typer.Typer(
 )
 
 JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON with the REST API's keys.")]
-_STATE_STYLES = {"not_contacted": "yellow", "enrolled": "green", "removed": "dim", "failed": "red", "blocked": "red"}
+_STATE_STYLES = {
+    DeviceState.not_contacted: "yellow",
+    DeviceState.enrolled: "green",
+    DeviceState.pending_reset: "yellow",
+    DeviceState.unenrolled: "dim",
+    DeviceState.removed: "dim",
+    DeviceState.failed: "red",
+}
 
 
-def _label(state: str) -> Text:
-    return Text(ENROLLMENT_STATE_LABELS.get(state, state), style=_STATE_STYLES.get(state, ""))
+def _label(state: DeviceState) -> Text:
+    return Text(STATE_LABELS[state], style=_STATE_STYLES[state])
 
 
 def _when(value: datetime | None) -> str:
@@ -34,19 +42,32 @@ def _when(value: datetime | None) -> str:
 @app.command("list")
 def list_devices(
     ctx: typer.Context,
-    state: Annotated[str | None, typer.Option("--state", help="not_contacted, enrolled, removed, ...")] = None,
+    state: Annotated[DeviceState | None, typer.Option("--state", help="Only devices in this state.")] = None,
     token: Annotated[str | None, typer.Option("--token", help="Only devices of this DEP token.")] = None,
+    profile: Annotated[str | None, typer.Option("--profile", help="Only devices given this profile.")] = None,
+    assignment: Annotated[
+        AssignmentFilter | None,
+        typer.Option("--assignment", help="Only devices with this assignment status (none: no assignment)."),
+    ] = None,
     search: Annotated[
         str | None, typer.Option("--search", help="Text in the serial, model, asset tag or description.")
     ] = None,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many devices.")] = 1000,
-    no_profile: Annotated[
-        bool, typer.Option("--no-profile", help="Only devices that cannot enroll: Apple holds no profile.")
+    cannot_enroll: Annotated[
+        bool,
+        typer.Option(
+            "--cannot-enroll", "--no-profile", help="Only devices that cannot enroll: Apple holds no profile."
+        ),
     ] = False,
+    sort: Annotated[DeviceSort, typer.Option("--sort", help="The order; the serial breaks ties.")] = DeviceSort.serial,
+    direction: Annotated[SortDirection, typer.Option("--direction", help="asc or desc.")] = SortDirection.asc,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many devices.")] = 1000,
     json_output: JSONOption = False,
 ) -> None:
-    """List the corporate-owned devices in serial order (seed: "All corporate-owned devices")."""
+    """List the corporate-owned devices (seed: "All corporate-owned devices"), in serial order unless --sort."""
     context = cli_context(ctx)
+    filters = DeviceFilters(
+        state=state, token=token, profile=profile, assignment=assignment, search=search, cannot_enroll=cannot_enroll
+    )
     devices: list[DeviceRead] = []
     cursor: str | None = None
     more = False
@@ -54,7 +75,7 @@ def list_devices(
         while len(devices) < limit:
             page_size = min(inventory_service.MAX_PAGE, limit - len(devices))
             page = inventory_service.list_devices(
-                session, state=state, token=token, search=search, limit=page_size, cursor=cursor, no_profile=no_profile
+                session, filters=filters, sort=sort, direction=direction, limit=page_size, cursor=cursor
             )
             devices += page.devices
             cursor = page.next_cursor
@@ -68,8 +89,8 @@ def list_devices(
         stderr.print("No devices match. `pippin dep sync NAME` brings in the devices Apple assigned.", markup=False)
         return
     table = Table(
-        "serial", "model", "description", "asset tag", "OS", "token", "state", "Apple profile", "assignment",
-        "last synced",
+        "serial", "model", "description", "asset tag", "OS", "token", "state", "profile", "Apple profile",
+        "assignment", "last synced",
     )  # fmt: skip
     for device in devices:
         # Apple's texts are data, not markup: Text cells print them as they are.
@@ -81,6 +102,7 @@ def list_devices(
             Text(device.os or "-"),
             Text(device.token or "-"),
             _label(device.enrollment_state),
+            Text(device.profile or "-"),
             Text(device.profile_status or "-"),
             Text(device.assignment_status or ("-" if device.can_enroll else "none: cannot enroll")),
             _when(device.last_synced_at),

@@ -5,19 +5,22 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pippin.console import device_table
 from pippin.console.auth import Viewer
 from pippin.console.rendering import render
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
-from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS
 from pippin.dep.schemas import DEPTokenRead
+from pippin.inventory import devices as inventory_service
+from pippin.inventory.state import STATE_LABELS
 from pippin.server.deps import DBSession, Resources
+from pippin.store.models import AssignmentStatus
 
 router = APIRouter()
 
 
-def _problems(tokens: list[DEPTokenRead], assignment_problems: dict[str, int]) -> list[tuple[str, str]]:
+def _problems(
+    tokens: list[DEPTokenRead], assignment_problems: dict[AssignmentStatus, int], cannot_enroll: int
+) -> list[tuple[str, str]]:
     """What an admin should act on, each with the page where they act."""
     found: list[tuple[str, str]] = []
     for token in tokens:
@@ -33,6 +36,13 @@ def _problems(tokens: list[DEPTokenRead], assignment_problems: dict[str, int]) -
             found.append(
                 (f"The last sync of {token.name} {last.outcome.replace('_', ' ')}: {last.error_message}", link)
             )
+    if cannot_enroll:
+        found.append(
+            (
+                f"{cannot_enroll} device(s) cannot enroll: Apple holds no enrollment profile for them.",
+                "/console/devices?cannot_enroll=1",
+            )
+        )
     for status, count in sorted(assignment_problems.items()):
         found.append(
             (
@@ -46,14 +56,16 @@ def _problems(tokens: list[DEPTokenRead], assignment_problems: dict[str, int]) -
 @router.get("/", response_class=HTMLResponse)
 def overview(request: Request, db: DBSession, signed_in: Viewer, resources: Resources) -> Response:
     tokens = sync_run_service.with_sync_health(db, tokens=token_service.list_tokens(db), settings=resources.settings)
-    counts = device_table.count_by_state(db)
+    counts = inventory_service.count_by_state(db)
     return render(
         request,
         "overview.html",
         {
             "tokens": tokens,
-            "counts": [(state, label, counts.get(state, 0)) for state, label in ENROLLMENT_STATE_LABELS.items()],
+            "counts": [(state.value, label, counts[state]) for state, label in STATE_LABELS.items()],
             "total": sum(counts.values()),
-            "problems": _problems(tokens, device_table.count_assignment_problems(db)),
+            "problems": _problems(
+                tokens, inventory_service.count_assignment_problems(db), inventory_service.count_cannot_enroll(db)
+            ),
         },
     )

@@ -11,7 +11,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from pippin import __version__
-from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS
+from pippin.inventory.state import STATE_LABELS, DeviceState
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 NOTICE_COOKIE = "pippin_notice"
@@ -28,7 +28,9 @@ def _when(value: datetime | None, missing: str = "-") -> str:
 
 
 def _state_label(state: str | None) -> str:
-    return "-" if state is None else ENROLLMENT_STATE_LABELS.get(state, state)
+    if state is None:
+        return "-"
+    return STATE_LABELS[DeviceState(state)] if state in STATE_LABELS else state
 
 
 templates.env.filters["when"] = _when

@@ -20,10 +20,10 @@ from pippin.dep.profiles import get_profile
 from pippin.dep.token import get_token
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.models import (
+    AppleStatus,
     AssignmentStatus,
     Device,
     EnrollmentProfile,
-    EnrollmentState,
     TokenDefaultProfile,
     utcnow,
 )
@@ -36,7 +36,7 @@ WAITING = (AssignmentStatus.pending, AssignmentStatus.failed, AssignmentStatus.t
 
 def active_device() -> ColumnElement[bool]:
     """Devices still assigned to one of Pippin's MDM servers at Apple."""
-    return and_(Device.token_id.is_not(None), Device.enrollment_state != EnrollmentState.removed)
+    return and_(Device.token_id.is_not(None), Device.apple_status != AppleStatus.removed)
 
 
 def _without_profile() -> ColumnElement[bool]:
@@ -139,10 +139,13 @@ def queue_assignment(
 
 
 def assign_default_profiles(session: Session, *, token_id: int, now: datetime | None = None) -> int:
-    """Queue the token's default profile for its devices that have none, or whose profile Apple shows removed.
+    """Queue the token's default profile for its devices that have none at Apple or in Pippin.
 
-    Also picks up devices Apple once called not accessible that a later sync saw again. Returns how many were
-    queued; called by the sync after each successful run, and cheap when there is nothing to do.
+    That includes devices whose profile Apple dropped (released and re-assigned, moved from another MDM server):
+    the sync's page writer clears Pippin's assignment of those as it writes their record (``dep/devices.py``),
+    so they arrive here without a profile. Also picks up devices Apple once called not accessible that a later
+    sync saw again. Returns how many were queued; called by the sync after each successful run, and cheap when
+    there is nothing to do: it reads only the devices written since its last look.
     """
     moment = now or utcnow()
     default = session.get(TokenDefaultProfile, token_id)
@@ -154,20 +157,6 @@ def assign_default_profiles(session: Session, *, token_id: int, now: datetime | 
         # Only what syncs wrote since the last look; the whole token is looked at once, after set-default.
         mine = and_(mine, Device.last_synced_at >= default.covered_until)
     default.covered_until = moment
-    # Apple shows the profile Pippin gave as removed: give the default again, even if it is the same revision.
-    removed = session.execute(
-        update(Device)
-        .where(mine, Device.profile_status == "removed", Device.assignment_status == AssignmentStatus.assigned)
-        .values(
-            assigned_profile_id=profile.id,
-            assigned_revision=profile.revision,
-            assignment_status=AssignmentStatus.pending,
-            assignment_retry_at=None,
-            assignment_error=None,
-            assignment_updated_at=moment,
-        )
-        .execution_options(synchronize_session=False)
-    )
     needs_profile = or_(
         _without_profile(),
         and_(
@@ -176,7 +165,6 @@ def assign_default_profiles(session: Session, *, token_id: int, now: datetime | 
         ),
     )
     queued, _ = _queue(session, and_(mine, needs_profile), profile, moment)
-    queued += int(getattr(removed, "rowcount", 0) or 0)
     if queued:
         logger.info("queued the default profile", extra={"fields": {"profile": profile.name, "devices": queued}})
     return queued

@@ -31,11 +31,11 @@ from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.errors import InvalidInput
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import (
+    AppleStatus,
     AssignmentStatus,
     DEPToken,
     Device,
     EnrollmentProfile,
-    EnrollmentState,
     ProfileDefinition,
     utcnow,
 )
@@ -142,7 +142,7 @@ def _claim(
     # reason.
     due = and_(
         _in_group(group, indexed=False),
-        Device.enrollment_state != EnrollmentState.removed,
+        Device.apple_status != AppleStatus.removed,
         func.coalesce(Device.assignment_status, "").in_(WAITING),
         func.coalesce(Device.assignment_retry_at, cutoff) <= cutoff,
         Device.id > after_id,

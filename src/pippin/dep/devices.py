@@ -6,8 +6,17 @@ unchanged ones with the fetch generation. Nothing here grows with the size of th
 
 Apple's rules applied here (reference sections 6 and 8): sync events for one serial are resolved by the
 latest ``op_date`` (within the page and against the stored ``last_op_date``); ``deleted`` marks a device
-``removed``; ``modified`` for a serial Pippin does not know is an ``added`` (a device moved between MDM servers
-arrives that way); ``added`` or ``modified`` for a removed device brings it back as ``not_contacted``.
+``removed`` at Apple; ``modified`` for a serial Pippin does not know is an ``added`` (a device moved between MDM
+servers arrives that way); ``added`` or ``modified`` for a removed device makes it ``assigned`` at Apple again.
+
+Only Apple's side of a device is written here (``apple_status`` and Apple's fields): whether it enrolled is the
+enrollment's business (``store/models/enrollment.py``), which the sync never reads or writes.
+
+Pippin's view of each device's profile is made to match Apple's on every record written: a device Pippin holds
+as ``assigned`` whose record shows no profile (``empty``, ``removed``, absent) or another profile UUID than the
+definition Pippin gave loses that assignment, so the token's default profile step queues it again
+(``dep/assignment.py``). A device released and re-assigned at Apple, or moved to another MDM server, comes back
+that way, and would otherwise never enroll.
 """
 
 from __future__ import annotations
@@ -18,10 +27,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, String, insert, select, update
+from sqlalchemy import CursorResult, String, and_, insert, select, update
 from sqlalchemy.orm import Session
 
-from pippin.store.models import Device, EnrollmentState
+from pippin.store.models import AppleStatus, AssignmentStatus, Device, ProfileDefinition
+from pippin.store.models.device import ENROLLABLE_PROFILE_STATUSES
 
 
 class AppleDevice(Protocol):
@@ -108,8 +118,17 @@ _APPLE_COLUMNS = (
     "device_assigned_by",
 )
 _SERIAL_MAX = 64
-_REMOVED = EnrollmentState.removed.value
-_NOT_CONTACTED = EnrollmentState.not_contacted.value
+_REMOVED = AppleStatus.removed.value
+_ASSIGNED = AppleStatus.assigned.value
+# Pippin's assignment of a device, carried unchanged by every update row unless Apple dropped the profile.
+_ASSIGNMENT_COLUMNS = (
+    "assigned_profile_id",
+    "assigned_revision",
+    "assignment_status",
+    "assignment_retry_at",
+    "assignment_error",
+    "assignment_updated_at",
+)
 
 
 def _column_length(name: str) -> int | None:
@@ -172,6 +191,8 @@ def apply_device_page(
     records, skipped = latest_per_serial(devices)
     if not records:
         return PageCounts(skipped=skipped)
+    # The definition Pippin gave each device under this token, to compare with the UUID Apple reports.
+    given = ProfileDefinition.__table__.alias("given")
     existing = {
         row.serial_number: row
         for row in session.execute(
@@ -179,13 +200,23 @@ def apply_device_page(
                 Device.id,
                 Device.serial_number,
                 Device.token_id,
-                Device.enrollment_state,
+                Device.apple_status,
                 Device.last_op_type,
                 Device.last_op_date,
                 Device.fetch_generation,
                 Device.apple_record,
-                *(getattr(Device, name) for name in _APPLE_COLUMNS),
-            ).where(Device.serial_number.in_([record.serial_number for record in records]))
+                *(getattr(Device, name) for name in (*_APPLE_COLUMNS, *_ASSIGNMENT_COLUMNS)),
+                given.c.profile_uuid.label("given_uuid"),
+            )
+            .outerjoin(
+                given,
+                and_(
+                    given.c.profile_id == Device.assigned_profile_id,
+                    given.c.revision == Device.assigned_revision,
+                    given.c.token_id == token_id,
+                ),
+            )
+            .where(Device.serial_number.in_([record.serial_number for record in records]))
         )
     }
     inserts: list[dict[str, Any]] = []
@@ -208,7 +239,7 @@ def apply_device_page(
             continue
         ours = row.token_id == token_id
         if mode is PageMode.changes and record.op_type == "deleted":
-            if not ours or row.enrollment_state == _REMOVED:
+            if not ours or row.apple_status == _REMOVED:
                 unchanged += 1
                 continue
             # Deleted events are sparse (serial, op_type, op_date): keep the last full record Apple sent.
@@ -217,7 +248,8 @@ def apply_device_page(
                     row,
                     apple=_current_apple_values(row),
                     token_id=token_id,
-                    state=_REMOVED,
+                    apple_status=_REMOVED,
+                    assignment=_current_assignment(row),
                     removed_at=now,
                     op=record,
                     generation=None,
@@ -226,23 +258,29 @@ def apply_device_page(
             )
             removed += 1
             continue
-        coming_back = row.enrollment_state == _REMOVED or not ours
+        coming_back = row.apple_status == _REMOVED or not ours
         if mode is PageMode.add_only and not coming_back:
             unchanged += 1
             continue
         apple = _apple_values(record)
-        if not coming_back and apple == _current_apple_values(row) and not _op_changes(row, record):
+        assignment = _assignment_matching_apple(row, record, now=now)
+        if (
+            not coming_back
+            and apple == _current_apple_values(row)
+            and assignment == _current_assignment(row)
+            and not _op_changes(row, record)
+        ):
             unchanged += 1
             if stamped is not None:
                 unchanged_ids.append(row.id)
             continue
-        state = _NOT_CONTACTED if row.enrollment_state == _REMOVED else row.enrollment_state
         updates.append(
             _update_row(
                 row,
                 apple=apple,
                 token_id=token_id,
-                state=state,
+                apple_status=_ASSIGNED,
+                assignment=assignment,
                 removed_at=None,
                 op=record,
                 generation=stamped,
@@ -268,7 +306,7 @@ def apply_device_page(
 
 
 def mark_missing_removed(session: Session, *, token_id: int, generation: int, now: datetime) -> int:
-    """After a complete refreshing fetch: every device of the token that it did not return is ``removed``.
+    """After a complete refreshing fetch: every device of the token that it did not return is ``removed`` at Apple.
 
     A fetch is a snapshot and reports no deletions (reference section 6); one UPDATE, however big the fleet.
     """
@@ -277,9 +315,9 @@ def mark_missing_removed(session: Session, *, token_id: int, generation: int, no
         .where(
             Device.token_id == token_id,
             Device.fetch_generation != generation,
-            Device.enrollment_state != _REMOVED,
+            Device.apple_status != _REMOVED,
         )
-        .values(enrollment_state=_REMOVED, removed_at=now, last_synced_at=now)
+        .values(apple_status=_REMOVED, removed_at=now, last_synced_at=now)
         .execution_options(synchronize_session=False)
     )
     assert isinstance(result, CursorResult)
@@ -290,6 +328,31 @@ def _current_apple_values(row: Any) -> dict[str, Any]:
     values = {name: getattr(row, name) for name in _APPLE_COLUMNS}
     values["apple_record"] = row.apple_record
     return values
+
+
+def _current_assignment(row: Any) -> dict[str, Any]:
+    return {name: getattr(row, name) for name in _ASSIGNMENT_COLUMNS}
+
+
+def _assignment_matching_apple(row: Any, record: AppleDevice, *, now: datetime) -> dict[str, Any]:
+    """The device's assignment once Apple's record is applied: unchanged, or cleared if Apple dropped the profile.
+
+    Only an ``assigned`` assignment is compared: a queued or cooling one is still on its way to Apple.
+    """
+    current = _current_assignment(row)
+    if row.assignment_status != AssignmentStatus.assigned:
+        return current
+    if record.profile_status in ENROLLABLE_PROFILE_STATUSES and record.profile_uuid == row.given_uuid:
+        return current
+    shown = record.profile_status or "empty"
+    return {
+        "assigned_profile_id": None,
+        "assigned_revision": None,
+        "assignment_status": None,
+        "assignment_retry_at": None,
+        "assignment_error": f"Apple no longer holds Pippin's profile for this device (profile status {shown}).",
+        "assignment_updated_at": now,
+    }
 
 
 def _op_changes(row: Any, record: AppleDevice) -> bool:
@@ -303,7 +366,7 @@ def _new_row(record: AppleDevice, *, token_id: int, generation: int, now: dateti
         **_apple_values(record),
         "last_op_type": _clip("last_op_type", record.op_type),
         "last_op_date": record.op_date,
-        "enrollment_state": _NOT_CONTACTED,
+        "apple_status": _ASSIGNED,
         "first_seen_at": now,
         "last_synced_at": now,
         "removed_at": None,
@@ -316,7 +379,8 @@ def _update_row(
     *,
     apple: dict[str, Any],
     token_id: int,
-    state: str,
+    apple_status: str,
+    assignment: dict[str, Any],
     removed_at: datetime | None,
     op: AppleDevice,
     generation: int | None,
@@ -330,7 +394,8 @@ def _update_row(
         # Fetch records carry no op_type/op_date: the last change Apple reported stays on record.
         "last_op_type": _clip("last_op_type", op.op_type) if op.op_date is not None else row.last_op_type,
         "last_op_date": op.op_date if op.op_date is not None else row.last_op_date,
-        "enrollment_state": state,
+        "apple_status": apple_status,
+        **assignment,
         "removed_at": removed_at,
         "last_synced_at": now,
         "fetch_generation": generation if generation is not None else row.fetch_generation,

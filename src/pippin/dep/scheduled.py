@@ -27,9 +27,9 @@ from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.assignment_runner import ProfileClientFactory, count_due, run_due_assignments
 from pippin.dep.errors import DEPError
-from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.sync_and_assign import SyncingClientFactory, sync_and_assign_now
 from pippin.dep.sync_runs import SyncWindowClosed
+from pippin.dep.sync_schemas import SyncRunRead
 from pippin.dep.token import FIXABLE_REFUSALS, fetch_account
 from pippin.errors import PippinError
 from pippin.jobs.periodic import PeriodicJob, ShouldStop

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field
 
-from pippin.dep.inventory_schemas import SyncHealthRead
+from pippin.dep.sync_schemas import SyncHealthRead
 
 
 class ExpiryLevel(StrEnum):

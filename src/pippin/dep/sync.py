@@ -35,8 +35,8 @@ from sqlalchemy.orm import Session
 from pippin.config import Settings
 from pippin.dep.devices import AppleDevice, PageCounts, PageMode, apply_device_page, mark_missing_removed
 from pippin.dep.errors import CursorError, CursorExhausted, DEPAuthFailure, DEPError
-from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.sync_runs import SyncWindowClosed, sync_run_read
+from pippin.dep.sync_schemas import SyncRunRead
 from pippin.dep.token import REFUSED_STATUSES, record_dep_failure, record_dep_success
 from pippin.errors import Conflict, NotFound
 from pippin.store.db import SessionFactory, transaction

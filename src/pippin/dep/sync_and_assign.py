@@ -23,9 +23,9 @@ from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.assignment import assign_default_profiles
 from pippin.dep.assignment_runner import ProfileAPI, run_due_assignments
-from pippin.dep.inventory_schemas import SyncRunRead
 from pippin.dep.profile_schemas import AssignmentRunRead
 from pippin.dep.sync import DevicePager, ProgressCallback, run_sync, start_sync
+from pippin.dep.sync_schemas import SyncRunRead
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, SyncOutcome, SyncRun, utcnow
 

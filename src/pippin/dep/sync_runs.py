@@ -8,8 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
-from pippin.dep.inventory_schemas import SyncHealthRead, SyncRunRead
 from pippin.dep.schemas import DEPTokenRead
+from pippin.dep.sync_schemas import SyncHealthRead, SyncRunRead
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.models import DEPToken, SyncOutcome, SyncRun, utcnow
 

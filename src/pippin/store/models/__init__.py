@@ -6,7 +6,8 @@ from pippin.store.models.api_token import AdminAPIToken
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import Base, UTCDateTime, utcnow
 from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
-from pippin.store.models.device import Device, EnrollmentState
+from pippin.store.models.device import AppleStatus, Device, ProfileStatus
+from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
 from pippin.store.models.profile import (
     AssignmentStatus,
     EnrollmentProfile,
@@ -21,15 +22,18 @@ __all__ = [
     "AdminRole",
     "AdminSession",
     "AdminUser",
+    "AppleStatus",
     "AssignmentStatus",
     "AuditEvent",
     "Base",
     "CursorKind",
     "DEPToken",
     "Device",
+    "Enrollment",
     "EnrollmentProfile",
-    "EnrollmentState",
+    "EnrollmentStatus",
     "ProfileDefinition",
+    "ProfileStatus",
     "SyncKind",
     "SyncOutcome",
     "SyncRun",

@@ -1,4 +1,8 @@
-"""A corporate-owned device as Apple's DEP service reports it, and its enrollment state in Pippin."""
+"""A corporate-owned device as Apple's DEP service reports it: Apple's side of its state, written only by the sync.
+
+The enrollment side lives in ``enrollment.py``; the state admins see is derived from both in
+``pippin.inventory.state``.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,25 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pippin.store.models.base import Base, UTCDateTime, utcnow
 
 
-class EnrollmentState(StrEnum):
-    """The "All corporate-owned devices" states, after Intune's (DESIGN.md)."""
+class AppleStatus(StrEnum):
+    """Whether the device is assigned to one of Pippin's MDM servers at Apple; the sync's alone to write."""
 
-    not_contacted = "not_contacted"
-    enrolled = "enrolled"
-    pending_reset = "pending_reset"
-    failed = "failed"
-    blocked = "blocked"
+    assigned = "assigned"
+    removed = "removed"
+
+
+class ProfileStatus(StrEnum):
+    """Apple's ``profile_status`` for a device (reference section 4)."""
+
+    empty = "empty"
+    assigned = "assigned"
+    pushed = "pushed"
     removed = "removed"
 
 
@@ -36,7 +45,7 @@ class Device(Base):
 
     __tablename__ = "devices"
     __table_args__ = (
-        Index("ix_devices_token_state", "token_id", "enrollment_state"),
+        Index("ix_devices_token_apple_status", "token_id", "apple_status"),
         # Due assignments, of all tokens or of one: status first, so a count for one token reads only its due
         # devices, never every device of the token.
         Index("ix_devices_assignment_due", "assignment_status", "token_id", "assignment_retry_at"),
@@ -45,6 +54,23 @@ class Device(Base):
         Index("ix_devices_profile_assignment", "assigned_profile_id", "assignment_status"),
         # The devices one sync wrote, for the default profile step (``dep/assignment.py``).
         Index("ix_devices_token_synced", "token_id", "last_synced_at"),
+        # The inventory (``pippin.inventory.devices``), measured with bench/console.py at 100,000 devices:
+        # the "last synced" order, both directions, completed by the serial as its keyset is;
+        Index("ix_devices_synced_serial", "last_synced_at", "serial_number"),
+        # Apple's side of the derived state and "cannot enroll", so sorting and counting by state never reads
+        # the device rows (each carries Apple's whole record);
+        Index(
+            "ix_devices_state_inputs",
+            "apple_status",
+            "profile_status",
+            "assigned_profile_id",
+            "assigned_revision",
+            "serial_number",
+        ),
+        # the search text's columns and the token, scanned in serial order without the rows: one token's first
+        # page stops after a page of matches. (An index led by the token and the serial made SQLite scan it,
+        # rows and all, for the state order.)
+        Index("ix_devices_search", "serial_number", "token_id", "model", "asset_tag", "description"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -67,7 +93,10 @@ class Device(Base):
     last_op_type: Mapped[str | None] = mapped_column(String(16))
     last_op_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
-    enrollment_state: Mapped[str] = mapped_column(String(32), default=EnrollmentState.not_contacted)
+    apple_status: Mapped[AppleStatus] = mapped_column(
+        Enum(AppleStatus, native_enum=False, length=32, values_callable=lambda members: [m.value for m in members]),
+        default=AppleStatus.assigned,
+    )
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     removed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
@@ -88,4 +117,4 @@ class Device(Base):
     @property
     def can_enroll(self) -> bool:
         """Whether the device would enroll if switched on now: Apple holds a profile for it (reference 4)."""
-        return self.enrollment_state != EnrollmentState.removed and self.profile_status in ENROLLABLE_PROFILE_STATUSES
+        return self.apple_status == AppleStatus.assigned and self.profile_status in ENROLLABLE_PROFILE_STATUSES

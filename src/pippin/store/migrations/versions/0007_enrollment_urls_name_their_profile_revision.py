@@ -1,7 +1,7 @@
 """Enrollment URLs name their profile and revision: record each definition's URL, and send assigned devices again
 
 Revision ID: 0007
-Revises: 0005
+Revises: 0006
 Create Date: 2026-12-01 22:30:00
 
 Definitions made before have no URL on record, so each is defined again at Apple when next needed; the devices
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0007"
-down_revision = "0005"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,260 @@
+"""The inventory, "All corporate-owned devices": one query engine for the CLI, the API and the console.
+
+Filters (state, token, profile, assignment status, search, cannot enroll), sorts in both directions, and keyset
+paging: every order is completed by the serial number (unique), and a page continues after the (sort value,
+serial) of the previous page's last row, so page 1000 costs what page 1 does and devices added meanwhile never
+shift a page (no OFFSET). Null sort values sort as the empty string, so the continuation is one row-value
+comparison on both databases. The "last synced" order walks ``ix_devices_synced_serial``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_
+from sqlalchemy.orm import Session
+
+from pippin.errors import InvalidInput, NotFound
+from pippin.inventory.cursor import Position, decode_cursor, encode_cursor
+from pippin.inventory.schemas import (
+    AssignmentFilter,
+    DeviceFilters,
+    DeviceRead,
+    DeviceSort,
+    InventoryPage,
+    SortDirection,
+)
+from pippin.inventory.state import (
+    DeviceState,
+    cannot_enroll,
+    cannot_enroll_expression,
+    derive_state,
+    state_expression,
+)
+from pippin.store.matching import contains_ignoring_case
+from pippin.store.models import AssignmentStatus, DEPToken, Device, Enrollment, EnrollmentProfile, ProfileStatus
+
+_Query = Select[*tuple[Any, ...]]
+
+MAX_PAGE = 500
+MAX_SEARCH = 128
+_SERIAL_MAX = 64
+_PROFILE_STATUSES = {status.value for status in ProfileStatus}
+
+
+def _sort_key(sort: DeviceSort) -> ColumnElement[Any]:
+    if sort is DeviceSort.serial:
+        return Device.serial_number.expression
+    if sort is DeviceSort.last_synced:
+        return Device.last_synced_at.expression  # never null, and indexed with the serial
+    if sort is DeviceSort.state:
+        return state_expression()
+    column: Any = {
+        DeviceSort.model: Device.model,
+        DeviceSort.asset_tag: Device.asset_tag,
+    }[sort]
+    return func.coalesce(column, "")
+
+
+def _device_query() -> _Query:
+    return (
+        select(Device, DEPToken.name, EnrollmentProfile.name, Enrollment, state_expression())
+        .outerjoin(DEPToken, DEPToken.id == Device.token_id)
+        .outerjoin(EnrollmentProfile, EnrollmentProfile.id == Device.assigned_profile_id)
+        .outerjoin(Enrollment, Enrollment.device_id == Device.id)
+    )
+
+
+def _needs_enrollment(filters: DeviceFilters, sort: DeviceSort) -> bool:
+    return filters.state is not None or filters.cannot_enroll or sort is DeviceSort.state
+
+
+def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
+    if filters.state is not None:
+        query = query.where(state_expression() == filters.state.value)
+    # By id through a subquery rather than a join: the device indexes on token_id and assigned_profile_id apply.
+    if filters.token:
+        token_id = select(DEPToken.id).where(DEPToken.name == filters.token).scalar_subquery()
+        query = query.where(Device.token_id == token_id)
+    if filters.profile:
+        profile_id = select(EnrollmentProfile.id).where(EnrollmentProfile.name == filters.profile).scalar_subquery()
+        query = query.where(Device.assigned_profile_id == profile_id)
+    if filters.assignment is AssignmentFilter.none:
+        query = query.where(Device.assignment_status.is_(None))
+    elif filters.assignment is not None:
+        query = query.where(Device.assignment_status == filters.assignment.value)
+    if filters.search:
+        if len(filters.search) > MAX_SEARCH:
+            raise InvalidInput(f"The search text is longer than {MAX_SEARCH} characters.", hint="Search for less.")
+        columns = (Device.serial_number, Device.model, Device.asset_tag, Device.description)
+        query = query.where(or_(*(contains_ignoring_case(column, filters.search) for column in columns)))
+    if filters.cannot_enroll:
+        query = query.where(cannot_enroll_expression())
+    return query
+
+
+def _read(row: Any) -> DeviceRead:
+    device, token_name, profile_name, enrollment, state = row
+    profile_status = device.profile_status if device.profile_status in _PROFILE_STATUSES else None
+    return DeviceRead(
+        **{name: getattr(device, name) for name in _DEVICE_FIELDS},
+        profile_status=profile_status,
+        enrollment_state=DeviceState(state),
+        token=token_name,
+        profile=profile_name,
+        can_enroll=device.can_enroll,
+        cannot_enroll=cannot_enroll(
+            apple_status=device.apple_status,
+            profile_status=device.profile_status,
+            enrollment_status=None if enrollment is None else enrollment.status,
+        ),
+        enrollment_status=None if enrollment is None else enrollment.status,
+        enrolled_at=None if enrollment is None else enrollment.enrolled_at,
+        last_seen_at=None if enrollment is None else enrollment.last_seen_at,
+    )
+
+
+_COMPUTED = {
+    "profile_status", "enrollment_state", "token", "profile", "can_enroll", "cannot_enroll", "enrollment_status",
+    "enrolled_at",
+    "last_seen_at",
+}  # fmt: skip
+_DEVICE_FIELDS = tuple(name for name in DeviceRead.model_fields if name not in _COMPUTED)
+
+
+def list_devices(
+    session: Session,
+    *,
+    filters: DeviceFilters | None = None,
+    sort: DeviceSort = DeviceSort.serial,
+    direction: SortDirection = SortDirection.asc,
+    limit: int = 100,
+    cursor: str | None = None,
+) -> InventoryPage:
+    """A page of devices matching ``filters`` in the chosen order; ``next_cursor`` continues it (null at the end).
+
+    ``search`` matches anywhere in the serial, model, asset tag or description, ignoring case; ``cannot_enroll``
+    keeps the devices assigned at Apple and not enrolled for which Apple holds no profile.
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", hint="Page through with next_cursor.")
+    filters = filters or DeviceFilters()
+    key = _sort_key(sort)
+    # Two steps: the page's ids in order, reading only what filters and sorts need, then those rows whole. A sort
+    # that cannot walk an index then carries a few columns per device through the sorter, not every device's
+    # Apple record.
+    query = select(Device.id, Device.serial_number, key).select_from(Device)
+    if _needs_enrollment(filters, sort):
+        query = query.outerjoin(Enrollment, Enrollment.device_id == Device.id)
+    query = _filtered(query, filters)
+    descending = direction is SortDirection.desc
+    if cursor is not None:
+        position = decode_cursor(cursor, sort=sort, direction=direction)
+        if sort is DeviceSort.serial:
+            after = Device.serial_number < position.serial if descending else Device.serial_number > position.serial
+        else:
+            ours, theirs = tuple_(key, Device.serial_number), tuple_(position.value, position.serial)
+            after = ours < theirs if descending else ours > theirs
+        query = query.where(after)
+    if sort is DeviceSort.serial:
+        order = [Device.serial_number.desc() if descending else Device.serial_number.asc()]
+    else:
+        order = [key.desc(), Device.serial_number.desc()] if descending else [key.asc(), Device.serial_number.asc()]
+    keys = session.execute(query.order_by(*order).limit(limit + 1)).all()
+    ids = [row[0] for row in keys[:limit]]
+    found = {row[0].id: row for row in session.execute(_device_query().where(Device.id.in_(ids)))} if ids else {}
+    devices = [_read(found[device_id]) for device_id in ids]
+    next_cursor = None
+    if len(keys) > limit:
+        _, serial, value = keys[limit - 1]
+        next_cursor = encode_cursor(Position(sort=sort, direction=direction, value=value, serial=serial))
+    return InventoryPage(devices=devices, next_cursor=next_cursor)
+
+
+def find_device(session: Session, *, serial: str) -> DeviceRead | None:
+    if not 0 < len(serial) <= _SERIAL_MAX:
+        return None
+    row = session.execute(_device_query().where(Device.serial_number == serial)).one_or_none()
+    return None if row is None else _read(row)
+
+
+def get_device(session: Session, *, serial: str) -> DeviceRead:
+    """One device by serial number (case-sensitive, as Apple's are); :class:`NotFound` with a hint."""
+    device = find_device(session, serial=serial)
+    if device is None:
+        raise NotFound(
+            f"No corporate-owned device has the serial number {serial[:64]!r}.",
+            hint="Serial numbers are case-sensitive; `pippin devices list --search TEXT` finds similar ones, "
+            "and `pippin dep sync NAME` brings in devices newly assigned in Apple Business Manager.",
+        )
+    return device
+
+
+def count_by_state(session: Session) -> dict[DeviceState, int]:
+    """How many devices are in each derived state (every state present, zero when none).
+
+    Counted in two reads rather than deriving the state row by row over the whole fleet: devices by Apple's side
+    alone (from an index), then the devices that have an enrollment, grouped by what their state derives from.
+    A device with no enrollment is ``removed`` or ``not_contacted`` by Apple's side; one with an enrollment moves
+    from that count to the state :func:`derive_state` gives it.
+    """
+    counts = dict.fromkeys(DeviceState, 0)
+    for apple_status, count in session.execute(
+        select(Device.apple_status, func.count()).group_by(Device.apple_status)
+    ).all():
+        counts[_without_enrollment(apple_status)] += count
+    inputs = (
+        Device.apple_status,
+        Device.assigned_profile_id,
+        Device.assigned_revision,
+        Enrollment.status,
+        Enrollment.profile_id,
+        Enrollment.profile_revision,
+    )
+    grouped = select(*inputs, func.count()).select_from(Enrollment).join(Device, Device.id == Enrollment.device_id)
+    for apple_status, profile_id, revision, status, enrolled_profile, enrolled_revision, count in session.execute(
+        grouped.group_by(*inputs)
+    ).all():
+        counts[_without_enrollment(apple_status)] -= count
+        state = derive_state(
+            apple_status=apple_status,
+            assigned_profile_id=profile_id,
+            assigned_revision=revision,
+            enrollment_status=status,
+            enrolled_profile_id=enrolled_profile,
+            enrolled_revision=enrolled_revision,
+        )
+        counts[state] += count
+    return counts
+
+
+def _without_enrollment(apple_status: str | None) -> DeviceState:
+    return derive_state(
+        apple_status=apple_status,
+        assigned_profile_id=None,
+        assigned_revision=None,
+        enrollment_status=None,
+        enrolled_profile_id=None,
+        enrolled_revision=None,
+    )
+
+
+def count_cannot_enroll(session: Session) -> int:
+    """How many devices would not enroll if switched on now: Apple holds no profile for them."""
+    query = (
+        select(func.count())
+        .select_from(Device)
+        .outerjoin(Enrollment, Enrollment.device_id == Device.id)
+        .where(cannot_enroll_expression())
+    )
+    return int(session.scalar(query) or 0)
+
+
+def count_assignment_problems(session: Session) -> dict[AssignmentStatus, int]:
+    """Devices whose profile could not be given at Apple (failed) or must wait (throttled)."""
+    counts = session.execute(
+        select(Device.assignment_status, func.count())
+        .where(Device.assignment_status.in_((AssignmentStatus.failed, AssignmentStatus.throttled)))
+        .group_by(Device.assignment_status)
+    ).all()
+    return {AssignmentStatus(status): count for status, count in counts if status is not None}

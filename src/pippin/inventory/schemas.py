@@ -1,0 +1,109 @@
+"""Pippin's shapes for the inventory: one device, a page, and the filters and orders a page is asked for.
+
+What REST returns and ``--json`` prints, with the same keys; the console renders the same objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from pippin.inventory.state import DeviceState
+from pippin.store.models import AppleStatus, AssignmentStatus, EnrollmentStatus, ProfileStatus
+
+
+class DeviceSort(StrEnum):
+    """What a device list can be ordered by; every order is completed by the serial number."""
+
+    serial = "serial"
+    model = "model"
+    asset_tag = "asset_tag"
+    state = "state"
+    last_synced = "last_synced"
+
+
+class SortDirection(StrEnum):
+    asc = "asc"
+    desc = "desc"
+
+
+class AssignmentFilter(StrEnum):
+    """Pippin's assignment statuses, and ``none`` for devices with no assignment asked for."""
+
+    pending = AssignmentStatus.pending.value
+    assigned = AssignmentStatus.assigned.value
+    not_accessible = AssignmentStatus.not_accessible.value
+    failed = AssignmentStatus.failed.value
+    throttled = AssignmentStatus.throttled.value
+    none = "none"
+
+
+@dataclass(frozen=True)
+class DeviceFilters:
+    """Which devices a list shows; every filter given must match (unset: any). The service checks the lengths."""
+
+    state: DeviceState | None = None
+    token: str | None = None
+    profile: str | None = None
+    assignment: AssignmentFilter | None = None
+    search: str | None = None
+    cannot_enroll: bool = False
+
+
+class DeviceRead(BaseModel):
+    """One corporate-owned device: Apple's fields and side, its enrollment, and the state derived from both."""
+
+    serial_number: str
+    model: str | None
+    description: str | None
+    color: str | None
+    asset_tag: str | None
+    os: str | None
+    device_family: str | None
+    enrollment_state: DeviceState = Field(
+        description="The state admins see, derived from Apple's side and the enrollment: not_contacted until the "
+        "device enrolls, pending_reset when it enrolled with another profile revision than the one now assigned, "
+        "removed when Apple no longer assigns it to this server."
+    )
+    apple_status: AppleStatus = Field(description="Apple's side: assigned to this MDM server, or removed.")
+    profile_status: ProfileStatus | None = Field(description="Apple's profile status (null: Apple sent none).")
+    profile_uuid: str | None
+    profile_assign_time: datetime | None
+    profile_push_time: datetime | None
+    device_assigned_date: datetime | None
+    device_assigned_by: str | None
+    last_op_type: str | None = Field(description="Apple's last reported change: added, modified or deleted.")
+    last_op_date: datetime | None
+    token: str | None = Field(description="Name of the DEP token (MDM server) the device is assigned through.")
+    first_seen_at: datetime
+    last_synced_at: datetime
+    removed_at: datetime | None
+    profile: str | None = Field(default=None, description="The enrollment profile Pippin assigns the device.")
+    assigned_revision: int | None = Field(default=None, description="The revision of that profile.")
+    assignment_status: AssignmentStatus | None = Field(
+        default=None,
+        description="Pippin's profile assignment: pending, assigned, failed (retried after 24 hours), throttled, "
+        "not_accessible, or null (none asked for).",
+    )
+    assignment_retry_at: datetime | None = Field(default=None, description="When a waiting assignment is sent again.")
+    assignment_error: str | None = Field(default=None, description="Apple's last word on the assignment.")
+    can_enroll: bool = Field(default=False, description="False while Apple holds no profile for the device.")
+    cannot_enroll: bool = Field(
+        default=False,
+        description="Assigned at Apple, not enrolled, and Apple holds no profile: switched on, it would not enroll.",
+    )
+    enrollment_status: EnrollmentStatus | None = Field(
+        default=None, description="The device's MDM enrollment: enrolled, unenrolled, failed, or null (none yet)."
+    )
+    enrolled_at: datetime | None = None
+    last_seen_at: datetime | None = Field(default=None, description="The device's last check-in.")
+
+
+class InventoryPage(BaseModel):
+    """A page of the inventory; pass ``next_cursor`` back as ``cursor`` for the next one (null at the end)."""
+
+    devices: list[DeviceRead]
+    next_cursor: str | None

@@ -1,0 +1,55 @@
+"""One MDM enrollment of one device: the enrollment side of a device's state, written only by the device half.
+
+An enrollment is keyed by the UDID the device reports (reference ``apple-mdm-protocol.md``, check-in), not by the
+serial number: a device enrolled through a manual enrollment link has an enrollment and no DEP record, so
+``device_id`` (the DEP record, when there is one) and ``serial_number`` (when the device told it) may be null.
+The sync never writes here, and the device half never writes Apple's columns on ``devices``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import Enum, ForeignKey, Index, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from pippin.store.models.base import Base, UTCDateTime, utcnow
+
+
+class EnrollmentStatus(StrEnum):
+    """Where one enrollment stands, as the device half records it."""
+
+    #: Authenticated and given its push token (TokenUpdate): the device is managed.
+    enrolled = "enrolled"
+    #: The device checked out (CheckOut), or was erased, after having enrolled.
+    unenrolled = "unenrolled"
+    #: The device made contact but the enrollment could not be completed.
+    failed = "failed"
+
+
+class Enrollment(Base):
+    """A device's enrollment with Pippin, and the profile revision it enrolled with.
+
+    ``profile_id`` and ``profile_revision`` are what the device got in Setup Assistant; when the device's assigned
+    profile or revision later differs, the device must be erased to take it (the derived state ``pending_reset``).
+    """
+
+    __tablename__ = "enrollments"
+    # The enrollment side of the derived state, read from the index alone when the inventory sorts or counts.
+    __table_args__ = (Index("ix_enrollments_device_state", "device_id", "status", "profile_id", "profile_revision"),)
+
+    udid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    serial_number: Mapped[str | None] = mapped_column(String(64), index=True)
+    # At most one enrollment per DEP record, so the inventory joins a device to its enrollment one to one.
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), unique=True)
+    status: Mapped[EnrollmentStatus] = mapped_column(
+        Enum(EnrollmentStatus, native_enum=False, length=16, values_callable=lambda members: [m.value for m in members])
+    )
+    profile_id: Mapped[int | None] = mapped_column(ForeignKey("enrollment_profiles.id", ondelete="SET NULL"))
+    profile_revision: Mapped[int | None] = mapped_column(Integer)
+
+    first_contact_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    unenrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
