@@ -29,7 +29,7 @@ import httpx
 from sqlalchemy import insert, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world import connected_world, portal_serials
+from world import BENCH_ACTOR, connected_world, portal_serials
 
 from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep.profile_schemas import ProfileCreate
@@ -77,12 +77,13 @@ def run(devices: int, database_url: str | None, work: Path) -> dict[str, Any]:
                 session,
                 data=ProfileCreate(name="Bench", supervised=True, skip_setup_items=["Siri"]),
                 settings=settings,
+                actor=BENCH_ACTOR,
             )
         print(f"{len(serials):,} devices at Apple and in Pippin's inventory", flush=True)
 
         started = time.perf_counter()
         with transaction(factory) as session:
-            queued = assignment.queue_assignment(session, profile_name="Bench", all_unassigned=True)
+            queued = assignment.queue_assignment(session, profile_name="Bench", all_unassigned=True, actor=BENCH_ACTOR)
         queue_seconds = time.perf_counter() - started
         print(f"queued {queued.queued:,} devices in {queue_seconds:.2f} s", flush=True)
 

@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world import World, connected_world, free_port
+from world import BENCH_ACTOR, World, connected_world, free_port
 
 from pippin.admin import api_tokens as api_token_service
 from pippin.admin import users as user_service
@@ -58,8 +58,8 @@ def _prepare(world: World, clients: int) -> str:
     """Admins for the console clients and an API token; the token's own schedule pushed away (returns the token)."""
     with transaction(world.factory) as session:
         for number in range(clients):
-            user_service.create_user(session, email=f"admin{number}@example.com", password=PASSWORD)
-        _, api_token = api_token_service.create_api_token(session, name="bench")
+            user_service.create_user(session, email=f"admin{number}@example.com", password=PASSWORD, actor=BENCH_ACTOR)
+        _, api_token = api_token_service.create_api_token(session, name="bench", actor=BENCH_ACTOR)
         token = session.query(DEPToken).filter_by(name=SERVER_NAME).one()
         # Only the sync this benchmark starts runs: the server's scheduler must not start one of its own first.
         token.next_sync_at = utcnow().replace(year=utcnow().year + 1)

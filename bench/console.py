@@ -33,6 +33,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
+from world import BENCH_ACTOR
 
 from pippin.admin import audit
 from pippin.admin import users as user_service
@@ -71,7 +72,7 @@ def _seed(settings: Settings, app: Any, devices: int) -> list[str]:
     now = utcnow()
     factory = app.state.resources.session_factory
     with transaction(factory) as session:
-        user_service.create_user(session, email=EMAIL, password=PASSWORD)
+        user_service.create_user(session, email=EMAIL, password=PASSWORD, actor=BENCH_ACTOR)
         token_ids = []
         for index, name in enumerate(TOKENS):
             token = DEPToken(
@@ -93,7 +94,10 @@ def _seed(settings: Settings, app: Any, devices: int) -> list[str]:
         profile_ids = []
         for name in PROFILES:
             created = profile_service.create_profile(
-                session, data=ProfileCreate(name=name, supervised=True, skip_setup_items=["Siri"]), settings=settings
+                session,
+                data=ProfileCreate(name=name, supervised=True, skip_setup_items=["Siri"]),
+                settings=settings,
+                actor=BENCH_ACTOR,
             )
             profile_ids.append(profile_service.get_profile(session, name=created.name).id)
         for token_id, profile_id in zip(token_ids, profile_ids, strict=False):

@@ -23,11 +23,15 @@ import httpx
 from cryptography.fernet import Fernet
 from sqlalchemy import Engine
 
+from pippin.admin.audit import Actor, Interface
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import token as token_service
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory, transaction
 from pippin.store.migrate import upgrade_to_head
+
+#: Who the benchmarks act as when they call a use case directly.
+BENCH_ACTOR = Actor(name="benchmark", interface=Interface.cli, source="bench")
 
 ADMIN = "bench@example.com"
 
@@ -122,13 +126,15 @@ def connected_world(devices: int, database_url: str | None, work: Path, *, token
         box = SecretBox.from_settings(settings)
         with httpx.Client(base_url=base_url, timeout=600) as portal:
             with transaction(factory) as session:
-                pem = token_service.create_keypair(session, name=token_name, box=box)
+                pem = token_service.create_keypair(session, name=token_name, box=box, actor=BENCH_ACTOR)
             server = portal.post(
                 "/portal/mdm-servers", json={"name": "Bench", "public_key_pem": pem, "admin_apple_id": ADMIN}
             )
             server_uuid = server.raise_for_status().json()["server_uuid"]
             p7m = portal.get(f"/portal/mdm-servers/{server_uuid}/token").raise_for_status().content
-            token_service.upload_token(factory, name=token_name, p7m=p7m, apple_id=ADMIN, box=box, settings=settings)
+            token_service.upload_token(
+                factory, name=token_name, p7m=p7m, apple_id=ADMIN, box=box, settings=settings, actor=BENCH_ACTOR
+            )
             serials = portal_serials(portal, unassigned="true")
             body = {"server_uuid": server_uuid, "serials": serials}
             portal.post("/portal/assignments", json=body).raise_for_status()

@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner
 
 from pippin.admin import audit as audit_service
+from pippin.admin.audit import Actor, AuditAction, Interface
 from pippin.cli.main import app
 from pippin.errors import InvalidInput
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory, transaction
@@ -25,11 +26,9 @@ def test_events_are_listed_newest_first_and_page_by_id(session: Session) -> None
     for index in range(5):
         audit_service.record_event(
             session,
-            actor="ann@example.com",
-            interface=audit_service.Interface.console,
-            action="dep.sync.start",
+            actor=Actor("ann@example.com", Interface.console, "127.0.0.1"),
+            action=AuditAction.dep_sync_start,
             target=f"token-{index}",
-            source="127.0.0.1",
             now=start + timedelta(seconds=index),
         )
     first = audit_service.list_events(session, limit=3)
@@ -43,9 +42,8 @@ def test_events_are_listed_newest_first_and_page_by_id(session: Session) -> None
 def test_details_keep_scalars_and_clip_everything_else(session: Session) -> None:
     audit_service.record_event(
         session,
-        actor="x" * 1000,
-        interface=audit_service.Interface.api,
-        action="dep.token.upload",
+        actor=Actor("x" * 1000, Interface.api),
+        action=AuditAction.dep_token_upload,
         target="t" * 500,
         detail={"full": True, "count": 3, "blob": "b" * 10_000, "nested": {"a": [1, 2]}},
     )
@@ -57,7 +55,7 @@ def test_details_keep_scalars_and_clip_everything_else(session: Session) -> None
 
 def test_an_event_rolls_back_with_the_change_it_describes(session_factory: SessionFactory) -> None:
     with pytest.raises(RuntimeError), transaction(session_factory) as session:
-        audit_service.record_event(session, actor="ann", interface=audit_service.Interface.cli, action="x")
+        audit_service.record_event(session, actor=Actor("ann", Interface.cli), action=AuditAction.profile_create)
         raise RuntimeError("the change failed")
     with transaction(session_factory) as session:
         assert audit_service.list_events(session) == []
@@ -79,7 +77,7 @@ def test_cli_exports_the_log_as_json(tmp_path: Path, sqlite_template: Path) -> N
     try:
         with transaction(create_session_factory(engine)) as session:
             audit_service.record_event(
-                session, actor="ci", interface=audit_service.Interface.api, action="dep.sync.start", target="acme"
+                session, actor=Actor("ci", Interface.api), action=AuditAction.dep_sync_start, target="acme"
             )
     finally:
         engine.dispose()

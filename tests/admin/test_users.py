@@ -17,6 +17,7 @@ from pippin.cli.main import app
 from pippin.errors import Conflict, InvalidInput
 from pippin.store.db import create_db_engine, create_session_factory, transaction
 from pippin.store.models import AdminUser, AuditEvent, utcnow
+from tests.actors import TEST_ACTOR
 
 PASSWORD = "correct horse battery staple"
 
@@ -26,7 +27,7 @@ def _count(session: Session) -> int:
 
 
 def test_a_new_admin_is_stored_with_an_argon2_hash_and_a_lower_case_email(session: Session) -> None:
-    created = user_service.create_user(session, email="  Ann@Example.COM ", password=PASSWORD)
+    created = user_service.create_user(session, email="  Ann@Example.COM ", password=PASSWORD, actor=TEST_ACTOR)
     assert created.email == "ann@example.com" and created.role == "admin"
     stored = session.scalars(select(AdminUser)).one()
     assert stored.password_hash.startswith("$argon2id$") and PASSWORD not in stored.password_hash
@@ -46,20 +47,22 @@ def test_a_new_admin_is_stored_with_an_argon2_hash_and_a_lower_case_email(sessio
 )
 def test_bad_accounts_are_refused_and_nothing_is_stored(session: Session, email: str, password: str, role: str) -> None:
     with pytest.raises(InvalidInput) as refused:
-        user_service.create_user(session, email=email, password=password, role=role)
+        user_service.create_user(session, email=email, password=password, role=role, actor=TEST_ACTOR)
     assert refused.value.hint and password not in str(refused.value)
     assert _count(session) == 0
 
 
 def test_an_address_can_hold_one_account(session: Session) -> None:
-    user_service.create_user(session, email="ann@example.com", password=PASSWORD)
+    user_service.create_user(session, email="ann@example.com", password=PASSWORD, actor=TEST_ACTOR)
     with pytest.raises(Conflict):
-        user_service.create_user(session, email="ANN@example.com", password=PASSWORD, role="read-only")
+        user_service.create_user(
+            session, email="ANN@example.com", password=PASSWORD, role="read-only", actor=TEST_ACTOR
+        )
     assert _count(session) == 1
 
 
 def test_wrong_passwords_and_unknown_addresses_fail_alike(session: Session) -> None:
-    user_service.create_user(session, email="ann@example.com", password=PASSWORD)
+    user_service.create_user(session, email="ann@example.com", password=PASSWORD, actor=TEST_ACTOR)
     with pytest.raises(user_service.SignInFailed) as wrong_password:
         user_service.authenticate(session, email="ann@example.com", password="not the password")
     with pytest.raises(user_service.SignInFailed) as unknown:
@@ -68,7 +71,7 @@ def test_wrong_passwords_and_unknown_addresses_fail_alike(session: Session) -> N
 
 
 def test_repeated_failures_lock_the_account_even_against_the_right_password(session: Session) -> None:
-    user_service.create_user(session, email="ann@example.com", password=PASSWORD)
+    user_service.create_user(session, email="ann@example.com", password=PASSWORD, actor=TEST_ACTOR)
     start = utcnow()
     for attempt in range(user_service.MAX_FAILED_SIGN_INS - 1):
         with pytest.raises(user_service.SignInFailed):
@@ -85,7 +88,7 @@ def test_repeated_failures_lock_the_account_even_against_the_right_password(sess
 
 
 def test_a_success_resets_the_failure_count(session: Session) -> None:
-    user_service.create_user(session, email="ann@example.com", password=PASSWORD)
+    user_service.create_user(session, email="ann@example.com", password=PASSWORD, actor=TEST_ACTOR)
     for _ in range(3):
         with pytest.raises(user_service.SignInFailed):
             user_service.authenticate(session, email="ann@example.com", password="nope nope nope")

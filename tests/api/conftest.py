@@ -13,6 +13,7 @@ from pippin.admin.api_tokens import create_api_token
 from pippin.config import Settings
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
+from tests.actors import TEST_ACTOR
 from tests.servers import build_server, resources_of
 
 
@@ -45,7 +46,7 @@ def client(app: Starlette) -> Iterator[TestClient]:
 @pytest.fixture
 def api_token(resources: ServerResources) -> str:
     with transaction(resources.session_factory) as session:
-        _, plaintext = create_api_token(session, name="test-admin")
+        _, plaintext = create_api_token(session, name="test-admin", actor=TEST_ACTOR)
     return plaintext
 
 

@@ -12,6 +12,7 @@ from pippin.admin.api_tokens import revoke_api_token
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AdminAPIToken
+from tests.actors import TEST_ACTOR
 
 
 def _v1_calls(client: TestClient) -> list[tuple[str, str]]:
@@ -55,7 +56,7 @@ def test_a_revoked_token_gets_401_on_every_route(
 ) -> None:
     assert client.get("/api/v1/dep/tokens", headers=auth).status_code == 200
     with transaction(resources.session_factory) as session:
-        revoke_api_token(session, name="test-admin")
+        revoke_api_token(session, name="test-admin", actor=TEST_ACTOR)
     for method, path in _v1_calls(client):
         response = client.request(method, path, headers=auth)
         assert response.status_code == 401, (method, path)

@@ -27,6 +27,7 @@ from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, 
 from pippin.server.deps import DBSession
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
+from tests.actors import TEST_ACTOR
 from tests.servers import mounted_app
 
 SECRET = "s3cr3t-consumer-value"
@@ -74,12 +75,12 @@ def probe_client(app: Starlette) -> Iterator[TestClient]:
 
     @probes.post("/write-then-fail")
     def write_then_fail(session: DBSession) -> None:
-        create_api_token(session, name="half-written")
+        create_api_token(session, name="half-written", actor=TEST_ACTOR)
         raise Conflict("changed my mind")
 
     @probes.post("/write")
     def write(session: DBSession) -> None:
-        create_api_token(session, name="written")
+        create_api_token(session, name="written", actor=TEST_ACTOR)
 
     mounted_app(app, "").include_router(probes)
     with TestClient(app, raise_server_exceptions=False) as client:

@@ -10,6 +10,7 @@ from fastapi.testclient import TestClient
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import DEPToken, Device
+from tests.dep.test_assignment import ScriptedApple
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -98,3 +99,27 @@ def test_assignments_are_queued_and_defaults_set(client: TestClient, auth: dict[
     assert client.get("/api/v1/profiles/Staff", headers=auth).json()["devices"]["pending"] == 3
     token = client.get("/api/v1/dep/tokens/acme", headers=auth).json()
     assert "No server token" in token["last_error"]
+
+
+class _Apple(ScriptedApple):
+    """Apple for the server: assigns every serial, never pages devices (no sync runs here)."""
+
+
+_APPLE = _Apple()
+
+
+@pytest.mark.parametrize("server_clients", [{"open_dep_client": lambda _token: _APPLE}])
+def test_an_assignment_and_a_new_revision_go_to_apple_after_the_answer_as_from_every_interface(
+    client: TestClient, auth: dict[str, str], fleet: None
+) -> None:
+    _APPLE.defined.clear()
+    _APPLE.assigned.clear()
+    assert client.post("/api/v1/profiles", json={"name": "Staff"}, headers=auth).status_code == 201
+    queued = client.post("/api/v1/profiles/Staff/assignments", json={"all_unassigned": True}, headers=auth)
+    assert queued.status_code == 202 and queued.json()["queued"] == 3
+    assert client.get("/api/v1/profiles/Staff", headers=auth).json()["devices"]["assigned"] == 3
+    assert sorted(_APPLE.sent()) == ["C00", "C01", "C02"]
+    edited = client.patch("/api/v1/profiles/Staff", json={"department": "Sales"}, headers=auth)
+    assert edited.status_code == 200 and edited.json()["revision"] == 2
+    devices = client.get("/api/v1/profiles/Staff", headers=auth).json()["devices"]
+    assert devices["assigned"] == 3 and len(_APPLE.defined) == 2, "the new revision was defined and sent"

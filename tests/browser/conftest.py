@@ -20,6 +20,7 @@ from cryptography.fernet import Fernet
 from pippin.admin import users as user_service
 from pippin.config import Settings
 from pippin.store.db import transaction
+from tests.actors import TEST_ACTOR
 from tests.servers import build_server, quick_password_hashes, resources_of, serve_in_thread, sqlite_copy
 from tests.simulator import RunningSimulator
 
@@ -85,7 +86,7 @@ def pippin(tmp_path: Path, database_url: str, sim: RunningSimulator) -> Iterator
     )
     server = build_server(settings)
     with transaction(resources_of(server).session_factory) as session:
-        user_service.create_user(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD)
+        user_service.create_user(session, email=ADMIN_EMAIL, password=ADMIN_PASSWORD, actor=TEST_ACTOR)
     with serve_in_thread(server) as base_url:
         yield RunningPippin(base_url=base_url, settings=settings)
 

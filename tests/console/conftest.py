@@ -15,6 +15,7 @@ from pippin.admin import users as user_service
 from pippin.config import Settings
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
+from tests.actors import TEST_ACTOR
 from tests.servers import build_server, quick_password_hashes, resources_of, sqlite_copy
 
 PASSWORD = "correct horse battery staple"
@@ -55,8 +56,10 @@ def resources(app: Starlette) -> ServerResources:
 @pytest.fixture
 def admins(resources: ServerResources) -> None:
     with transaction(resources.session_factory) as session:
-        user_service.create_user(session, email="ann@example.com", password=PASSWORD)
-        user_service.create_user(session, email="rita@example.com", password=PASSWORD, role="read-only")
+        user_service.create_user(session, email="ann@example.com", password=PASSWORD, actor=TEST_ACTOR)
+        user_service.create_user(
+            session, email="rita@example.com", password=PASSWORD, role="read-only", actor=TEST_ACTOR
+        )
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AssignmentStatus, DEPToken, Device, EnrollmentProfile, ProfileDefinition, utcnow
+from tests.actors import TEST_ACTOR
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -81,7 +82,9 @@ def token_id(session_factory: SessionFactory, settings: Settings) -> int:
     with transaction(session_factory) as session:
         token = DEPToken(name="acme", status="ok")
         session.add(token)
-        profiles.create_profile(session, data=ProfileCreate(name="Staff", supervised=True), settings=settings)
+        profiles.create_profile(
+            session, data=ProfileCreate(name="Staff", supervised=True), settings=settings, actor=TEST_ACTOR
+        )
         session.flush()
         return token.id
 
@@ -104,7 +107,7 @@ def devices(factory: SessionFactory) -> dict[str, Device]:
 
 def queue(factory: SessionFactory, clock: Clock, profile: str = "Staff", **how: Any) -> Any:
     with transaction(factory) as session:
-        return assignment.queue_assignment(session, profile_name=profile, now=clock(), **how)
+        return assignment.queue_assignment(session, profile_name=profile, now=clock(), actor=TEST_ACTOR, **how)
 
 
 def run(factory: SessionFactory, settings: Settings, apple: ScriptedApple, clock: Clock, **kw: Any) -> Any:
@@ -306,7 +309,9 @@ def test_an_edit_defines_a_new_revision_and_reaches_every_device(
     apple = ScriptedApple()
     run(session_factory, settings, apple, clock)
     with transaction(session_factory) as session:
-        profiles.update_profile(session, name="Staff", changes=ProfileUpdate(department="Sales"), settings=settings)
+        profiles.update_profile(
+            session, name="Staff", changes=ProfileUpdate(department="Sales"), settings=settings, actor=TEST_ACTOR
+        )
     report = run(session_factory, settings, apple, clock)
     assert report.assigned == 30 and report.definitions == 1
     assert apple.defined[-1].department == "Sales"
@@ -340,7 +345,7 @@ def test_a_new_profile_keeps_apples_cooldown(
     apple = ScriptedApple(lambda _s: "FAILED")
     run(session_factory, settings, apple, clock)
     with transaction(session_factory) as session:
-        profiles.create_profile(session, data=ProfileCreate(name="Other"), settings=settings)
+        profiles.create_profile(session, data=ProfileCreate(name="Other"), settings=settings, actor=TEST_ACTOR)
     queued = queue(session_factory, clock, profile="Other", serials=["SER000000"])
     assert (queued.queued, queued.cooling_down) == (1, 1)
     device = devices(session_factory)["SER000000"]
@@ -362,7 +367,9 @@ def test_the_default_profile_goes_to_devices_without_one(
     with transaction(session_factory) as session:
         assert assignment.assign_default_profiles(session, token_id=token_id, now=clock()) == 0  # no default yet
         profile = session.scalars(select(EnrollmentProfile)).one()
-        profiles.set_default_profile(session, token=session.get_one(DEPToken, token_id), profile=profile)
+        profiles.set_default_profile(
+            session, token_name=session.get_one(DEPToken, token_id).name, profile_name=profile.name, actor=TEST_ACTOR
+        )
         assert assignment.assign_default_profiles(session, token_id=token_id, now=clock()) == 3
         assert assignment.assign_default_profiles(session, token_id=token_id, now=clock()) == 0
     state = devices(session_factory)
@@ -392,7 +399,9 @@ def test_after_the_first_look_the_default_step_reads_only_what_syncs_wrote_since
     add_devices(session_factory, token_id, 3, prefix="OLD", last_synced_at=utcnow() - timedelta(hours=1))
     with transaction(session_factory) as session:
         profile = session.scalars(select(EnrollmentProfile)).one()
-        profiles.set_default_profile(session, token=session.get_one(DEPToken, token_id), profile=profile)
+        profiles.set_default_profile(
+            session, token_name=session.get_one(DEPToken, token_id).name, profile_name=profile.name, actor=TEST_ACTOR
+        )
         now = utcnow()
         assert assignment.assign_default_profiles(session, token_id=token_id, now=now) == 3  # the one whole look
     # A device left without a profile by something other than a sync is not looked at again...
@@ -407,7 +416,9 @@ def test_after_the_first_look_the_default_step_reads_only_what_syncs_wrote_since
     # Setting the default again looks at the whole token once more.
     with transaction(session_factory) as session:
         profile = session.scalars(select(EnrollmentProfile)).one()
-        profiles.set_default_profile(session, token=session.get_one(DEPToken, token_id), profile=profile)
+        profiles.set_default_profile(
+            session, token_name=session.get_one(DEPToken, token_id).name, profile_name=profile.name, actor=TEST_ACTOR
+        )
         assert assignment.assign_default_profiles(session, token_id=token_id, now=utcnow() + timedelta(hours=1)) == 1
 
 

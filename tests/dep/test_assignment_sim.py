@@ -26,6 +26,7 @@ from pippin.dep.token import dep_client_factory
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device, EnrollmentProfile, ProfileDefinition
+from tests.actors import TEST_ACTOR
 from tests.dep.test_profiles import certificate
 from tests.sim.apple import create_test_server, seed_devices
 from tests.simulator import RunningSimulator
@@ -136,7 +137,7 @@ class Env:
 
     def queue(self, profile: str = "Staff", **how: Any) -> Any:
         with transaction(self.factory) as session:
-            return assignment.queue_assignment(session, profile_name=profile, now=self.now(), **how)
+            return assignment.queue_assignment(session, profile_name=profile, now=self.now(), actor=TEST_ACTOR, **how)
 
     def devices(self) -> dict[str, Device]:
         with transaction(self.factory) as session:
@@ -169,7 +170,11 @@ def env(session_factory: SessionFactory, settings: Settings, sim: RunningSimulat
 def create(env: Env, **fields: Any) -> None:
     with transaction(env.factory) as session:
         profiles.create_profile(
-            session, data=ProfileCreate(**{"name": "Staff", **fields}), settings=env.settings, now=env.now()
+            session,
+            data=ProfileCreate(**{"name": "Staff", **fields}),
+            settings=env.settings,
+            now=env.now(),
+            actor=TEST_ACTOR,
         )
 
 
@@ -320,7 +325,11 @@ def test_an_edit_is_defined_anew_and_reaches_every_device(env: Env) -> None:
     old_uuid = env.current_uuid()
     with transaction(env.factory) as session:
         profiles.update_profile(
-            session, name="Staff", changes=ProfileUpdate(skip_setup_items=["Siri", "Passcode"]), settings=env.settings
+            session,
+            name="Staff",
+            changes=ProfileUpdate(skip_setup_items=["Siri", "Passcode"]),
+            settings=env.settings,
+            actor=TEST_ACTOR,
         )
     report = env.run(batch_size=100)
     assert (report.definitions, report.assigned, report.batches) == (1, 150, 2)
@@ -335,7 +344,7 @@ def test_the_default_profile_reaches_devices_added_by_a_sync(env: Env) -> None:
     create(env)
     with transaction(env.factory) as session:
         token = session.scalars(select(DEPToken)).one()
-        profiles.set_default_profile(session, token=token, profile=profiles.get_profile(session, name="Staff"))
+        profiles.set_default_profile(session, token_name=token.name, profile_name="Staff", actor=TEST_ACTOR)
     first = env.seed(5, prefix="FIRST")
     env.sync()
     assert {d.assignment_status for d in env.devices().values()} == {"assigned"}

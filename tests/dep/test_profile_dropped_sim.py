@@ -16,11 +16,13 @@ from sqlalchemy import select
 
 from pippin.config import Settings
 from pippin.dep import assignment_runner, profiles
-from pippin.dep.sync import dep_client_factory, sync_now
+from pippin.dep.sync_and_assign import sync_and_assign_now
+from pippin.dep.token import dep_client_factory
 from pippin.inventory import devices as inventory_service
 from pippin.inventory.schemas import DeviceFilters
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device, ProfileDefinition
+from tests.actors import TEST_ACTOR
 from tests.dep.test_assignment_sim import Env, create
 from tests.sim.apple import create_test_server
 from tests.simulator import RunningSimulator
@@ -50,11 +52,12 @@ class TwoTokens(Env):
             )
 
     def sync_token(self, name: str) -> None:
-        result = sync_now(
+        result = sync_and_assign_now(
             self.factory,
             token_name=name,
             settings=self.settings,
-            open_dep_client=dep_client_factory(box=self.box, settings=self.settings),
+            box=self.box,
+            open_client=dep_client_factory(box=self.box, settings=self.settings),
             clock=self.now,
         )
         assert result.outcome == "succeeded", result
@@ -102,7 +105,7 @@ def test_devices_moved_to_another_server_get_its_default_profile_and_views_match
     with transaction(env.factory) as session:
         assert {d.assignment_status for d in session.scalars(select(Device))} == {"assigned"}
         beta = session.scalars(select(DEPToken).where(DEPToken.name == "beta")).one()
-        profiles.set_default_profile(session, token=beta, profile=profiles.get_profile(session, name="Kiosk"))
+        profiles.set_default_profile(session, token_name=beta.name, profile_name="Kiosk", actor=TEST_ACTOR)
 
     moved, released = serials[:4], serials[4]
     env.portal("POST", "/portal/assignments", {"server_uuid": env.beta.server_uuid, "serials": moved})
@@ -113,7 +116,7 @@ def test_devices_moved_to_another_server_get_its_default_profile_and_views_match
 
     # Nothing is left for retry-due: B's sync sent its default to the moved devices.
     leftover = assignment_runner.run_due_assignments(
-        env.factory, settings=env.settings, open_client=env.client_factory(), clock=env.now
+        env.factory, settings=env.settings, box=env.box, open_client=env.client_factory(), clock=env.now
     )
     assert (leftover.sent, leftover.apple_calls) == (0, 0)
 

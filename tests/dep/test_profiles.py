@@ -23,6 +23,7 @@ from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.setup_panes import PANES, get_pane, normalize_skip_keys
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.models import AssignmentStatus, DEPToken, Device, EnrollmentProfile
+from tests.actors import TEST_ACTOR
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -44,7 +45,7 @@ def certificate(common_name: str = "Pippin Test CA") -> x509.Certificate:
 
 def create(session: Session, settings: Settings, **fields: Any) -> Any:
     return profiles.create_profile(
-        session, data=ProfileCreate(**{"name": "Staff iPhones", **fields}), settings=settings
+        session, data=ProfileCreate(**{"name": "Staff iPhones", **fields}), settings=settings, actor=TEST_ACTOR
     )
 
 
@@ -215,11 +216,20 @@ def test_only_changes_apple_sees_raise_the_revision_and_requeue_devices(session:
     session.flush()
 
     read = profiles.update_profile(
-        session, name="Staff iPhones", changes=ProfileUpdate(description="only for admins"), settings=settings
+        session,
+        name="Staff iPhones",
+        changes=ProfileUpdate(description="only for admins"),
+        settings=settings,
+        actor=TEST_ACTOR,
     )
     assert read.revision == 1
     read = profiles.update_profile(
-        session, name="Staff iPhones", changes=ProfileUpdate(department="Sales"), settings=settings, now=T0
+        session,
+        name="Staff iPhones",
+        changes=ProfileUpdate(department="Sales"),
+        settings=settings,
+        now=T0,
+        actor=TEST_ACTOR,
     )
     assert read.revision == 2
     rows = {d.serial_number: d for d in session.scalars(select(Device).execution_options(populate_existing=True))}
@@ -231,7 +241,7 @@ def test_only_changes_apple_sees_raise_the_revision_and_requeue_devices(session:
     assert read.devices.pending == 2
 
     same = profiles.update_profile(
-        session, name="Staff iPhones", changes=ProfileUpdate(department="Sales"), settings=settings
+        session, name="Staff iPhones", changes=ProfileUpdate(department="Sales"), settings=settings, actor=TEST_ACTOR
     )
     assert same.revision == 2  # nothing changed, nothing to define again
 
@@ -240,10 +250,12 @@ def test_a_bad_edit_changes_nothing(session: Session, settings: Settings) -> Non
     create(session, settings, supervised=True, locked=True)
     with pytest.raises(InvalidInput, match="FLAGS_INVALID"):
         profiles.update_profile(
-            session, name="Staff iPhones", changes=ProfileUpdate(supervised=False), settings=settings
+            session, name="Staff iPhones", changes=ProfileUpdate(supervised=False), settings=settings, actor=TEST_ACTOR
         )
     with pytest.raises(InvalidInput, match="cannot be null"):
-        profiles.update_profile(session, name="Staff iPhones", changes=ProfileUpdate(name=None), settings=settings)
+        profiles.update_profile(
+            session, name="Staff iPhones", changes=ProfileUpdate(name=None), settings=settings, actor=TEST_ACTOR
+        )
     read = profiles.read_profile(session, name="Staff iPhones", settings=settings)
     assert (read.revision, read.supervised, read.locked) == (1, True, True)
 
@@ -252,7 +264,7 @@ def test_unknown_profiles_are_not_found(session: Session, settings: Settings) ->
     with pytest.raises(NotFound, match="pippin profiles list"):
         profiles.read_profile(session, name="nope", settings=settings)
     with pytest.raises(NotFound):
-        profiles.delete_profile(session, name="x" * 10_000)
+        profiles.delete_profile(session, name="x" * 10_000, actor=TEST_ACTOR)
 
 
 def test_a_profile_in_use_cannot_be_deleted(session: Session, settings: Settings) -> None:
@@ -261,15 +273,15 @@ def test_a_profile_in_use_cannot_be_deleted(session: Session, settings: Settings
     token = DEPToken(name="acme", status="ok")
     session.add(token)
     session.flush()
-    profiles.set_default_profile(session, token=token, profile=profile)
+    profiles.set_default_profile(session, token_name=token.name, profile_name=profile.name, actor=TEST_ACTOR)
     assert profiles.read_profile(session, name="Staff iPhones", settings=settings).default_for_tokens == ["acme"]
     with pytest.raises(Conflict, match="default of token"):
-        profiles.delete_profile(session, name="Staff iPhones")
-    profiles.set_default_profile(session, token=token, profile=None)
+        profiles.delete_profile(session, name="Staff iPhones", actor=TEST_ACTOR)
+    profiles.set_default_profile(session, token_name=token.name, profile_name=None, actor=TEST_ACTOR)
     session.add(Device(serial_number="S1", token_id=token.id, assigned_profile_id=profile.id, assigned_revision=1))
     session.flush()
     with pytest.raises(Conflict, match="1 devices"):
-        profiles.delete_profile(session, name="Staff iPhones")
+        profiles.delete_profile(session, name="Staff iPhones", actor=TEST_ACTOR)
     session.execute(Device.__table__.delete())
-    profiles.delete_profile(session, name="Staff iPhones")
+    profiles.delete_profile(session, name="Staff iPhones", actor=TEST_ACTOR)
     assert count_profiles(session) == 0

@@ -13,6 +13,7 @@ from pippin.dep.profile_schemas import ProfileCreate
 from pippin.dep.scheduled import send_due_assignments
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device, EnrollmentProfile, utcnow
+from tests.actors import TEST_ACTOR
 from tests.dep.test_assignment import ScriptedApple
 
 
@@ -24,7 +25,9 @@ def test_due_retries_of_good_tokens_go_out_and_refused_tokens_wait(
         good = DEPToken(name="good", status="ok", credentials_encrypted=b"sealed")
         refused = DEPToken(name="refused", status="terms_not_signed", credentials_encrypted=b"sealed")
         session.add_all([good, refused])
-        profiles.create_profile(session, data=ProfileCreate(name="Staff", supervised=True), settings=settings)
+        profiles.create_profile(
+            session, data=ProfileCreate(name="Staff", supervised=True), settings=settings, actor=TEST_ACTOR
+        )
         session.flush()
         profile = session.scalars(select(EnrollmentProfile)).one()
         throttled = {

@@ -17,6 +17,7 @@ from pippin.dep.sync import sync_now
 from pippin.dep.sync_and_assign import sync_and_assign_now
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device, SyncRun
+from tests.actors import TEST_ACTOR
 from tests.dep.test_sync import ScriptedApple, dev, page, token_name, token_row
 
 __all__ = ["token_name"]  # the fixture, shared with test_sync
@@ -60,9 +61,11 @@ def box(settings: Settings) -> SecretBox:
 @pytest.fixture
 def default_profile(session_factory: SessionFactory, settings: Settings, token_name: str) -> str:
     with transaction(session_factory) as session:
-        profile = profiles.create_profile(session, data=ProfileCreate(name="Staff", supervised=True), settings=settings)
+        profile = profiles.create_profile(
+            session, data=ProfileCreate(name="Staff", supervised=True), settings=settings, actor=TEST_ACTOR
+        )
         token = session.scalars(select(DEPToken).where(DEPToken.name == token_name)).one()
-        profiles.set_default_profile(session, token=token, profile=profiles.get_profile(session, name=profile.name))
+        profiles.set_default_profile(session, token_name=token.name, profile_name=profile.name, actor=TEST_ACTOR)
     return profile.name
 
 

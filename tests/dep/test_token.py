@@ -32,6 +32,7 @@ from pippin.dep.schemas import ExpiryLevel
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, TokenStatus
+from tests.actors import TEST_ACTOR
 from tests.crypto.openssl_tokens import inner_token_text, openssl_encrypt, pooled_key_generator, token_fields
 
 IN_A_YEAR = datetime.now(UTC) + timedelta(days=365)
@@ -68,7 +69,7 @@ def _snapshot(factory: SessionFactory, name: str) -> dict[str, Any]:
 
 def _keypair(factory: SessionFactory, box: SecretBox, name: str = "acme") -> str:
     with transaction(factory) as session:
-        return token_service.create_keypair(session, name=name, box=box)
+        return token_service.create_keypair(session, name=name, box=box, actor=TEST_ACTOR)
 
 
 def _refused_upload(
@@ -77,7 +78,13 @@ def _refused_upload(
     before = _snapshot(factory, name) if name == "acme" else None
     with pytest.raises(PippinError) as caught:
         token_service.upload_token(
-            factory, name=name, p7m=p7m, apple_id=kw.pop("apple_id", "admin@example.com"), box=box, settings=settings
+            factory,
+            name=name,
+            p7m=p7m,
+            apple_id=kw.pop("apple_id", "admin@example.com"),
+            box=box,
+            settings=settings,
+            actor=TEST_ACTOR,
         )
     if before is not None:
         assert _snapshot(factory, name) == before
@@ -120,7 +127,7 @@ def test_a_pending_certificate_near_its_end_is_replaced(session_factory: Session
 @pytest.mark.parametrize("name", ["", "a" * 65, "has space", "slash/", "dots..ok-but-\u00e9", "semi;colon"])
 def test_token_names_are_checked(session_factory: SessionFactory, box: SecretBox, name: str) -> None:
     with pytest.raises(InvalidInput, match="1-64 characters"), transaction(session_factory) as session:
-        token_service.create_keypair(session, name=name, box=box)
+        token_service.create_keypair(session, name=name, box=box, actor=TEST_ACTOR)
 
 
 def test_name_with_every_allowed_character_is_accepted(session_factory: SessionFactory, box: SecretBox) -> None:

@@ -30,6 +30,7 @@ from pippin.errors import Conflict
 from pippin.logs import JSONFormatter
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import TokenStatus
+from tests.actors import TEST_ACTOR
 from tests.crypto.openssl_tokens import openssl_decrypt, openssl_encrypt, pooled_key_generator
 from tests.simulator import RunningSimulator
 
@@ -53,7 +54,7 @@ def box(settings: Settings) -> SecretBox:
 
 def keypair(factory: SessionFactory, box: SecretBox, name: str = "acme") -> str:
     with transaction(factory) as session:
-        return token_service.create_keypair(session, name=name, box=box)
+        return token_service.create_keypair(session, name=name, box=box, actor=TEST_ACTOR)
 
 
 def create_server(sim: RunningSimulator, certificate_pem: str, name: str = "Acme MDM") -> str:
@@ -77,7 +78,14 @@ def upload(
     factory: SessionFactory, box: SecretBox, settings: Settings, p7m: bytes, *, name: str = "acme", **kw: Any
 ) -> TokenUploadResult:
     return token_service.upload_token(
-        factory, name=name, p7m=p7m, apple_id=kw.pop("apple_id", ADMIN), box=box, settings=settings, **kw
+        factory,
+        name=name,
+        p7m=p7m,
+        apple_id=kw.pop("apple_id", ADMIN),
+        box=box,
+        settings=settings,
+        actor=TEST_ACTOR,
+        **kw,
     )
 
 

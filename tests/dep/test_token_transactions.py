@@ -22,6 +22,7 @@ from pippin.dep.errors import TermsNotSigned
 from pippin.errors import Conflict, NotFound
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import AuditEvent, DEPToken, TokenStatus
+from tests.actors import TEST_ACTOR
 from tests.dep.test_token_sim import ADMIN, connect, create_server, download_token, keypair
 from tests.simulator import RunningSimulator
 
@@ -71,12 +72,6 @@ def test_upload_holds_no_transaction_while_apple_answers(
     p7m = download_token(sim, create_server(sim, keypair(session_factory, box)))
     transport = WatchingTransport(_nothing_held(engine))
 
-    def audit(session: object, _result: object) -> None:
-        from pippin.admin.audit import Interface, record_event
-
-        assert engine.pool.checkedout() == 1  # the event is written in the token's own transaction
-        record_event(session, actor="test", interface=Interface.cli, action="dep.token.upload")  # type: ignore[arg-type]
-
     result = token_service.upload_token(
         session_factory,
         name="acme",
@@ -85,12 +80,13 @@ def test_upload_holds_no_transaction_while_apple_answers(
         box=box,
         settings=online,
         transport=transport,
-        on_stored=audit,
+        actor=TEST_ACTOR,
     )
     assert result.token.status == TokenStatus.ok
     assert "/account" in transport.seen
-    with read_transaction(session_factory) as session:
-        assert session.query(AuditEvent).count() == 1
+    with read_transaction(session_factory) as session:  # recorded in the transaction that stored the token
+        uploads = session.query(AuditEvent).filter(AuditEvent.action == "dep.token.upload").all()
+        assert [(event.actor, event.target) for event in uploads] == [(TEST_ACTOR.name, "acme")]
 
 
 def test_account_check_holds_no_transaction_and_records_the_outcome(
@@ -129,6 +125,7 @@ def test_an_upload_whose_token_got_a_new_key_pair_meanwhile_stores_nothing(
             box=box,
             settings=online,
             transport=WatchingTransport(new_key_pair_meanwhile),
+            actor=TEST_ACTOR,
         )
     with read_transaction(session_factory) as session:
         token = token_service.get_token(session, name="acme")

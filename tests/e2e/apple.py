@@ -10,6 +10,7 @@ from pippin.crypto.keys import KeyGenerator
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import token as token_service
 from pippin.store.db import SessionFactory, transaction
+from tests.actors import TEST_ACTOR
 from tests.simulator import RunningSimulator
 
 ADMIN = "ann@example.com"
@@ -26,7 +27,9 @@ def connect_token(
     """Steps 2-4 of the seed: key pair, MDM server at Apple, token download and upload. Returns the server UUID."""
     box = SecretBox.from_settings(settings)
     with transaction(factory) as session:
-        certificate_pem = token_service.create_keypair(session, name=name, box=box, generate_key=generate_key)
+        certificate_pem = token_service.create_keypair(
+            session, name=name, box=box, generate_key=generate_key, actor=TEST_ACTOR
+        )
     created = sim.portal.post(
         "/portal/mdm-servers",
         json={"name": f"{name} MDM", "public_key_pem": certificate_pem, "admin_apple_id": ADMIN},
@@ -35,7 +38,9 @@ def connect_token(
     server_uuid: str = created.json()["server_uuid"]
     p7m = sim.portal.get(f"/portal/mdm-servers/{server_uuid}/token")
     assert p7m.status_code == 200, p7m.text
-    token_service.upload_token(factory, name=name, p7m=p7m.content, apple_id=ADMIN, box=box, settings=settings)
+    token_service.upload_token(
+        factory, name=name, p7m=p7m.content, apple_id=ADMIN, box=box, settings=settings, actor=TEST_ACTOR
+    )
     return server_uuid
 
 

@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.admin.schemas import AdminAPITokenRead
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.models import AdminAPIToken, utcnow
@@ -65,7 +67,9 @@ def get_api_token(session: Session, *, name: str) -> AdminAPIToken:
     return token
 
 
-def create_api_token(session: Session, *, name: str, now: datetime | None = None) -> tuple[AdminAPITokenRead, str]:
+def create_api_token(
+    session: Session, *, name: str, actor: Actor, now: datetime | None = None
+) -> tuple[AdminAPITokenRead, str]:
     """Make a token named ``name``; returns its description and the plaintext, which nothing can show again."""
     validate_token_name(name)
     if find_api_token(session, name=name) is not None:
@@ -80,6 +84,7 @@ def create_api_token(session: Session, *, name: str, now: datetime | None = None
             session.add(token)
     except IntegrityError as exc:  # another process took the name between the check and the insert
         raise Conflict(f"An API token named {name!r} already exists.", hint="Choose another name.") from exc
+    audit.record_event(session, actor=actor, action=AuditAction.admin_api_token_create, target=name)
     return _read(token), plaintext
 
 
@@ -106,9 +111,10 @@ def list_api_tokens(session: Session) -> list[AdminAPITokenRead]:
     return [_read(token) for token in tokens]
 
 
-def revoke_api_token(session: Session, *, name: str, now: datetime | None = None) -> AdminAPITokenRead:
+def revoke_api_token(session: Session, *, name: str, actor: Actor, now: datetime | None = None) -> AdminAPITokenRead:
     """Stop ``name`` from authenticating from the next request on; revoking twice keeps the first date."""
     token = get_api_token(session, name=name)
+    audit.record_event(session, actor=actor, action=AuditAction.admin_api_token_revoke, target=token.name)
     if token.revoked_at is None:
         token.revoked_at = now or utcnow()
         session.flush()

@@ -1,12 +1,15 @@
 """The audit log: every change an admin makes, from the console, the API or the CLI, in one table.
 
-Interfaces record here, not services: only an interface knows who is acting and from where. Each records
-in the same transaction as the change it describes, so a change that rolls back leaves no event, and an
-event never describes something that did not happen.
+Each use case records its own event: the interface says who is acting and from where (an :class:`Actor`) and
+the service that makes the change records it in the same transaction, so a change that rolls back leaves no
+event, an event never describes something that did not happen, and the same action reads the same from every
+interface. Pippin's own scheduled work (the periodic syncs) is not an admin's change and is not recorded here;
+the sync history tells it.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -23,9 +26,44 @@ _MAX_DETAIL_VALUE_CHARS = 200
 
 
 class Interface(StrEnum):
+    """Where a change came from."""
+
     console = "console"
     api = "api"
     cli = "cli"
+    device = "device"
+    system = "system"
+
+
+class AuditAction(StrEnum):
+    """Every change the audit log records; the values are what the log shows and ``--action`` filters on."""
+
+    dep_keypair_create = "dep.keypair.create"
+    dep_token_upload = "dep.token.upload"  # noqa: S105 (an action's name, not a secret)
+    dep_sync_start = "dep.sync.start"
+    profile_create = "profile.create"
+    profile_update = "profile.update"
+    profile_delete = "profile.delete"
+    profile_assign = "profile.assign"
+    profile_set_default = "profile.set_default"
+    profile_retry_due = "profile.retry_due"
+    admin_sign_in = "admin.sign_in"
+    admin_user_create = "admin.user.create"
+    admin_api_token_create = "admin.api_token.create"  # noqa: S105
+    admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who asks for a change, through which interface, and from where (a client address, or the CLI's host).
+
+    Built by the interface (the signed-in admin, the API token, the operating-system user) and passed to the
+    use case, which records it with the change.
+    """
+
+    name: str
+    interface: Interface
+    source: str | None = None
 
 
 def _clip(value: str | None, limit: int) -> str | None:
@@ -46,23 +84,21 @@ def _safe_detail(detail: dict[str, Any] | None) -> dict[str, Any]:
 def record_event(
     session: Session,
     *,
-    actor: str,
-    interface: Interface,
-    action: str,
+    actor: Actor,
+    action: AuditAction,
     target: str | None = None,
-    source: str | None = None,
     detail: dict[str, Any] | None = None,
     now: datetime | None = None,
 ) -> None:
-    """Add one event to the caller's transaction."""
+    """Add one event to the caller's transaction (the use case's, so it commits or rolls back with the change)."""
     session.add(
         AuditEvent(
             at=now or utcnow(),
-            actor=actor[:320],
-            interface=interface,
-            action=action[:64],
+            actor=actor.name[:320],
+            interface=actor.interface.value,
+            action=AuditAction(action).value,
             target=_clip(target, 200),
-            source=_clip(source, 255),
+            source=_clip(actor.source, 255),
             detail=_safe_detail(detail),
         )
     )
@@ -88,7 +124,7 @@ def list_events(
     limit: int = 100,
     before_id: int | None = None,
     actor: str | None = None,
-    action: str | None = None,
+    action: AuditAction | None = None,
     target: str | None = None,
 ) -> list[AuditEventRead]:
     """The newest events first; ``before_id`` continues after the last one of a previous page."""

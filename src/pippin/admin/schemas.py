@@ -34,7 +34,7 @@ class AuditEventRead(BaseModel):
     id: int
     at: datetime
     actor: str = Field(description="The admin's e-mail, the API token's name, or the operating-system user.")
-    interface: str = Field(description="console, api or cli")
+    interface: str = Field(description="console, api, cli, device or system")
     action: str = Field(description="What was done, e.g. dep.token.upload or admin.user.create.")
     target: str | None = Field(description="What it was done to, e.g. the token's name or a serial number.")
     source: str | None = Field(description="The client address, or the host for the CLI.")

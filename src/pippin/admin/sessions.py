@@ -16,6 +16,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.store.models import AdminSession, AdminUser, utcnow
 
 COOKIE_NAME = "pippin_session"
@@ -31,9 +33,10 @@ def _digest(token: str) -> str:
 
 
 def start_session(
-    session: Session, *, user: AdminUser, source: str | None, now: datetime | None = None
+    session: Session, *, user: AdminUser, actor: Actor, now: datetime | None = None
 ) -> tuple[AdminSession, str]:
-    """A new session for ``user``; returns it and the cookie value, which is never stored."""
+    """A new session for ``user``, signing in as ``actor`` (recorded); returns it and the cookie value, which is
+    never stored."""
     moment = now or utcnow()
     token = secrets.token_urlsafe(32)
     record = AdminSession(
@@ -42,8 +45,9 @@ def start_session(
         created_at=moment,
         last_seen_at=moment,
         expires_at=moment + MAX_LIFETIME,
-        source=(source or "")[:64] or None,
+        source=(actor.source or "")[:64] or None,
     )
+    audit.record_event(session, actor=actor, action=AuditAction.admin_sign_in, target=user.email, now=moment)
     session.add(record)
     # Expired sessions of anyone are swept at sign-in, so the table never grows without bound.
     session.execute(delete(AdminSession).where(AdminSession.expires_at <= moment))

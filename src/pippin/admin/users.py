@@ -18,6 +18,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.admin.schemas import AdminUserRead
 from pippin.errors import Conflict, InvalidInput, PippinError
 from pippin.store.models import AdminRole, AdminUser, utcnow
@@ -106,7 +108,13 @@ def find_user(session: Session, *, email: str) -> AdminUser | None:
 
 
 def create_user(
-    session: Session, *, email: str, password: str, role: str = AdminRole.admin, now: datetime | None = None
+    session: Session,
+    *,
+    email: str,
+    password: str,
+    actor: Actor,
+    role: str = AdminRole.admin,
+    now: datetime | None = None,
 ) -> AdminUserRead:
     """A new admin account; refuses a taken address, a weak password or an unknown role, storing nothing."""
     address = normalize_email(email)
@@ -121,6 +129,9 @@ def create_user(
             session.add(user)
     except IntegrityError as exc:  # another process took the address between the check and the insert
         raise taken from exc
+    audit.record_event(
+        session, actor=actor, action=AuditAction.admin_user_create, target=address, detail={"role": chosen_role}
+    )
     return to_read(user, now=now)
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile
-from sqlalchemy.orm import Session
 
 from pippin.api.audit import APIChanger
 from pippin.api.errors import DEP_RESPONSES, ErrorRead
@@ -60,9 +59,8 @@ def create_dep_keypair(name: str, session: DBSession, resources: Resources, acto
     to Apple stays the one Apple encrypts to.
     """
     certificate_pem = token_service.create_keypair(
-        session, name=name, box=resources.secret_box, generate_key=resources.generate_key
+        session, name=name, box=resources.secret_box, actor=actor, generate_key=resources.generate_key
     )
-    actor.record(session, action="dep.keypair.create", target=name)
     # The service accepted the name, so it holds only letters, digits, '.', '_' and '-': safe in the header.
     return Response(
         certificate_pem,
@@ -99,10 +97,6 @@ def upload_dep_token(
             hint="Upload the *_smime.p7m file downloaded from Apple Business Manager.",
         )
     session.commit()  # end the request's transaction (authentication): none stays open while Apple answers
-
-    def record(stored_in: Session, result: TokenUploadResult) -> None:
-        actor.record(stored_in, action="dep.token.upload", target=name, detail={"server": result.token.server_name})
-
     return token_service.upload_token(
         resources.session_factory,
         name=name,
@@ -111,7 +105,7 @@ def upload_dep_token(
         box=resources.secret_box,
         settings=resources.settings,
         force=force,
-        on_stored=record,
+        actor=actor,
     )
 
 
@@ -148,8 +142,9 @@ def start_dep_sync(
 
     The claim commits with this request, before the background run starts.
     """
-    started = sync_service.start_sync(session, token_name=name, settings=resources.settings, full=full, trigger="api")
-    actor.record(session, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind})
+    started = sync_service.start_sync(
+        session, token_name=name, settings=resources.settings, full=full, trigger="api", actor=actor
+    )
     run_sync_after_response(background, resources, run_id=started.id)
     return started
 

@@ -18,7 +18,6 @@ from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentQueued, ProfileCreate, ProfileRead, ProfileUpdate
-from pippin.dep.token import get_token
 from pippin.server.background import send_due_assignments_after_response
 from pippin.server.deps import AppSettings, DBSession, Resources
 
@@ -54,9 +53,7 @@ def list_profiles(session: DBSession, settings: AppSettings) -> list[ProfileRead
 @router.post("", response_model=ProfileRead, status_code=201, responses={**_BAD, **_CONFLICT})
 def create_profile(body: ProfileCreate, session: DBSession, settings: AppSettings, actor: APIChanger) -> ProfileRead:
     """Create a profile after checking Apple's rules; it is defined at Apple when first assigned."""
-    created = profile_service.create_profile(session, data=body, settings=settings)
-    actor.record(session, action="profile.create", target=created.name)
-    return created
+    return profile_service.create_profile(session, data=body, settings=settings, actor=actor)
 
 
 @router.get("/{name}", response_model=ProfileRead, responses=_NOT_FOUND)
@@ -66,34 +63,47 @@ def read_profile(name: str, session: DBSession, settings: AppSettings) -> Profil
 
 @router.patch("/{name}", response_model=ProfileRead, responses={**_BAD, **_NOT_FOUND, **_CONFLICT})
 def update_profile(
-    name: str, body: ProfileUpdate, session: DBSession, settings: AppSettings, actor: APIChanger
+    name: str,
+    body: ProfileUpdate,
+    session: DBSession,
+    resources: Resources,
+    background: BackgroundTasks,
+    actor: APIChanger,
 ) -> ProfileRead:
-    """Change a profile. A change Apple sees raises the revision and queues every device that had the profile."""
-    updated = profile_service.update_profile(session, name=name, changes=body, settings=settings)
-    actor.record(session, action="profile.update", target=updated.name, detail={"revision": updated.revision})
+    """Change a profile. A change Apple sees raises the revision and queues every device that had the profile;
+    they are sent to Apple in the background once the change is committed."""
+    updated = profile_service.update_profile(session, name=name, changes=body, settings=resources.settings, actor=actor)
+    send_due_assignments_after_response(background, resources)
     return updated
 
 
 @router.delete("/{name}", status_code=204, response_class=Response, responses={**_NOT_FOUND, **_CONFLICT})
 def delete_profile(name: str, session: DBSession, actor: APIChanger) -> Response:
     """Delete a profile that no device and no token uses."""
-    profile_service.delete_profile(session, name=name)
-    actor.record(session, action="profile.delete", target=name)
+    profile_service.delete_profile(session, name=name, actor=actor)
     return Response(status_code=204)
 
 
 @router.post("/{name}/assignments", response_model=AssignmentQueued, status_code=202, responses={**_BAD, **_NOT_FOUND})
-def assign_profile(name: str, body: AssignmentCreate, session: DBSession, actor: APIChanger) -> AssignmentQueued:
-    """Queue devices for the profile; the next sync or ``retry-due`` sends them to Apple in batches of 1000."""
+def assign_profile(
+    name: str,
+    body: AssignmentCreate,
+    session: DBSession,
+    resources: Resources,
+    background: BackgroundTasks,
+    actor: APIChanger,
+) -> AssignmentQueued:
+    """Queue devices for the profile; once committed they are sent to Apple in the background, in batches of
+    1000 (each device's outcome shows on the device)."""
     queued = assignment_service.queue_assignment(
-        session, profile_name=name, serials=body.serials, all_unassigned=body.all_unassigned, token_name=body.token
-    )
-    actor.record(
         session,
-        action="profile.assign",
-        target=queued.profile,
-        detail={"queued": queued.queued, "unchanged": queued.unchanged, "revision": queued.revision},
+        profile_name=name,
+        serials=body.serials,
+        all_unassigned=body.all_unassigned,
+        token_name=body.token,
+        actor=actor,
     )
+    send_due_assignments_after_response(background, resources)
     return queued
 
 
@@ -102,9 +112,7 @@ def set_default_profile(
     token: str, session: DBSession, body: Annotated[DefaultProfileUpdate, Body()], actor: APIChanger
 ) -> Response:
     """Choose the profile the token's newly synced devices get."""
-    chosen = None if body.profile is None else profile_service.get_profile(session, name=body.profile)
-    profile_service.set_default_profile(session, token=get_token(session, name=token), profile=chosen)
-    actor.record(session, action="profile.set_default", target=token, detail={"profile": body.profile})
+    profile_service.set_default_profile(session, token_name=token, profile_name=body.profile, actor=actor)
     return Response(status_code=204)
 
 
@@ -117,6 +125,6 @@ def retry_due(
     session: DBSession, resources: Resources, background: BackgroundTasks, actor: APIChanger
 ) -> RetryDueStarted:
     """Send the due assignments to Apple in the background; each device's outcome shows on the device."""
-    actor.record(session, action="profile.retry_due")
+    request = assignment_runner.request_due_send(session, actor=actor)
     send_due_assignments_after_response(background, resources)
-    return RetryDueStarted(due=assignment_runner.count_due(session))
+    return RetryDueStarted(due=request.due)

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from pippin.admin import api_tokens as api_token_service
 from pippin.admin import users as user_service
-from pippin.cli.audit import record_cli_change
+from pippin.cli.audit import cli_actor
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stdout
 from pippin.errors import InvalidInput
@@ -51,8 +51,7 @@ def create_user(
     password = _read_password(password_stdin)
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        user = user_service.create_user(session, email=address, password=password, role=role)
-        record_cli_change(session, action="admin.user.create", target=user.email, detail={"role": user.role})
+        user = user_service.create_user(session, email=address, password=password, role=role, actor=cli_actor())
     if json_output:
         print_json(user)
         return
@@ -90,8 +89,7 @@ def create_token(
     """Create an API token and print it once: it cannot be shown again."""
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        token, plaintext = api_token_service.create_api_token(session, name=name)
-        record_cli_change(session, action="admin.api_token.create", target=token.name)
+        token, plaintext = api_token_service.create_api_token(session, name=name, actor=cli_actor())
     # print() rather than Rich: the token must reach pipes whole, unwrapped, alone on its line.
     print(plaintext)
     stdout.print(
@@ -131,7 +129,6 @@ def revoke_token(ctx: typer.Context, name: Annotated[str, typer.Argument(help="T
     """Revoke an API token: requests with it get 401 from now on."""
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        token = api_token_service.revoke_api_token(session, name=name)
-        record_cli_change(session, action="admin.api_token.revoke", target=token.name)
+        token = api_token_service.revoke_api_token(session, name=name, actor=cli_actor())
     revoked_at = token.revoked_at.strftime("%Y-%m-%d %H:%M UTC") if token.revoked_at else "now"
     stdout.print(f"API token {token.name!r} is revoked (since {revoked_at}).", markup=False)

@@ -1,17 +1,17 @@
-"""`pippin audit list`: the audit log, and the one helper every CLI command that changes something records with."""
+"""`pippin audit list`: the audit log, and the actor every CLI command that changes something passes on."""
 
 from __future__ import annotations
 
 import getpass
 import socket
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from pippin.admin import audit as audit_service
+from pippin.admin.audit import Actor, AuditAction, Interface
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.store.db import read_transaction
@@ -26,19 +26,9 @@ def _operating_system_user() -> str:
         return "unknown"
 
 
-def record_cli_change(
-    session: Session, *, action: str, target: str | None = None, detail: dict[str, Any] | None = None
-) -> None:
-    """Record a change made from this shell, in the transaction that makes it: the OS user on this host."""
-    audit_service.record_event(
-        session,
-        actor=_operating_system_user(),
-        interface=audit_service.Interface.cli,
-        action=action,
-        target=target,
-        source=socket.gethostname(),
-        detail=detail,
-    )
+def cli_actor() -> Actor:
+    """Whoever runs this command, as the audit log records them: the operating-system user on this host."""
+    return Actor(name=_operating_system_user(), interface=Interface.cli, source=socket.gethostname())
 
 
 @app.command("list")
@@ -47,7 +37,9 @@ def list_events(
     limit: Annotated[int, typer.Option("--limit", min=1, max=audit_service.MAX_LIST, help="At most this many.")] = 100,
     before: Annotated[int | None, typer.Option("--before", help="Only events older than this id (paging).")] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Only this admin, API token or OS user.")] = None,
-    action: Annotated[str | None, typer.Option("--action", help="Only this action, e.g. dep.token.upload.")] = None,
+    action: Annotated[
+        AuditAction | None, typer.Option("--action", help="Only this action, e.g. dep.token.upload.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON for scripts and export.")] = False,
 ) -> None:
     """The newest audit events first: who changed what, when, and from where."""

@@ -12,16 +12,15 @@ from typing import Annotated
 import typer
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.orm import Session
 
 from pippin.cli import dep_sync
-from pippin.cli.audit import record_cli_change
+from pippin.cli.audit import cli_actor
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
-from pippin.dep.schemas import DEPTokenRead, ExpiryLevel, TokenUploadResult
+from pippin.dep.schemas import DEPTokenRead, ExpiryLevel
 from pippin.errors import Conflict, InvalidInput
 from pippin.store.db import read_transaction, transaction
 
@@ -55,8 +54,7 @@ def keypair(
         raise Conflict(f"{output} already exists.", hint="Choose another file, or pass --force to overwrite it.")
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        certificate_pem = token_service.create_keypair(session, name=name, box=_box(context))
-        record_cli_change(session, action="dep.keypair.create", target=name)
+        certificate_pem = token_service.create_keypair(session, name=name, box=_box(context), actor=cli_actor())
     if output is None:
         stdout.print(certificate_pem, end="", markup=False)
     else:
@@ -95,10 +93,6 @@ def upload_token(
     p7m = _read_upload(file)
     context = cli_context(ctx)
 
-    def record(session: Session, stored: TokenUploadResult) -> None:
-        detail = {"server": stored.token.server_name, "force": force}
-        record_cli_change(session, action="dep.token.upload", target=name, detail=detail)
-
     result = token_service.upload_token(
         context.session_factory,
         name=name,
@@ -107,7 +101,7 @@ def upload_token(
         box=_box(context),
         settings=context.settings,
         force=force,
-        on_stored=record,
+        actor=cli_actor(),
     )
     for warning in result.warnings:
         stderr.print(f"[bold yellow]warning:[/] {warning}", markup=True, highlight=False)

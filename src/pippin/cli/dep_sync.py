@@ -14,7 +14,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
-from pippin.cli.audit import record_cli_change
+from pippin.cli.audit import cli_actor
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
@@ -23,7 +23,7 @@ from pippin.dep import sync_and_assign
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep.sync_schemas import SyncHealthRead, SyncRunRead
 from pippin.dep.token import dep_client_factory
-from pippin.store.db import read_transaction, transaction
+from pippin.store.db import read_transaction
 
 NameArgument = Annotated[str, typer.Argument(help="The DEP token's name, as in `pippin dep tokens`.")]
 JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON with the REST API's keys.")]
@@ -61,18 +61,14 @@ def sync(
         def show(step: sync_service.SyncProgress) -> None:
             progress.update(task, description=f"Syncing {name} ({step.phase})", pages=step.pages, devices=step.devices)
 
-        # Claim the window and record who asked in one transaction, then run both steps of "Sync now".
-        with transaction(context.session_factory) as session:
-            started = sync_service.start_sync(session, token_name=name, settings=settings, full=full)
-            record_cli_change(
-                session, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind}
-            )
-        result = sync_and_assign.run_sync_and_assign(
+        result = sync_and_assign.sync_and_assign_now(
             context.session_factory,
-            run_id=started.id,
+            token_name=name,
             settings=settings,
             box=box,
             open_client=open_client,
+            full=full,
+            actor=cli_actor(),
             progress=show,
         )
     if json_output:

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pippin.cli.audit import record_cli_change
+from pippin.cli.audit import cli_actor
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import print_json, stdout
 from pippin.crypto.secrets import SecretBox
@@ -23,7 +23,7 @@ from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentRunRead, ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.dep.setup_panes import PANES, get_pane
-from pippin.dep.token import dep_client_factory, get_token
+from pippin.dep.token import dep_client_factory
 from pippin.errors import InvalidInput
 from pippin.store.db import read_transaction, transaction
 from pippin.store.models import UserAffinity
@@ -203,8 +203,7 @@ def create(
     }
     data = ProfileCreate(**{key: value for key, value in fields.items() if value is not None})
     with transaction(context.session_factory) as session:
-        profile = profile_service.create_profile(session, data=data, settings=context.settings)
-        record_cli_change(session, action="profile.create", target=profile.name)
+        profile = profile_service.create_profile(session, data=data, settings=context.settings, actor=cli_actor())
     if json_output:
         print_json(profile)
         return
@@ -310,9 +309,8 @@ def edit(
         if clear_anchor_certs or anchor_cert:
             changes["anchor_certs"] = _read_certificates(anchor_cert or [])
         profile = profile_service.update_profile(
-            session, name=name, changes=ProfileUpdate(**changes), settings=context.settings
+            session, name=name, changes=ProfileUpdate(**changes), settings=context.settings, actor=cli_actor()
         )
-        record_cli_change(session, action="profile.update", target=profile.name, detail={"revision": profile.revision})
     run = None if queue_only or profile.revision == current.revision else _send(context)
     if json_output:
         print_json({"profile": profile.model_dump(mode="json"), "sent": run.model_dump(mode="json") if run else None})
@@ -330,8 +328,7 @@ def delete(ctx: typer.Context, name: str) -> None:
     """Delete a profile no device and no token uses."""
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        profile_service.delete_profile(session, name=name)
-        record_cli_change(session, action="profile.delete", target=name)
+        profile_service.delete_profile(session, name=name, actor=cli_actor())
     stdout.print(f"deleted profile {name!r}", markup=False)
 
 
@@ -347,9 +344,7 @@ def set_default(
         raise InvalidInput("Name a profile, or give --clear.", hint="pippin profiles set-default TOKEN PROFILE")
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        chosen = None if profile is None else profile_service.get_profile(session, name=profile)
-        profile_service.set_default_profile(session, token=get_token(session, name=token), profile=chosen)
-        record_cli_change(session, action="profile.set_default", target=token, detail={"profile": profile})
+        profile_service.set_default_profile(session, token_name=token, profile_name=profile, actor=cli_actor())
     if profile is None:
         stdout.print(f"new devices of {token!r} get no profile", markup=False)
     else:
@@ -370,13 +365,12 @@ def assign(
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
         queued = assignment_service.queue_assignment(
-            session, profile_name=profile, serials=serials or [], all_unassigned=all_unassigned, token_name=token
-        )
-        record_cli_change(
             session,
-            action="profile.assign",
-            target=queued.profile,
-            detail={"queued": queued.queued, "unchanged": queued.unchanged, "revision": queued.revision},
+            profile_name=profile,
+            serials=serials or [],
+            all_unassigned=all_unassigned,
+            token_name=token,
+            actor=cli_actor(),
         )
     run = None if queue_only else _send(context)
     if json_output:
@@ -401,9 +395,8 @@ def retry_due(
     """Send the assignments that are due: queued ones, and failed or throttled ones whose wait is over."""
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        token_id = None if token is None else get_token(session, name=token).id
-        record_cli_change(session, action="profile.retry_due", target=token)
-    run = _send(context, token_id=token_id)
+        request = assignment_runner.request_due_send(session, actor=cli_actor(), token_name=token)
+    run = _send(context, token_id=request.token_id)
     if json_output:
         print_json(run)
         return

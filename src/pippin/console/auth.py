@@ -3,22 +3,21 @@
 Every page needs a signed-in admin (:data:`Viewer`); every form that changes something needs
 :data:`Changer`, which checks the CSRF token first and then the role, server-side: a read-only admin's
 post is refused whatever the page showed. Each change is recorded in the audit log through
-:meth:`SignedIn.record`, in the same transaction as the change.
+the signed-in admin's :attr:`SignedIn.actor`, which the use cases record with each change, in its transaction.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from sqlalchemy.orm import Session
 
-from pippin.admin import audit as audit_service
 from pippin.admin import sessions as session_service
 from pippin.admin import users as user_service
+from pippin.admin.audit import Actor, Interface
 from pippin.console import csrf
 from pippin.console.rendering import redirect, render
 from pippin.errors import PippinError
@@ -63,19 +62,10 @@ class SignedIn:
     def read_only(self) -> bool:
         return self.role != AdminRole.admin
 
-    def record(
-        self, db: Session, *, action: str, target: str | None = None, detail: dict[str, Any] | None = None
-    ) -> None:
-        """Record a change this admin made, in the transaction that makes it."""
-        audit_service.record_event(
-            db,
-            actor=self.email,
-            interface=audit_service.Interface.console,
-            action=action,
-            target=target,
-            source=self.source,
-            detail=detail,
-        )
+    @property
+    def actor(self) -> Actor:
+        """This admin as the audit log records them: the use case they call records its change with it."""
+        return Actor(name=self.email, interface=Interface.console, source=self.source)
 
 
 def client_address(request: Request) -> str | None:
@@ -159,15 +149,8 @@ def sign_in(
         # The failure count must persist although the sign-in fails.
         db.commit()
         return _sign_in_page(request, email=email, error=error, status=400 if error.code == "sign_in_failed" else 429)
-    _, cookie = session_service.start_session(db, user=user, source=client_address(request))
-    audit_service.record_event(
-        db,
-        actor=user.email,
-        interface=audit_service.Interface.console,
-        action="admin.sign_in",
-        target=user.email,
-        source=client_address(request),
-    )
+    actor = Actor(name=user.email, interface=Interface.console, source=client_address(request))
+    _, cookie = session_service.start_session(db, user=user, actor=actor)
     form_next = request.query_params.get("next")
     response = redirect(request, _safe_next(form_next))
     response.set_cookie(

@@ -101,11 +101,10 @@ async def create_profile(request: Request, db: DBSession, signed_in: Changer, re
             data = ProfileCreate.model_validate(values)
         except ValidationError as invalid:
             raise _invalid(invalid) from None
-        created = profile_service.create_profile(db, data=data, settings=resources.settings)
+        created = profile_service.create_profile(db, data=data, settings=resources.settings, actor=signed_in.actor)
     except PippinError as error:
         db.rollback()
         return _form_page(request, profile=values, editing=None, error=error, status=400)
-    signed_in.record(db, action="profile.create", target=created.name)
     return redirect(request, f"/console/profiles/{created.name}", notice=f"Profile {created.name} is saved.")
 
 
@@ -196,16 +195,11 @@ def assign_devices(
             serials=chosen,
             all_unassigned=which == "unassigned",
             token_name=token if which == "token" else None,
+            actor=signed_in.actor,
         )
     except PippinError as error:
         db.rollback()
         return _detail_page(request, db, resources, name, error=error, serials=serials)
-    signed_in.record(
-        db,
-        action="profile.assign",
-        target=queued.profile,
-        detail={"queued": queued.queued, "unchanged": queued.unchanged, "revision": queued.revision},
-    )
     send_due_assignments_after_response(background, resources)
     notice = (
         f"{queued.queued} devices are queued for {queued.profile} and being sent to Apple; "
@@ -224,8 +218,9 @@ def edit_profile(request: Request, db: DBSession, signed_in: Viewer, resources: 
 
 @router.post("/profiles/{name}/edit", response_class=HTMLResponse)
 async def update_profile(
-    request: Request, db: DBSession, signed_in: Changer, resources: Resources, name: str
+    request: Request, db: DBSession, signed_in: Changer, resources: Resources, background: BackgroundTasks, name: str
 ) -> Response:
+    """Save the profile; devices queued for a new revision are sent to Apple once the change is committed."""
     values = await _profile_fields(request)
     changes = dict(values)
     if not changes["anchor_certs"]:
@@ -235,9 +230,11 @@ async def update_profile(
             update = ProfileUpdate.model_validate(changes)
         except ValidationError as invalid:
             raise _invalid(invalid) from None
-        updated = profile_service.update_profile(db, name=name, changes=update, settings=resources.settings)
+        updated = profile_service.update_profile(
+            db, name=name, changes=update, settings=resources.settings, actor=signed_in.actor
+        )
     except PippinError as error:
         db.rollback()
         return _form_page(request, profile=values, editing=name, error=error, status=400)
-    signed_in.record(db, action="profile.update", target=updated.name, detail={"revision": updated.revision})
+    send_due_assignments_after_response(background, resources)
     return redirect(request, f"/console/profiles/{updated.name}", notice=f"Profile {updated.name} is saved.")

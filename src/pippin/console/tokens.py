@@ -11,7 +11,6 @@ from typing import Annotated
 from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from pippin.console.auth import Changer, Viewer
 from pippin.console.rendering import redirect, render
@@ -20,7 +19,6 @@ from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep.errors import DEPError
-from pippin.dep.schemas import TokenUploadResult
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.server.background import run_sync_after_response
 from pippin.server.deps import DBSession, Resources
@@ -52,12 +50,11 @@ def create_keypair(
     """Step 2 of the seed: make the key pair, then show the steps with the .pem to download."""
     try:
         token_service.create_keypair(
-            db, name=name.strip(), box=resources.secret_box, generate_key=resources.generate_key
+            db, name=name.strip(), box=resources.secret_box, actor=signed_in.actor, generate_key=resources.generate_key
         )
     except PippinError as error:
         db.rollback()
         return render(request, "token_new.html", {"name": name, "error": error}, status_code=400)
-    signed_in.record(db, action="dep.keypair.create", target=name.strip())
     return redirect(request, f"/console/tokens/{name.strip()}/connect")
 
 
@@ -65,8 +62,9 @@ def create_keypair(
 def renew_keypair(request: Request, db: DBSession, signed_in: Changer, resources: Resources, name: str) -> Response:
     """Renewal starts with a new key pair; the current token keeps working until the new one is uploaded."""
     token_service.get_token(db, name=name)
-    token_service.create_keypair(db, name=name, box=resources.secret_box, generate_key=resources.generate_key)
-    signed_in.record(db, action="dep.keypair.create", target=name, detail={"renewal": True})
+    token_service.create_keypair(
+        db, name=name, box=resources.secret_box, actor=signed_in.actor, generate_key=resources.generate_key
+    )
     return redirect(request, f"/console/tokens/{name}/connect")
 
 
@@ -112,9 +110,6 @@ def upload_token(
     token_service.get_token(db, name=name)
     db.commit()  # end the request's transaction (sign-in): none stays open while Apple answers
 
-    def record(stored_in: Session, stored: TokenUploadResult) -> None:
-        signed_in.record(stored_in, action="dep.token.upload", target=name, detail={"server": stored.token.server_name})
-
     try:
         p7m = _read_token_file(token)
         result = token_service.upload_token(
@@ -125,7 +120,7 @@ def upload_token(
             box=resources.secret_box,
             settings=resources.settings,
             force=force,
-            on_stored=record,
+            actor=signed_in.actor,
         )
     except PippinError as error:
         return _connect_page(request, db, name, error=error)
@@ -201,14 +196,12 @@ def set_default_profile(
     profile: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     """The profile this token's newly synced devices get (and those without one, at the next sync); empty: none."""
-    token = token_service.get_token(db, name=name)
+    token_service.get_token(db, name=name)
     try:
-        chosen = profile_service.get_profile(db, name=profile) if profile else None
+        profile_service.set_default_profile(db, token_name=name, profile_name=profile or None, actor=signed_in.actor)
     except PippinError as error:
         db.rollback()
         return _detail_page(request, db, resources, name, default_error=error)
-    profile_service.set_default_profile(db, token=token, profile=chosen)
-    signed_in.record(db, action="profile.set_default", target=name, detail={"profile": profile or None})
     notice = f"New devices of {name} get profile {profile}." if profile else f"New devices of {name} get no profile."
     return redirect(request, f"/console/tokens/{name}", notice=notice)
 
@@ -230,11 +223,12 @@ def sync_now(
 ) -> Response:
     """Sync now: claims the token's window (refused while it is open) and runs after the answer is sent."""
     try:
-        started = sync_service.start_sync(db, token_name=name, settings=resources.settings, full=full, trigger="manual")
+        started = sync_service.start_sync(
+            db, token_name=name, settings=resources.settings, full=full, trigger="manual", actor=signed_in.actor
+        )
     except sync_run_service.SyncWindowClosed as error:
         db.rollback()
         return _detail_page(request, db, resources, name, error=error)
-    signed_in.record(db, action="dep.sync.start", target=name, detail={"full": full, "kind": started.kind})
     run_sync_after_response(background, resources, run_id=started.id)
     kind = "A full sync" if started.kind == "full" else "A sync"
     return redirect(request, f"/console/tokens/{name}", notice=f"{kind} of {name} has started.")

@@ -15,6 +15,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.dep.profile_schemas import AssignmentQueued
 from pippin.dep.profiles import get_profile
 from pippin.dep.token import get_token
@@ -90,12 +92,13 @@ def queue_assignment(
     serials: Sequence[str] = (),
     all_unassigned: bool = False,
     token_name: str | None = None,
+    actor: Actor,
     now: datetime | None = None,
 ) -> AssignmentQueued:
     """Queue devices for ``profile_name``: the serials given, every device without a profile, or a token's devices.
 
-    Nothing is sent here (:func:`run_due_assignments` does). Unknown or removed serials refuse the whole request.
-    A device already given this revision is left alone: it is never assigned twice for the same revision.
+    Nothing is sent here: every interface starts a send of due assignments after it (``run_due_assignments``).
+    Unknown or removed serials refuse the whole request. A device already given this revision is left alone.
     """
     moment = now or utcnow()
     profile = get_profile(session, name=profile_name)
@@ -133,9 +136,18 @@ def queue_assignment(
         where = and_(*conditions)
         total = session.scalar(select(func.count()).select_from(Device).where(where)) or 0
         queued, cooling = _queue(session, where, profile, moment)
-    return AssignmentQueued(
+    result = AssignmentQueued(
         profile=profile.name, revision=profile.revision, queued=queued, unchanged=total - queued, cooling_down=cooling
     )
+    audit.record_event(
+        session,
+        actor=actor,
+        action=AuditAction.profile_assign,
+        target=profile.name,
+        detail={"queued": result.queued, "unchanged": result.unchanged, "revision": result.revision},
+        now=moment,
+    )
+    return result
 
 
 def assign_default_profiles(session: Session, *, token_id: int, now: datetime | None = None) -> int:

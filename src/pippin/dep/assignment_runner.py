@@ -20,13 +20,15 @@ from typing import Protocol
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.assignment import IN_CHUNK, WAITING, active_device
 from pippin.dep.errors import DEPAuthFailure, DEPError, DEPRequestRejected
 from pippin.dep.profile_schemas import AssignmentRunRead
 from pippin.dep.profiles import apple_profile, find_definition
-from pippin.dep.token import record_dep_failure, record_dep_success
+from pippin.dep.token import get_token, record_dep_failure, record_dep_success
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.errors import InvalidInput
 from pippin.store.db import SessionFactory, transaction
@@ -443,3 +445,22 @@ def count_due(session: Session, *, now: datetime | None = None, token_id: int | 
     if token_id is not None:
         due = and_(due, Device.token_id == token_id)
     return session.scalar(select(func.count()).select_from(Device).where(due)) or 0
+
+
+@dataclass(frozen=True)
+class DueSendRequest:
+    """An admin's "send what is due now", recorded: whose devices (``None``: every token's) and how many are due."""
+
+    token_id: int | None
+    due: int
+
+
+def request_due_send(
+    session: Session, *, actor: Actor, token_name: str | None = None, now: datetime | None = None
+) -> DueSendRequest:
+    """Record that ``actor`` asked to send the due assignments (of one token, or all); the caller then sends them
+    with :func:`run_due_assignments`, here and now (the CLI) or once the answer is out (the API and the console).
+    """
+    token_id = None if token_name is None else get_token(session, name=token_name).id
+    audit.record_event(session, actor=actor, action=AuditAction.profile_retry_due, target=token_name, now=now)
+    return DueSendRequest(token_id=token_id, due=count_due(session, now=now, token_id=token_id))

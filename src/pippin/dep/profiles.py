@@ -22,6 +22,8 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.enrollment_reference import ProfileRevision, build_reference
@@ -35,6 +37,7 @@ from pippin.dep.profile_schemas import (
     SetupPaneRead,
 )
 from pippin.dep.setup_panes import PANES, normalize_skip_keys
+from pippin.dep.token import get_token
 from pippin.dep.wire import Profile
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.models import (
@@ -225,7 +228,7 @@ def _refuse_taken(session: Session, name: str, *, other_than: int | None = None)
 
 
 def create_profile(
-    session: Session, *, data: ProfileCreate, settings: Settings, now: datetime | None = None
+    session: Session, *, data: ProfileCreate, settings: Settings, actor: Actor, now: datetime | None = None
 ) -> ProfileRead:
     """Store a new profile after checking it against Apple's rules; nothing is stored when one is broken."""
     moment = now or utcnow()
@@ -235,14 +238,25 @@ def create_profile(
     profile = EnrollmentProfile(**values, created_at=moment, updated_at=moment)
     session.add(profile)
     session.flush()
+    audit.record_event(session, actor=actor, action=AuditAction.profile_create, target=profile.name, now=moment)
     return to_read(session, profile, settings=settings)
 
 
 def update_profile(
-    session: Session, *, name: str, changes: ProfileUpdate, settings: Settings, now: datetime | None = None
+    session: Session,
+    *,
+    name: str,
+    changes: ProfileUpdate,
+    settings: Settings,
+    actor: Actor,
+    now: datetime | None = None,
 ) -> ProfileRead:
     """Apply ``changes``. A change Apple would see raises the revision and queues every device that had the
-    profile for the new one (Apple's profiles are immutable, reference 3.5); Apple's cooldowns still hold."""
+    profile for the new one (Apple's profiles are immutable, reference 3.5); Apple's cooldowns still hold.
+
+    The queued devices go to Apple with the next send of due assignments, which every interface starts after
+    an edit. An edit that changes nothing records nothing.
+    """
     moment = now or utcnow()
     profile = get_profile(session, name=name)
     given = changes.model_dump(exclude_unset=True)
@@ -264,6 +278,14 @@ def update_profile(
         profile.revision = before["revision"] + 1
         requeue_profile_devices(session, profile=profile, now=moment)
     session.flush()
+    audit.record_event(
+        session,
+        actor=actor,
+        action=AuditAction.profile_update,
+        target=profile.name,
+        detail={"revision": profile.revision},
+        now=moment,
+    )
     return to_read(session, profile, settings=settings)
 
 
@@ -283,7 +305,7 @@ def requeue_profile_devices(session: Session, *, profile: EnrollmentProfile, now
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def delete_profile(session: Session, *, name: str) -> None:
+def delete_profile(session: Session, *, name: str, actor: Actor) -> None:
     """Forget a profile that no device and no token uses (Apple keeps its definitions; it cannot delete them)."""
     profile = get_profile(session, name=name)
     in_use = session.scalar(select(func.count()).select_from(Device).where(Device.assigned_profile_id == profile.id))
@@ -300,10 +322,20 @@ def delete_profile(session: Session, *, name: str) -> None:
             "(`pippin profiles assign`, `pippin profiles set-default`).",
         )
     session.execute(delete(EnrollmentProfile).where(EnrollmentProfile.id == profile.id))
+    audit.record_event(session, actor=actor, action=AuditAction.profile_delete, target=profile.name)
 
 
-def set_default_profile(session: Session, *, token: DEPToken, profile: EnrollmentProfile | None) -> None:
-    """Make ``profile`` the one ``token``'s newly synced devices get; ``None`` stops giving one."""
+def set_default_profile(session: Session, *, token_name: str, profile_name: str | None, actor: Actor) -> None:
+    """Make the profile ``profile_name`` the one the token's newly synced devices get; ``None`` stops giving one."""
+    token = get_token(session, name=token_name)
+    profile = None if profile_name is None else get_profile(session, name=profile_name)
+    audit.record_event(
+        session,
+        actor=actor,
+        action=AuditAction.profile_set_default,
+        target=token.name,
+        detail={"profile": None if profile is None else profile.name},
+    )
     current = session.get(TokenDefaultProfile, token.id)
     if profile is None:
         if current is not None:

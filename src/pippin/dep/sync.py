@@ -32,6 +32,8 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.config import Settings
 from pippin.dep.devices import AppleDevice, PageCounts, PageMode, apply_device_page, mark_missing_removed
 from pippin.dep.errors import CursorError, CursorExhausted, DEPAuthFailure, DEPError
@@ -99,9 +101,13 @@ def start_sync(
     settings: Settings,
     full: bool = False,
     trigger: str = "manual",
+    actor: Actor | None = None,
     now: datetime | None = None,
 ) -> SyncRunRead:
     """Claim the token's sync window and record a ``running`` run; commit, then run it with :func:`run_sync`.
+
+    An admin's "Sync now" (``actor``) is recorded in the audit log with the claim; Pippin's own scheduled syncs
+    pass no actor (the sync history records them).
 
     Raises :class:`SyncWindowClosed` while another sync holds the window: across processes and machines
     sharing the database, exactly one of several simultaneous callers gets it (the claim is decided when the
@@ -147,6 +153,15 @@ def start_sync(
         .values(outcome=SyncOutcome.failed, error_code="abandoned", finished_at=SyncRun.window_ends_at)
         .execution_options(synchronize_session=False)
     )
+    if actor is not None:
+        audit.record_event(
+            session,
+            actor=actor,
+            action=AuditAction.dep_sync_start,
+            target=token_name,
+            detail={"full": full, "kind": run.kind},
+            now=moment,
+        )
     return sync_run_read(run, token_name=token_name)
 
 

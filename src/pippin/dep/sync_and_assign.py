@@ -19,6 +19,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Protocol
 
+from pippin.admin.audit import Actor
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.assignment import assign_default_profiles
@@ -111,13 +112,17 @@ def sync_and_assign_now(
     open_client: SyncingClientFactory,
     full: bool = False,
     trigger: str = "manual",
+    actor: Actor | None = None,
     progress: ProgressCallback | None = None,
     clock: Callable[[], datetime] = utcnow,
     should_stop: Callable[[], bool] | None = None,
 ) -> SyncRunRead:
-    """Claim the token's window and run both steps here and now (the scheduler); see :func:`run_sync_and_assign`."""
+    """Claim the token's window and run both steps here and now (the CLI and the scheduler, which passes no
+    ``actor``); see :func:`run_sync_and_assign`."""
     with transaction(session_factory) as session:
-        started = start_sync(session, token_name=token_name, settings=settings, full=full, trigger=trigger, now=clock())
+        started = start_sync(
+            session, token_name=token_name, settings=settings, full=full, trigger=trigger, actor=actor, now=clock()
+        )
     return run_sync_and_assign(
         session_factory,
         run_id=started.id,

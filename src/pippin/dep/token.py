@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pippin.admin import audit
+from pippin.admin.audit import Actor, AuditAction
 from pippin.config import Settings
 from pippin.crypto import cms
 from pippin.crypto.certs import build_self_signed_certificate, certificate_to_pem, load_certificate_pem
@@ -83,18 +85,28 @@ def get_token(session: Session, *, name: str) -> DEPToken:
     return token
 
 
-def create_keypair(session: Session, *, name: str, box: SecretBox, generate_key: KeyGenerator | None = None) -> str:
+def create_keypair(
+    session: Session, *, name: str, box: SecretBox, actor: Actor, generate_key: KeyGenerator | None = None
+) -> str:
     """The certificate PEM the admin uploads to Apple for token ``name`` (created, status awaiting_token, if new).
 
     The key pair is kept as pending. A pending pair that is still well within its validity is printed again
     rather than replaced: the admin may already have uploaded that .pem to Apple, and a new one would make the
     token Apple encrypts to it undecryptable. ``generate_key`` makes the key (the server injects its own).
+    Recorded in the audit log for ``actor``, as a renewal when the token already holds one from Apple.
     """
     validate_name(name)
     token = find_token(session, name=name)
     if token is None:
         token = DEPToken(name=name, status=TokenStatus.awaiting_token)
         session.add(token)
+    audit.record_event(
+        session,
+        actor=actor,
+        action=AuditAction.dep_keypair_create,
+        target=name,
+        detail={"renewal": token.credentials_encrypted is not None},
+    )
     now = utcnow()
     if token.pending_certificate_pem and token.pending_private_key_encrypted:
         pending = load_certificate_pem(token.pending_certificate_pem)
@@ -252,7 +264,7 @@ def upload_token(
     settings: Settings,
     force: bool = False,
     transport: httpx.BaseTransport | None = None,
-    on_stored: Callable[[Session, TokenUploadResult], None] | None = None,
+    actor: Actor,
 ) -> TokenUploadResult:
     """Decrypt, check and prove the token file ``p7m`` with Apple, then store it (encrypted) as token ``name``.
 
@@ -261,8 +273,8 @@ def upload_token(
 
     This takes a session factory and commits, because no transaction may stay open while Apple answers: it
     reads the token's key pairs in a read transaction and closes it, asks Apple (``GET /account``) with none
-    open, then stores the token in a new short write transaction, where ``on_stored`` (the interface's audit
-    event) runs too. That transaction reads the token again: if it was deleted meanwhile the upload raises
+    open, then stores the token in a new short write transaction, with its audit event for ``actor``. That
+    transaction reads the token again: if it was deleted meanwhile the upload raises
     NotFound, and if its key pairs or its upload changed meanwhile (another upload or a new key pair) it raises
     Conflict and stores nothing, since this file was checked against what is no longer there.
     """
@@ -301,8 +313,13 @@ def upload_token(
             opened_with_pending=opened_with_pending,
         )
         session.flush()
-        if on_stored is not None:
-            on_stored(session, result)
+        audit.record_event(
+            session,
+            actor=actor,
+            action=AuditAction.dep_token_upload,
+            target=name,
+            detail={"server": result.token.server_name, "force": force},
+        )
     logger.info("DEP token uploaded", extra={"fields": {"token": name, "server_uuid": account.server_uuid}})
     return result
 

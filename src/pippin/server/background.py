@@ -26,8 +26,11 @@ def run_sync_after_response(background: BackgroundTasks, resources: ServerResour
     )
 
 
-def send_due_assignments_after_response(background: BackgroundTasks, resources: ServerResources) -> None:
-    """Send every due profile assignment to Apple once the answer is sent (the API's and the console's retry)."""
+def send_due_assignments_after_response(
+    background: BackgroundTasks, resources: ServerResources, *, token_id: int | None = None
+) -> None:
+    """Send the due profile assignments (of one token, or all) to Apple once the answer is sent: after an
+    assignment, an edit that made a new revision, or a retry, from the API and the console alike."""
     background.add_task(
         assignment_runner.run_due_assignments,
         resources.session_factory,
@@ -35,4 +38,5 @@ def send_due_assignments_after_response(background: BackgroundTasks, resources: 
         box=resources.secret_box,
         open_client=resources.open_dep_client,
         clock=resources.clock,
+        token_id=token_id,
     )
