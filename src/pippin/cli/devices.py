@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pippin.cli.context import cli_context
-from pippin.cli.output import print_json, stderr, stdout
+from pippin.cli.output import cell, print_json, stderr, stdout
 from pippin.dep import inventory as inventory_service
 from pippin.dep.inventory_schemas import ENROLLMENT_STATE_LABELS, DeviceRead
 from pippin.store.db import transaction
@@ -24,7 +24,7 @@ _STATE_STYLES = {"not_contacted": "yellow", "enrolled": "green", "removed": "dim
 
 
 def _label(state: str) -> Text:
-    return Text(ENROLLMENT_STATE_LABELS.get(state, state), style=_STATE_STYLES.get(state, ""))
+    return cell(ENROLLMENT_STATE_LABELS.get(state, state), style=_STATE_STYLES.get(state, ""))
 
 
 def _when(value: datetime | None) -> str:
@@ -72,17 +72,17 @@ def list_devices(
         "last synced",
     )  # fmt: skip
     for device in devices:
-        # Apple's texts are data, not markup: Text cells print them as they are.
+        # Apple's texts are data, not markup: cells print them as plain text, control characters escaped.
         table.add_row(
-            Text(device.serial_number),
-            Text(device.model or "-"),
-            Text(device.description or "-"),
-            Text(device.asset_tag or "-"),
-            Text(device.os or "-"),
-            Text(device.token or "-"),
+            cell(device.serial_number),
+            cell(device.model),
+            cell(device.description),
+            cell(device.asset_tag),
+            cell(device.os),
+            cell(device.token),
             _label(device.enrollment_state),
-            Text(device.profile_status or "-"),
-            Text(device.assignment_status or ("-" if device.can_enroll else "none: cannot enroll")),
+            cell(device.profile_status),
+            cell(device.assignment_status, missing="-" if device.can_enroll else "none: cannot enroll"),
             _when(device.last_synced_at),
         )
     stdout.print(table)
@@ -108,6 +108,5 @@ def show_device(
         if field == "enrollment_state":
             table.add_row(field, _label(device.enrollment_state))
             continue
-        shown = _when(value) if isinstance(value, datetime) else ("-" if value is None else str(value))
-        table.add_row(field, Text(shown))
+        table.add_row(field, cell(_when(value) if isinstance(value, datetime) else value))
     stdout.print(table)
