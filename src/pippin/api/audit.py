@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from pippin.admin import audit as audit_service
 from pippin.api.deps import AdminAuth
+from pippin.server.proxies import client_address
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class APIActor:
 
 def _api_actor(request: Request, token: AdminAuth) -> APIActor:
     # The token dependency is the one the /api/v1 router already resolved (FastAPI caches it per request).
-    return APIActor(token_name=token.name, source=request.client.host if request.client else None)
+    return APIActor(token_name=token.name, source=client_address(request))
 
 
 APIChanger = Annotated[APIActor, Depends(_api_actor)]
