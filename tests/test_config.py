@@ -153,3 +153,36 @@ def test_the_test_suites_own_variables_are_not_called_unknown() -> None:
     }
     assert unknown_variables(environ) == []
     assert unknown_variables({name: "x" for name in known_variables()}) == []
+
+
+@pytest.mark.parametrize(
+    "url", ["::::", "postgresql://u:p@[::1", "mysql://pippin@db/pippin", "mongodb://x", "not a url at all"]
+)
+def test_a_database_url_pippin_cannot_use_is_a_settings_error(url: str) -> None:
+    with pytest.raises(InvalidSettings) as caught:
+        load_settings({"PIPPIN_DATABASE_URL": url})
+    assert "PIPPIN_DATABASE_URL" in caught.value.message and "for example PIPPIN_DATABASE_URL=postgresql://" in (
+        caught.value.message
+    )
+
+
+@pytest.mark.parametrize("variable", ["PIPPIN_DEP_BASE_URL", "PIPPIN_SERVER_URL"])
+@pytest.mark.parametrize(
+    "url",
+    ["mdmenrollment.apple.com", "file:///etc/passwd", "https://", "http://host:port/", "https://a\x1b.b", "ftp://x"],
+)
+def test_web_addresses_must_be_http_or_https_with_a_host(variable: str, url: str) -> None:
+    with pytest.raises(InvalidSettings) as caught:
+        load_settings({variable: url})
+    assert f"{variable}: must be an http:// or https:// address" in caught.value.message
+    assert load_settings({variable: " https://mdm.example.com:8443/ "}).model_dump()[variable[7:].lower()] == (
+        "https://mdm.example.com:8443/"
+    )
+
+
+def test_an_empty_data_dir_means_the_default_and_a_file_is_refused(tmp_path: Path) -> None:
+    assert load_settings({"PIPPIN_DATA_DIR": " "}).data_dir == default_data_dir()
+    a_file = tmp_path / "pippin.db"
+    a_file.write_text("")
+    with pytest.raises(InvalidSettings, match="PIPPIN_DATA_DIR: names a file, not a folder"):
+        load_settings({"PIPPIN_DATA_DIR": str(a_file)})

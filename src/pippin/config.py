@@ -16,9 +16,11 @@ from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from pippin.errors import InvalidInput
 
@@ -106,13 +108,24 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field(default="text", description="`text` for people, `json` for log collectors.")
 
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _default_when_empty(cls, value: object) -> object:
+        """``PIPPIN_DATA_DIR=`` (set but empty) means the default, never the current folder."""
+        if isinstance(value, str) and not value.strip():
+            return default_data_dir()
+        return value
+
     @field_validator("data_dir")
     @classmethod
     def _usable_path(cls, value: Path) -> Path:
-        if "\x00" in str(value) or not str(value).strip():
+        if "\x00" in str(value):
             raise ValueError("must be a folder's path")
         # Resolved once here, so a later change of folder cannot move the database, and doctor shows the real one.
-        return value.expanduser().absolute()
+        path = value.expanduser().absolute()
+        if path.exists() and not path.is_dir():
+            raise ValueError("names a file, not a folder")
+        return path
 
     @field_validator("database_url")
     @classmethod
@@ -123,7 +136,28 @@ class Settings(BaseSettings):
         value = value.strip()
         for scheme in ("postgres://", "postgresql://"):
             if value.startswith(scheme):
-                return "postgresql+psycopg://" + value.removeprefix(scheme)
+                value = "postgresql+psycopg://" + value.removeprefix(scheme)
+                break
+        try:
+            backend = make_url(value).get_backend_name()
+        except Exception:
+            raise ValueError("is not a database URL") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"names the database {backend[:40]!r}; Pippin runs on SQLite and PostgreSQL") from None
+        return value
+
+    @field_validator("dep_base_url", "server_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        """An http or https URL with a host: anything else would only fail later, at the first request."""
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # a port that is not a number raises here
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
+            raise ValueError("must be an http:// or https:// address with a host name")
         return value
 
     @field_validator("dep_sync_interval", "dep_full_sync_interval", "dep_sync_window", mode="before")
@@ -185,7 +219,7 @@ EXAMPLES: dict[str, str] = {
     "database_url": "postgresql://pippin@db.example.com/pippin",
     "secret_key": 'the output of: python -c "import secrets,base64;'
     'print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"',
-    "dep_base_url": "https://mdmenrollment.apple.com",
+    "dep_base_url": "https://mdmenrollment.apple.com (or http://127.0.0.1:8080 for `pippin sim apple`)",
     "dep_timeout": "30",
     "dep_max_retries": "5",
     "dep_sync_interval": "PT30M (ISO 8601) or 1800 (seconds)",

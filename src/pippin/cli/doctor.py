@@ -88,7 +88,10 @@ def check_data_dir(settings: Settings) -> Check:
 def check_database(settings: Settings) -> Check:
     url = settings.resolved_database_url
     shown = masked_url(url)
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except Exception:
+        return Check("database", "failed", f"{shown}: not a database URL", exit_code=2)
     if parsed.get_backend_name() == "sqlite" and parsed.database and not os.path.exists(parsed.database):
         return Check("database", "warning", f"{shown}: not created yet; the first command creates it")
     connect_args = {"connect_timeout": int(CHECK_TIMEOUT_SECONDS)} if parsed.get_backend_name() == "postgresql" else {}
@@ -141,7 +144,7 @@ def check_apple(settings: Settings, *, transport: httpx.BaseTransport | None = N
     try:
         with httpx.Client(timeout=timeout, transport=transport, follow_redirects=False) as client:
             response = client.get(url)
-    except (httpx.HTTPError, ValueError) as exc:
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
         return Check("Apple DEP", "failed", f"{shown}: unreachable ({_reason(exc)})", exit_code=5)
     # Any answer means the service is there; its root path needs no token and answers no data.
     return Check("Apple DEP", "ok", f"{shown}: reachable (HTTP {response.status_code})")
