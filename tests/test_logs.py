@@ -80,3 +80,12 @@ def test_json_lines_stay_json_with_control_characters(monkeypatch: pytest.Monkey
     logging.getLogger("pippin.test").info("a\x1bb", extra={"fields": {"path": "/\x00"}})
     line = json.loads(captured.getvalue())
     assert line["message"] == "a\x1bb" and line["path"] == "/\x00" and "\x1b" not in captured.getvalue()
+
+
+def test_the_web_servers_lines_are_written_in_pippins_format(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", captured)
+    configure_logging("INFO", "json")
+    logging.getLogger("uvicorn.error").warning("Invalid HTTP request received: \x1b[2J")
+    line = json.loads(captured.getvalue())
+    assert line["logger"] == "uvicorn.error" and line["level"] == "WARNING"

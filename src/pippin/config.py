@@ -241,6 +241,12 @@ def known_variables() -> tuple[str, ...]:
     return tuple(variable_name(field) for field in Settings.model_fields)
 
 
+def source_of(field: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where a setting's value came from: ``environment`` or ``default``."""
+    env = os.environ if environ is None else environ
+    return "environment" if variable_name(field) in env else "default"
+
+
 class InvalidSettings(InvalidInput):
     """One or more ``PIPPIN_*`` variables hold a value Pippin cannot use; nothing was started or changed."""
 

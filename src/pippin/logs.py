@@ -73,11 +73,17 @@ class StandardErrorHandler(logging.StreamHandler[TextIO]):
         """Ignored: the stream is always the current ``sys.stderr``."""
 
 
+#: Loggers written in Pippin's format besides its own: the web server's (``pippin serve`` runs uvicorn without
+#: a logging set-up of its own), so every line of a server's log is in one format and escaped alike.
+SERVED_LOGGERS = ("pippin", "uvicorn")
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Send Pippin's log records to standard error in the chosen format; safe to call more than once."""
     handler = StandardErrorHandler()
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("pippin")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for name in SERVED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

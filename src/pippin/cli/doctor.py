@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stdout
-from pippin.config import Settings, unknown_variables, variable_name
+from pippin.config import Settings, source_of, unknown_variables, variable_name
 from pippin.crypto.secrets import KEY_FILE_NAME, parse_master_key
 from pippin.errors import PippinError
 from pippin.printable import printable
@@ -164,10 +164,6 @@ def run_checks(settings: Settings, *, transport: httpx.BaseTransport | None = No
     ]
 
 
-def _source(field: str) -> str:
-    return "environment" if variable_name(field) in os.environ else "default"
-
-
 def doctor(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
@@ -180,7 +176,7 @@ def doctor(
         print_json(
             {
                 "settings": {
-                    variable_name(field): {"value": shown_setting(settings, field), "source": _source(field)}
+                    variable_name(field): {"value": shown_setting(settings, field), "source": source_of(field)}
                     for field in Settings.model_fields
                 },
                 "checks": [{"name": c.name, "status": c.status, "detail": c.detail} for c in checks],
@@ -190,7 +186,7 @@ def doctor(
         settings_table = Table("setting", "from", title="Settings")
         settings_table.add_column("value", overflow="fold")
         for field in Settings.model_fields:
-            settings_table.add_row(cell(variable_name(field)), _source(field), cell(shown_setting(settings, field)))
+            settings_table.add_row(cell(variable_name(field)), source_of(field), cell(shown_setting(settings, field)))
         stdout.print(settings_table)
         styles = {"ok": "green", "warning": "yellow", "failed": "bold red"}
         checks_table = Table("check", "status", title="Checks")
