@@ -16,7 +16,13 @@ from starlette.routing import Route
 
 from pippin.admin import users as user_service
 from pippin.config import Settings
-from pippin.server.proxies import TrustedProxyHeaders, came_over_https, client_address, parse_address
+from pippin.server.proxies import (
+    TrustedProxyHeaders,
+    came_over_https,
+    client_address,
+    parse_address,
+    trusted_proxy_of,
+)
 from pippin.store.db import transaction
 from pippin.store.models import AdminRole, AuditEvent
 from tests.servers import build_server, resources_of
@@ -26,7 +32,8 @@ TRUSTED = (ipaddress.ip_network("10.0.0.5/32"), ipaddress.ip_network("192.168.0.
 
 
 def _echo(request: Request) -> JSONResponse:
-    return JSONResponse({"client": client_address(request), "https": came_over_https(request)})
+    body = {"client": client_address(request), "https": came_over_https(request), "proxy": trusted_proxy_of(request)}
+    return JSONResponse(body)
 
 
 def _client(peer: str, trusted: tuple[Any, ...] = TRUSTED) -> TestClient:
@@ -36,12 +43,19 @@ def _client(peer: str, trusted: tuple[Any, ...] = TRUSTED) -> TestClient:
 
 def _seen(peer: str, headers: dict[str, str], trusted: tuple[Any, ...] = TRUSTED) -> dict[str, Any]:
     body: dict[str, Any] = _client(peer, trusted).get("/", headers=headers).json()
+    body.pop("proxy")
     return body
 
 
 def test_a_forged_forwarded_for_from_an_untrusted_peer_is_ignored() -> None:
     forged = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
     assert _seen("198.51.100.20", forged) == {"client": "198.51.100.20", "https": False}
+
+
+def test_the_trusted_proxy_is_named_only_when_the_peer_is_one() -> None:
+    assert _client(PROXY).get("/").json()["proxy"] == PROXY
+    assert _client("::ffff:10.0.0.5").get("/").json()["proxy"] == PROXY
+    assert _client("198.51.100.20").get("/", headers={"X-Forwarded-For": PROXY}).json()["proxy"] is None
 
 
 def test_loopback_is_not_trusted_unless_named() -> None:

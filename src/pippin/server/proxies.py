@@ -19,6 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from pippin.config import IPNetwork
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: Scope key naming the trusted proxy a request came through; absent when the peer is not one.
+TRUSTED_PROXY_KEY = "pippin.trusted_proxy"
 
 
 def parse_address(text: str) -> IPAddress | None:
@@ -77,6 +79,7 @@ class TrustedProxyHeaders:
             return
         headers = Headers(scope=scope)
         scope = dict(scope)
+        scope[TRUSTED_PROXY_KEY] = str(peer)
         forwarded_for = headers.getlist("x-forwarded-for")
         if forwarded_for:
             scope["client"] = (str(self.forwarded_client(peer, forwarded_for)), peer_port)
@@ -93,6 +96,13 @@ class TrustedProxyHeaders:
 def client_address(connection: HTTPConnection) -> str | None:
     """The client's address for the audit log and sessions: the peer's, or the one a trusted proxy forwarded."""
     return connection.client.host if connection.client else None
+
+
+def trusted_proxy_of(connection: HTTPConnection) -> str | None:
+    """The trusted proxy this request came through, or None: what any other header a proxy adds (a client
+    certificate it verified, for the device endpoints) must be checked against before it is believed."""
+    proxy = connection.scope.get(TRUSTED_PROXY_KEY)
+    return proxy if isinstance(proxy, str) else None
 
 
 def came_over_https(connection: HTTPConnection) -> bool:
