@@ -21,6 +21,7 @@ from sqlalchemy import Engine, inspect, text
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
+from pippin.logs import SERVED_LOGGERS
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory
 from pippin.store.migrate import upgrade_to_head
 from pippin.store.models import Base
@@ -41,13 +42,14 @@ def fixture_path(*parts: str) -> Path:
 
 @pytest.fixture(autouse=True)
 def _pippin_logging_restored() -> Iterator[None]:
-    """Whatever a test does to the ``pippin`` logger (a CLI command configures it) ends with the test."""
-    logger = logging.getLogger("pippin")
-    handlers, level, propagate = list(logger.handlers), logger.level, logger.propagate
+    """Whatever a test does to the loggers Pippin configures (a CLI command does) ends with the test."""
+    loggers = [logging.getLogger(name) for name in SERVED_LOGGERS]
+    saved = [(list(logger.handlers), logger.level, logger.propagate) for logger in loggers]
     yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-    logger.propagate = propagate
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        logger.handlers[:] = handlers
+        logger.setLevel(level)
+        logger.propagate = propagate
 
 
 @pytest.fixture(scope="session")

@@ -1,31 +1,69 @@
 """Pippin's settings, read once from ``PIPPIN_*`` environment variables and passed down.
 
 Nothing in the package reads the environment itself: the CLI's root callback and the API's app factory
-build one :class:`Settings` and hand it to whatever needs it.
+build one :class:`Settings` (through :func:`load_settings`, which turns a bad value into an error naming the
+variable and an example) and hand it to whatever needs it. A ``PIPPIN_*`` variable that is no setting is most
+likely a typo (``PIPPIN_DEP_BASEURL`` would leave Pippin talking to the real Apple), so
+:func:`unknown_variables` finds them, with the closest setting, for the CLI to warn about at start.
 """
 
 from __future__ import annotations
 
+import difflib
+import ipaddress
+import os
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from pippin.errors import InvalidInput
+
+ENV_PREFIX = "PIPPIN_"
+#: Prefixes reserved for Pippin's own test suite and CI (``PIPPIN_TEST_POSTGRES_URL``, ``PIPPIN_REQUIRE_POSTGRES``,
+#: ``PIPPIN_SLOW_TESTS``): never settings of the product, so never warned about.
+RESERVED_PREFIXES = ("PIPPIN_TEST_", "PIPPIN_REQUIRE_", "PIPPIN_SLOW_")
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def default_data_dir(environ: Mapping[str, str] | None = None) -> Path:
+    """The per-user data directory: ``$XDG_DATA_HOME/pippin``, else ``~/.local/share/pippin``.
+
+    Absolute whatever the current folder is, so every command run by the same user finds the same database;
+    a relative ``XDG_DATA_HOME`` is ignored, as the XDG specification says.
+    """
+    env = os.environ if environ is None else environ
+    xdg = env.get("XDG_DATA_HOME", "")
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".local" / "share"
+    return base / "pippin"
+
+
+def _parse_duration_seconds(value: object) -> object:
+    if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
+        return timedelta(seconds=float(value))
+    return value
 
 
 class Settings(BaseSettings):
     """Every setting Pippin knows, with the embedded defaults (SQLite, Apple's real DEP service)."""
 
-    model_config = SettingsConfigDict(env_prefix="PIPPIN_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(
-        default=Path("./var"),
-        description="Where the SQLite database and the master key file live.",
+        default_factory=default_data_dir,
+        description="Where the SQLite database and the master key file live; a relative path is taken from the "
+        "folder Pippin starts in.",
     )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL of the database; unset means SQLite at DATA_DIR/pippin.db. "
-        "Use postgresql+psycopg://... to run several Pippin processes on one database.",
+        "Use postgresql://... (or postgres://...) to run several Pippin processes on one database.",
     )
     secret_key: SecretStr | None = Field(
         default=None,
@@ -62,16 +100,71 @@ class Settings(BaseSettings):
         "SERVER_URL/mdm/enroll/REF (and, with user affinity, SERVER_URL/enroll/web/REF), REF naming the profile "
         "and revision.",
     )
+    trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
+        default=(),
+        description="Reverse proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For and "
+        "X-Forwarded-Proto are believed; from any other peer those headers are ignored.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field(default="text", description="`text` for people, `json` for log collectors.")
+
+    @field_validator("data_dir", mode="before")
+    @classmethod
+    def _default_when_empty(cls, value: object) -> object:
+        """``PIPPIN_DATA_DIR=`` (set but empty) means the default, never the current folder."""
+        if isinstance(value, str) and not value.strip():
+            return default_data_dir()
+        return value
+
+    @field_validator("data_dir")
+    @classmethod
+    def _usable_path(cls, value: Path) -> Path:
+        if "\x00" in str(value):
+            raise ValueError("must be a folder's path")
+        # Resolved once here, so a later change of folder cannot move the database, and doctor shows the real one.
+        path = value.expanduser().absolute()
+        if path.exists() and not path.is_dir():
+            raise ValueError("names a file, not a folder")
+        return path
+
+    @field_validator("database_url")
+    @classmethod
+    def _driver_for_postgresql(cls, value: str | None) -> str | None:
+        """``postgres://`` and ``postgresql://`` (what hosting providers hand out) mean PostgreSQL through psycopg."""
+        if value is None or not value.strip():
+            return None
+        value = value.strip()
+        for scheme in ("postgres://", "postgresql://"):
+            if value.startswith(scheme):
+                value = "postgresql+psycopg://" + value.removeprefix(scheme)
+                break
+        try:
+            backend = make_url(value).get_backend_name()
+        except Exception:
+            raise ValueError("is not a database URL") from None
+        if backend not in ("sqlite", "postgresql"):
+            raise ValueError(f"names the database {backend[:40]!r}; Pippin runs on SQLite and PostgreSQL") from None
+        return value
+
+    @field_validator("dep_base_url", "server_url")
+    @classmethod
+    def _web_address(cls, value: str) -> str:
+        """An http or https URL with a host: anything else would only fail later, at the first request."""
+        value = value.strip()
+        try:
+            parts = urlsplit(value)
+            _ = parts.port  # a port that is not a number raises here
+        except ValueError:
+            parts = None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.hostname or not value.isprintable():
+            raise ValueError("must be an http:// or https:// address with a host name")
+        return value
 
     @field_validator("dep_sync_interval", "dep_full_sync_interval", "dep_sync_window", mode="before")
     @classmethod
     def _seconds_or_iso_duration(cls, value: object) -> object:
         """Durations from the environment: plain seconds (``1800``) or ISO 8601 (``PT30M``)."""
-        if isinstance(value, str) and value.strip().replace(".", "", 1).isdigit():
-            return timedelta(seconds=float(value))
-        return value
+        return _parse_duration_seconds(value)
 
     @field_validator("dep_sync_interval", "dep_full_sync_interval", "dep_sync_window")
     @classmethod
@@ -80,11 +173,28 @@ class Settings(BaseSettings):
             raise ValueError("must be longer than zero")
         return value
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _networks(cls, value: object) -> object:
+        """``10.0.0.5, 10.1.0.0/16, ::1``: each an address or a network without host bits set."""
+        if not isinstance(value, str):
+            return value
+        networks: list[IPNetwork] = []
+        for item in (part.strip() for part in value.split(",")):
+            if not item:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(item))
+            except ValueError:
+                problem = f"{item[:60]!r} is not an IP address or a CIDR network (a network's host bits are zero)"
+                raise ValueError(problem) from None
+        return tuple(networks)
+
     @field_validator("log_format")
     @classmethod
     def _known_log_format(cls, value: str) -> str:
         if value not in ("text", "json"):
-            raise ValueError("PIPPIN_LOG_FORMAT must be `text` or `json`")
+            raise ValueError("must be `text` or `json`")
         return value
 
     @field_validator("log_level")
@@ -92,7 +202,7 @@ class Settings(BaseSettings):
     def _known_log_level(cls, value: str) -> str:
         upper = value.upper()
         if upper not in ("DEBUG", "INFO", "WARNING", "ERROR"):
-            raise ValueError("PIPPIN_LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR")
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return upper
 
     @property
@@ -101,3 +211,93 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.data_dir / 'pippin.db').resolve()}"
+
+
+#: A valid value for each setting, shown in the error when one is wrong.
+EXAMPLES: dict[str, str] = {
+    "data_dir": "/var/lib/pippin",
+    "database_url": "postgresql://pippin@db.example.com/pippin",
+    "secret_key": 'the output of: python -c "import secrets,base64;'
+    'print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"',
+    "dep_base_url": "https://mdmenrollment.apple.com (or http://127.0.0.1:8080 for `pippin sim apple`)",
+    "dep_timeout": "30",
+    "dep_max_retries": "5",
+    "dep_sync_interval": "PT30M (ISO 8601) or 1800 (seconds)",
+    "dep_full_sync_interval": "P7D (ISO 8601) or 604800 (seconds)",
+    "dep_sync_window": "PT10M (ISO 8601) or 600 (seconds)",
+    "server_url": "https://mdm.example.com",
+    "trusted_proxies": "10.0.0.5, 10.1.0.0/16",
+    "log_level": "INFO",
+    "log_format": "json",
+}
+
+
+def variable_name(field: str) -> str:
+    """The environment variable of a setting: ``dep_sync_window`` is ``PIPPIN_DEP_SYNC_WINDOW``."""
+    return ENV_PREFIX + field.upper()
+
+
+def known_variables() -> tuple[str, ...]:
+    return tuple(variable_name(field) for field in Settings.model_fields)
+
+
+def source_of(field: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where a setting's value came from: ``environment`` or ``default``."""
+    env = os.environ if environ is None else environ
+    return "environment" if variable_name(field) in env else "default"
+
+
+class InvalidSettings(InvalidInput):
+    """One or more ``PIPPIN_*`` variables hold a value Pippin cannot use; nothing was started or changed."""
+
+    code = "invalid_settings"
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__(
+            "Invalid PIPPIN_* setting: " + "; ".join(problems),
+            hint="Correct the variable (the README's Settings table lists each one) and run the command again.",
+        )
+        self.problems = problems
+
+
+def _problem(error: Mapping[str, Any]) -> str:
+    location = error.get("loc") or ()
+    field = str(location[0]) if location else ""
+    reason = str(error.get("msg", "is not valid")).removeprefix("Value error, ")
+    if field not in Settings.model_fields:
+        return reason
+    # The value itself is never repeated: it may be a master key or a password inside a URL.
+    return f"{variable_name(field)}: {reason}; for example {variable_name(field)}={EXAMPLES.get(field, '...')}"
+
+
+def load_settings(environ: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
+    """The settings from ``environ`` (the process environment by default), or :class:`InvalidSettings`.
+
+    ``overrides`` are passed to :class:`Settings` as keyword arguments, above the environment.
+    """
+    env = os.environ if environ is None else environ
+    values = {
+        field: env[variable_name(field)]
+        for field in Settings.model_fields
+        if variable_name(field) in env and field not in overrides
+    }
+    try:
+        # Only the values read here: a Settings() of its own would read os.environ again.
+        return Settings.model_validate({**values, **overrides})
+    except ValidationError as exc:
+        raise InvalidSettings([_problem(error) for error in exc.errors()]) from None
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[tuple[str, str | None]]:
+    """Every ``PIPPIN_*`` variable that is no setting (reserved test prefixes aside), with the closest setting."""
+    env = os.environ if environ is None else environ
+    known = known_variables()
+    found: list[tuple[str, str | None]] = []
+    for name in sorted(env):
+        if not name.startswith(ENV_PREFIX) or name in known or name.startswith(RESERVED_PREFIXES):
+            continue
+        # Compared without the shared prefix, which would make every name look close to every other.
+        suffixes = [variable.removeprefix(ENV_PREFIX) for variable in known]
+        closest = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), suffixes, n=1, cutoff=0.6)
+        found.append((name, ENV_PREFIX + closest[0] if closest else None))
+    return found

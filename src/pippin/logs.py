@@ -1,7 +1,9 @@
 """Structured logging: ``key=value`` lines for people or one JSON object per line for collectors.
 
 Services log with ``logger.info("message", extra={"fields": {...}})``; the formatter renders the fields.
-Secrets never reach a log call: callers pass names and identifiers, never credentials.
+Secrets never reach a log call: callers pass names and identifiers, never credentials. Text lines show control
+characters as escapes (:func:`pippin.printable.printable`): a request path or a device's asset tag carrying ESC,
+NUL or a newline can neither drive the reader's terminal nor forge a second log line.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ import logging
 import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
+
+from pippin.printable import printable
 
 
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
@@ -23,11 +27,13 @@ class TextFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        parts = [stamp, record.levelname, record.name, record.getMessage()]
-        parts += [f"{key}={value}" for key, value in _fields(record).items()]
+        parts = [stamp, record.levelname, printable(record.name), printable(record.getMessage())]
+        parts += [f"{printable(str(key))}={printable(str(value))}" for key, value in _fields(record).items()]
         line = " ".join(parts)
         if record.exc_info:
-            line += "\n" + self.formatException(record.exc_info)
+            # A traceback keeps its lines; only what is inside each line (an exception's message) is escaped.
+            trace = self.formatException(record.exc_info)
+            line += "\n" + "\n".join(printable(part) for part in trace.split("\n"))
         return line
 
 
@@ -67,11 +73,17 @@ class StandardErrorHandler(logging.StreamHandler[TextIO]):
         """Ignored: the stream is always the current ``sys.stderr``."""
 
 
+#: Loggers written in Pippin's format besides its own: the web server's (``pippin serve`` runs uvicorn without
+#: a logging set-up of its own), so every line of a server's log is in one format and escaped alike.
+SERVED_LOGGERS = ("pippin", "uvicorn")
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Send Pippin's log records to standard error in the chosen format; safe to call more than once."""
     handler = StandardErrorHandler()
     handler.setFormatter(JSONFormatter() if fmt == "json" else TextFormatter())
-    root = logging.getLogger("pippin")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    for name in SERVED_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False

@@ -12,11 +12,12 @@ from fastapi import Depends, Request
 
 from pippin.admin.audit import Actor, Interface
 from pippin.api.deps import AdminAuth
+from pippin.server.proxies import client_address
 
 
 def _api_actor(request: Request, token: AdminAuth) -> Actor:
     # The token dependency is the one the /api/v1 router already resolved (FastAPI caches it per request).
-    return Actor(name=token.name, interface=Interface.api, source=request.client.host if request.client else None)
+    return Actor(name=token.name, interface=Interface.api, source=client_address(request))
 
 
 APIChanger = Annotated[Actor, Depends(_api_actor)]

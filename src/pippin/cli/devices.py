@@ -10,7 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pippin.cli.context import cli_context
-from pippin.cli.output import print_json, stderr, stdout
+from pippin.cli.output import cell, print_json, stderr, stdout
 from pippin.inventory import devices as inventory_service
 from pippin.inventory.schemas import AssignmentFilter, DeviceFilters, DeviceRead, DeviceSort, SortDirection
 from pippin.inventory.state import STATE_LABELS, DeviceState
@@ -32,7 +32,7 @@ _STATE_STYLES = {
 
 
 def _label(state: DeviceState) -> Text:
-    return Text(STATE_LABELS[state], style=_STATE_STYLES[state])
+    return cell(STATE_LABELS[state], style=_STATE_STYLES[state])
 
 
 def _when(value: datetime | None) -> str:
@@ -93,18 +93,18 @@ def list_devices(
         "assignment", "last synced",
     )  # fmt: skip
     for device in devices:
-        # Apple's texts are data, not markup: Text cells print them as they are.
+        # Apple's texts are data, not markup: cells print them as plain text, control characters escaped.
         table.add_row(
-            Text(device.serial_number),
-            Text(device.model or "-"),
-            Text(device.description or "-"),
-            Text(device.asset_tag or "-"),
-            Text(device.os or "-"),
-            Text(device.token or "-"),
+            cell(device.serial_number),
+            cell(device.model),
+            cell(device.description),
+            cell(device.asset_tag),
+            cell(device.os),
+            cell(device.token),
             _label(device.enrollment_state),
-            Text(device.profile or "-"),
-            Text(device.profile_status or "-"),
-            Text(device.assignment_status or ("-" if device.can_enroll else "none: cannot enroll")),
+            cell(device.profile),
+            cell(device.profile_status),
+            cell(device.assignment_status, missing="-" if device.can_enroll else "none: cannot enroll"),
             _when(device.last_synced_at),
         )
     stdout.print(table)
@@ -130,6 +130,5 @@ def show_device(
         if field == "enrollment_state":
             table.add_row(field, _label(device.enrollment_state))
             continue
-        shown = _when(value) if isinstance(value, datetime) else ("-" if value is None else str(value))
-        table.add_row(field, Text(shown))
+        table.add_row(field, cell(_when(value) if isinstance(value, datetime) else value))
     stdout.print(table)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 from typer._click.core import Context as ClickContext
 from typer.core import TyperGroup
 
@@ -17,10 +17,11 @@ from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
 from pippin.cli.context import CLIContext
+from pippin.cli.doctor import doctor
 from pippin.cli.output import stderr, stdout
 from pippin.cli.serve import serve
 from pippin.cli.sim import sim_app
-from pippin.config import Settings
+from pippin.config import InvalidSettings, load_settings, unknown_variables
 from pippin.errors import Conflict, InvalidInput, NotFound, PippinError, Unavailable
 from pippin.logs import configure_logging
 
@@ -64,13 +65,23 @@ app = typer.Typer(
 def root(ctx: typer.Context) -> None:
     """Read the settings from PIPPIN_* environment variables once, for every command."""
     try:
-        settings = Settings()
-    except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in exc.errors())
-        stderr.print(f"[bold red]error:[/] invalid PIPPIN_* setting: {problems}", markup=True)
-        raise typer.Exit(2) from None
+        settings = load_settings()
+    except InvalidSettings as error:
+        stderr.print("[bold red]error:[/] invalid PIPPIN_* setting:", markup=True)
+        for problem in error.problems:
+            stderr.print(f"  {problem}", markup=False)
+        stderr.print(error.hint, markup=False)
+        raise typer.Exit(exit_code_for(error)) from None
     configure_logging(settings.log_level, settings.log_format)
+    warn_about_unknown_variables()
     ctx.obj = CLIContext(settings=settings)
+
+
+def warn_about_unknown_variables() -> None:
+    """Say once, at start, which PIPPIN_* variables are no setting: a typo there is otherwise silently ignored."""
+    for name, closest in unknown_variables():
+        fields = {"variable": name, "did_you_mean": closest or "-"}
+        logging.getLogger("pippin.config").warning("unknown PIPPIN_* variable ignored", extra={"fields": fields})
 
 
 @app.command()
@@ -87,3 +98,4 @@ app.add_typer(devices_cli.app, name="devices")
 app.add_typer(profiles_cli.app, name="profiles")
 app.add_typer(sim_app, name="sim")
 app.command("serve")(serve)
+app.command("doctor")(doctor)

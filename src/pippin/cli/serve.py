@@ -78,6 +78,11 @@ def serve(
         server_header=False,
         # Pippin's own handlers log requests that fail; uvicorn's access lines would repeat every success.
         access_log=False,
+        # Its lines go through Pippin's handler (logs.configure_logging), in PIPPIN_LOG_FORMAT and escaped.
+        log_config=None,
+        # Forwarded headers are the server's to judge, against PIPPIN_TRUSTED_PROXIES (server/proxies.py);
+        # uvicorn's own handling would believe any loopback peer.
+        proxy_headers=False,
     )
     try:
         uvicorn.Server(config).run(sockets=[sock])

@@ -22,6 +22,7 @@ from pippin.console import csrf
 from pippin.console.rendering import redirect, render
 from pippin.errors import PippinError
 from pippin.server.deps import DBSession
+from pippin.server.proxies import came_over_https, client_address
 from pippin.store.models import AdminRole
 
 router = APIRouter()
@@ -66,10 +67,6 @@ class SignedIn:
     def actor(self) -> Actor:
         """This admin as the audit log records them: the use case they call records its change with it."""
         return Actor(name=self.email, interface=Interface.console, source=self.source)
-
-
-def client_address(request: Request) -> str | None:
-    return request.client.host if request.client else None
 
 
 def _signed_in(request: Request, db: DBSession) -> SignedIn:
@@ -141,7 +138,8 @@ def sign_in(
     password: Annotated[str, Form(max_length=user_service.MAX_PASSWORD_CHARS)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
-    """Check the password; on success start a session and set its cookie (HttpOnly, SameSite=Lax, Secure on https)."""
+    """Check the password; on success start a session and set its cookie (HttpOnly, SameSite=Lax, and Secure
+    when the request came over HTTPS, directly or through a trusted proxy)."""
     csrf.check(request.cookies.get(csrf.SIGN_IN_COOKIE), csrf_token)
     try:
         user = user_service.authenticate(db, email=email, password=password)
@@ -160,7 +158,7 @@ def sign_in(
         path="/",
         httponly=True,
         samesite="lax",
-        secure=request.url.scheme == "https",
+        secure=came_over_https(request),
     )
     response.delete_cookie(csrf.SIGN_IN_COOKIE, path="/console")
     return response

@@ -7,8 +7,11 @@ mounts, each with its own error contract and body limit:
 - ``/mdm``: the device endpoints (plain text, never 401), ``device/app.py``;
 - everything else: the REST API (JSON; ``/api/v1``, ``/api/docs``, ``/healthz``), ``api/app.py``.
 
-``/`` leads to the console. The lifespan starts the background jobs with the resources and stops them, then
-disposes the engine if the server opened it. Nothing is global: two servers in one process share nothing.
+Around all three, :class:`~pippin.server.proxies.TrustedProxyHeaders` believes forwarded headers from the
+proxies in ``PIPPIN_TRUSTED_PROXIES`` only, and :class:`~pippin.server.security_headers.SecurityHeaders` adds the
+browser-hardening headers, with a content policy per area. ``/`` leads to the console. The lifespan starts
+the background jobs with the resources and stops them, then disposes the engine if the server opened it.
+Nothing is global: two servers in one process share nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
 
 from sqlalchemy import Engine
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -27,7 +31,9 @@ from pippin.config import Settings
 from pippin.console.app import create_console
 from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.device.app import create_device_app
+from pippin.server.proxies import TrustedProxyHeaders
 from pippin.server.resources import Clock, DEPClientFactory, ServerResources, build_resources
+from pippin.server.security_headers import CONSOLE_POLICY, DOCS_POLICY, SecurityHeaders
 from pippin.store.db import create_db_engine
 from pippin.store.migrate import check_schema
 from pippin.store.models import utcnow
@@ -83,6 +89,11 @@ def create_server(
             Mount("/mdm", app=create_device_app(resources)),
             # Last: the API answers every other path, so an unknown one gets the API's JSON 404.
             Mount("", app=create_api(resources)),
+        ],
+        middleware=[
+            # Outermost: every layer below sees the forwarded client and scheme, or the peer's own.
+            Middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies),
+            Middleware(SecurityHeaders, policies=(("/console", CONSOLE_POLICY), ("/api/docs", DOCS_POLICY))),
         ],
         lifespan=lifespan,
     )
