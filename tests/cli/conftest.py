@@ -1,10 +1,7 @@
-"""What every CLI test shares. CLI tests check translation (exit codes, output, hostile flags); the services
-beneath them are tested on both databases elsewhere, so here SQLite alone is enough."""
+"""What every CLI test shares. CLI tests check translation (exit codes, output, hostile flags), on SQLite and
+PostgreSQL like every database test (the suite's ``database_url`` fixture)."""
 
 from __future__ import annotations
-
-import shutil
-from pathlib import Path
 
 import pytest
 
@@ -18,14 +15,6 @@ from tests.simulator import RunningSimulator
 def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real RSA keys from a small pool made once per run: generating one costs a fifth of a second."""
     monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
-
-
-@pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only (overrides the suite's fixture that also runs PostgreSQL)."""
-    path = tmp_path / "pippin.db"
-    shutil.copy(sqlite_template, path)
-    return f"sqlite:///{path}"
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +15,7 @@ from pippin.config import Settings
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from tests.actors import TEST_ACTOR
-from tests.servers import build_server, quick_password_hashes, resources_of, sqlite_copy
+from tests.servers import build_server, quick_password_hashes, resources_of
 
 PASSWORD = "correct horse battery staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -33,12 +32,6 @@ def csrf_of(html: str) -> str:
     match = _CSRF.search(html)
     assert match, "the page has a form with a CSRF token"
     return match.group(1)
-
-
-@pytest.fixture
-def database_url(tmp_path: Path, sqlite_template: Path) -> str:
-    """SQLite only (overrides the conftest fixture that also runs PostgreSQL): these tests check translation."""
-    return sqlite_copy(tmp_path, sqlite_template)
 
 
 @pytest.fixture
