@@ -15,7 +15,7 @@ from sqlalchemy import func, select
 
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
-from pippin.store.models import AdminSession, AuditEvent, DEPToken, EnrollmentProfile, SyncRun
+from pippin.store.models import AdminSession, AuditEvent, DEPProfile, DEPToken, SyncRun
 from tests.console.conftest import PASSWORD, csrf_of
 
 SCRIPT = "<script>alert(1)</script>"
@@ -36,13 +36,13 @@ def _state(resources: ServerResources) -> dict[str, Any]:
     """Everything a form could change."""
     with transaction(resources.session_factory) as session:
         token = session.scalars(select(DEPToken)).one_or_none()
-        profile = session.scalars(select(EnrollmentProfile)).one_or_none()
+        profile = session.scalars(select(DEPProfile)).one_or_none()
         return {
             "tokens": session.scalar(select(func.count()).select_from(DEPToken)),
             "pending_key": token.pending_certificate_pem if token else None,
             "credentials": token.credentials_encrypted if token else None,
             "profile": (profile.name, profile.revision, profile.description) if profile else None,
-            "profiles": session.scalar(select(func.count()).select_from(EnrollmentProfile)),
+            "profiles": session.scalar(select(func.count()).select_from(DEPProfile)),
             "syncs": session.scalar(select(func.count()).select_from(SyncRun)),
             "events": session.scalar(
                 select(func.count()).select_from(AuditEvent).where(AuditEvent.action != "admin.sign_in")

@@ -7,7 +7,7 @@ from sqlalchemy import func, select
 
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
-from pippin.store.models import EnrollmentProfile
+from pippin.store.models import DEPProfile
 from tests.console.conftest import csrf_of
 
 
@@ -18,7 +18,7 @@ def _create(client: TestClient, **fields: object) -> object:
 
 def _count(resources: ServerResources) -> int:
     with transaction(resources.session_factory) as session:
-        return session.scalar(select(func.count()).select_from(EnrollmentProfile)) or 0
+        return session.scalar(select(func.count()).select_from(DEPProfile)) or 0
 
 
 def test_a_profile_is_created_with_hidden_panes_and_edited(ann: TestClient, resources: ServerResources) -> None:

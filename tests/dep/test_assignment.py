@@ -17,7 +17,7 @@ from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, transaction
-from pippin.store.models import AssignmentStatus, DEPToken, Device, EnrollmentProfile, ProfileDefinition, utcnow
+from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device, ProfileDefinition, utcnow
 from tests.actors import TEST_ACTOR
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -366,7 +366,7 @@ def test_the_default_profile_goes_to_devices_without_one(
     add_devices(session_factory, token_id, 1, prefix="GONE", apple_status="removed")
     with transaction(session_factory) as session:
         assert assignment.assign_default_profiles(session, token_id=token_id, now=clock()) == 0  # no default yet
-        profile = session.scalars(select(EnrollmentProfile)).one()
+        profile = session.scalars(select(DEPProfile)).one()
         profiles.set_default_profile(
             session, token_name=session.get_one(DEPToken, token_id).name, profile_name=profile.name, actor=TEST_ACTOR
         )
@@ -398,7 +398,7 @@ def test_after_the_first_look_the_default_step_reads_only_what_syncs_wrote_since
     """The step runs after every sync: its cost must follow the sync's changes, not the size of the fleet."""
     add_devices(session_factory, token_id, 3, prefix="OLD", last_synced_at=utcnow() - timedelta(hours=1))
     with transaction(session_factory) as session:
-        profile = session.scalars(select(EnrollmentProfile)).one()
+        profile = session.scalars(select(DEPProfile)).one()
         profiles.set_default_profile(
             session, token_name=session.get_one(DEPToken, token_id).name, profile_name=profile.name, actor=TEST_ACTOR
         )
@@ -415,7 +415,7 @@ def test_after_the_first_look_the_default_step_reads_only_what_syncs_wrote_since
     assert state["STALE000000"].assignment_status is None
     # Setting the default again looks at the whole token once more.
     with transaction(session_factory) as session:
-        profile = session.scalars(select(EnrollmentProfile)).one()
+        profile = session.scalars(select(DEPProfile)).one()
         profiles.set_default_profile(
             session, token_name=session.get_one(DEPToken, token_id).name, profile_name=profile.name, actor=TEST_ACTOR
         )

@@ -25,7 +25,7 @@ from pippin.dep.sync_and_assign import sync_and_assign_now
 from pippin.dep.token import dep_client_factory
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
 from pippin.store.db import SessionFactory, transaction
-from pippin.store.models import DEPToken, Device, EnrollmentProfile, ProfileDefinition
+from pippin.store.models import DEPProfile, DEPToken, Device, ProfileDefinition
 from tests.actors import TEST_ACTOR
 from tests.dep.test_profiles import certificate
 from tests.sim.apple import create_test_server, seed_devices
@@ -207,7 +207,7 @@ def test_every_field_reaches_apple_as_the_admin_set_it(env: Env) -> None:
     profile_uuid = env.current_uuid()
     stored = env.apple_profile(profile_uuid)
     with transaction(env.factory) as session:
-        profile = session.scalars(select(EnrollmentProfile)).one()
+        profile = session.scalars(select(DEPProfile)).one()
     reference = build_reference(env.box, ProfileRevision(profile_id=profile.id, revision=profile.revision))
     expected = {
         "profile_name": "Staff",

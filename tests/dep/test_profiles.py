@@ -22,7 +22,7 @@ from pippin.dep.enrollment_reference import ProfileRevision, read_reference
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.setup_panes import PANES, get_pane, normalize_skip_keys
 from pippin.errors import Conflict, InvalidInput, NotFound
-from pippin.store.models import AssignmentStatus, DEPToken, Device, EnrollmentProfile
+from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device
 from tests.actors import TEST_ACTOR
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -50,7 +50,7 @@ def create(session: Session, settings: Settings, **fields: Any) -> Any:
 
 
 def count_profiles(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(EnrollmentProfile)) or 0
+    return session.scalar(select(func.count()).select_from(DEPProfile)) or 0
 
 
 def test_a_profile_keeps_every_field_and_shows_every_pane(session: Session, settings: Settings) -> None:

@@ -12,7 +12,7 @@ from pippin.dep import profiles
 from pippin.dep.profile_schemas import ProfileCreate
 from pippin.dep.scheduled import send_due_assignments
 from pippin.store.db import SessionFactory, transaction
-from pippin.store.models import DEPToken, Device, EnrollmentProfile, utcnow
+from pippin.store.models import DEPProfile, DEPToken, Device, utcnow
 from tests.actors import TEST_ACTOR
 from tests.dep.test_assignment import ScriptedApple
 
@@ -29,7 +29,7 @@ def test_due_retries_of_good_tokens_go_out_and_refused_tokens_wait(
             session, data=ProfileCreate(name="Staff", supervised=True), settings=settings, actor=TEST_ACTOR
         )
         session.flush()
-        profile = session.scalars(select(EnrollmentProfile)).one()
+        profile = session.scalars(select(DEPProfile)).one()
         throttled = {
             "assigned_profile_id": profile.id,
             "assigned_revision": profile.revision,

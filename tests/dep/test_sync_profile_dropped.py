@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from pippin.dep.devices import PageCounts, PageMode, apply_device_page
 from pippin.dep.wire import DEPDevice
-from pippin.store.models import AssignmentStatus, DEPToken, Device, EnrollmentProfile, ProfileDefinition
+from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device, ProfileDefinition
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 GIVEN_UUID = "A" * 32
@@ -28,7 +28,7 @@ def record(serial: str, **fields: Any) -> DEPDevice:
 @pytest.fixture
 def world(session: Session) -> dict[str, int]:
     token, other = DEPToken(name="acme"), DEPToken(name="other")
-    profile = EnrollmentProfile(name="Staff", revision=2)
+    profile = DEPProfile(name="Staff", revision=2)
     session.add_all([token, other, profile])
     session.flush()
     session.add(ProfileDefinition(profile_id=profile.id, token_id=token.id, revision=2, profile_uuid=GIVEN_UUID))

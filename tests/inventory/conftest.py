@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from pippin.store.models import DEPToken, Device, Enrollment, EnrollmentProfile, EnrollmentStatus
+from pippin.store.models import DEPProfile, DEPToken, Device, Enrollment, EnrollmentStatus
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -54,7 +54,7 @@ STATES = {
 @pytest.fixture
 def fleet(session: Session) -> dict[str, Row]:
     tokens = {"acme": DEPToken(name="acme"), "other": DEPToken(name="other")}
-    staff = EnrollmentProfile(name="Staff", revision=2)
+    staff = DEPProfile(name="Staff", revision=2)
     session.add_all([*tokens.values(), staff])
     session.flush()
     for row in FLEET:

@@ -17,7 +17,7 @@ from pippin.inventory.state import (
     derive_state,
     state_expression,
 )
-from pippin.store.models import AppleStatus, DEPToken, Device, Enrollment, EnrollmentProfile, EnrollmentStatus
+from pippin.store.models import AppleStatus, DEPProfile, DEPToken, Device, Enrollment, EnrollmentStatus
 from tests.inventory.conftest import NOW
 
 
@@ -84,7 +84,7 @@ COMBINATIONS = list(
 
 def test_the_sql_form_agrees_with_the_python_one_for_every_combination(session: Session) -> None:
     token = DEPToken(name="acme")
-    first, second = EnrollmentProfile(name="One", revision=2), EnrollmentProfile(name="Two")
+    first, second = DEPProfile(name="One", revision=2), DEPProfile(name="Two")
     session.add_all([token, first, second])
     session.flush()
     ids = {1: first.id, 2: second.id}

@@ -9,61 +9,21 @@ the sync history tells it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from pippin.admin.actor import Actor, AuditAction, Interface
 from pippin.admin.schemas import AuditEventRead
 from pippin.errors import InvalidInput
 from pippin.store.models import AuditEvent, utcnow
 
+__all__ = ["Actor", "AuditAction", "Interface", "list_events", "record_event"]
+
 MAX_LIST = 1000
 _MAX_DETAIL_VALUE_CHARS = 200
-
-
-class Interface(StrEnum):
-    """Where a change came from."""
-
-    console = "console"
-    api = "api"
-    cli = "cli"
-    device = "device"
-    system = "system"
-
-
-class AuditAction(StrEnum):
-    """Every change the audit log records; the values are what the log shows and ``--action`` filters on."""
-
-    dep_keypair_create = "dep.keypair.create"
-    dep_token_upload = "dep.token.upload"  # noqa: S105 (an action's name, not a secret)
-    dep_sync_start = "dep.sync.start"
-    profile_create = "profile.create"
-    profile_update = "profile.update"
-    profile_delete = "profile.delete"
-    profile_assign = "profile.assign"
-    profile_set_default = "profile.set_default"
-    profile_retry_due = "profile.retry_due"
-    admin_sign_in = "admin.sign_in"
-    admin_user_create = "admin.user.create"
-    admin_api_token_create = "admin.api_token.create"  # noqa: S105
-    admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105
-
-
-@dataclass(frozen=True)
-class Actor:
-    """Who asks for a change, through which interface, and from where (a client address, or the CLI's host).
-
-    Built by the interface (the signed-in admin, the API token, the operating-system user) and passed to the
-    use case, which records it with the change.
-    """
-
-    name: str
-    interface: Interface
-    source: str | None = None
 
 
 def _clip(value: str | None, limit: int) -> str | None:

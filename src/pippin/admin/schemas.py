@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from pippin.admin.actor import AuditAction, Interface
+from pippin.store.models import AdminRole
+
 
 class AdminAPITokenRead(BaseModel):
     """An API token as an admin may see it: its name and dates, never the token or its hash."""
@@ -22,7 +25,7 @@ class AdminUserRead(BaseModel):
     """An admin account as others may see it: never the password or its hash."""
 
     email: str
-    role: str = Field(description="admin (may change things) or read-only (sees everything, changes nothing).")
+    role: AdminRole = Field(description="admin (may change things) or read-only (sees everything, changes nothing).")
     created_at: datetime
     last_sign_in_at: datetime | None
     locked_until: datetime | None = Field(description="Set after repeated failed sign-ins; null when not locked.")
@@ -34,8 +37,8 @@ class AuditEventRead(BaseModel):
     id: int
     at: datetime
     actor: str = Field(description="The admin's e-mail, the API token's name, or the operating-system user.")
-    interface: str = Field(description="console, api, cli, device or system")
-    action: str = Field(description="What was done, e.g. dep.token.upload or admin.user.create.")
+    interface: Interface = Field(description="Where the change came from.")
+    action: AuditAction = Field(description="What was done, e.g. dep.token.upload or admin.user.create.")
     target: str | None = Field(description="What it was done to, e.g. the token's name or a serial number.")
     source: str | None = Field(description="The client address, or the host for the CLI.")
     detail: dict[str, Any] = Field(description="A few non-secret facts about the change.")

@@ -22,7 +22,7 @@ from pippin.inventory.cursor import MAX_CURSOR_CHARS
 from pippin.inventory.schemas import AssignmentFilter, DeviceFilters, DeviceSort, InventoryPage, SortDirection
 from pippin.inventory.state import STATE_LABELS, DeviceState
 from pippin.server.deps import DBSession
-from pippin.store.models import Device, EnrollmentProfile
+from pippin.store.models import DEPProfile, Device
 
 router = APIRouter()
 PAGE_SIZE = 50
@@ -144,8 +144,8 @@ def device_list(
 def device_detail(request: Request, db: DBSession, signed_in: Viewer, serial: str) -> Response:
     device = inventory_service.get_device(db, serial=serial)
     record, profile_name = db.execute(
-        select(Device, EnrollmentProfile.name)
-        .outerjoin(EnrollmentProfile, EnrollmentProfile.id == Device.assigned_profile_id)
+        select(Device, DEPProfile.name)
+        .outerjoin(DEPProfile, DEPProfile.id == Device.assigned_profile_id)
         .where(Device.serial_number == device.serial_number)
     ).one()
     syncs = sync_run_service.list_sync_runs(db, token_name=device.token, limit=10) if device.token else []

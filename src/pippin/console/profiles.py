@@ -24,7 +24,7 @@ from pippin.dep.setup_panes import PANES
 from pippin.errors import InvalidInput, PippinError
 from pippin.server.background import send_due_assignments_after_response
 from pippin.server.deps import DBSession, Resources
-from pippin.store.models import Device, EnrollmentProfile, UserAffinity
+from pippin.store.models import DEPProfile, Device, UserAffinity
 
 router = APIRouter()
 _FLAGS = ("supervised", "locked", "mandatory", "allow_pairing", "await_device_configured", "auto_advance_setup")
@@ -112,8 +112,8 @@ def _problems(db: DBSession, profile: ProfileRead) -> list[Device]:
     return list(
         db.scalars(
             select(Device)
-            .join(EnrollmentProfile, EnrollmentProfile.id == Device.assigned_profile_id)
-            .where(EnrollmentProfile.name == profile.name)
+            .join(DEPProfile, DEPProfile.id == Device.assigned_profile_id)
+            .where(DEPProfile.name == profile.name)
             .where(Device.assignment_status.in_(("failed", "throttled", "not_accessible")))
             .order_by(Device.serial_number)
             .limit(100)

@@ -22,7 +22,7 @@ from pippin.dep.errors import DEPError
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.server.background import run_sync_after_response
 from pippin.server.deps import DBSession, Resources
-from pippin.store.models import EnrollmentProfile, TokenDefaultProfile
+from pippin.store.models import DEPProfile, TokenDefaultProfile
 
 router = APIRouter()
 _P7M_SUFFIXES = (".p7m",)
@@ -170,7 +170,7 @@ def _detail_page(
             "error": error,
             "default_error": default_error,
             "default_profile": _default_profile(db, stored.id),
-            "profiles": list(db.scalars(select(EnrollmentProfile.name).order_by(EnrollmentProfile.name))),
+            "profiles": list(db.scalars(select(DEPProfile.name).order_by(DEPProfile.name))),
             "full_interval_days": resources.settings.dep_full_sync_interval.days,
             "window_minutes": int(resources.settings.dep_sync_window.total_seconds() // 60),
         },
@@ -180,8 +180,8 @@ def _detail_page(
 
 def _default_profile(db: DBSession, token_id: int) -> str | None:
     return db.scalars(
-        select(EnrollmentProfile.name)
-        .join(TokenDefaultProfile, TokenDefaultProfile.profile_id == EnrollmentProfile.id)
+        select(DEPProfile.name)
+        .join(TokenDefaultProfile, TokenDefaultProfile.profile_id == DEPProfile.id)
         .where(TokenDefaultProfile.token_id == token_id)
     ).first()
 

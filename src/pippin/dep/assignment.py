@@ -24,8 +24,8 @@ from pippin.errors import InvalidInput, NotFound
 from pippin.store.models import (
     AppleStatus,
     AssignmentStatus,
+    DEPProfile,
     Device,
-    EnrollmentProfile,
     TokenDefaultProfile,
     utcnow,
 )
@@ -56,7 +56,7 @@ def _cooling(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _queue(session: Session, where: ColumnElement[bool], profile: EnrollmentProfile, now: datetime) -> tuple[int, int]:
+def _queue(session: Session, where: ColumnElement[bool], profile: DEPProfile, now: datetime) -> tuple[int, int]:
     """Point the devices matching ``where`` at the profile's current revision; returns (queued, cooling)."""
     # coalesce: NOT over a NULL comparison is NULL, which would leave out exactly the devices with no profile.
     current = and_(
@@ -163,7 +163,7 @@ def assign_default_profiles(session: Session, *, token_id: int, now: datetime | 
     default = session.get(TokenDefaultProfile, token_id)
     if default is None:
         return 0
-    profile = session.get_one(EnrollmentProfile, default.profile_id)
+    profile = session.get_one(DEPProfile, default.profile_id)
     mine = and_(active_device(), Device.token_id == token_id)
     if default.covered_until is not None:
         # Only what syncs wrote since the last look; the whole token is looked at once, after set-default.

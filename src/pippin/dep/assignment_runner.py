@@ -35,9 +35,9 @@ from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import (
     AppleStatus,
     AssignmentStatus,
+    DEPProfile,
     DEPToken,
     Device,
-    EnrollmentProfile,
     ProfileDefinition,
     utcnow,
 )
@@ -218,7 +218,7 @@ class _Runner:
         """
         with transaction(self.factory) as session:
             token = session.get_one(DEPToken, group.token_id)
-            profile = session.get_one(EnrollmentProfile, group.profile_id)
+            profile = session.get_one(DEPProfile, group.profile_id)
             existing = find_definition(session, profile_id=profile.id, token_id=token.id, revision=group.revision)
             if profile.revision != group.revision:
                 # Edited meanwhile: its devices now wait for the new revision.

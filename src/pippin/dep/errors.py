@@ -51,7 +51,7 @@ class DEPAuthFailure(DEPError):
     """
 
     code = "dep_auth_failure"
-    token_status: str = TokenStatus.token_rejected
+    token_status: TokenStatus = TokenStatus.token_rejected
 
 
 class TermsNotSigned(DEPAuthFailure):

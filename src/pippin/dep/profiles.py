@@ -42,9 +42,9 @@ from pippin.dep.wire import Profile
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.models import (
     AssignmentStatus,
+    DEPProfile,
     DEPToken,
     Device,
-    EnrollmentProfile,
     ProfileDefinition,
     TokenDefaultProfile,
     UserAffinity,
@@ -202,16 +202,16 @@ def _columns_from(fields: Mapping[str, Any]) -> dict[str, Any]:
     return columns
 
 
-def _columns_of(profile: EnrollmentProfile) -> dict[str, Any]:
-    names = [column.key for column in EnrollmentProfile.__table__.columns]
+def _columns_of(profile: DEPProfile) -> dict[str, Any]:
+    names = [column.key for column in DEPProfile.__table__.columns]
     return {name: getattr(profile, name) for name in names if name not in ("id", "created_at", "updated_at")}
 
 
-def find_profile(session: Session, *, name: str) -> EnrollmentProfile | None:
-    return session.scalars(select(EnrollmentProfile).where(EnrollmentProfile.name == name)).one_or_none()
+def find_profile(session: Session, *, name: str) -> DEPProfile | None:
+    return session.scalars(select(DEPProfile).where(DEPProfile.name == name)).one_or_none()
 
 
-def get_profile(session: Session, *, name: str) -> EnrollmentProfile:
+def get_profile(session: Session, *, name: str) -> DEPProfile:
     """The profile called ``name``, or :class:`NotFound` with a hint."""
     profile = find_profile(session, name=name) if isinstance(name, str) and len(name) <= 200 else None
     if profile is None:
@@ -235,7 +235,7 @@ def create_profile(
     values = _validate({**_columns_from(data.model_dump()), "revision": 1})
     enrollment_urls(settings, user_affinity=values["user_affinity"])
     _refuse_taken(session, values["name"])
-    profile = EnrollmentProfile(**values, created_at=moment, updated_at=moment)
+    profile = DEPProfile(**values, created_at=moment, updated_at=moment)
     session.add(profile)
     session.flush()
     audit.record_event(session, actor=actor, action=AuditAction.profile_create, target=profile.name, now=moment)
@@ -289,7 +289,7 @@ def update_profile(
     return to_read(session, profile, settings=settings)
 
 
-def requeue_profile_devices(session: Session, *, profile: EnrollmentProfile, now: datetime) -> int:
+def requeue_profile_devices(session: Session, *, profile: DEPProfile, now: datetime) -> int:
     """Point every device that has ``profile`` at its current revision; those Apple had accepted become pending.
 
     Devices cooling down after FAILED or THROTTLED keep their status and retry time, and are sent the new revision
@@ -321,7 +321,7 @@ def delete_profile(session: Session, *, name: str, actor: Actor) -> None:
             hint="Assign those devices another profile and set another default first "
             "(`pippin profiles assign`, `pippin profiles set-default`).",
         )
-    session.execute(delete(EnrollmentProfile).where(EnrollmentProfile.id == profile.id))
+    session.execute(delete(DEPProfile).where(DEPProfile.id == profile.id))
     audit.record_event(session, actor=actor, action=AuditAction.profile_delete, target=profile.name)
 
 
@@ -361,7 +361,7 @@ def enrollment_urls(settings: Settings, *, user_affinity: str, reference: str = 
     return mdm_url, web_url
 
 
-def apple_profile(profile: EnrollmentProfile, *, settings: Settings, box: SecretBox) -> Profile:
+def apple_profile(profile: DEPProfile, *, settings: Settings, box: SecretBox) -> Profile:
     """The profile's current revision as Apple takes it (reference 5); every boolean is explicit, as Apple's
     defaults differ, and its URLs carry the signed reference to this profile and revision."""
     reference = build_reference(box, ProfileRevision(profile_id=profile.id, revision=profile.revision))
@@ -398,7 +398,7 @@ def find_definition(session: Session, *, profile_id: int, token_id: int, revisio
 
 
 def list_profiles(session: Session, *, settings: Settings) -> list[ProfileRead]:
-    profiles = session.scalars(select(EnrollmentProfile).order_by(EnrollmentProfile.name)).all()
+    profiles = session.scalars(select(DEPProfile).order_by(DEPProfile.name)).all()
     return [to_read(session, profile, settings=settings) for profile in profiles]
 
 
@@ -415,7 +415,7 @@ def _certificate_read(encoded: str) -> AnchorCertificateRead:
     )
 
 
-def to_read(session: Session, profile: EnrollmentProfile, *, settings: Settings) -> ProfileRead:
+def to_read(session: Session, profile: DEPProfile, *, settings: Settings) -> ProfileRead:
     skipped = set(profile.skip_setup_items)
     definitions = session.execute(
         select(ProfileDefinition, DEPToken.name)

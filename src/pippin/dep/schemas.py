@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from pippin.dep.sync_schemas import SyncHealthRead
+from pippin.store.models import TokenStatus
 
 
 class ExpiryLevel(StrEnum):
@@ -31,7 +32,7 @@ class DEPTokenRead(BaseModel):
     expires_at: datetime | None
     days_left: int | None = Field(description="Whole days until expiry; negative once expired.")
     expiry_level: ExpiryLevel | None = Field(description="None until a token is uploaded.")
-    status: str = Field(description="A TokenStatus value: ok, awaiting_token, expired, terms_not_signed, ...")
+    status: TokenStatus = Field(description="Whether Pippin can talk to Apple with the token, and if not, why.")
     last_error: str | None = Field(description="What went wrong last and what to do about it.")
     last_error_at: datetime | None
     uploaded_at: datetime | None

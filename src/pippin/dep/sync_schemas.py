@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from pippin.store.models import CursorKind, SyncKind, SyncOutcome, SyncTrigger
+
 
 class SyncRunRead(BaseModel):
     """One sync of one token: when, what kind, how it ended and what it changed.
@@ -16,12 +18,12 @@ class SyncRunRead(BaseModel):
 
     id: int
     token: str
-    kind: str = Field(description="full or incremental")
-    trigger: str = Field(description="manual, api or scheduled")
+    kind: SyncKind
+    trigger: SyncTrigger
     started_at: datetime
     finished_at: datetime | None
     window_ends_at: datetime
-    outcome: str = Field(description="running, succeeded, failed or timed_out")
+    outcome: SyncOutcome
     error_code: str | None
     error_message: str | None
     warning: str | None
@@ -45,4 +47,4 @@ class SyncHealthRead(BaseModel):
     next_sync_at: datetime | None = Field(description="When `pippin serve` runs the next scheduled sync.")
     running: bool
     window_reopens_at: datetime | None = Field(description="While a sync runs, when Sync is possible again.")
-    cursor_kind: str | None = Field(description="fetch (a full read in progress), sync, or null (none yet).")
+    cursor_kind: CursorKind | None = Field(description="fetch (a full read in progress), sync, or null (none yet).")

@@ -32,7 +32,7 @@ from pippin.inventory.state import (
     state_expression,
 )
 from pippin.store.matching import contains_ignoring_case
-from pippin.store.models import AssignmentStatus, DEPToken, Device, Enrollment, EnrollmentProfile, ProfileStatus
+from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device, Enrollment, ProfileStatus
 
 _Query = Select[*tuple[Any, ...]]
 
@@ -58,9 +58,9 @@ def _sort_key(sort: DeviceSort) -> ColumnElement[Any]:
 
 def _device_query() -> _Query:
     return (
-        select(Device, DEPToken.name, EnrollmentProfile.name, Enrollment, state_expression())
+        select(Device, DEPToken.name, DEPProfile.name, Enrollment, state_expression())
         .outerjoin(DEPToken, DEPToken.id == Device.token_id)
-        .outerjoin(EnrollmentProfile, EnrollmentProfile.id == Device.assigned_profile_id)
+        .outerjoin(DEPProfile, DEPProfile.id == Device.assigned_profile_id)
         .outerjoin(Enrollment, Enrollment.device_id == Device.id)
     )
 
@@ -77,7 +77,7 @@ def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
         token_id = select(DEPToken.id).where(DEPToken.name == filters.token).scalar_subquery()
         query = query.where(Device.token_id == token_id)
     if filters.profile:
-        profile_id = select(EnrollmentProfile.id).where(EnrollmentProfile.name == filters.profile).scalar_subquery()
+        profile_id = select(DEPProfile.id).where(DEPProfile.name == filters.profile).scalar_subquery()
         query = query.where(Device.assigned_profile_id == profile_id)
     if filters.assignment is AssignmentFilter.none:
         query = query.where(Device.assignment_status.is_(None))

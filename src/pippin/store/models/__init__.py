@@ -5,17 +5,17 @@ from pippin.store.models.admin_user import AdminRole, AdminUser
 from pippin.store.models.api_token import AdminAPIToken
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import Base, UTCDateTime, utcnow
-from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
-from pippin.store.models.device import AppleStatus, Device, ProfileStatus
-from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
-from pippin.store.models.profile import (
+from pippin.store.models.dep_profile import (
     AssignmentStatus,
-    EnrollmentProfile,
+    DEPProfile,
     ProfileDefinition,
     TokenDefaultProfile,
     UserAffinity,
 )
-from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun
+from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
+from pippin.store.models.device import AppleStatus, Device, ProfileStatus
+from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
+from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
 __all__ = [
     "AdminAPIToken",
@@ -27,16 +27,17 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CursorKind",
+    "DEPProfile",
     "DEPToken",
     "Device",
     "Enrollment",
-    "EnrollmentProfile",
     "EnrollmentStatus",
     "ProfileDefinition",
     "ProfileStatus",
     "SyncKind",
     "SyncOutcome",
     "SyncRun",
+    "SyncTrigger",
     "TokenDefaultProfile",
     "TokenStatus",
     "UTCDateTime",

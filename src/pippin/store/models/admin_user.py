@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pippin.store.models.base import Base, UTCDateTime, utcnow
+from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
 
 
 class AdminRole(StrEnum):
@@ -27,7 +27,7 @@ class AdminUser(Base):
     # Stored lower-case, so one mailbox is one account whatever the capitals typed at sign-in.
     email: Mapped[str] = mapped_column(String(320), unique=True)
     password_hash: Mapped[str] = mapped_column(String(256))
-    role: Mapped[str] = mapped_column(String(16), default=AdminRole.admin)
+    role: Mapped[AdminRole] = mapped_column(enum_column(AdminRole, length=16), default=AdminRole.admin)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Consecutive failures since the last success; reaching the limit sets locked_until.

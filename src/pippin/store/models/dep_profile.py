@@ -1,7 +1,11 @@
-"""Enrollment profiles as the admin defines them, and each profile's definitions at Apple, per token.
+"""DEP profiles as the admin defines them, and each profile's definitions at Apple, per token.
+
+A DEP profile is Apple's kind of enrollment profile (reference section 5: what Setup Assistant shows and where
+the device enrolls), not the ``.mobileconfig`` enrollment profile the device half serves; the table keeps its
+first name, ``enrollment_profiles``, so that upgrading renames nothing in a database.
 
 Apple's profiles are immutable (reference 3.5): every ``POST /profile`` yields a new UUID. So Pippin keeps one
-editable :class:`EnrollmentProfile` whose ``revision`` goes up with each edit, and a :class:`ProfileDefinition`
+editable :class:`DEPProfile` whose ``revision`` goes up with each edit, and a :class:`ProfileDefinition`
 row for each (profile, token, revision) that Apple was given, with the UUID Apple answered.
 """
 
@@ -13,7 +17,7 @@ from enum import StrEnum
 from sqlalchemy import JSON, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pippin.store.models.base import Base, UTCDateTime, utcnow
+from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
 
 
 class UserAffinity(StrEnum):
@@ -33,8 +37,9 @@ class AssignmentStatus(StrEnum):
     throttled = "throttled"  # Apple answered THROTTLED: retried after retry_after_seconds
 
 
-class EnrollmentProfile(Base):
-    """One enrollment policy: what Setup Assistant shows and how the device enrolls (reference section 5)."""
+class DEPProfile(Base):
+    """One DEP profile, the seed's enrollment policy: what Setup Assistant shows and how the device enrolls
+    (reference section 5)."""
 
     __tablename__ = "enrollment_profiles"
 
@@ -44,7 +49,7 @@ class EnrollmentProfile(Base):
     # Bumped by every edit; definitions at Apple and device assignments refer to one revision.
     revision: Mapped[int] = mapped_column(Integer, default=1)
 
-    user_affinity: Mapped[str] = mapped_column(String(16), default=UserAffinity.none)
+    user_affinity: Mapped[UserAffinity] = mapped_column(enum_column(UserAffinity, length=16), default=UserAffinity.none)
     is_supervised: Mapped[bool] = mapped_column(default=False)
     is_mdm_removable: Mapped[bool] = mapped_column(default=True)
     is_mandatory: Mapped[bool] = mapped_column(default=False)

@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import Integer, LargeBinary, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pippin.store.models.base import Base, UTCDateTime, utcnow
+from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
 
 
 class TokenStatus(StrEnum):
@@ -67,13 +67,13 @@ class DEPToken(Base):
     fetch_limit: Mapped[int | None] = mapped_column(Integer)
     sync_limit: Mapped[int | None] = mapped_column(Integer)
 
-    status: Mapped[str] = mapped_column(String(32), default=TokenStatus.awaiting_token)
+    status: Mapped[TokenStatus] = mapped_column(enum_column(TokenStatus, length=32), default=TokenStatus.awaiting_token)
     last_error: Mapped[str | None] = mapped_column(Text)
     last_error_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     # Sync state (reference section 6). The cursor is opaque text up to 1000 characters.
     cursor: Mapped[str | None] = mapped_column(Text)
-    cursor_kind: Mapped[str | None] = mapped_column(String(16))
+    cursor_kind: Mapped[CursorKind | None] = mapped_column(enum_column(CursorKind, length=16))
     cursor_issued_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Bumped when a full fetch starts from no cursor; devices seen by that fetch carry the same number, so
     # the ones it did not return can be marked removed when it completes, even across a resumed fetch.

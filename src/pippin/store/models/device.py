@@ -10,10 +10,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Enum, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pippin.store.models.base import Base, UTCDateTime, utcnow
+from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
+from pippin.store.models.dep_profile import AssignmentStatus
 
 
 class AppleStatus(StrEnum):
@@ -94,7 +95,7 @@ class Device(Base):
     last_op_date: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
     apple_status: Mapped[AppleStatus] = mapped_column(
-        Enum(AppleStatus, native_enum=False, length=32, values_callable=lambda members: [m.value for m in members]),
+        enum_column(AppleStatus, length=32),
         default=AppleStatus.assigned,
     )
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -109,7 +110,7 @@ class Device(Base):
         ForeignKey("enrollment_profiles.id", ondelete="SET NULL"), index=True
     )
     assigned_revision: Mapped[int | None] = mapped_column(Integer)
-    assignment_status: Mapped[str | None] = mapped_column(String(16))
+    assignment_status: Mapped[AssignmentStatus | None] = mapped_column(enum_column(AssignmentStatus, length=16))
     assignment_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     assignment_error: Mapped[str | None] = mapped_column(Text)
     assignment_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -11,10 +11,10 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Enum, ForeignKey, Index, Integer, String
+from sqlalchemy import ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pippin.store.models.base import Base, UTCDateTime, utcnow
+from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
 
 
 class EnrollmentStatus(StrEnum):
@@ -43,9 +43,7 @@ class Enrollment(Base):
     serial_number: Mapped[str | None] = mapped_column(String(64), index=True)
     # At most one enrollment per DEP record, so the inventory joins a device to its enrollment one to one.
     device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id", ondelete="SET NULL"), unique=True)
-    status: Mapped[EnrollmentStatus] = mapped_column(
-        Enum(EnrollmentStatus, native_enum=False, length=16, values_callable=lambda members: [m.value for m in members])
-    )
+    status: Mapped[EnrollmentStatus] = mapped_column(enum_column(EnrollmentStatus, length=16))
     profile_id: Mapped[int | None] = mapped_column(ForeignKey("enrollment_profiles.id", ondelete="SET NULL"))
     profile_revision: Mapped[int | None] = mapped_column(Integer)
 

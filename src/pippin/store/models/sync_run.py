@@ -8,7 +8,7 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from pippin.store.models.base import Base, UTCDateTime, utcnow
+from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
 
 
 class SyncKind(StrEnum):
@@ -24,6 +24,15 @@ class SyncOutcome(StrEnum):
     timed_out = "timed_out"
 
 
+class SyncTrigger(StrEnum):
+    """Who started a run: an admin from the CLI or the console (``manual``), the REST API, or the scheduler."""
+
+    manual = "manual"
+    api = "api"
+    console = "console"
+    scheduled = "scheduled"
+
+
 class SyncRun(Base):
     """The record that makes a sync's health visible: start, end, outcome, error and counts."""
 
@@ -32,12 +41,12 @@ class SyncRun(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     token_id: Mapped[int] = mapped_column(ForeignKey("dep_tokens.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
-    trigger: Mapped[str] = mapped_column(String(16), default="manual")
+    kind: Mapped[SyncKind] = mapped_column(enum_column(SyncKind, length=16))
+    trigger: Mapped[SyncTrigger] = mapped_column(enum_column(SyncTrigger, length=16), default=SyncTrigger.manual)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     window_ends_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    outcome: Mapped[str] = mapped_column(String(16), default=SyncOutcome.running)
+    outcome: Mapped[SyncOutcome] = mapped_column(enum_column(SyncOutcome, length=16), default=SyncOutcome.running)
     error_code: Mapped[str | None] = mapped_column(String(64))
     error_message: Mapped[str | None] = mapped_column(Text)
     pages: Mapped[int] = mapped_column(Integer, default=0)
