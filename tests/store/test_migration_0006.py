@@ -6,54 +6,19 @@ references would cascade-delete or null rows here, and the counts below would sh
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, MetaData, func, insert, inspect, select, text
 
-from pippin.store.db import create_db_engine
 from pippin.store.migrate import alembic_config, upgrade_to
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 
 T = datetime(2026, 11, 30, 12, 0, tzinfo=UTC).replace(tzinfo=None)  # stored naive UTC, as UTCDateTime does
 OLD_STATES = ("not_contacted", "enrolled", "pending_reset", "failed", "blocked", "removed")
 TABLES = ("dep_tokens", "devices", "sync_runs", "enrollment_profiles", "profile_definitions", "token_default_profiles")
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on a database with no tables at all (a private schema on PostgreSQL)."""
-    if request.param == "sqlite":
-        engine = create_db_engine(f"sqlite:///{tmp_path / 'old.db'}")
-        yield engine
-        engine.dispose()
-        return
-    import psycopg
-
-    schema = f"pippin_mig_{os.getpid()}_{secrets.token_hex(4)}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with psycopg.connect(plain, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    engine = create_db_engine(f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _populate_at_0005(engine: Engine) -> None:

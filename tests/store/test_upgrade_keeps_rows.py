@@ -12,11 +12,8 @@ A revision that deliberately transforms data registers its expectation in :data:
 
 from __future__ import annotations
 
-import os
-import secrets
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,7 +37,6 @@ from sqlalchemy.types import TypeEngine
 
 from pippin.store.db import create_db_engine
 from pippin.store.migrate import alembic_config, head_revision, upgrade_to, upgrade_to_head
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -106,35 +102,6 @@ def _revisions() -> list[str]:
 
 REVISIONS = _revisions()
 EARLIER = REVISIONS[:-1]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    """An engine on a database with no schema at all (PostgreSQL: a private schema, dropped afterwards)."""
-    if request.param == "sqlite":
-        engine = create_db_engine(f"sqlite:///{tmp_path / 'pippin.db'}")
-        yield engine
-        engine.dispose()
-        return
-    import psycopg
-
-    schema = f"pippin_upgrade_{os.getpid()}_{secrets.token_hex(4)}"
-    plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
-    try:
-        with psycopg.connect(plain, connect_timeout=3, autocommit=True) as conn:
-            conn.execute(f'CREATE SCHEMA "{schema}"')
-    except psycopg.OperationalError as exc:
-        if REQUIRE_POSTGRES:
-            pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
-        pytest.skip(f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}")
-    separator = "&" if "?" in POSTGRES_URL else "?"
-    engine = create_db_engine(f"{POSTGRES_URL}{separator}options=-csearch_path%3D{schema}")
-    try:
-        yield engine
-    finally:
-        engine.dispose()
-        with psycopg.connect(plain, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
 def _reflect(engine: Engine) -> MetaData:
