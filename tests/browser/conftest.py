@@ -42,8 +42,10 @@ def _unavailable(reason: str) -> NoReturn:
     pytest.skip(f"{reason}; install Debian's chromium and the test extras to run the browser tests")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
+    """One Chromium for the browser tests, stopped when they end: Playwright's synchronous API keeps an event loop
+    running on the main thread while it is open, which would break every later test that runs one of its own."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:

@@ -25,6 +25,7 @@ from pippin.server.proxies import (
 )
 from pippin.store.db import transaction
 from pippin.store.models import AdminRole, AuditEvent
+from tests.actors import TEST_ACTOR
 from tests.servers import build_server, resources_of
 
 PROXY = "10.0.0.5"
@@ -112,7 +113,7 @@ def proxied(settings: Settings) -> Iterator[Starlette]:
     server = build_server(settings.model_copy(update={"trusted_proxies": TRUSTED}))
     with transaction(resources_of(server).session_factory) as session:
         user_service.create_user(
-            session, email="ann@example.com", password="correct horse battery", role=AdminRole.admin
+            session, email="ann@example.com", password="correct horse battery", role=AdminRole.admin, actor=TEST_ACTOR
         )
     yield server
     resources_of(server).engine.dispose()
