@@ -2,8 +2,8 @@
 
 Every page needs a signed-in admin (:data:`Viewer`); every form that changes something needs
 :data:`Changer`, which checks the CSRF token first and then the role, server-side: a read-only admin's
-post is refused whatever the page showed. Each change is recorded in the audit log through
-the signed-in admin's :attr:`SignedIn.actor`, which the use cases record with each change, in its transaction.
+post is refused whatever the page showed. Forms pass the signed-in admin's :attr:`SignedIn.actor` to the use
+case, which records the change in the audit log in the same transaction.
 """
 
 from __future__ import annotations
