@@ -253,10 +253,11 @@ def test_a_profile_apple_forgot_is_defined_again_once(
     queue(session_factory, clock, all_unassigned=True)
     apple.errors.append(DEPRequestRejected("gone", apple_code="PROFILE_NOT_FOUND", status=400))
     report = run(session_factory, settings, apple, clock)
-    assert report.assigned == 2 and len(apple.defined) == 2
+    # The new devices, and the two that held the forgotten definition, all go out with the new one.
+    assert report.assigned == 4 and len(apple.defined) == 2 and report.still_due == 0
     with transaction(session_factory) as session:
         assert session.scalars(select(ProfileDefinition.profile_uuid)).all() == [f"{2:032X}"]
-    assert devices(session_factory)["NEW000000"].profile_uuid == f"{2:032X}"
+    assert {device.profile_uuid for device in devices(session_factory).values()} == {f"{2:032X}"}
 
 
 def test_a_definition_made_with_another_enrollment_url_is_made_again_once_and_then_reused(
@@ -285,6 +286,11 @@ def test_a_definition_made_with_another_enrollment_url_is_made_again_once_and_th
     queue(session_factory, clock, all_unassigned=True)
     run(session_factory, moved, apple, clock)
     assert len(apple.defined) == 3 and apple.defined[2].url.startswith("https://mdm.example.com/mdm/enroll/")
+    # Devices Apple holds the replaced definition for were queued again with it, and go out with the new one.
+    run(session_factory, moved, apple, clock)
+    newest = f"{3:032X}"
+    assert {device.profile_uuid for device in devices(session_factory).values()} == {newest}
+    assert {device.assignment_status for device in devices(session_factory).values()} == {"assigned"}
 
 
 def test_a_second_runner_never_sends_a_claimed_batch(

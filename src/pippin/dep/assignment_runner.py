@@ -214,7 +214,9 @@ class _Runner:
         """The Apple UUID of the group's revision under its token, defining it first when needed (reference 3.5).
 
         A definition made with another enrollment URL than the one Pippin gives now is made again, so every device
-        is sent to a URL that names the revision it was assigned.
+        is sent to a URL that names the revision it was assigned. When a definition is replaced, the devices Apple
+        holds the old one for are queued again in the same transaction: they are sent the new one, and the sync
+        never takes them for devices whose profile Apple dropped.
         """
         with transaction(self.factory) as session:
             token = session.get_one(DEPToken, group.token_id)
@@ -241,8 +243,16 @@ class _Runner:
                     defined_at=self.clock(),
                 )
                 session.add(existing)
+            replaced = existing.profile_uuid if existing.profile_uuid != result.profile_uuid else None
             existing.profile_uuid, existing.defined_at = result.profile_uuid, self.clock()
             existing.enrollment_url = body.url
+            if replaced is not None:
+                session.execute(
+                    update(Device)
+                    .where(_in_group(group), Device.assignment_status == AssignmentStatus.assigned)
+                    .values(assignment_status=AssignmentStatus.pending, assignment_retry_at=None)
+                    .execution_options(synchronize_session=False)
+                )
         self.tally.definitions += 1
         return result.profile_uuid
 
