@@ -64,24 +64,28 @@ class Env:
         )
         self.box = SecretBox.from_settings(self.settings)
         self.server = create_test_server(sim.state)
+        self.credentials = self.add_token("acme", self.server)
+        self.recorders: list[Recorder] = []
+
+    def add_token(self, name: str, server: Any) -> dict[str, str]:
+        """Store a token in good standing for the simulated MDM server ``server``; returns its OAuth values."""
         credentials = {
-            "consumer_key": self.server.consumer_key,
-            "consumer_secret": self.server.consumer_secret,
-            "access_token": self.server.access_token,
-            "access_secret": self.server.access_secret,
+            "consumer_key": server.consumer_key,
+            "consumer_secret": server.consumer_secret,
+            "access_token": server.access_token,
+            "access_secret": server.access_secret,
         }
-        self.credentials = credentials
-        with transaction(factory) as session:
+        with transaction(self.factory) as session:
             session.add(
                 DEPToken(
-                    name="acme",
+                    name=name,
                     status="ok",
-                    server_uuid=self.server.server_uuid,
+                    server_uuid=server.server_uuid,
                     credentials_encrypted=self.box.encrypt(json.dumps(credentials).encode()),
-                    expires_at=sim.state.clock.now() + timedelta(days=300),
+                    expires_at=self.sim.state.clock.now() + timedelta(days=300),
                 )
             )
-        self.recorders: list[Recorder] = []
+        return credentials
 
     def now(self) -> datetime:
         return self.sim.state.clock.now()

@@ -7,8 +7,6 @@ B's default profile reaches the moved devices, and the device A has no default f
 
 from __future__ import annotations
 
-import json
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -34,22 +32,7 @@ class TwoTokens(Env):
     def __init__(self, factory: SessionFactory, settings: Settings, sim: RunningSimulator) -> None:
         super().__init__(factory, settings, sim)
         self.beta = create_test_server(self.sim.state, name="Second MDM")
-        credentials = {
-            "consumer_key": self.beta.consumer_key,
-            "consumer_secret": self.beta.consumer_secret,
-            "access_token": self.beta.access_token,
-            "access_secret": self.beta.access_secret,
-        }
-        with transaction(factory) as session:
-            session.add(
-                DEPToken(
-                    name="beta",
-                    status="ok",
-                    server_uuid=self.beta.server_uuid,
-                    credentials_encrypted=self.box.encrypt(json.dumps(credentials).encode()),
-                    expires_at=self.now() + timedelta(days=300),
-                )
-            )
+        self.add_token("beta", self.beta)
 
     def sync_token(self, name: str) -> None:
         result = sync_and_assign_now(
