@@ -55,6 +55,8 @@ def read_reference(box: SecretBox, reference: str) -> ProfileRevision | None:
         raw = base64.urlsafe_b64decode(reference + "=" * (-len(reference) % 4))
     except (binascii.Error, ValueError):
         return None
+    if base64.urlsafe_b64encode(raw).rstrip(b"=").decode() != reference:
+        return None  # the last character's spare bits changed: not the text Pippin wrote, whatever it decodes to
     body, mac = raw[: _LAYOUT.size], raw[_LAYOUT.size :]
     if len(mac) != _MAC_BYTES or not hmac.compare_digest(mac, _mac(box, body)):
         return None
