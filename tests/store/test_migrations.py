@@ -38,3 +38,27 @@ def test_timestamps_come_back_aware_utc(session_factory) -> None:  # type: ignor
 def test_naive_timestamps_are_refused(session_factory) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(Exception, match="naive"), session_factory() as session, session.begin():
         session.add(DEPToken(name="acme", expires_at=datetime(2026, 1, 1)))
+
+
+COUNT_TRIGGERS = {
+    "device_counts_insert",
+    "device_counts_delete",
+    "device_counts_update",
+    "enrollment_counts_insert",
+    "enrollment_counts_delete",
+    "enrollment_counts_update",
+}
+
+
+def test_the_triggers_keeping_device_counts_exist_at_head(engine: Engine) -> None:
+    """A later batch migration that recreates ``devices`` or ``enrollments`` on SQLite drops them (see 0011)."""
+    if engine.dialect.name == "sqlite":
+        query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+    else:
+        query = (
+            "SELECT tgname FROM pg_trigger "
+            "WHERE NOT tgisinternal AND tgrelid::regclass::text IN ('devices', 'enrollments')"
+        )
+    with engine.connect() as connection:
+        names = set(connection.exec_driver_sql(query).scalars())
+    assert names >= COUNT_TRIGGERS

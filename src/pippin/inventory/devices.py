@@ -28,11 +28,18 @@ from pippin.inventory.state import (
     DeviceState,
     cannot_enroll,
     cannot_enroll_expression,
-    derive_state,
     state_expression,
 )
 from pippin.store.matching import contains_ignoring_case
-from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device, Enrollment, ProfileStatus
+from pippin.store.models import (
+    AssignmentStatus,
+    DEPProfile,
+    DEPToken,
+    Device,
+    DeviceStateCount,
+    Enrollment,
+    ProfileStatus,
+)
 
 _Query = Select[*tuple[Any, ...]]
 
@@ -193,60 +200,20 @@ def get_device(session: Session, *, serial: str) -> DeviceRead:
 def count_by_state(session: Session) -> dict[DeviceState, int]:
     """How many devices are in each derived state (every state present, zero when none).
 
-    Counted in two reads rather than deriving the state row by row over the whole fleet: devices by Apple's side
-    alone (from an index), then the devices that have an enrollment, grouped by what their state derives from.
-    A device with no enrollment is ``removed`` or ``not_contacted`` by Apple's side; one with an enrollment moves
-    from that count to the state :func:`derive_state` gives it.
+    Read from ``device_state_counts``, which the database keeps as devices and enrollments change: a few rows,
+    whatever the size of the fleet.
     """
     counts = dict.fromkeys(DeviceState, 0)
-    for apple_status, count in session.execute(
-        select(Device.apple_status, func.count()).group_by(Device.apple_status)
+    for state, count in session.execute(
+        select(DeviceStateCount.state, func.sum(DeviceStateCount.devices)).group_by(DeviceStateCount.state)
     ).all():
-        counts[_without_enrollment(apple_status)] += count
-    inputs = (
-        Device.apple_status,
-        Device.assigned_profile_id,
-        Device.assigned_revision,
-        Enrollment.status,
-        Enrollment.profile_id,
-        Enrollment.profile_revision,
-    )
-    grouped = select(*inputs, func.count()).select_from(Enrollment).join(Device, Device.id == Enrollment.device_id)
-    for apple_status, profile_id, revision, status, enrolled_profile, enrolled_revision, count in session.execute(
-        grouped.group_by(*inputs)
-    ).all():
-        counts[_without_enrollment(apple_status)] -= count
-        state = derive_state(
-            apple_status=apple_status,
-            assigned_profile_id=profile_id,
-            assigned_revision=revision,
-            enrollment_status=status,
-            enrolled_profile_id=enrolled_profile,
-            enrolled_revision=enrolled_revision,
-        )
-        counts[state] += count
+        counts[DeviceState(state)] += int(count)
     return counts
-
-
-def _without_enrollment(apple_status: str | None) -> DeviceState:
-    return derive_state(
-        apple_status=apple_status,
-        assigned_profile_id=None,
-        assigned_revision=None,
-        enrollment_status=None,
-        enrolled_profile_id=None,
-        enrolled_revision=None,
-    )
 
 
 def count_cannot_enroll(session: Session) -> int:
     """How many devices would not enroll if switched on now: Apple holds no profile for them."""
-    query = (
-        select(func.count())
-        .select_from(Device)
-        .outerjoin(Enrollment, Enrollment.device_id == Device.id)
-        .where(cannot_enroll_expression())
-    )
+    query = select(func.sum(DeviceStateCount.devices)).where(DeviceStateCount.cannot_enroll.is_(True))
     return int(session.scalar(query) or 0)
 
 

@@ -14,6 +14,7 @@ from pippin.store.models.dep_profile import (
 )
 from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import AppleStatus, Device, ProfileStatus
+from pippin.store.models.device_state_count import DeviceStateCount
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
@@ -30,6 +31,7 @@ __all__ = [
     "DEPProfile",
     "DEPToken",
     "Device",
+    "DeviceStateCount",
     "Enrollment",
     "EnrollmentStatus",
     "ProfileDefinition",
