@@ -40,6 +40,7 @@ from pippin.store.models import (
     Enrollment,
     ProfileStatus,
 )
+from pippin.store.models.device import apple_holds_a_profile
 
 _Query = Select[*tuple[Any, ...]]
 
@@ -64,8 +65,21 @@ def _sort_key(sort: DeviceSort) -> ColumnElement[Any]:
 
 
 def _device_query() -> _Query:
+    """A device's row as the inventory shows it: its own columns, not its whole Apple record (a JSON document
+    parsed per row) nor an ORM object, so that a page costs what its rows hold."""
     return (
-        select(Device, DEPToken.name, DEPProfile.name, Enrollment, state_expression())
+        select(
+            Device.id,
+            *(getattr(Device, name).label(name) for name in _DEVICE_FIELDS),
+            Device.profile_status.label("apple_profile_status"),
+            DEPToken.name.label("token"),
+            DEPProfile.name.label("profile"),
+            Enrollment.status.label("enrollment_status"),
+            Enrollment.enrolled_at.label("enrolled_at"),
+            Enrollment.last_seen_at.label("last_seen_at"),
+            state_expression().label("enrollment_state"),
+        )
+        .select_from(Device)
         .outerjoin(DEPToken, DEPToken.id == Device.token_id)
         .outerjoin(DEPProfile, DEPProfile.id == Device.assigned_profile_id)
         .outerjoin(Enrollment, Enrollment.device_id == Device.id)
@@ -101,23 +115,21 @@ def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
 
 
 def _read(row: Any) -> DeviceRead:
-    device, token_name, profile_name, enrollment, state = row
-    profile_status = device.profile_status if device.profile_status in _PROFILE_STATUSES else None
+    values = row._mapping
+    apple_status, profile_status = values["apple_status"], values["apple_profile_status"]
     return DeviceRead(
-        **{name: getattr(device, name) for name in _DEVICE_FIELDS},
-        profile_status=profile_status,
-        enrollment_state=DeviceState(state),
-        token=token_name,
-        profile=profile_name,
-        can_enroll=device.can_enroll,
+        **{name: values[name] for name in _DEVICE_FIELDS},
+        profile_status=profile_status if profile_status in _PROFILE_STATUSES else None,
+        enrollment_state=DeviceState(values["enrollment_state"]),
+        token=values["token"],
+        profile=values["profile"],
+        can_enroll=apple_holds_a_profile(apple_status=apple_status, profile_status=profile_status),
         cannot_enroll=cannot_enroll(
-            apple_status=device.apple_status,
-            profile_status=device.profile_status,
-            enrollment_status=None if enrollment is None else enrollment.status,
+            apple_status=apple_status, profile_status=profile_status, enrollment_status=values["enrollment_status"]
         ),
-        enrollment_status=None if enrollment is None else enrollment.status,
-        enrolled_at=None if enrollment is None else enrollment.enrolled_at,
-        last_seen_at=None if enrollment is None else enrollment.last_seen_at,
+        enrollment_status=values["enrollment_status"],
+        enrolled_at=values["enrolled_at"],
+        last_seen_at=values["last_seen_at"],
     )
 
 
@@ -169,7 +181,7 @@ def list_devices(
         order = [key.desc(), Device.serial_number.desc()] if descending else [key.asc(), Device.serial_number.asc()]
     keys = session.execute(query.order_by(*order).limit(limit + 1)).all()
     ids = [row[0] for row in keys[:limit]]
-    found = {row[0].id: row for row in session.execute(_device_query().where(Device.id.in_(ids)))} if ids else {}
+    found = {row.id: row for row in session.execute(_device_query().where(Device.id.in_(ids)))} if ids else {}
     devices = [_read(found[device_id]) for device_id in ids]
     next_cursor = None
     if len(keys) > limit:

@@ -37,6 +37,11 @@ class ProfileStatus(StrEnum):
 ENROLLABLE_PROFILE_STATUSES = ("assigned", "pushed")
 
 
+def apple_holds_a_profile(*, apple_status: str | None, profile_status: str | None) -> bool:
+    """Assigned to this server at Apple with a profile: switched on now, the device would enroll (reference 4)."""
+    return apple_status == AppleStatus.assigned and profile_status in ENROLLABLE_PROFILE_STATUSES
+
+
 class Device(Base):
     """One serial number assigned (now or once) to one of Pippin's MDM servers at Apple.
 
@@ -118,4 +123,4 @@ class Device(Base):
     @property
     def can_enroll(self) -> bool:
         """Whether the device would enroll if switched on now: Apple holds a profile for it (reference 4)."""
-        return self.apple_status == AppleStatus.assigned and self.profile_status in ENROLLABLE_PROFILE_STATUSES
+        return apple_holds_a_profile(apple_status=self.apple_status, profile_status=self.profile_status)
