@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from typing import Any
 from cryptography.fernet import Fernet
 from fastapi.testclient import TestClient
 from sqlalchemy import insert, select
-from world import BENCH_ACTOR
+from world import BENCH_ACTOR, private_schema
 
 from pippin.admin import audit
 from pippin.admin import users as user_service
@@ -236,16 +235,12 @@ def _database(work: Path, postgres: str | None) -> Iterator[tuple[str, str]]:
     if postgres is None:
         yield f"sqlite:///{work / 'pippin.db'}", "sqlite"
         return
-    import psycopg
-
-    schema = f"pippin_bench_{os.getpid()}_{secrets.token_hex(4)}"
-    plain = postgres.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    separator = "&" if "?" in postgres else "?"
+    url, schema, plain = private_schema(postgres)
     try:
-        yield f"{postgres}{separator}options=-csearch_path%3D{schema}", "postgresql"
+        yield url, "postgresql"
     finally:
+        import psycopg
+
         with psycopg.connect(plain, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 

@@ -82,6 +82,9 @@ def private_schema(url: str) -> tuple[str, str, str]:
     schema = f"pippin_bench_{secrets.token_hex(4)}"
     plain = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(plain, autocommit=True) as conn:
+        # pg_trgm in public, as an admin's database has it: installed by the migration into this schema, it
+        # would go with the schema when the benchmark drops it.
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
         conn.execute(f'CREATE SCHEMA "{schema}"')
     separator = "&" if "?" in url else "?"
     return f"{url}{separator}options=-csearch_path%3D{schema}", schema, plain

@@ -14,6 +14,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.fernet import Fernet
@@ -26,6 +27,9 @@ from pippin.store.db import SessionFactory, create_db_engine, create_session_fac
 from pippin.store.migrate import upgrade_to_head
 from pippin.store.models import Base
 from tests.simulator import RunningSimulator, run_simulator
+
+if TYPE_CHECKING:
+    import psycopg
 
 POSTGRES_URL = os.environ.get("PIPPIN_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_POSTGRES = os.environ.get("PIPPIN_REQUIRE_POSTGRES") == "1"
@@ -62,6 +66,22 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+def install_shared_extensions(conn: psycopg.Connection[Any]) -> None:
+    """pg_trgm in ``public``, once per database, before any test schema exists.
+
+    The search's migration installs pg_trgm where it is missing, which would be a test's private schema; dropping
+    that schema would then drop the extension, and with it the indexes other tests' schemas made with it.
+    """
+    import psycopg
+
+    try:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public")
+    except psycopg.errors.UniqueViolation:
+        pass  # another test process created it at the same moment
+    except psycopg.Error as exc:
+        logging.getLogger(__name__).warning("pg_trgm could not be installed, so device search will scan: %s", exc)
+
+
 @pytest.fixture(scope="session")
 def postgres_schema_url() -> Iterator[str]:
     """A migrated PostgreSQL schema private to this pytest process."""
@@ -71,6 +91,7 @@ def postgres_schema_url() -> Iterator[str]:
     plain_url = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
     try:
         with psycopg.connect(plain_url, connect_timeout=3, autocommit=True) as conn:
+            install_shared_extensions(conn)
             conn.execute(f'CREATE SCHEMA "{schema}"')
     except psycopg.OperationalError as exc:
         reason = f"PostgreSQL is not reachable at {POSTGRES_URL}: {exc}".strip()

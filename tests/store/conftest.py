@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import Engine
 
 from pippin.store.db import create_db_engine
-from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES
+from tests.conftest import POSTGRES_URL, REQUIRE_POSTGRES, install_shared_extensions
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -28,6 +28,7 @@ def empty_engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Eng
     plain = POSTGRES_URL.replace("postgresql+psycopg://", "postgresql://")
     try:
         with psycopg.connect(plain, connect_timeout=3, autocommit=True) as conn:
+            install_shared_extensions(conn)
             conn.execute(f'CREATE SCHEMA "{schema}"')
     except psycopg.OperationalError as exc:
         if REQUIRE_POSTGRES:

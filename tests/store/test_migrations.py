@@ -9,13 +9,20 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, select
 
-from pippin.store.migrate import current_revision, head_revision, upgrade_to_head
+from pippin.store.migrate import (
+    DIALECT_ONLY_INDEX_PREFIXES,
+    current_revision,
+    head_revision,
+    include_in_comparison,
+    upgrade_to_head,
+)
 from pippin.store.models import Base, DEPToken
 
 
 def test_migrated_schema_matches_models(engine: Engine) -> None:
     with engine.connect() as connection:
-        diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+        context = MigrationContext.configure(connection, opts={"include_object": include_in_comparison})
+        diff = compare_metadata(context, Base.metadata)
     assert diff == [], "models changed without an Alembic revision: run `make migration`"
 
 
@@ -62,3 +69,16 @@ def test_the_triggers_keeping_device_counts_exist_at_head(engine: Engine) -> Non
     with engine.connect() as connection:
         names = set(connection.exec_driver_sql(query).scalars())
     assert names >= COUNT_TRIGGERS
+
+
+def test_postgresql_has_trigram_indexes_for_the_device_search(engine: Engine) -> None:
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has no trigram index; its search reads the covering index ix_devices_search")
+    with engine.connect() as connection:
+        names = set(
+            connection.exec_driver_sql(
+                "SELECT indexname FROM pg_indexes WHERE tablename = 'devices' AND schemaname = current_schema()"
+            ).scalars()
+        )
+    prefix = DIALECT_ONLY_INDEX_PREFIXES[0]
+    assert {f"{prefix}{column}" for column in ("serial_number", "model", "asset_tag", "description")} <= names

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from alembic import context
 
+from pippin.store.migrate import include_in_comparison
 from pippin.store.models import Base
 
 config = context.config
@@ -18,7 +19,12 @@ def run_migrations() -> None:
     connection = config.attributes.get("connection")
     if connection is None:
         raise RuntimeError("Pippin's migrations run through pippin.store.migrate, which passes a connection.")
-    context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        include_object=include_in_comparison,
+    )
     with context.begin_transaction():
         context.run_migrations()
 
