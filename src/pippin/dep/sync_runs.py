@@ -99,13 +99,14 @@ def sync_health(
 ) -> SyncHealthRead:
     """The ``sync`` object of a token: its last run, when the next ones may and will run, and what runs now."""
     moment = now or utcnow()
-    last = session.scalars(
-        select(SyncRun).where(SyncRun.token_id == token.id).order_by(SyncRun.started_at.desc(), SyncRun.id.desc())
-    ).first()
+    newest_first = (SyncRun.started_at.desc(), SyncRun.id.desc())  # walks ix_sync_runs_token_started backwards
+    last = session.scalars(select(SyncRun).where(SyncRun.token_id == token.id).order_by(*newest_first).limit(1)).first()
+    # A token's runs never overlap (the sync window), so the last to start is the last to finish.
     last_success_at = session.scalars(
         select(SyncRun.finished_at)
         .where(SyncRun.token_id == token.id, SyncRun.outcome == SyncOutcome.succeeded)
-        .order_by(SyncRun.finished_at.desc())
+        .order_by(*newest_first)
+        .limit(1)
     ).first()
     running = token.sync_window_until is not None and token.sync_window_until > moment
     next_full = None
