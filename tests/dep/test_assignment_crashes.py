@@ -16,7 +16,8 @@ from sqlalchemy import Engine, event, select
 
 from pippin.config import Settings
 from pippin.dep import profiles
-from pippin.dep.assignment_runner import BATCH_SIZE, CLAIM_LEASE
+from pippin.dep.assignment_claims import CLAIM_LEASE
+from pippin.dep.assignment_runner import BATCH_SIZE
 from pippin.dep.errors import DEPUnavailable, TermsNotSigned
 from pippin.dep.profile_schemas import ProfileCreate
 from pippin.store.db import SessionFactory, transaction

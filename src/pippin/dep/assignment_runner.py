@@ -21,28 +21,27 @@ What holds, under a crash at any step:
   end; batches stored before it stay stored, batches after it are sent as usual;
 - every later write of a batch (its outcome, its release after an error) applies only to the devices that
   still carry the runner's claim, so a runner that outlived its lease never overwrites the runner that took
-  its batch over. The one case left: a call to Apple that lasts longer than the lease, whose batch another
-  runner takes over while Apple has not yet acted on it, is sent twice (each runner's calls are bounded by the
-  client's timeout and retries, well within the lease with the default settings).
+  its batch over. The one case left: a call still waiting for Apple when the lease ends, whose batch another
+  runner takes over before Apple has acted on it, is sent twice (the client's timeouts and retries normally end
+  a call within minutes).
 """
 
 from __future__ import annotations
 
 import logging
-import secrets
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from pippin.admin import audit
 from pippin.admin.audit import Actor, AuditAction
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep.assignment import IN_CHUNK, WAITING, active_device
+from pippin.dep.assignment_claims import CLAIM_LEASE, Batch, Group, claim_batch, due_by, in_group, next_group, settle
 from pippin.dep.assignment_outcomes import (
     ASSIGN_OUTCOMES,
     FAILED_COOLDOWN,
@@ -59,7 +58,6 @@ from pippin.dep.wire import AssignProfileResult, DefineProfileResult, DEPDevice,
 from pippin.errors import InvalidInput
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import (
-    AppleStatus,
     AssignmentStatus,
     DEPProfile,
     DEPToken,
@@ -72,10 +70,6 @@ logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000  # Apple: "limit requests to 1000 devices at a time" (reference 3.7)
 DEFAULT_THROTTLE = timedelta(hours=1)  # THROTTLED without retry_after_seconds (protocol before v10)
-# A claimed batch whose runner died is due again after this. It outlasts one call to Apple with the client's
-# default timeout and retries, Retry-After waits included (dep/client.py: 6 attempts, at most 5 minutes' wait
-# between them), and is renewed before each further call of the same batch.
-CLAIM_LEASE = timedelta(minutes=30)
 UNAVAILABLE_BACKOFF = timedelta(minutes=5)
 
 
@@ -106,134 +100,6 @@ class _Tally:
     errors: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Group:
-    token_id: int
-    profile_id: int
-    revision: int
-
-
-@dataclass(frozen=True)
-class _Batch:
-    """Devices one runner claimed: all of them, those an earlier claim had left unsettled, and the claim."""
-
-    serials: list[str]
-    unsettled: list[str]
-    claim: str
-
-
-def _due(cutoff: datetime) -> ColumnElement[bool]:
-    return and_(
-        active_device(),
-        Device.assignment_status.in_(WAITING),
-        Device.assigned_profile_id.is_not(None),
-        Device.assigned_revision.is_not(None),
-        or_(Device.assignment_retry_at.is_(None), Device.assignment_retry_at <= cutoff),
-    )
-
-
-def _next_group(session: Session, cutoff: datetime, skip: set[int], skip_groups: set[_Group]) -> _Group | None:
-    query = (
-        select(Device.token_id, Device.assigned_profile_id, Device.assigned_revision)
-        .where(_due(cutoff))
-        .group_by(Device.token_id, Device.assigned_profile_id, Device.assigned_revision)
-        .order_by(Device.token_id, Device.assigned_profile_id, Device.assigned_revision)
-    )
-    if skip:
-        query = query.where(Device.token_id.not_in(skip))
-    for token_id, profile_id, revision in session.execute(query):
-        if token_id is None or profile_id is None or revision is None:
-            continue  # excluded by _due; keeps the types honest
-        group = _Group(token_id, profile_id, revision)
-        if group not in skip_groups:
-            return group
-    return None
-
-
-def _in_group(group: _Group, *, indexed: bool = True) -> ColumnElement[bool]:
-    if not indexed:
-        # "+ 0" keeps the planners off the token and profile indexes (every queued row matches them) and on the
-        # unique serial index: without it SQLite scanned the whole queue for each batch's outcome.
-        return and_(
-            Device.token_id + 0 == group.token_id,
-            Device.assigned_profile_id + 0 == group.profile_id,
-            Device.assigned_revision + 0 == group.revision,
-        )
-    return and_(
-        Device.token_id == group.token_id,
-        Device.assigned_profile_id == group.profile_id,
-        Device.assigned_revision == group.revision,
-    )
-
-
-def _claim(
-    session: Session, group: _Group, *, cutoff: datetime, now: datetime, size: int, after_id: int
-) -> tuple[_Batch | None, int]:
-    """Take up to ``size`` due devices of the group with ids above ``after_id``, giving them a new claim and
-    pushing their retry time a lease ahead; returns the batch (``None`` when another runner took every row
-    first) and the highest id looked at (the next claim starts there, so a pass reads each row once however
-    large the queue).
-
-    The conditional UPDATE is the claim: of two runners racing for the same rows, the second finds them no longer
-    due (PostgreSQL re-checks the condition after the first commits; SQLite serialises writers). A device that
-    still carried a claim was claimed by a runner that never stored Apple's answer: it is *unsettled*, and is
-    looked up at Apple before it is sent again. (Read before the UPDATE: a row another runner changed in
-    between is no longer due, so the UPDATE leaves it out.)
-    """
-    # Only the id is left indexable, so both statements walk the primary key from after_id: the status and group
-    # indexes match every queued row, and right after a bulk change (no statistics yet) PostgreSQL picked them
-    # and spent seconds per batch. Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT), for the same
-    # reason.
-    due = and_(
-        _in_group(group, indexed=False),
-        Device.apple_status != AppleStatus.removed,
-        func.coalesce(Device.assignment_status, "").in_(WAITING),
-        func.coalesce(Device.assignment_retry_at, cutoff) <= cutoff,
-        Device.id > after_id,
-    )
-    rows = session.execute(select(Device.id, Device.assignment_claim).where(due).order_by(Device.id).limit(size))
-    earlier = {device_id: previous for device_id, previous in rows}
-    if not earlier:
-        return None, after_id
-    claim = secrets.token_hex(16)
-    claimed = session.execute(
-        update(Device)
-        .where(Device.id.in_(list(earlier)), due)
-        .values(assignment_retry_at=now + CLAIM_LEASE, assignment_claim=claim)
-        .returning(Device.id, Device.serial_number)
-        .execution_options(synchronize_session=False)
-    ).all()
-    if not claimed:
-        return None, max(earlier)
-    serials = sorted(serial for _, serial in claimed)
-    unsettled = sorted(serial for device_id, serial in claimed if earlier[device_id] is not None)
-    return _Batch(serials=serials, unsettled=unsettled, claim=claim), max(earlier)
-
-
-def _settle(session: Session, group: _Group, claim: str, serials: Sequence[str], **values: object) -> list[str]:
-    """Write ``values`` to those of ``serials`` that still carry ``claim``; returns them.
-
-    A device whose claim is gone was taken over by another runner after the lease ran out (or given another
-    profile meanwhile): what this runner learned about it is left to that runner.
-    """
-    written: list[str] = []
-    for start in range(0, len(serials), IN_CHUNK):
-        written.extend(
-            session.scalars(
-                update(Device)
-                .where(
-                    _in_group(group, indexed=False),
-                    Device.serial_number.in_(serials[start : start + IN_CHUNK]),
-                    Device.assignment_claim == claim,
-                )
-                .values(**values)
-                .returning(Device.serial_number)
-                .execution_options(synchronize_session=False)
-            )
-        )
-    return sorted(written)
-
-
 class _Runner:
     """One pass: a client per token, opened on first need and closed at the end."""
 
@@ -253,7 +119,7 @@ class _Runner:
         self.clients: dict[int, ProfileAPI] = {}
         self.tally = _Tally()
         self.skip_tokens: set[int] = set()
-        self.skip_groups: set[_Group] = set()
+        self.skip_groups: set[Group] = set()
 
     def close(self) -> None:
         for client in self.clients.values():
@@ -272,7 +138,7 @@ class _Runner:
             with transaction(self.factory) as session:
                 record_dep_failure(session.get_one(DEPToken, token_id), error, now=self.clock())
 
-    def definition(self, group: _Group, *, redefine: bool = False) -> str | None:
+    def definition(self, group: Group, *, redefine: bool = False) -> str | None:
         """The Apple UUID of the group's revision under its token, defining it first when needed (reference 3.5).
 
         A definition made with another enrollment URL than the one Pippin gives now is made again, so every device
@@ -311,14 +177,14 @@ class _Runner:
             if replaced is not None:
                 session.execute(
                     update(Device)
-                    .where(_in_group(group), Device.assignment_status == AssignmentStatus.assigned)
+                    .where(in_group(group), Device.assignment_status == AssignmentStatus.assigned)
                     .values(assignment_status=AssignmentStatus.pending, assignment_retry_at=None)
                     .execution_options(synchronize_session=False)
                 )
         self.tally.definitions += 1
         return result.profile_uuid
 
-    def run_group(self, group: _Group, cutoff: datetime) -> None:
+    def run_group(self, group: Group, cutoff: datetime) -> None:
         with transaction(self.factory) as session:
             token = session.get_one(DEPToken, group.token_id)
         try:
@@ -330,7 +196,7 @@ class _Runner:
             while True:
                 now = self.clock()
                 with transaction(self.factory) as session:
-                    batch, last_id = _claim(
+                    batch, last_id = claim_batch(
                         session, group, cutoff=cutoff, now=now, size=self.batch_size, after_id=after_id
                     )
                 if last_id == after_id:
@@ -347,14 +213,14 @@ class _Runner:
             with transaction(self.factory) as session:
                 session.execute(
                     update(Device)
-                    .where(_in_group(group), _due(cutoff))
+                    .where(in_group(group), due_by(cutoff))
                     .values(assignment_error=str(error), assignment_updated_at=self.clock())
                     .execution_options(synchronize_session=False)
                 )
         except DEPError as error:
             self.fail_token(group.token_id, error)
 
-    def send(self, group: _Group, token: DEPToken, profile_uuid: str, batch: _Batch) -> str:
+    def send(self, group: Group, token: DEPToken, profile_uuid: str, batch: Batch) -> str:
         """One batch to Apple and its outcome committed; returns the UUID in use (it changes on a redefine).
 
         The unsettled devices of the batch are looked up at Apple first, and only those Apple does not hold the
@@ -391,7 +257,7 @@ class _Runner:
         self.record(group, batch, serials, result, profile_uuid)
         return profile_uuid
 
-    def reconcile(self, group: _Group, token: DEPToken, profile_uuid: str, batch: _Batch) -> list[str]:
+    def reconcile(self, group: Group, token: DEPToken, profile_uuid: str, batch: Batch) -> list[str]:
         """Ask Apple about the batch's unsettled devices (reference 3.4) and store what it holds; returns the
         batch's serials still to send, their lease renewed for the send.
 
@@ -425,11 +291,11 @@ class _Runner:
             confirmed: list[str] = []
             for key, serials in held.items():
                 values = held_values(records[key], now=now, profile_uuid=profile_uuid)
-                confirmed += _settle(session, group, batch.claim, serials, assignment_updated_at=now, **values)
-            gone = _settle(session, group, batch.claim, away, assignment_updated_at=now, **not_accessible_values())
+                confirmed += settle(session, group, batch.claim, serials, assignment_updated_at=now, **values)
+            gone = settle(session, group, batch.claim, away, assignment_updated_at=now, **not_accessible_values())
             settled = {serial for serials in held.values() for serial in serials} | set(away)
             rest = [serial for serial in batch.serials if serial not in settled]
-            to_send = _settle(session, group, batch.claim, rest, assignment_retry_at=now + CLAIM_LEASE)
+            to_send = settle(session, group, batch.claim, rest, assignment_retry_at=now + CLAIM_LEASE)
         self.tally.confirmed += len(confirmed)
         self.tally.not_accessible += len(gone)
         if confirmed:
@@ -439,15 +305,15 @@ class _Runner:
             )
         return to_send
 
-    def renew(self, group: _Group, batch: _Batch, serials: list[str]) -> list[str]:
+    def renew(self, group: Group, batch: Batch, serials: list[str]) -> list[str]:
         """Push the lease of those of ``serials`` still claimed by this runner a lease ahead; returns them."""
         with transaction(self.factory) as session:
-            return _settle(session, group, batch.claim, serials, assignment_retry_at=self.clock() + CLAIM_LEASE)
+            return settle(session, group, batch.claim, serials, assignment_retry_at=self.clock() + CLAIM_LEASE)
 
     def release(
         self,
-        group: _Group,
-        batch: _Batch,
+        group: Group,
+        batch: Batch,
         error: DEPError,
         *,
         retry: timedelta,
@@ -469,12 +335,12 @@ class _Runner:
             values["assignment_status"] = status
         keep = set(unsettled)
         with transaction(self.factory) as session:
-            _settle(session, group, batch.claim, [serial for serial in batch.serials if serial in keep], **values)
+            settle(session, group, batch.claim, [serial for serial in batch.serials if serial in keep], **values)
             done = [serial for serial in batch.serials if serial not in keep]
-            _settle(session, group, batch.claim, done, assignment_claim=None, **values)
+            settle(session, group, batch.claim, done, assignment_claim=None, **values)
 
     def record(
-        self, group: _Group, batch: _Batch, serials: list[str], result: AssignProfileResult, profile_uuid: str
+        self, group: Group, batch: Batch, serials: list[str], result: AssignProfileResult, profile_uuid: str
     ) -> None:
         """Each serial's outcome, in one transaction with the batch (reference 3.7, 8)."""
         now = self.clock()
@@ -486,7 +352,7 @@ class _Runner:
         with transaction(self.factory) as session:
             for status, settled in by_status.items():
                 values = assign_outcome_values(status, now=now, throttle=throttle, profile_uuid=profile_uuid)
-                _settle(session, group, batch.claim, settled, assignment_updated_at=now, **values)
+                settle(session, group, batch.claim, settled, assignment_updated_at=now, **values)
             record_dep_success(session.get_one(DEPToken, group.token_id), now=now)
         tally = self.tally
         tally.batches += 1
@@ -531,7 +397,7 @@ def run_due_assignments(
     try:
         while True:
             with transaction(session_factory) as session:
-                group = _next_group(session, cutoff, runner.skip_tokens, runner.skip_groups)
+                group = next_group(session, cutoff, runner.skip_tokens, runner.skip_groups)
             if group is None:
                 break
             if group.token_id in runner.skip_tokens:
@@ -563,7 +429,7 @@ def run_due_assignments(
 
 def count_due(session: Session, *, now: datetime | None = None, token_id: int | None = None) -> int:
     """How many devices :func:`run_due_assignments` would send now."""
-    due = _due(now or utcnow())
+    due = due_by(now or utcnow())
     if token_id is not None:
         due = and_(due, Device.token_id == token_id)
     return session.scalar(select(func.count()).select_from(Device).where(due)) or 0
