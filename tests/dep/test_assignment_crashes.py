@@ -19,7 +19,7 @@ from pippin.dep import profiles
 from pippin.dep.assignment_claims import CLAIM_LEASE
 from pippin.dep.assignment_runner import BATCH_SIZE
 from pippin.dep.errors import DEPUnavailable, TermsNotSigned
-from pippin.dep.profile_schemas import ProfileCreate
+from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device
 from tests.actors import TEST_ACTOR
@@ -256,3 +256,21 @@ def test_a_runner_that_outlived_its_lease_never_overwrites_the_runner_that_took_
     # The slow runner's answer came after another runner had taken the batch over: it writes nothing.
     assert late.failed == 3 and statuses(session_factory) == {"assigned": 3}
     assert {d.assignment_error for d in devices(session_factory).values()} == {None}
+
+
+def test_a_device_queued_for_a_new_revision_after_a_crash_is_sent_it_at_once_without_a_look_up(
+    session_factory: SessionFactory, settings: Settings, token_id: int, clock: Clock
+) -> None:
+    add_devices(session_factory, token_id, 3)
+    queue(session_factory, clock, all_unassigned=True)
+    apple = Apple()
+    apple.after_assign = die
+    with pytest.raises(Killed):
+        run(session_factory, settings, apple, clock)
+    with transaction(session_factory) as session:  # the new revision was never sent: nothing to look up
+        profiles.update_profile(
+            session, name="Staff", changes=ProfileUpdate(department="Sales"), settings=settings, actor=TEST_ACTOR
+        )
+    report = run(session_factory, settings, apple, clock)
+    assert apple.looked_up == [] and (report.sent, report.assigned) == (3, 3)
+    assert apple.assigned[-1][0] == f"{2:032X}" and statuses(session_factory) == {"assigned": 3}

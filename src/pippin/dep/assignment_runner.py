@@ -16,9 +16,9 @@ What holds, under a crash at any step:
 
 - a device Apple holds the profile for is never sent it again for the same definition; a device is sent again
   only when Apple does not hold the profile: the crash came before the send reached Apple, or Apple answered
-  ``FAILED`` or ``THROTTLED`` and the answer was lost (Apple then refuses it again, at no harm);
-- a crash loses at most the batch in flight (each runner has one), and only its devices wait for the lease to
-  end; batches stored before it stay stored, batches after it are sent as usual;
+  ``FAILED`` or ``THROTTLED`` and the answer was lost (Apple answers the same again, at the cost of one call);
+- a crash loses the answer of at most the batch in flight (each runner has one), and only its devices wait for
+  the lease to end; batches stored before it stay stored, batches after it are sent as usual;
 - every later write of a batch (its outcome, its release after an error) applies only to the devices that
   still carry the runner's claim, so a runner that outlived its lease never overwrites the runner that took
   its batch over. The one case left: a call still waiting for Apple when the lease ends, whose batch another
