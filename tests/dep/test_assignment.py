@@ -14,7 +14,7 @@ from pippin.crypto.secrets import SecretBox
 from pippin.dep import assignment, assignment_runner, profiles
 from pippin.dep.errors import DEPRequestRejected, DEPUnavailable, TermsNotSigned
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
-from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
+from pippin.dep.wire import AssignProfileResult, DefineProfileResult, DEPDevice, DeviceDetail, Profile
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device, ProfileDefinition, utcnow
@@ -35,15 +35,19 @@ class Clock:
 
 
 class ScriptedApple:
-    """Defines profiles with fresh UUIDs and answers each serial with ``outcome(serial)``."""
+    """Defines profiles with fresh UUIDs and answers each serial with ``outcome(serial)``; remembers, as Apple
+    does, the profile each serial holds, and shows it in device details (reference 3.4, 3.7)."""
 
     def __init__(self, outcome: Callable[[str], str] = lambda _serial: "SUCCESS", retry_after: int | None = None):
         self.outcome = outcome
         self.retry_after = retry_after
         self.defined: list[Profile] = []
         self.assigned: list[tuple[str, list[str]]] = []
+        self.holds: dict[str, str] = {}
+        self.looked_up: list[list[str]] = []
         self.errors: list[Exception] = []
         self.during_assign: Callable[[], None] | None = None
+        self.after_assign: Callable[[], None] | None = None  # runs once Apple has acted, before it answers
         self.closed = 0
 
     def define_profile(self, profile: Profile) -> DefineProfileResult:
@@ -58,12 +62,33 @@ class ScriptedApple:
         if self.during_assign is not None:
             hook, self.during_assign = self.during_assign, None
             hook()
-        devices = {serial: self.outcome(serial) for serial in serials}
-        devices = {serial: status for serial, status in devices.items() if status != "MISSING"}
+        outcomes = {serial: self.outcome(serial) for serial in serials}
+        for serial, status in outcomes.items():
+            if status in ("SUCCESS", "MISSING"):  # MISSING: Apple assigned it, but its answer leaves it out
+                self.holds[serial] = profile_uuid
+        if self.after_assign is not None:
+            hook, self.after_assign = self.after_assign, None
+            hook()
+        devices = {serial: status for serial, status in outcomes.items() if status != "MISSING"}
         throttled = "THROTTLED" in devices.values()
         return AssignProfileResult(
             profile_uuid=profile_uuid, devices=devices, retry_after_seconds=self.retry_after if throttled else None
         )
+
+    def device_details(self, serials: Sequence[str]) -> dict[str, DeviceDetail]:
+        self.looked_up.append(list(serials))
+        details: dict[str, DeviceDetail] = {}
+        for serial in serials:
+            if self.outcome(serial) == "NOT_ACCESSIBLE":
+                details[serial] = DeviceDetail(serial_number=serial, response_status="NOT_ACCESSIBLE")
+                continue
+            held = self.holds.get(serial)
+            record: dict[str, Any] = {"serial_number": serial, "profile_status": "assigned" if held else "empty"}
+            if held:
+                record |= {"profile_uuid": held, "profile_assign_time": "2026-03-02T09:00:00Z"}
+            device = DEPDevice.model_validate(record)
+            details[serial] = DeviceDetail(serial_number=serial, response_status="SUCCESS", device=device)
+        return details
 
     def close(self) -> None:
         self.closed += 1
@@ -180,11 +205,13 @@ def test_each_serial_gets_apples_outcome_and_its_retry_rule(
     run(session_factory, settings, apple, clock)
     assert apple.assigned[-1][1] == ["SER000002"]
     clock.advance(minutes=15)
-    run(session_factory, settings, apple, clock)
-    assert apple.assigned[-1][1] == ["SER000004"]
+    report = run(session_factory, settings, apple, clock)
+    # Left out of Apple's answer: looked up at Apple, which holds the profile for it, so it is not sent again.
+    assert apple.looked_up == [["SER000004"]] and apple.assigned[-1][1] == ["SER000002"]
+    assert (report.confirmed, report.sent, report.apple_calls) == (1, 0, 1)
     clock.advance(hours=23)
     run(session_factory, settings, apple, clock)
-    assert apple.assigned[-1][1] == ["SER000004"]  # the FAILED device waits the full 24 hours
+    assert apple.assigned[-1][1] == ["SER000002"]  # the FAILED device waits the full 24 hours
     clock.advance(hours=1)
     run(session_factory, settings, apple, clock)
     assert apple.assigned[-1][1] == ["SER000001"]

@@ -23,7 +23,7 @@ from pippin.dep.enrollment_reference import ProfileRevision, build_reference
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.sync_and_assign import sync_and_assign_now
 from pippin.dep.token import dep_client_factory
-from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
+from pippin.dep.wire import AssignProfileResult, DefineProfileResult, DeviceDetail, Profile
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPProfile, DEPToken, Device, ProfileDefinition
 from tests.actors import TEST_ACTOR
@@ -38,6 +38,7 @@ class Recorder:
     def __init__(self, inner: DEPClient) -> None:
         self.inner = inner
         self.accepted: Counter[str] = Counter()
+        self.looked_up: list[str] = []
         self.calls = 0
 
     def define_profile(self, profile: Profile) -> DefineProfileResult:
@@ -49,6 +50,11 @@ class Recorder:
         result = self.inner.assign_profile(profile_uuid=profile_uuid, serials=serials)
         self.accepted.update(serial for serial, status in result.devices.items() if status == "SUCCESS")
         return result
+
+    def device_details(self, serials: Sequence[str]) -> dict[str, DeviceDetail]:
+        self.calls += 1
+        self.looked_up.extend(serials)
+        return self.inner.device_details(serials)
 
     def close(self) -> None:
         self.inner.close()
@@ -318,6 +324,8 @@ def test_apple_unreachable_for_a_whole_batch_keeps_it_queued(env: Env) -> None:
     env.advance(300)
     assert env.run().assigned == 10
     assert len(env.apple_profile(env.current_uuid())["devices"]) == 10
+    # Apple's answer never came, so the devices were looked up at Apple (which held no profile) before the retry.
+    assert sorted(env.recorders[-1].looked_up) == sorted(devices)
 
 
 def test_an_edit_is_defined_anew_and_reaches_every_device(env: Env) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import insert, select
 
@@ -54,8 +54,11 @@ def test_due_retries_of_good_tokens_go_out_and_refused_tokens_wait(
         opened.append(token.name)
         return apple
 
+    def clock() -> datetime:
+        return now
+
     box = SecretBox.from_settings(settings)
-    assert send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, now=now) == 1
+    assert send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, clock=clock) == 1
     assert apple.sent() == ["DUE"] and opened == ["good"]
     with transaction(session_factory) as session:
         states = {
@@ -63,5 +66,5 @@ def test_due_retries_of_good_tokens_go_out_and_refused_tokens_wait(
         }
     assert states == {"DUE": "assigned", "WAITING": "throttled", "REFUSED": "throttled"}
     # Nothing due any more: nothing is opened, nothing sent.
-    assert send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, now=now) == 0
+    assert send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, clock=clock) == 0
     assert opened == ["good"]

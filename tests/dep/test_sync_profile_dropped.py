@@ -6,15 +6,16 @@ Pippin gave under this token, loses the assignment, so the default profile step 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, event, select, update
 from sqlalchemy.orm import Session
 
 from pippin.dep.devices import PageCounts, PageMode, apply_device_page
 from pippin.dep.wire import DEPDevice
+from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device, ProfileDefinition
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -115,3 +116,64 @@ def test_a_device_moved_to_another_token_loses_the_first_tokens_profile(
     assert apply(session, world["other"], changes, PageMode.changes) == PageCounts(added=1)
     device = stored(session, "C1")
     assert device.token_id == world["other"] and device.assignment_status is None
+
+
+def test_the_page_writer_never_undoes_an_assignment_written_while_the_page_was_applied(
+    session_factory: SessionFactory, engine: Engine
+) -> None:
+    """The assignment runner writes a device's assignment from its own transaction while a sync runs: a claim
+    taken, or a device queued again. The page writer must leave what it finds then, not what it read."""
+    if engine.dialect.name == "sqlite":
+        pytest.skip("SQLite takes the write lock before the page is read: no writer can come in between")
+    with transaction(session_factory) as session:
+        token = DEPToken(name="acme")
+        profile = DEPProfile(name="Staff", revision=2)
+        session.add_all([token, profile])
+        session.flush()
+        session.add(ProfileDefinition(profile_id=profile.id, token_id=token.id, revision=2, profile_uuid=GIVEN_UUID))
+        common = {"token_id": token.id, "assigned_profile_id": profile.id, "assigned_revision": 2, "model": "iPhone"}
+        session.add_all(
+            [
+                Device(serial_number="QUEUED", profile_status="empty", assignment_status="pending", **common),
+                Device(
+                    serial_number="DROPPED",
+                    profile_status="assigned",
+                    profile_uuid=GIVEN_UUID,
+                    assignment_status="assigned",
+                    **common,
+                ),
+            ]
+        )
+        token_id = token.id
+    lease = NOW + timedelta(minutes=30)
+
+    done: list[bool] = []
+
+    def runner_writes_meanwhile(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if done or not statement.lstrip().upper().startswith("UPDATE DEVICES"):
+            return
+        done.append(True)
+        with engine.begin() as other:  # another transaction, committed before the page's writes
+            other.execute(
+                update(Device)
+                .where(Device.serial_number == "QUEUED")
+                .values(assignment_claim="C" * 32, assignment_retry_at=lease)
+            )
+            other.execute(update(Device).where(Device.serial_number == "DROPPED").values(assignment_status="pending"))
+
+    page = [record("QUEUED", model="iPhone 16", profile_status="empty"), record("DROPPED", profile_status="empty")]
+    event.listen(engine, "before_cursor_execute", runner_writes_meanwhile)
+    try:
+        with transaction(session_factory) as session:
+            apply(session, token_id, page)
+    finally:
+        event.remove(engine, "before_cursor_execute", runner_writes_meanwhile)
+    assert done, "the runner's writes came in before the page's"
+    with transaction(session_factory) as session:
+        queued = stored(session, "QUEUED")
+        dropped = stored(session, "DROPPED")
+        assert queued.model == "iPhone 16", "Apple's side is written"
+        assert (queued.assignment_claim, queued.assignment_retry_at) == ("C" * 32, lease), "the claim is kept"
+        # Queued again meanwhile: no longer the assignment Apple dropped, so it stays queued with its profile.
+        assert (dropped.assignment_status, dropped.assigned_revision) == ("pending", 2)
+        assert dropped.profile_status == "empty"

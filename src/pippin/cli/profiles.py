@@ -93,7 +93,8 @@ def _print_run(run: AssignmentRunRead) -> None:
     stdout.print(
         f"sent {run.sent} devices in {run.batches} batches ({run.apple_calls} Apple calls): {run.assigned} assigned, "
         f"{run.failed} failed (retried in 24 hours), {run.throttled} throttled, {run.not_accessible} not accessible"
-        + (f", {run.unanswered} unanswered" if run.unanswered else ""),
+        + (f", {run.unanswered} unanswered" if run.unanswered else "")
+        + (f"; {run.confirmed} found assigned at Apple after an interrupted send" if run.confirmed else ""),
         markup=False,
     )
     for error in run.errors:

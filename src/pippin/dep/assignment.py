@@ -79,6 +79,9 @@ def _queue(session: Session, where: ColumnElement[bool], profile: DEPProfile, no
             assignment_retry_at=None,
             assignment_error=None,
             assignment_updated_at=now,
+            # The new revision was never sent: nothing to look up at Apple before sending it (a runner still
+            # sending the old one finds its claim gone and leaves the device alone).
+            assignment_claim=None,
         )
     )
     cooled = int(getattr(cooling, "rowcount", 0) or 0)

@@ -1,39 +1,63 @@
 """Sending due profile assignments to Apple in batches of 1000, with Apple's retry rules.
 
-Apple answers 200 while refusing single serials (reference 3.7, 8), so each serial's outcome is stored:
-``FAILED`` is not sent again for 24 hours, ``THROTTLED`` not before ``retry_after_seconds``.
+Apple answers 200 while refusing single serials (reference 3.7, 8), so each serial's outcome is stored
+(``dep/assignment_outcomes.py``): ``FAILED`` is not sent again for 24 hours, ``THROTTLED`` not before
+``retry_after_seconds``.
 
-:func:`run_due_assignments` takes a *session factory* and commits one short transaction per step, like the sync:
-a batch is first *claimed* (its devices' retry time pushed a lease ahead, so a second runner never sends it
-too), then sent, then its outcome committed in one transaction. A crash between the two leaves the batch due
-again once the lease runs out, and Apple's answer to a repeat of the same assignment is the same.
+:func:`run_due_assignments` takes a *session factory* and commits one short transaction per step, like the sync.
+A batch is first *claimed*: one conditional UPDATE gives its devices a claim of the runner's own and a lease
+(their retry time, :data:`CLAIM_LEASE` ahead), so a second runner never sends it too. The claim is committed
+before the call to Apple and ends with the transaction that stores Apple's answer, so what a crash (kill -9,
+power cut) can leave is known: devices whose claim outlived its lease. The next runner to find them due looks
+them up at Apple first (``POST /devices``, reference 3.4) and sends again only those Apple does not hold the
+profile for; the others are stored as assigned (or not accessible) without a second assignment.
+
+What holds, under a crash at any step:
+
+- a device Apple holds the profile for is never sent it again for the same definition; a device is sent again
+  only when Apple does not hold the profile: the crash came before the send reached Apple, or Apple answered
+  ``FAILED`` or ``THROTTLED`` and the answer was lost (Apple answers the same again, at the cost of one call);
+- a crash loses the answer of at most the batch in flight (each runner has one), and only its devices wait for
+  the lease to end; batches stored before it stay stored, batches after it are sent as usual;
+- every later write of a batch (its outcome, its release after an error) applies only to the devices that
+  still carry the runner's claim, so a runner that outlived its lease never overwrites the runner that took
+  its batch over. The one case left: a call still waiting for Apple when the lease ends, whose batch another
+  runner takes over before Apple has acted on it, is sent twice (the client's timeouts and retries normally end
+  a call within minutes).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.orm import Session
 
 from pippin.admin import audit
 from pippin.admin.audit import Actor, AuditAction
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.dep.assignment import IN_CHUNK, WAITING, active_device
-from pippin.dep.errors import DEPAuthFailure, DEPError, DEPRequestRejected
+from pippin.dep.assignment_claims import CLAIM_LEASE, Batch, Group, claim_batch, due_by, in_group, next_group, settle
+from pippin.dep.assignment_outcomes import (
+    ASSIGN_OUTCOMES,
+    FAILED_COOLDOWN,
+    assign_outcome_values,
+    held_record,
+    held_values,
+    not_accessible_values,
+)
+from pippin.dep.errors import DEPAuthFailure, DEPError, DEPRequestRejected, DEPResponseInvalid, DEPUnavailable
 from pippin.dep.profile_schemas import AssignmentRunRead
 from pippin.dep.profiles import apple_profile, find_definition
 from pippin.dep.token import get_token, record_dep_failure, record_dep_success
-from pippin.dep.wire import AssignProfileResult, DefineProfileResult, Profile
+from pippin.dep.wire import AssignProfileResult, DefineProfileResult, DEPDevice, DeviceDetail, Profile
 from pippin.errors import InvalidInput
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import (
-    AppleStatus,
     AssignmentStatus,
     DEPProfile,
     DEPToken,
@@ -45,11 +69,8 @@ from pippin.store.models import (
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 1000  # Apple: "limit requests to 1000 devices at a time" (reference 3.7)
-FAILED_COOLDOWN = timedelta(hours=24)  # Apple's guidance after FAILED (reference 8)
 DEFAULT_THROTTLE = timedelta(hours=1)  # THROTTLED without retry_after_seconds (protocol before v10)
-CLAIM_LEASE = timedelta(minutes=10)  # a claimed batch is due again after this if its runner died
 UNAVAILABLE_BACKOFF = timedelta(minutes=5)
-UNANSWERED_RETRY = timedelta(minutes=15)
 
 
 class ProfileAPI(Protocol):
@@ -57,6 +78,7 @@ class ProfileAPI(Protocol):
 
     def define_profile(self, profile: Profile) -> DefineProfileResult: ...
     def assign_profile(self, *, profile_uuid: str, serials: Sequence[str]) -> AssignProfileResult: ...
+    def device_details(self, serials: Sequence[str]) -> dict[str, DeviceDetail]: ...
     def close(self) -> None: ...
 
 
@@ -70,106 +92,12 @@ class _Tally:
     batches: int = 0
     sent: int = 0
     assigned: int = 0
+    confirmed: int = 0
     failed: int = 0
     throttled: int = 0
     not_accessible: int = 0
     unanswered: int = 0
     errors: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class _Group:
-    token_id: int
-    profile_id: int
-    revision: int
-
-
-def _due(cutoff: datetime) -> ColumnElement[bool]:
-    return and_(
-        active_device(),
-        Device.assignment_status.in_(WAITING),
-        Device.assigned_profile_id.is_not(None),
-        Device.assigned_revision.is_not(None),
-        or_(Device.assignment_retry_at.is_(None), Device.assignment_retry_at <= cutoff),
-    )
-
-
-def _next_group(session: Session, cutoff: datetime, skip: set[int], skip_groups: set[_Group]) -> _Group | None:
-    query = (
-        select(Device.token_id, Device.assigned_profile_id, Device.assigned_revision)
-        .where(_due(cutoff))
-        .group_by(Device.token_id, Device.assigned_profile_id, Device.assigned_revision)
-        .order_by(Device.token_id, Device.assigned_profile_id, Device.assigned_revision)
-    )
-    if skip:
-        query = query.where(Device.token_id.not_in(skip))
-    for token_id, profile_id, revision in session.execute(query):
-        if token_id is None or profile_id is None or revision is None:
-            continue  # excluded by _due; keeps the types honest
-        group = _Group(token_id, profile_id, revision)
-        if group not in skip_groups:
-            return group
-    return None
-
-
-def _in_group(group: _Group, *, indexed: bool = True) -> ColumnElement[bool]:
-    if not indexed:
-        # "+ 0" keeps the planners off the token and profile indexes (every queued row matches them) and on the
-        # unique serial index: without it SQLite scanned the whole queue for each batch's outcome.
-        return and_(
-            Device.token_id + 0 == group.token_id,
-            Device.assigned_profile_id + 0 == group.profile_id,
-            Device.assigned_revision + 0 == group.revision,
-        )
-    return and_(
-        Device.token_id == group.token_id,
-        Device.assigned_profile_id == group.profile_id,
-        Device.assigned_revision == group.revision,
-    )
-
-
-def _claim(
-    session: Session, group: _Group, *, cutoff: datetime, now: datetime, size: int, after_id: int
-) -> tuple[list[str], int]:
-    """Take up to ``size`` due devices of the group with ids above ``after_id``, pushing their retry time a lease
-    ahead; returns their serials and the highest id looked at (the next claim starts there, so a pass reads each
-    row once however large the queue).
-
-    The conditional UPDATE is the claim: of two runners racing for the same rows, the second finds them no longer
-    due (PostgreSQL re-checks the condition after the first commits; SQLite serialises writers).
-    """
-    # Only the id is left indexable, so both statements walk the primary key from after_id: the status and group
-    # indexes match every queued row, and right after a bulk change (no statistics yet) PostgreSQL picked them
-    # and spent seconds per batch. Two statements, not UPDATE ... WHERE id IN (SELECT ... LIMIT), for the same
-    # reason.
-    due = and_(
-        _in_group(group, indexed=False),
-        Device.apple_status != AppleStatus.removed,
-        func.coalesce(Device.assignment_status, "").in_(WAITING),
-        func.coalesce(Device.assignment_retry_at, cutoff) <= cutoff,
-        Device.id > after_id,
-    )
-    ids = list(session.scalars(select(Device.id).where(due).order_by(Device.id).limit(size)))
-    if not ids:
-        return [], after_id
-    claimed = session.execute(
-        update(Device)
-        .where(Device.id.in_(ids), due)
-        .values(assignment_retry_at=now + CLAIM_LEASE)
-        .returning(Device.id, Device.serial_number)
-        .execution_options(synchronize_session=False)
-    ).all()
-    return sorted(serial for _, serial in claimed), max(ids)
-
-
-def _settle(session: Session, group: _Group, serials: Sequence[str], **values: object) -> None:
-    for start in range(0, len(serials), IN_CHUNK):
-        session.execute(
-            update(Device)
-            .where(_in_group(group, indexed=False), Device.serial_number.in_(serials[start : start + IN_CHUNK]))
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
 
 
 class _Runner:
@@ -191,7 +119,7 @@ class _Runner:
         self.clients: dict[int, ProfileAPI] = {}
         self.tally = _Tally()
         self.skip_tokens: set[int] = set()
-        self.skip_groups: set[_Group] = set()
+        self.skip_groups: set[Group] = set()
 
     def close(self) -> None:
         for client in self.clients.values():
@@ -210,7 +138,7 @@ class _Runner:
             with transaction(self.factory) as session:
                 record_dep_failure(session.get_one(DEPToken, token_id), error, now=self.clock())
 
-    def definition(self, group: _Group, *, redefine: bool = False) -> str | None:
+    def definition(self, group: Group, *, redefine: bool = False) -> str | None:
         """The Apple UUID of the group's revision under its token, defining it first when needed (reference 3.5).
 
         A definition made with another enrollment URL than the one Pippin gives now is made again, so every device
@@ -249,14 +177,14 @@ class _Runner:
             if replaced is not None:
                 session.execute(
                     update(Device)
-                    .where(_in_group(group), Device.assignment_status == AssignmentStatus.assigned)
+                    .where(in_group(group), Device.assignment_status == AssignmentStatus.assigned)
                     .values(assignment_status=AssignmentStatus.pending, assignment_retry_at=None)
                     .execution_options(synchronize_session=False)
                 )
         self.tally.definitions += 1
         return result.profile_uuid
 
-    def run_group(self, group: _Group, cutoff: datetime) -> None:
+    def run_group(self, group: Group, cutoff: datetime) -> None:
         with transaction(self.factory) as session:
             token = session.get_one(DEPToken, group.token_id)
         try:
@@ -268,14 +196,14 @@ class _Runner:
             while True:
                 now = self.clock()
                 with transaction(self.factory) as session:
-                    serials, last_id = _claim(
+                    batch, last_id = claim_batch(
                         session, group, cutoff=cutoff, now=now, size=self.batch_size, after_id=after_id
                     )
                 if last_id == after_id:
                     return
                 after_id = last_id
-                if serials:  # empty when another runner took every row first
-                    profile_uuid = self.send(group, token, profile_uuid, serials)
+                if batch is not None:  # None when another runner took every row first
+                    profile_uuid = self.send(group, token, profile_uuid, batch)
         except DEPAuthFailure as error:
             self.fail_token(group.token_id, error)
         except DEPRequestRejected as error:
@@ -285,40 +213,118 @@ class _Runner:
             with transaction(self.factory) as session:
                 session.execute(
                     update(Device)
-                    .where(_in_group(group), _due(cutoff))
+                    .where(in_group(group), due_by(cutoff))
                     .values(assignment_error=str(error), assignment_updated_at=self.clock())
                     .execution_options(synchronize_session=False)
                 )
         except DEPError as error:
             self.fail_token(group.token_id, error)
 
-    def send(self, group: _Group, token: DEPToken, profile_uuid: str, serials: list[str]) -> str:
-        """One batch to Apple and its outcome committed; returns the UUID in use (it changes on a redefine)."""
+    def send(self, group: Group, token: DEPToken, profile_uuid: str, batch: Batch) -> str:
+        """One batch to Apple and its outcome committed; returns the UUID in use (it changes on a redefine).
+
+        The unsettled devices of the batch are looked up at Apple first, and only those Apple does not hold the
+        profile for are sent.
+        """
+        serials = batch.serials
+        if batch.unsettled:
+            serials = self.reconcile(group, token, profile_uuid, batch)
+            if not serials:
+                return profile_uuid
         client = self.client_for(token)
         try:
             self.tally.apple_calls += 1
             result = client.assign_profile(profile_uuid=profile_uuid, serials=serials)
         except DEPRequestRejected as error:
             if error.apple_code not in ("PROFILE_NOT_FOUND", "NOT_FOUND"):
-                self.release(group, serials, error, retry=FAILED_COOLDOWN, status=AssignmentStatus.failed)
+                self.release(group, batch, error, retry=FAILED_COOLDOWN, status=AssignmentStatus.failed)
                 return profile_uuid
-            # Apple no longer knows the definition: define the revision again, once, and resend.
-            profile_uuid = self.definition(group, redefine=True) or profile_uuid
-            self.tally.apple_calls += 1
+            # Apple no longer knows the definition, so it assigned nothing: define the revision again, once,
+            # and resend what is still this runner's.
             try:
+                profile_uuid = self.definition(group, redefine=True) or profile_uuid
+                serials = self.renew(group, batch, serials)
+                if not serials:
+                    return profile_uuid
+                self.tally.apple_calls += 1
                 result = client.assign_profile(profile_uuid=profile_uuid, serials=serials)
             except DEPError as again:
-                self.release(group, serials, again, retry=UNAVAILABLE_BACKOFF)
+                self.release(group, batch, again, retry=UNAVAILABLE_BACKOFF, unsettled=_maybe_sent(again, serials))
                 raise
         except DEPError as error:
-            self.release(group, serials, error, retry=UNAVAILABLE_BACKOFF)
+            self.release(group, batch, error, retry=UNAVAILABLE_BACKOFF, unsettled=_maybe_sent(error, serials))
             raise
-        self.record(group, serials, result, profile_uuid)
+        self.record(group, batch, serials, result, profile_uuid)
         return profile_uuid
 
+    def reconcile(self, group: Group, token: DEPToken, profile_uuid: str, batch: Batch) -> list[str]:
+        """Ask Apple about the batch's unsettled devices (reference 3.4) and store what it holds; returns the
+        batch's serials still to send, their lease renewed for the send.
+
+        Apple's record shows the profile assigned when the lost send reached it: those devices are assigned and
+        not sent again. ``NOT_ACCESSIBLE`` is what an assignment would answer too. Any other record (no profile,
+        another one, ``FAILED``) means Apple did not take the assignment, and the device is sent.
+        """
+        client = self.client_for(token)
+        try:
+            self.tally.apple_calls += 1
+            details = client.device_details(batch.unsettled)
+        except DEPError as error:
+            self.release(group, batch, error, retry=UNAVAILABLE_BACKOFF, unsettled=batch.unsettled)
+            raise
+        now = self.clock()
+        # Devices Apple holds the profile for, grouped by what their records say (profile status and assignment
+        # time), so a batch is stored in a few statements.
+        held: dict[tuple[str | None, datetime | None], list[str]] = {}
+        records: dict[tuple[str | None, datetime | None], DEPDevice] = {}
+        away: list[str] = []
+        for serial in batch.unsettled:
+            detail = details.get(serial)
+            device = held_record(detail, profile_uuid)
+            if device is not None:
+                key = (device.profile_status, device.profile_assign_time)
+                held.setdefault(key, []).append(serial)
+                records.setdefault(key, device)
+            elif detail is not None and detail.response_status == "NOT_ACCESSIBLE":
+                away.append(serial)
+        with transaction(self.factory) as session:
+            confirmed: list[str] = []
+            for key, serials in held.items():
+                values = held_values(records[key], now=now, profile_uuid=profile_uuid)
+                confirmed += settle(session, group, batch.claim, serials, assignment_updated_at=now, **values)
+            gone = settle(session, group, batch.claim, away, assignment_updated_at=now, **not_accessible_values())
+            settled = {serial for serials in held.values() for serial in serials} | set(away)
+            rest = [serial for serial in batch.serials if serial not in settled]
+            to_send = settle(session, group, batch.claim, rest, assignment_retry_at=now + CLAIM_LEASE)
+        self.tally.confirmed += len(confirmed)
+        self.tally.not_accessible += len(gone)
+        if confirmed:
+            logger.info(
+                "found assigned at Apple after an interrupted send; not sent again",
+                extra={"fields": {"devices": len(confirmed), "profile_uuid": profile_uuid}},
+            )
+        return to_send
+
+    def renew(self, group: Group, batch: Batch, serials: list[str]) -> list[str]:
+        """Push the lease of those of ``serials`` still claimed by this runner a lease ahead; returns them."""
+        with transaction(self.factory) as session:
+            return settle(session, group, batch.claim, serials, assignment_retry_at=self.clock() + CLAIM_LEASE)
+
     def release(
-        self, group: _Group, serials: list[str], error: DEPError, *, retry: timedelta, status: str | None = None
+        self,
+        group: Group,
+        batch: Batch,
+        error: DEPError,
+        *,
+        retry: timedelta,
+        status: str | None = None,
+        unsettled: Collection[str] = (),
     ) -> None:
+        """Leave the batch's devices queued after a failed call, until ``retry`` from now.
+
+        ``unsettled`` devices keep the claim: the call may have reached Apple (no answer, or one Pippin could not
+        read), or an earlier lost call may have, so the next runner looks them up at Apple before sending them.
+        """
         now = self.clock()
         values: dict[str, object] = {
             "assignment_retry_at": now + retry,
@@ -327,21 +333,26 @@ class _Runner:
         }
         if status is not None:
             values["assignment_status"] = status
+        keep = set(unsettled)
         with transaction(self.factory) as session:
-            _settle(session, group, serials, **values)
+            settle(session, group, batch.claim, [serial for serial in batch.serials if serial in keep], **values)
+            done = [serial for serial in batch.serials if serial not in keep]
+            settle(session, group, batch.claim, done, assignment_claim=None, **values)
 
-    def record(self, group: _Group, serials: list[str], result: AssignProfileResult, profile_uuid: str) -> None:
+    def record(
+        self, group: Group, batch: Batch, serials: list[str], result: AssignProfileResult, profile_uuid: str
+    ) -> None:
         """Each serial's outcome, in one transaction with the batch (reference 3.7, 8)."""
         now = self.clock()
         by_status: dict[str, list[str]] = {}
         for serial in serials:
             status = result.devices.get(serial, "").upper()
-            by_status.setdefault(status if status in _OUTCOMES else "", []).append(serial)
+            by_status.setdefault(status if status in ASSIGN_OUTCOMES else "", []).append(serial)
         throttle = timedelta(seconds=result.retry_after_seconds) if result.retry_after_seconds else DEFAULT_THROTTLE
         with transaction(self.factory) as session:
             for status, settled in by_status.items():
-                values = _outcome_values(status, now=now, throttle=throttle, profile_uuid=profile_uuid)
-                _settle(session, group, settled, assignment_updated_at=now, **values)
+                values = assign_outcome_values(status, now=now, throttle=throttle, profile_uuid=profile_uuid)
+                settle(session, group, batch.claim, settled, assignment_updated_at=now, **values)
             record_dep_success(session.get_one(DEPToken, group.token_id), now=now)
         tally = self.tally
         tally.batches += 1
@@ -353,44 +364,10 @@ class _Runner:
         tally.unanswered += len(by_status.get("", []))
 
 
-_OUTCOMES = ("SUCCESS", "NOT_ACCESSIBLE", "FAILED", "THROTTLED")
-
-
-def _outcome_values(status: str, *, now: datetime, throttle: timedelta, profile_uuid: str) -> dict[str, object]:
-    """The device columns for one of Apple's per-serial answers ("" when Apple's answer left the serial out)."""
-    if status == "SUCCESS":
-        # What Apple now shows for the device (reference 3.7); the next sync confirms it.
-        return {
-            "assignment_status": AssignmentStatus.assigned,
-            "assignment_retry_at": None,
-            "assignment_error": None,
-            "profile_uuid": profile_uuid,
-            "profile_status": "assigned",
-            "profile_assign_time": now,
-        }
-    if status == "NOT_ACCESSIBLE":
-        message = "Apple says this device is not assigned to the token's MDM server."
-        return {
-            "assignment_status": AssignmentStatus.not_accessible,
-            "assignment_retry_at": None,
-            "assignment_error": message,
-        }
-    if status == "FAILED":
-        message = "Apple answered FAILED; Apple asks for 24 hours before trying this device again."
-        return {
-            "assignment_status": AssignmentStatus.failed,
-            "assignment_retry_at": now + FAILED_COOLDOWN,
-            "assignment_error": message,
-        }
-    if status == "THROTTLED":
-        message = f"Apple answered THROTTLED; retried after {int(throttle.total_seconds())} seconds."
-        return {
-            "assignment_status": AssignmentStatus.throttled,
-            "assignment_retry_at": now + throttle,
-            "assignment_error": message,
-        }
-    message = "Apple's answer did not include this device; it is sent again soon."
-    return {"assignment_retry_at": now + UNANSWERED_RETRY, "assignment_error": message}
+def _maybe_sent(error: DEPError, serials: list[str]) -> list[str]:
+    """The serials a failed call may still have assigned at Apple: all of them when no answer (or no readable
+    answer) came back, none when Apple refused the call."""
+    return serials if isinstance(error, DEPUnavailable | DEPResponseInvalid) else []
 
 
 def run_due_assignments(
@@ -420,7 +397,7 @@ def run_due_assignments(
     try:
         while True:
             with transaction(session_factory) as session:
-                group = _next_group(session, cutoff, runner.skip_tokens, runner.skip_groups)
+                group = next_group(session, cutoff, runner.skip_tokens, runner.skip_groups)
             if group is None:
                 break
             if group.token_id in runner.skip_tokens:
@@ -440,6 +417,7 @@ def run_due_assignments(
         batches=tally.batches,
         sent=tally.sent,
         assigned=tally.assigned,
+        confirmed=tally.confirmed,
         failed=tally.failed,
         throttled=tally.throttled,
         not_accessible=tally.not_accessible,
@@ -451,7 +429,7 @@ def run_due_assignments(
 
 def count_due(session: Session, *, now: datetime | None = None, token_id: int | None = None) -> int:
     """How many devices :func:`run_due_assignments` would send now."""
-    due = _due(now or utcnow())
+    due = due_by(now or utcnow())
     if token_id is not None:
         due = and_(due, Device.token_id == token_id)
     return session.scalar(select(func.count()).select_from(Device).where(due)) or 0

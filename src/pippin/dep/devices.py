@@ -27,7 +27,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from sqlalchemy import CursorResult, String, and_, insert, select, update
+from sqlalchemy import CursorResult, String, and_, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from pippin.store.models import AppleStatus, AssignmentStatus, Device, ProfileDefinition
@@ -120,7 +120,9 @@ _APPLE_COLUMNS = (
 _SERIAL_MAX = 64
 _REMOVED = AppleStatus.removed.value
 _ASSIGNED = AppleStatus.assigned.value
-# Pippin's assignment of a device, carried unchanged by every update row unless Apple dropped the profile.
+# Pippin's assignment of a device: read to compare with Apple's record, never written back by the page's update
+# rows (the assignment runner writes them meanwhile), only cleared by a guarded UPDATE when Apple dropped the
+# profile (see _clear_dropped_assignments).
 _ASSIGNMENT_COLUMNS = (
     "assigned_profile_id",
     "assigned_revision",
@@ -221,6 +223,7 @@ def apply_device_page(
     }
     inserts: list[dict[str, Any]] = []
     updates: list[dict[str, Any]] = []
+    dropped: list[dict[str, Any]] = []
     unchanged_ids: list[int] = []
     added = modified = removed = unchanged = 0
     for record in records:
@@ -249,7 +252,6 @@ def apply_device_page(
                     apple=_current_apple_values(row),
                     token_id=token_id,
                     apple_status=_REMOVED,
-                    assignment=_current_assignment(row),
                     removed_at=now,
                     op=record,
                     generation=None,
@@ -274,13 +276,14 @@ def apply_device_page(
             if stamped is not None:
                 unchanged_ids.append(row.id)
             continue
+        if assignment != _current_assignment(row):
+            dropped.append(_dropped_assignment(row, assignment))
         updates.append(
             _update_row(
                 row,
                 apple=apple,
                 token_id=token_id,
                 apple_status=_ASSIGNED,
-                assignment=assignment,
                 removed_at=None,
                 op=record,
                 generation=stamped,
@@ -295,6 +298,8 @@ def apply_device_page(
         session.execute(insert(Device), inserts)
     if updates:
         session.execute(update(Device), updates)
+    if dropped:
+        _clear_dropped_assignments(session, dropped)
     if unchanged_ids:
         session.execute(
             update(Device)
@@ -355,6 +360,44 @@ def _assignment_matching_apple(row: Any, record: AppleDevice, *, now: datetime) 
     }
 
 
+def _dropped_assignment(row: Any, cleared: dict[str, Any]) -> dict[str, Any]:
+    """The guarded clear of one device's assignment: the assignment as read, and the cleared values."""
+    return {
+        "b_id": row.id,
+        "b_profile_id": row.assigned_profile_id,
+        "b_revision": row.assigned_revision,
+        "b_error": cleared["assignment_error"],
+        "b_now": cleared["assignment_updated_at"],
+    }
+
+
+def _clear_dropped_assignments(session: Session, dropped: list[dict[str, Any]]) -> None:
+    """Clear the assignments Apple dropped, only where they are still the ``assigned`` ones the page was read with.
+
+    The assignment runner writes these columns while a sync runs, from another transaction; on PostgreSQL the
+    page's rows are read before they are written, so writing back what was read would undo a batch's claim or its
+    stored answer (and the device would be sent again). The guard makes a change made meanwhile win.
+    """
+    session.connection().execute(
+        update(Device)
+        .where(
+            Device.id == bindparam("b_id"),
+            Device.assignment_status == AssignmentStatus.assigned,
+            Device.assigned_profile_id == bindparam("b_profile_id"),
+            Device.assigned_revision == bindparam("b_revision"),
+        )
+        .values(
+            assigned_profile_id=None,
+            assigned_revision=None,
+            assignment_status=None,
+            assignment_retry_at=None,
+            assignment_error=bindparam("b_error"),
+            assignment_updated_at=bindparam("b_now"),
+        ),
+        dropped,
+    )
+
+
 def _op_changes(row: Any, record: AppleDevice) -> bool:
     return record.op_date is not None and record.op_date != row.last_op_date
 
@@ -380,7 +423,6 @@ def _update_row(
     apple: dict[str, Any],
     token_id: int,
     apple_status: str,
-    assignment: dict[str, Any],
     removed_at: datetime | None,
     op: AppleDevice,
     generation: int | None,
@@ -395,7 +437,6 @@ def _update_row(
         "last_op_type": _clip("last_op_type", op.op_type) if op.op_date is not None else row.last_op_type,
         "last_op_date": op.op_date if op.op_date is not None else row.last_op_date,
         "apple_status": apple_status,
-        **assignment,
         "removed_at": removed_at,
         "last_synced_at": now,
         "fetch_generation": generation if generation is not None else row.fetch_generation,

@@ -165,11 +165,15 @@ class AssignmentQueued(BaseModel):
 class AssignmentRunRead(BaseModel):
     """What one pass over the due assignments did."""
 
-    apple_calls: int = Field(description="Requests sent to Apple (definitions and assignments).")
+    apple_calls: int = Field(description="Requests sent to Apple (definitions, device look-ups and assignments).")
     definitions: int = Field(description="Profiles (re)defined at Apple.")
     batches: int
     sent: int = Field(description="Serial numbers sent to Apple.")
     assigned: int
+    confirmed: int = Field(
+        default=0,
+        description="Devices an interrupted earlier pass had sent, found assigned at Apple and not sent again.",
+    )
     failed: int
     throttled: int
     not_accessible: int

@@ -298,7 +298,11 @@ def requeue_profile_devices(session: Session, *, profile: DEPProfile, now: datet
     base = update(Device).where(Device.assigned_profile_id == profile.id).execution_options(synchronize_session=False)
     session.execute(
         base.where(Device.assignment_status.in_([AssignmentStatus.assigned, AssignmentStatus.pending])).values(
-            assignment_status=AssignmentStatus.pending, assignment_retry_at=None, assignment_error=None
+            assignment_status=AssignmentStatus.pending,
+            assignment_retry_at=None,
+            assignment_error=None,
+            # The new revision was never sent: nothing to look up at Apple first (dep/assignment_runner.py).
+            assignment_claim=None,
         )
     )
     result = session.execute(base.values(assigned_revision=profile.revision, assignment_updated_at=now))

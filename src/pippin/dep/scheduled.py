@@ -163,14 +163,16 @@ def send_due_assignments(
     settings: Settings,
     box: SecretBox,
     open_client: ProfileClientFactory,
-    now: datetime | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> int:
     """Send the due assignments of every token in good standing; returns how many devices were sent.
 
     Refused tokens are left out: their devices stay queued until the token is back (see
-    :func:`recheck_refused_tokens`), and asking Apple with them again would only repeat the refusal.
+    :func:`recheck_refused_tokens`), and asking Apple with them again would only repeat the refusal. The runner
+    gets the clock itself, not the moment the job started: each batch's lease and Apple's retry times are
+    counted from when that batch is claimed and answered, however long the pass takes.
     """
-    moment = now or utcnow()
+    moment = clock()
     with transaction(session_factory) as session:
         token_ids = session.scalars(select(DEPToken.id).where(in_good_standing(moment)).order_by(DEPToken.id)).all()
         due = [token_id for token_id in token_ids if count_due(session, now=moment, token_id=token_id)]
@@ -181,7 +183,7 @@ def send_due_assignments(
             settings=settings,
             box=box,
             open_client=open_client,
-            clock=lambda: moment,
+            clock=clock,
             token_id=token_id,
         )
         sent += report.sent
@@ -212,7 +214,7 @@ def dep_jobs(
         )
 
     def assign(_should_stop: ShouldStop) -> None:
-        send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, now=clock())
+        send_due_assignments(session_factory, settings=settings, box=box, open_client=open_client, clock=clock)
 
     return [
         PeriodicJob("dep.recheck_refused_tokens", tick, recheck),

@@ -119,6 +119,10 @@ class Device(Base):
     assignment_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     assignment_error: Mapped[str | None] = mapped_column(Text)
     assignment_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The claim of the runner sending the assignment, committed before the call to Apple and cleared with
+    # Apple's answer: a device that still has one once the claim's lease is over may have been assigned at
+    # Apple without the answer being stored, so it is looked up at Apple before it is sent again.
+    assignment_claim: Mapped[str | None] = mapped_column(String(32))
 
     @property
     def can_enroll(self) -> bool:
