@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
-from pippin.store.migrate import upgrade_to, upgrade_to_head
+from pippin.store.migrate import alembic_config, upgrade_to, upgrade_to_head
 from tests.inventory.test_state_counts import kept, recount
 
 MOMENT = datetime(2026, 1, 17, 12, 0, tzinfo=UTC)
 
 
 def test_upgrading_counts_the_devices_already_there(empty_engine: Engine) -> None:
-    upgrade_to(empty_engine, "0007")
+    before_counts = ScriptDirectory.from_config(alembic_config(empty_engine)).get_revision("0011").down_revision
+    assert isinstance(before_counts, str)
+    upgrade_to(empty_engine, before_counts)
     apple = ("assigned", "removed")
     profile_statuses = ("empty", "assigned", "pushed", None)
     enrollments = (None, "enrolled", "unenrolled", "failed")
