@@ -3,11 +3,13 @@ paused, and a flood of sign-ins refused at once (503) while the API keeps answer
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import threading
 
 import httpx
 from fastapi.testclient import TestClient
+from starlette.applications import Starlette
 
 from pippin.admin import api_tokens
 from pippin.admin import sign_in_throttle as throttle
@@ -83,3 +85,30 @@ def test_a_flood_of_sign_ins_is_refused_at_once_while_the_api_answers(settings: 
     assert answers == [303, 303], "the sign-ins in flight went through once released"
     assert held.verified == 2
     resources_of(server).engine.dispose()
+
+
+def _attempt(server: Starlette, *, peer: str, forwarded_for: str, password: str) -> int:
+    with TestClient(server, client=(peer, 4711), follow_redirects=False) as web:
+        headers = {"X-Forwarded-For": forwarded_for}
+        form = web.get("/console/sign-in", headers=headers)
+        data = {"email": "ann@example.com", "password": password, "csrf_token": csrf_of(form.text)}
+        return web.post("/console/sign-in", data=data, headers=headers).status_code
+
+
+def test_the_throttle_counts_the_address_a_trusted_proxy_forwards_and_never_a_forged_one(settings: Settings) -> None:
+    proxy = "10.0.0.5"
+    server = build_server(settings.model_copy(update={"trusted_proxies": (ipaddress.ip_network(proxy),)}))
+    with transaction(resources_of(server).session_factory) as session:
+        user_service.create_user(session, email="ann@example.com", password=PASSWORD, actor=TEST_ACTOR)
+    try:
+        # From a peer that is no trusted proxy, a new X-Forwarded-For per guess escapes nothing.
+        for n in range(throttle.ACCOUNT_ADDRESS_LIMIT):
+            assert _attempt(server, peer="198.51.100.20", forwarded_for=f"203.0.113.{n}", password="wrong!") == 400
+        assert _attempt(server, peer="198.51.100.20", forwarded_for="203.0.113.99", password=PASSWORD) == 429
+        # Through the proxy, each client it forwards is counted apart: the guesser's pause is not the admin's.
+        for _ in range(throttle.ACCOUNT_ADDRESS_LIMIT):
+            assert _attempt(server, peer=proxy, forwarded_for="203.0.113.66", password="wrong!") == 400
+        assert _attempt(server, peer=proxy, forwarded_for="203.0.113.66", password=PASSWORD) == 429
+        assert _attempt(server, peer=proxy, forwarded_for="203.0.113.9", password=PASSWORD) == 303
+    finally:
+        resources_of(server).engine.dispose()
