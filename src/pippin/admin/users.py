@@ -46,7 +46,7 @@ class SignInFailed(InvalidInput):
 
 
 class SignInThrottled(PippinError):
-    """Too many attempts from this address or for this account: refused without looking at the password.
+    """Too many attempts from this address or for this account: refused, whatever the password.
 
     The message and hint are the same whichever counter refused and whether or not the account exists; only
     the wait differs, and it follows from the attempts made, not from the account.
@@ -57,7 +57,7 @@ class SignInThrottled(PippinError):
     def __init__(self, *, retry_after: int) -> None:
         minutes = max(1, math.ceil(retry_after / 60))
         super().__init__(
-            "Too many sign-in attempts; sign-in is paused for a while. Your password was not checked.",
+            "Too many sign-in attempts; sign-in is paused for a while, and no password is accepted until then.",
             hint=f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask another admin for help.",
         )
         #: Seconds until a retry may be checked (sent as ``Retry-After``).
@@ -160,9 +160,10 @@ def check_password(
 ) -> CheckedPassword:
     """Check a sign-in attempt by ``actor`` (whose ``source`` is the client address); commits in steps.
 
-    Three short transactions, none held open while hashing: the attempt is counted (or refused) and the
-    account read; the password is hashed, exactly once whatever the case; a failure is recorded in the audit
-    log (a refused attempt is not, so a flood cannot fill the log: the attempt that starts a block is). Raises
+    In steps, no transaction held open while hashing: the attempt is counted (or refused) and the account read
+    in one short transaction; the password is hashed, exactly once whatever the case; a failure is recorded in
+    the audit log in another (a refused attempt is not, so a flood cannot fill the log; the attempt that starts
+    a block is). Raises
     :class:`SignInFailed` (an unknown address or a wrong password, alike), :class:`SignInThrottled`, or
     :class:`~pippin.admin.passwords.PasswordWorkBusy` (nothing checked or counted). A right password is
     returned for :func:`record_sign_in`, in the transaction that starts the session.
