@@ -233,3 +233,12 @@ def test_counters_that_no_longer_matter_are_forgotten(
         remembered = session.scalars(select(SignInThrottle).where(SignInThrottle.succeeded_at.is_not(None))).one()
     # The new attempt's three counters, and the one that remembers Ann's address as familiar.
     assert left == 4 and remembered.succeeded_at == T0
+
+
+def test_an_ipv6_client_counts_as_its_64_network(ann: None, sign_ins: SignIns) -> None:
+    for n in range(throttle.ACCOUNT_ADDRESS_LIMIT):  # a new address of the same /64 for every guess
+        assert isinstance(sign_ins.fail(ANN, 1, address=f"2001:db8:1:2::{n + 1:x}")[0], user_service.SignInFailed)
+    assert isinstance(sign_ins.attempt(ANN, PASSWORD, address="2001:db8:1:2:ffff::1"), user_service.SignInThrottled)
+    assert _signed_in(sign_ins.attempt(ANN, PASSWORD, address="2001:db8:1:3::1"))
+    assert throttle.counted_address("::ffff:192.0.2.7") == "192.0.2.7"
+    assert throttle.counted_address(None) == throttle.UNKNOWN_ADDRESS

@@ -23,14 +23,17 @@ not grow by being retried.
 
 Counters are kept for the account *as typed*, whether or not such an admin exists, so the answers (status,
 body, ``Retry-After``) and the work behind them are the same for an unknown address and a real one. They live
-in the database, so every Pippin server on one database shares them. What the throttle cannot tell apart: a
-guesser behind the same address as the admin (one office NAT) uses up that address's tries for both.
+in the database, so every Pippin server on one database shares them. An IPv6 client counts as its /64 network,
+the block one subscriber is usually given, or a guesser would have a new address for every guess. What the
+throttle cannot tell apart: a guesser behind the same address as the admin (one office NAT) uses up that
+address's tries for both.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,6 +60,8 @@ _LIMITS: dict[ThrottleScope, tuple[int, timedelta]] = {
 }
 #: The address counted for a request whose client is not known (no peer address): all such share one counter.
 UNKNOWN_ADDRESS = "unknown"
+#: The IPv6 prefix counted as one client.
+IPV6_CLIENT_PREFIX = 64
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,21 @@ def counter_key(secret: bytes, scope: ThrottleScope, *, account: str, address: s
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def counted_address(address: str | None) -> str:
+    """The client as the throttle counts it: an IPv4 address itself, an IPv6 address's /64 network."""
+    if not address:
+        return UNKNOWN_ADDRESS
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:  # not an address (a test client's name): counted as written
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.IPv6Network((parsed, IPV6_CLIENT_PREFIX), strict=False))
+    return str(parsed)
+
+
 def _locked_counter(session: Session, scope: ThrottleScope, key: str, now: datetime) -> SignInThrottle:
     """The counter, locked for the rest of the transaction (PostgreSQL; SQLite holds its write lock anyway)."""
     query = select(SignInThrottle).where(SignInThrottle.scope == scope, SignInThrottle.key == key).with_for_update()
@@ -111,7 +131,7 @@ def claim_attempt(session: Session, *, secret: bytes, account: str, address: str
     slowed down and this address is not familiar. Otherwise counted, starting any block its count reaches.
     """
     typed = account.strip().lower()
-    client = address or UNKNOWN_ADDRESS
+    client = counted_address(address)
     by_address, by_account_address, by_account = (
         _locked_counter(session, scope, counter_key(secret, scope, account=typed, address=client), now)
         for scope in _LOCK_ORDER
