@@ -23,7 +23,7 @@ from pippin.admin import passwords as password_hashing
 from pippin.admin.audit import Actor, AuditAction
 from pippin.admin.passwords import Passwords, PasswordWork
 from pippin.admin.schemas import AdminUserRead
-from pippin.admin.sign_in_throttle import Attempt, claim_attempt, give_back
+from pippin.admin.sign_in_throttle import Attempt, claim_attempt, counted_address, give_back
 from pippin.crypto.secrets import SecretBox
 from pippin.errors import Conflict, InvalidInput, PippinError
 from pippin.store.db import SessionFactory, transaction
@@ -172,7 +172,7 @@ def check_password(
     if len(password) > MAX_PASSWORD_CHARS or len(email) > MAX_EMAIL_CHARS:
         raise failed
     secret = secret_box.derive_key(_THROTTLE_KEY_PURPOSE)
-    with work.admitted(client=actor.source):
+    with work.admitted(client=counted_address(actor.source)):  # an IPv6 client's /64 is one client here too
         with transaction(session_factory) as session:
             attempt = claim_attempt(session, secret=secret, account=email, address=actor.source, now=now)
             user = find_user(session, email=email)
