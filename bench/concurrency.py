@@ -99,9 +99,14 @@ def _serve(world: World, work: Path) -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _sign_in(http: httpx.Client, email: str) -> None:
-    form = http.get("/console/sign-in").raise_for_status().text
-    csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
-    answer = http.post("/console/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": csrf})
+    """Sign in as a browser would; all clients share one address, so some wait their turn (503, Retry-After)."""
+    for _ in range(60):
+        form = http.get("/console/sign-in").raise_for_status().text
+        csrf = form.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        answer = http.post("/console/sign-in", data={"email": email, "password": PASSWORD, "csrf_token": csrf})
+        if answer.status_code != 503:
+            break
+        time.sleep(float(answer.headers.get("retry-after", "1")))
     if answer.status_code != 303:
         raise SystemExit(f"console sign-in failed: {answer.status_code}")
 

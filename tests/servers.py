@@ -25,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
-from pippin.admin import users as user_service
+from pippin.admin import passwords
 from pippin.config import Settings
 from pippin.server.app import create_server
 from pippin.server.resources import ServerResources
@@ -62,9 +62,15 @@ def sqlite_copy(tmp_path: Path, template: Path) -> str:
     return f"sqlite:///{path}"
 
 
+def cheap_argon2() -> passwords.Argon2Passwords:
+    """Argon2 at its cheapest: real hashes, made fast."""
+    return passwords.Argon2Passwords(PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+
+
 def quick_password_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Argon2 at its cheapest: tests of the console check pages, not the hash's cost (tests/admin does)."""
-    monkeypatch.setattr(user_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    """Cheap argon2 for the CLI and for servers built after this: tests of pages check pages, not the hash's cost
+    (tests/admin does)."""
+    monkeypatch.setattr(passwords, "DEFAULT_PASSWORDS", cheap_argon2())
 
 
 def free_port() -> int:

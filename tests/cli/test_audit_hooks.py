@@ -9,16 +9,15 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
-from pippin.admin import users as user_service
 from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AuditEvent
 from tests.e2e.apple import ADMIN, add_devices
+from tests.servers import quick_password_hashes
 from tests.simulator import RunningSimulator
 
 Run = Callable[..., Result]
@@ -26,7 +25,7 @@ Run = Callable[..., Result]
 
 @pytest.fixture(autouse=True)
 def _cheap_hashing(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(user_service, "_hasher", PasswordHasher(time_cost=1, memory_cost=64, parallelism=1))
+    quick_password_hashes(monkeypatch)
 
 
 @pytest.fixture

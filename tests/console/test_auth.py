@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
-from pippin.admin import users as user_service
+from pippin.admin import sign_in_throttle as throttle
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AdminSession, AuditEvent
@@ -52,13 +52,12 @@ def test_a_wrong_password_shows_the_form_again_with_the_reason(anonymous: TestCl
     assert "pippin_session" not in anonymous.cookies
 
 
-def test_repeated_failures_lock_the_account_in_the_console(anonymous: TestClient, admins: None) -> None:
-    for _ in range(user_service.MAX_FAILED_SIGN_INS - 1):
+def test_repeated_failures_pause_sign_in_from_that_address(anonymous: TestClient, admins: None) -> None:
+    for _ in range(throttle.ACCOUNT_ADDRESS_LIMIT):
         assert sign_in_with(anonymous, "ann@example.com", "wrong password!").status_code == 400  # type: ignore[attr-defined]
-    locked = sign_in_with(anonymous, "ann@example.com", "wrong password!")
-    assert locked.status_code == 429 and "locked" in locked.text  # type: ignore[attr-defined]
-    still = sign_in_with(anonymous, "ann@example.com", PASSWORD)
-    assert still.status_code == 429  # type: ignore[attr-defined]
+    paused = sign_in_with(anonymous, "ann@example.com", PASSWORD)
+    assert paused.status_code == 429 and "Too many sign-in attempts" in paused.text  # type: ignore[attr-defined]
+    assert paused.headers["retry-after"] == str(int(throttle.BLOCK.total_seconds()))  # type: ignore[attr-defined]
     assert "pippin_session" not in anonymous.cookies
 
 

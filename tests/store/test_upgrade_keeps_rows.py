@@ -63,6 +63,7 @@ MEANINGFUL_VALUES: dict[tuple[str, str], list[Any]] = {
     ("enrollment_profiles", "user_affinity"): ["none", "with_user"],
     ("admin_users", "role"): ["admin", "read-only"],
     ("audit_events", "interface"): ["console", "api", "cli"],
+    ("sign_in_throttles", "scope"): ["address", "account_address", "account"],
 }
 
 #: revision -> how upgrading across it changes rows on purpose: given the rows as written before it, the rows

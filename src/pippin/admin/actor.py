@@ -5,6 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+#: The actor of a sign-in attempt until it succeeds: nobody is known to be asking yet.
+ANONYMOUS = "anonymous"
+
 
 class Interface(StrEnum):
     """Where a change came from."""
@@ -29,6 +32,10 @@ class AuditAction(StrEnum):
     profile_set_default = "profile.set_default"
     profile_retry_due = "profile.retry_due"
     admin_sign_in = "admin.sign_in"
+    #: A wrong password or an unknown address (counted by the throttle); refused attempts are not recorded.
+    admin_sign_in_failed = "admin.sign_in.failed"
+    #: A failed attempt that started a block of the sign-in throttle (``detail.counters`` says which).
+    admin_sign_in_throttled = "admin.sign_in.throttled"
     admin_user_create = "admin.user.create"
     admin_api_token_create = "admin.api_token.create"  # noqa: S105
     admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105

@@ -28,7 +28,6 @@ class AdminUserRead(BaseModel):
     role: AdminRole = Field(description="admin (may change things) or read-only (sees everything, changes nothing).")
     created_at: datetime
     last_sign_in_at: datetime | None
-    locked_until: datetime | None = Field(description="Set after repeated failed sign-ins; null when not locked.")
 
 
 class AuditEventRead(BaseModel):

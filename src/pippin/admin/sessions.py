@@ -3,7 +3,8 @@
 A session ends when the admin signs out, after :data:`IDLE_TIMEOUT` without a request, or at the latest
 :data:`MAX_LIFETIME` after sign-in. Deleting the row ends it at once (e.g. when an account is removed).
 The CSRF token of a session is derived from the session's own secret, so it needs no storage and changes
-with every sign-in.
+with every sign-in. :func:`sign_in` is the whole use case: the throttled password check of ``admin/users.py``,
+then the session, in one transaction with the success it records.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from pippin.admin import audit
+from pippin.admin import users as user_service
 from pippin.admin.audit import Actor, AuditAction
+from pippin.admin.passwords import PasswordWork
+from pippin.crypto.secrets import SecretBox
+from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AdminSession, AdminUser, utcnow
 
 COOKIE_NAME = "pippin_session"
@@ -53,6 +58,29 @@ def start_session(
     session.execute(delete(AdminSession).where(AdminSession.expires_at <= moment))
     session.flush()
     return record, token
+
+
+def sign_in(
+    session_factory: SessionFactory,
+    *,
+    email: str,
+    password: str,
+    actor: Actor,
+    work: PasswordWork,
+    secret_box: SecretBox,
+    now: datetime,
+) -> str:
+    """Sign in with ``email`` and ``password`` as ``actor`` (anonymous so far, from its ``source`` address);
+    returns the new session's cookie value. Commits in steps (see ``users.check_password``) and raises its
+    errors; the session and the recorded success commit together."""
+    checked = user_service.check_password(
+        session_factory, email=email, password=password, actor=actor, work=work, secret_box=secret_box, now=now
+    )
+    with transaction(session_factory) as session:
+        user = user_service.record_sign_in(session, checked=checked, now=now)
+        signed_in = Actor(name=user.email, interface=actor.interface, source=actor.source)
+        _, cookie = start_session(session, user=user, actor=signed_in, now=now)
+    return cookie
 
 
 def find_session(

@@ -1,49 +1,42 @@
-"""Admin accounts for the console: creation, argon2 password checks, and lock-out after repeated failures.
+"""Admin accounts for the console: creation, and the password check of a sign-in, throttled and bounded.
 
-Passwords are hashed with argon2id (``argon2-cffi``'s defaults, the RFC 9106 recommendation), so a copy of
-the database does not give away the passwords. After :data:`MAX_FAILED_SIGN_INS` consecutive wrong passwords
-the account is locked for :data:`LOCKOUT`; a correct password during the lock does not open it, so guessing
-gets at most a handful of tries per quarter-hour.
+Passwords are hashed with argon2id (``admin/passwords.py``). A sign-in's check (:func:`check_password`) answers
+an unknown address, a wrong password and a refused attempt with the same work (one password hash), and an
+unknown address and a wrong password with the same answer, so nobody learns from the answers or their timing
+which admins exist. Guessing is limited by the throttle of ``admin/sign_in_throttle.py``, which counts per
+client address and per account, so that a stranger's failures never lock an admin out.
 """
 
 from __future__ import annotations
 
+import math
 import re
-from datetime import datetime, timedelta
-from functools import cache
+from dataclasses import dataclass
+from datetime import datetime
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from pippin.admin import audit
+from pippin.admin import passwords as password_hashing
 from pippin.admin.audit import Actor, AuditAction
+from pippin.admin.passwords import Passwords, PasswordWork
 from pippin.admin.schemas import AdminUserRead
+from pippin.admin.sign_in_throttle import Attempt, claim_attempt, counted_address, give_back
+from pippin.crypto.secrets import SecretBox
 from pippin.errors import Conflict, InvalidInput, PippinError
+from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AdminRole, AdminUser, utcnow
 
-MAX_FAILED_SIGN_INS = 5
-LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_CHARS = 12
 # Long enough for any passphrase, short enough that hashing it is never a denial of service.
 MAX_PASSWORD_CHARS = 1024
 MAX_EMAIL_CHARS = 320
 # RFC 5322's dot-atom characters before the @, a DNS name after it: no quotes, brackets or markup.
 _EMAIL_PATTERN = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+")
-
-_hasher = PasswordHasher()
-
-
-@cache
-def _dummy_hash() -> str:
-    """Checked against when the e-mail is unknown, so a wrong address takes as long as a wrong password.
-
-    Made on first use, not at import: hashing costs a noticeable fraction of a second, and every CLI command
-    imports this module.
-    """
-    return _hasher.hash("pippin-no-such-admin")
+#: What the throttle's counter names are keyed with (``SecretBox.derive_key``).
+_THROTTLE_KEY_PURPOSE = "sign-in throttle counters"
 
 
 class SignInFailed(InvalidInput):
@@ -52,17 +45,23 @@ class SignInFailed(InvalidInput):
     code = "sign_in_failed"
 
 
-class AccountLocked(PippinError):
-    """Too many failed sign-ins; the account opens again at ``locked_until``."""
+class SignInThrottled(PippinError):
+    """Too many attempts from this address or for this account: refused, whatever the password.
 
-    code = "account_locked"
+    The message and hint are the same whichever counter refused and whether or not the account exists; only
+    the wait differs, and it follows from the attempts made, not from the account.
+    """
 
-    def __init__(self, *, locked_until: datetime) -> None:
+    code = "sign_in_throttled"
+
+    def __init__(self, *, retry_after: int) -> None:
+        minutes = max(1, math.ceil(retry_after / 60))
         super().__init__(
-            "This account is locked after too many failed sign-ins.",
-            hint=f"Try again after {locked_until:%Y-%m-%d %H:%M} UTC, or ask another admin.",
+            "Too many sign-in attempts; sign-in is paused for a while, and no password is accepted until then.",
+            hint=f"Try again in {minutes} minute{'s' if minutes != 1 else ''}, or ask another admin for help.",
         )
-        self.locked_until = locked_until
+        #: Seconds until a retry may be checked (sent as ``Retry-After``).
+        self.retry_after = retry_after
 
 
 def normalize_email(email: str) -> str:
@@ -91,15 +90,9 @@ def check_password_strength(password: str) -> None:
         raise InvalidInput(f"The password is longer than {MAX_PASSWORD_CHARS} characters.", hint="Use a shorter one.")
 
 
-def to_read(user: AdminUser, *, now: datetime | None = None) -> AdminUserRead:
-    moment = now or utcnow()
-    locked = user.locked_until if user.locked_until is not None and user.locked_until > moment else None
+def to_read(user: AdminUser) -> AdminUserRead:
     return AdminUserRead(
-        email=user.email,
-        role=user.role,
-        created_at=user.created_at,
-        last_sign_in_at=user.last_sign_in_at,
-        locked_until=locked,
+        email=user.email, role=user.role, created_at=user.created_at, last_sign_in_at=user.last_sign_in_at
     )
 
 
@@ -114,16 +107,21 @@ def create_user(
     password: str,
     actor: Actor,
     role: str = AdminRole.admin,
+    passwords: Passwords | None = None,
     now: datetime | None = None,
 ) -> AdminUserRead:
-    """A new admin account; refuses a taken address, a weak password or an unknown role, storing nothing."""
+    """A new admin account; refuses a taken address, a weak password or an unknown role, storing nothing.
+
+    ``passwords`` hashes the password: a server passes its bounded :class:`PasswordWork`, a command the default.
+    """
     address = normalize_email(email)
     chosen_role = parse_role(role)
     check_password_strength(password)
     taken = Conflict(f"An admin {address!r} already exists.", hint="Choose another address.")
     if find_user(session, email=address) is not None:
         raise taken
-    user = AdminUser(email=address, password_hash=_hasher.hash(password), role=chosen_role, created_at=now or utcnow())
+    hashing = passwords or password_hashing.DEFAULT_PASSWORDS
+    user = AdminUser(email=address, password_hash=hashing.hash(password), role=chosen_role, created_at=now or utcnow())
     try:
         with session.begin_nested():
             session.add(user)
@@ -132,51 +130,99 @@ def create_user(
     audit.record_event(
         session, actor=actor, action=AuditAction.admin_user_create, target=address, detail={"role": chosen_role}
     )
-    return to_read(user, now=now)
+    return to_read(user)
 
 
-def list_users(session: Session, *, now: datetime | None = None) -> list[AdminUserRead]:
+def list_users(session: Session) -> list[AdminUserRead]:
     users = session.scalars(select(AdminUser).order_by(AdminUser.email))
-    return [to_read(user, now=now) for user in users]
+    return [to_read(user) for user in users]
 
 
-def authenticate(session: Session, *, email: str, password: str, now: datetime | None = None) -> AdminUser:
-    """The admin whose e-mail and password these are; records failures and locks after too many.
+@dataclass(frozen=True)
+class CheckedPassword:
+    """A password that was right for an account, to be recorded by :func:`record_sign_in`."""
 
-    Raises :class:`SignInFailed` (same message for an unknown address and a wrong password) or
-    :class:`AccountLocked`. The failure count is written by the caller's transaction, so the caller must
-    commit also when this raises.
+    user_id: int
+    attempt: Attempt
+    #: The password hashed again when the stored hash used older parameters; made before, outside the transaction.
+    new_hash: str | None
+
+
+def check_password(
+    session_factory: SessionFactory,
+    *,
+    email: str,
+    password: str,
+    actor: Actor,
+    work: PasswordWork,
+    secret_box: SecretBox,
+    now: datetime,
+) -> CheckedPassword:
+    """Check a sign-in attempt by ``actor`` (whose ``source`` is the client address); commits in steps.
+
+    In steps, no transaction held open while hashing: the attempt is counted (or refused) and the account read
+    in one short transaction; the password is hashed, exactly once whatever the case; a failure is recorded in
+    the audit log in another (a refused attempt is not, so a flood cannot fill the log; the attempt that starts
+    a block is). Raises
+    :class:`SignInFailed` (an unknown address or a wrong password, alike), :class:`SignInThrottled`, or
+    :class:`~pippin.admin.passwords.PasswordWorkBusy` (nothing checked or counted). A right password is
+    returned for :func:`record_sign_in`, in the transaction that starts the session.
     """
-    moment = now or utcnow()
     failed = SignInFailed("The e-mail address or the password is wrong.", hint="Check both and try again.")
     if len(password) > MAX_PASSWORD_CHARS or len(email) > MAX_EMAIL_CHARS:
         raise failed
-    user = find_user(session, email=email)
+    secret = secret_box.derive_key(_THROTTLE_KEY_PURPOSE)
+    with work.admitted(client=counted_address(actor.source)):  # an IPv6 client's /64 is one client here too
+        with transaction(session_factory) as session:
+            attempt = claim_attempt(session, secret=secret, account=email, address=actor.source, now=now)
+            user = find_user(session, email=email)
+            account = (user.id, user.email, user.password_hash) if user is not None else None
+        if account is None:
+            work.verify_absent(password)
+            right = False
+        else:
+            # A refused attempt on a real account still checks its real hash: the same work as any other.
+            right = work.verify(account[2], password)
+        accepted = right and attempt.refused_until is None
+        new_hash = work.hash(password) if accepted and account and work.needs_rehash(account[2]) else None
+    if accepted and account is not None:
+        return CheckedPassword(user_id=account[0], attempt=attempt, new_hash=new_hash)
+    if attempt.refused_until is not None:
+        raise SignInThrottled(retry_after=max(1, math.ceil((attempt.refused_until - now).total_seconds())))
+    with transaction(session_factory) as session:
+        _record_failure(session, actor=actor, account=account[1] if account else None, attempt=attempt, now=now)
+    raise failed
+
+
+def _record_failure(session: Session, *, actor: Actor, account: str | None, attempt: Attempt, now: datetime) -> None:
+    """The audit events of a counted attempt that failed; never the password, nor what was typed as the
+    address when no such admin exists (it may be a password typed in the wrong field)."""
+    detail = {"account": "known" if account else "unknown"}
+    failed = AuditAction.admin_sign_in_failed
+    audit.record_event(session, actor=actor, action=failed, target=account, detail=detail, now=now)
+    if attempt.blocked_scopes:
+        scopes = ", ".join(scope.value for scope in attempt.blocked_scopes)
+        audit.record_event(
+            session,
+            actor=actor,
+            action=AuditAction.admin_sign_in_throttled,
+            target=account,
+            detail={**detail, "counters": scopes},
+            now=now,
+        )
+
+
+def record_sign_in(session: Session, *, checked: CheckedPassword, now: datetime) -> AdminUser:
+    """Record a right password: the attempt is given back, the address becomes familiar, the hash is renewed.
+
+    Raises :class:`SignInFailed` when the account was removed since its password was checked.
+    """
+    user = session.get(AdminUser, checked.user_id)
     if user is None:
-        _verify(_dummy_hash(), password)
-        raise failed
-    if user.locked_until is not None and user.locked_until > moment:
-        raise AccountLocked(locked_until=user.locked_until)
-    if not _verify(user.password_hash, password):
-        user.failed_sign_ins += 1
-        if user.failed_sign_ins >= MAX_FAILED_SIGN_INS:
-            user.failed_sign_ins = 0
-            user.locked_until = moment + LOCKOUT
-            session.flush()
-            raise AccountLocked(locked_until=user.locked_until)
-        session.flush()
-        raise failed
-    user.failed_sign_ins = 0
-    user.locked_until = None
-    user.last_sign_in_at = moment
-    if _hasher.check_needs_rehash(user.password_hash):
-        user.password_hash = _hasher.hash(password)
+        raise SignInFailed("The e-mail address or the password is wrong.", hint="Check both and try again.")
+    give_back(session, attempt=checked.attempt, now=now)
+    user.last_sign_in_at = now
+    if checked.new_hash is not None:
+        user.password_hash = checked.new_hash
     session.flush()
     return user
-
-
-def _verify(password_hash: str, password: str) -> bool:
-    try:
-        return _hasher.verify(password_hash, password)
-    except (VerificationError, InvalidHashError):
-        return False

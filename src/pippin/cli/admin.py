@@ -69,11 +69,10 @@ def list_users(
     if json_output:
         print_json([user.model_dump(mode="json") for user in users])
         return
-    table = Table("e-mail", "role", "last sign-in (UTC)", "locked until")
+    table = Table("e-mail", "role", "last sign-in (UTC)")
     for user in users:
         last = user.last_sign_in_at.strftime("%Y-%m-%d %H:%M") if user.last_sign_in_at else "-"
-        locked = user.locked_until.strftime("%Y-%m-%d %H:%M") if user.locked_until else "-"
-        table.add_row(Text(user.email), user.role, last, locked)
+        table.add_row(Text(user.email), user.role, last)
     stdout.print(table)
 
 

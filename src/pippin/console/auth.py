@@ -17,11 +17,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from pippin.admin import sessions as session_service
 from pippin.admin import users as user_service
+from pippin.admin.actor import ANONYMOUS
 from pippin.admin.audit import Actor, Interface
+from pippin.admin.passwords import PasswordWorkBusy
 from pippin.console import csrf
 from pippin.console.rendering import redirect, render
 from pippin.errors import PippinError
-from pippin.server.deps import DBSession
+from pippin.server.deps import DBSession, Resources
 from pippin.server.proxies import came_over_https, client_address
 from pippin.store.models import AdminRole
 
@@ -107,7 +109,12 @@ def _safe_next(target: str | None) -> str:
 
 
 def _sign_in_page(
-    request: Request, *, email: str = "", error: PippinError | None = None, status: int = 200
+    request: Request,
+    *,
+    email: str = "",
+    error: PippinError | None = None,
+    status: int = 200,
+    retry_after: int | None = None,
 ) -> Response:
     token = csrf.sign_in_token(request)
     response = render(
@@ -122,6 +129,8 @@ def _sign_in_page(
         status_code=status,
     )
     csrf.set_sign_in_cookie(request, response, token)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response
 
 
@@ -133,22 +142,34 @@ def sign_in_form(request: Request) -> Response:
 @router.post("/sign-in", response_class=HTMLResponse)
 def sign_in(
     request: Request,
-    db: DBSession,
+    resources: Resources,
     email: Annotated[str, Form(max_length=user_service.MAX_EMAIL_CHARS)] = "",
     password: Annotated[str, Form(max_length=user_service.MAX_PASSWORD_CHARS)] = "",
     csrf_token: Annotated[str, Form(max_length=128)] = "",
 ) -> Response:
     """Check the password; on success start a session and set its cookie (HttpOnly, SameSite=Lax, and Secure
-    when the request came over HTTPS, directly or through a trusted proxy)."""
+    when the request came over HTTPS, directly or through a trusted proxy).
+
+    Answers 400 for a wrong address or password, 429 with ``Retry-After`` while the throttle refuses, 503 with
+    ``Retry-After`` while too many sign-ins are being checked: the same page whether or not the account exists.
+    """
     csrf.check(request.cookies.get(csrf.SIGN_IN_COOKIE), csrf_token)
+    attempt_by = Actor(name=ANONYMOUS, interface=Interface.console, source=client_address(request))
     try:
-        user = user_service.authenticate(db, email=email, password=password)
-    except (user_service.SignInFailed, user_service.AccountLocked) as error:
-        # The failure count must persist although the sign-in fails.
-        db.commit()
-        return _sign_in_page(request, email=email, error=error, status=400 if error.code == "sign_in_failed" else 429)
-    actor = Actor(name=user.email, interface=Interface.console, source=client_address(request))
-    _, cookie = session_service.start_session(db, user=user, actor=actor)
+        cookie = session_service.sign_in(
+            resources.session_factory,
+            email=email,
+            password=password,
+            actor=attempt_by,
+            work=resources.password_work,
+            secret_box=resources.secret_box,
+            now=resources.clock(),
+        )
+    except user_service.SignInFailed as error:
+        return _sign_in_page(request, email=email, error=error, status=400)
+    except (user_service.SignInThrottled, PasswordWorkBusy) as error:
+        status = 429 if isinstance(error, user_service.SignInThrottled) else 503
+        return _sign_in_page(request, email=email, error=error, status=status, retry_after=error.retry_after)
     form_next = request.query_params.get("next")
     response = redirect(request, _safe_next(form_next))
     response.set_cookie(

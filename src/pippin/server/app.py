@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
+from pippin.admin.passwords import PasswordWork
 from pippin.api.app import create_api
 from pippin.config import Settings
 from pippin.console.app import create_console
@@ -54,11 +55,13 @@ def create_server(
     open_dep_client: DEPClientFactory | None = None,
     clock: Clock = utcnow,
     generate_key: KeyGenerator = generate_private_key,
+    password_work: PasswordWork | None = None,
 ) -> Starlette:
     """The server for ``settings``; its database is ``engine`` if given (the caller then disposes it).
 
     The outside clients default to the production ones (Apple's DEP service at ``settings.dep_base_url``, the
-    wall clock, real key generation); tests pass their own. The resources are at ``server.state.resources``.
+    wall clock, real key generation, bounded argon2); tests pass their own. The resources are at
+    ``server.state.resources``.
     """
     owns_engine = engine is None
     if engine is None:
@@ -66,7 +69,12 @@ def create_server(
         engine = create_db_engine(settings.resolved_database_url, hide_parameters=True)
     check_schema(engine)
     resources = build_resources(
-        settings, engine, open_dep_client=open_dep_client, clock=clock, generate_key=generate_key
+        settings,
+        engine,
+        open_dep_client=open_dep_client,
+        clock=clock,
+        generate_key=generate_key,
+        password_work=password_work,
     )
     started_jobs = tuple(jobs)
 

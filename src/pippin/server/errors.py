@@ -8,6 +8,7 @@ its enrollment, reference ``apple-mdm-protocol.md`` section 2, "HTTP status sema
 
 from __future__ import annotations
 
+from pippin.admin.users import SignInThrottled
 from pippin.dep.errors import DEPAuthFailure, DEPError
 from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PippinError, Unavailable
 
@@ -21,6 +22,7 @@ class RequestTooLarge(InvalidInput):
 # Most specific first: DEPRequestRejected is InvalidInput (400), DEPUnavailable is DEPError before Unavailable.
 _STATUSES: tuple[tuple[type[PippinError], int], ...] = (
     (RequestTooLarge, 413),
+    (SignInThrottled, 429),
     (DEPAuthFailure, 424),
     (InvalidInput, 400),
     (NotFound, 404),

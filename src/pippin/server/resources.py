@@ -16,6 +16,8 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from pippin.admin import passwords as password_hashing
+from pippin.admin.passwords import PasswordWork
 from pippin.config import Settings
 from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.crypto.secrets import SecretBox
@@ -45,6 +47,8 @@ class ServerResources:
     clock: Clock
     #: How the server makes private keys (DEP key pairs; next, the SCEP CA and the push certificate request).
     generate_key: KeyGenerator
+    #: Every password hash of this process goes through it: a bounded number at once (``admin/passwords.py``).
+    password_work: PasswordWork
 
 
 def build_resources(
@@ -54,8 +58,10 @@ def build_resources(
     open_dep_client: DEPClientFactory | None = None,
     clock: Clock = utcnow,
     generate_key: KeyGenerator = generate_private_key,
+    password_work: PasswordWork | None = None,
 ) -> ServerResources:
-    """The resources over ``engine``; outside clients not given are the production ones."""
+    """The resources over ``engine``; outside clients not given are the production ones (and argon2 bounded by
+    this machine's cores)."""
     box = SecretBox.from_settings(settings)
     return ServerResources(
         settings=settings,
@@ -65,4 +71,5 @@ def build_resources(
         open_dep_client=open_dep_client or dep_client_factory(box=box, settings=settings),
         clock=clock,
         generate_key=generate_key,
+        password_work=password_work or PasswordWork(password_hashing.DEFAULT_PASSWORDS),
     )

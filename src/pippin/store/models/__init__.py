@@ -16,6 +16,7 @@ from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.device_state_count import DeviceStateCount
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
+from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
 __all__ = [
@@ -36,10 +37,12 @@ __all__ = [
     "EnrollmentStatus",
     "ProfileDefinition",
     "ProfileStatus",
+    "SignInThrottle",
     "SyncKind",
     "SyncOutcome",
     "SyncRun",
     "SyncTrigger",
+    "ThrottleScope",
     "TokenDefaultProfile",
     "TokenStatus",
     "UTCDateTime",

@@ -1,11 +1,11 @@
-"""A person who signs in to the admin console, with a role and the state of their failed sign-ins."""
+"""A person who signs in to the admin console, with a role (failed sign-ins are counted in ``sign_in_throttles``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Integer, String
+from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
@@ -30,6 +30,3 @@ class AdminUser(Base):
     role: Mapped[AdminRole] = mapped_column(enum_column(AdminRole, length=16), default=AdminRole.admin)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    # Consecutive failures since the last success; reaching the limit sets locked_until.
-    failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
-    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
