@@ -1,7 +1,7 @@
 """Sign-in throttle counters per address and account, replacing the per-account lock-out
 
 Revision ID: 0010
-Revises: 0007
+Revises: 0008
 Create Date: 2026-12-02 01:00:00
 
 The lock-out columns of ``admin_users`` go: a lock per account let anyone lock any admin out, and it existed
@@ -17,7 +17,7 @@ from alembic import op
 import pippin.store.models.base
 
 revision = "0010"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

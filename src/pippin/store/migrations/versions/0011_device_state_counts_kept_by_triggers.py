@@ -1,7 +1,7 @@
 """Device counts by state, kept by triggers: the overview reads a few rows instead of counting the fleet
 
 Revision ID: 0011
-Revises: 0008
+Revises: 0010
 Create Date: 2026-12-02 01:10:00
 
 ``device_state_counts`` holds, per DEP token, state and "cannot enroll", how many devices are there. Row
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0008"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
