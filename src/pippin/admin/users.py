@@ -8,7 +8,6 @@ gets at most a handful of tries per quarter-hour.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 from functools import cache
 
@@ -23,15 +22,14 @@ from pippin.admin.audit import Actor, AuditAction
 from pippin.admin.schemas import AdminUserRead
 from pippin.errors import Conflict, InvalidInput, PippinError
 from pippin.store.models import AdminRole, AdminUser, utcnow
+from pippin.text import MAX_EMAIL, check_email, check_password, check_text, first_refused_character
 
 MAX_FAILED_SIGN_INS = 5
 LOCKOUT = timedelta(minutes=15)
 MIN_PASSWORD_CHARS = 12
 # Long enough for any passphrase, short enough that hashing it is never a denial of service.
 MAX_PASSWORD_CHARS = 1024
-MAX_EMAIL_CHARS = 320
-# RFC 5322's dot-atom characters before the @, a DNS name after it: no quotes, brackets or markup.
-_EMAIL_PATTERN = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+")
+MAX_EMAIL_CHARS = MAX_EMAIL
 
 _hasher = PasswordHasher()
 
@@ -66,12 +64,9 @@ class AccountLocked(PippinError):
 
 
 def normalize_email(email: str) -> str:
-    """The address trimmed and lower-cased, or :class:`InvalidInput` when it is not an e-mail address."""
-    cleaned = email.strip().lower()
-    if len(cleaned) > MAX_EMAIL_CHARS or not _EMAIL_PATTERN.fullmatch(cleaned):
-        shown = cleaned[:60] + ("..." if len(cleaned) > 60 else "")
-        raise InvalidInput(f"{shown!r} is not an e-mail address.", hint="Use the admin's address, e.g. it@example.com.")
-    return cleaned
+    """The address trimmed and lower-cased, or :class:`InvalidInput` when it is not an e-mail address
+    (``pippin.text``'s rule, the same as for Apple IDs)."""
+    return check_email(email, field="The e-mail address").lower()
 
 
 def parse_role(role: str) -> AdminRole:
@@ -82,6 +77,7 @@ def parse_role(role: str) -> AdminRole:
 
 
 def check_password_strength(password: str) -> None:
+    check_password(password)
     if len(password) < MIN_PASSWORD_CHARS:
         raise InvalidInput(
             f"The password is shorter than {MIN_PASSWORD_CHARS} characters.",
@@ -104,6 +100,7 @@ def to_read(user: AdminUser, *, now: datetime | None = None) -> AdminUserRead:
 
 
 def find_user(session: Session, *, email: str) -> AdminUser | None:
+    check_text(email, field="The e-mail address")
     return session.scalars(select(AdminUser).where(AdminUser.email == email.strip().lower())).one_or_none()
 
 
@@ -151,6 +148,12 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime |
     failed = SignInFailed("The e-mail address or the password is wrong.", hint="Check both and try again.")
     if len(password) > MAX_PASSWORD_CHARS or len(email) > MAX_EMAIL_CHARS:
         raise failed
+    if first_refused_character(email) is not None:
+        # Said plainly (no account can have such an address), as the same refusal as any other failure.
+        raise SignInFailed(
+            "The e-mail address contains a control, format or separator character; no account has such an address.",
+            hint="Type the address again.",
+        )
     user = find_user(session, email=email)
     if user is None:
         _verify(_dummy_hash(), password)
