@@ -43,6 +43,13 @@ def test_a_new_admin_is_stored_with_an_argon2_hash_and_a_lower_case_email(sessio
         ("ann@example.com", "x" * 5000, "admin"),
         ("ann@example.com", PASSWORD, "superuser"),
         ("<script>@x.y", PASSWORD, "admin"),
+        ("x@y", PASSWORD, "admin"),
+        ("ann@example.com", "\x00" * 20, "admin"),
+        ("ann@example.com", PASSWORD + "\x1b", "admin"),
+        ("a\x00b@example.com", PASSWORD, "admin"),
+        ("ann@example.com\u202e", PASSWORD, "admin"),
+        ("ann@exam\u200bple.com", PASSWORD, "admin"),
+        ("ann@example.com\u2028", PASSWORD, "admin"),
     ],
 )
 def test_bad_accounts_are_refused_and_nothing_is_stored(session: Session, email: str, password: str, role: str) -> None:
@@ -50,6 +57,14 @@ def test_bad_accounts_are_refused_and_nothing_is_stored(session: Session, email:
         user_service.create_user(session, email=email, password=password, role=role, actor=TEST_ACTOR)
     assert refused.value.hint and password not in str(refused.value)
     assert _count(session) == 0
+
+
+@pytest.mark.parametrize("email", ["a\x00b@example.com", "ann@example.com\u202e", "\x00"])
+def test_a_sign_in_with_a_control_character_in_the_address_fails_naming_it(session: Session, email: str) -> None:
+    user_service.create_user(session, email="ann@example.com", password=PASSWORD, actor=TEST_ACTOR)
+    with pytest.raises(user_service.SignInFailed, match="e-mail address contains a control, format or separator"):
+        user_service.authenticate(session, email=email, password=PASSWORD)
+    assert session.scalars(select(AdminUser)).one().failed_sign_ins == 0
 
 
 def test_an_address_can_hold_one_account(session: Session) -> None:
