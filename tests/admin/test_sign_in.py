@@ -242,3 +242,15 @@ def test_an_ipv6_client_counts_as_its_64_network(ann: None, sign_ins: SignIns) -
     assert _signed_in(sign_ins.attempt(ANN, PASSWORD, address="2001:db8:1:3::1"))
     assert throttle.counted_address("::ffff:192.0.2.7") == "192.0.2.7"
     assert throttle.counted_address(None) == throttle.UNKNOWN_ADDRESS
+
+
+@pytest.mark.parametrize("email", ["a\x00b@example.com", "ann@example.com\u202e", "\x00"])
+def test_a_sign_in_with_a_control_character_in_the_address_fails_naming_it(
+    sign_ins: SignIns, ann: None, session_factory: SessionFactory, hashing: CountingPasswords, email: str
+) -> None:
+    """No account can have such an address, so saying so tells nothing; nothing is hashed or counted."""
+    outcome = sign_ins.attempt(email, PASSWORD, address="192.0.2.1")
+    assert isinstance(outcome, user_service.SignInFailed)
+    assert "e-mail address contains a control, format or separator" in str(outcome)
+    with transaction(session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(SignInThrottle)) == 0

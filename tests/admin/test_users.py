@@ -43,6 +43,13 @@ def test_a_new_admin_is_stored_with_an_argon2_hash_and_a_lower_case_email(sessio
         ("ann@example.com", "x" * 5000, "admin"),
         ("ann@example.com", PASSWORD, "superuser"),
         ("<script>@x.y", PASSWORD, "admin"),
+        ("x@y", PASSWORD, "admin"),
+        ("ann@example.com", "\x00" * 20, "admin"),
+        ("ann@example.com", PASSWORD + "\x1b", "admin"),
+        ("a\x00b@example.com", PASSWORD, "admin"),
+        ("ann@example.com\u202e", PASSWORD, "admin"),
+        ("ann@exam\u200bple.com", PASSWORD, "admin"),
+        ("ann@example.com\u2028", PASSWORD, "admin"),
     ],
 )
 def test_bad_accounts_are_refused_and_nothing_is_stored(session: Session, email: str, password: str, role: str) -> None:

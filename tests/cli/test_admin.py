@@ -1,4 +1,5 @@
-"""`pippin admin token create | list | revoke`: a token printed once that the API accepts, until revoked."""
+"""`pippin admin token create | list | revoke`: a token printed once that the API accepts, until revoked; and
+`pippin admin user create`'s refusal of addresses and passwords holding control characters."""
 
 from __future__ import annotations
 
@@ -26,8 +27,8 @@ def pippin(settings: Settings) -> Pippin:
         "COLUMNS": "200",
     }
 
-    def run(*args: str) -> Result:
-        return CliRunner().invoke(app, list(args), env=env)
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(app, list(args), env=env, input=input)
 
     return run
 
@@ -65,6 +66,11 @@ def test_list_shows_names_and_dates_never_the_token(pippin: Pippin) -> None:
         (("admin", "token", "create", "../x"), 2),
         (("admin", "token", "create", "x" * 10_000), 2),
         (("admin", "token", "revoke", "ghost"), 3),
+        (("admin", "token", "create", "."), 2),
+        (("admin", "token", "create", "--", "-x"), 2),
+        (("admin", "token", "create", "x" * 65), 2),
+        (("admin", "token", "create", "ci\u202edeploy"), 2),
+        (("admin", "token", "revoke", "ci\x1bdeploy"), 2),
     ],
 )
 def test_bad_input_exits_with_its_code_and_a_hint(pippin: Pippin, args: tuple[str, ...], code: int) -> None:
@@ -77,3 +83,28 @@ def test_a_taken_name_is_a_conflict(pippin: Pippin) -> None:
     assert pippin("admin", "token", "create", "ops").exit_code == 0
     again = pippin("admin", "token", "create", "ops")
     assert again.exit_code == 4 and "pippin_" not in again.stdout
+
+
+@pytest.mark.parametrize(
+    ("email", "password", "rule"),
+    [
+        ("bo@example.com", "\x01" * 20, "The password contains U+0001"),
+        ("bo@example.com", "a long\x1b passphrase", "The password contains U+001B"),
+        ("bo@example.com\u202e", "a long passphrase", "The e-mail address contains U+202E"),
+        ("b\u200bo@example.com", "a long passphrase", "The e-mail address contains U+200B"),
+        ("bo@example", "a long passphrase", "not an e-mail address"),
+        ("<script>@example.com", "a long passphrase", "not an e-mail address"),
+    ],
+)
+def test_a_user_with_a_control_character_in_the_address_or_password_is_refused(
+    pippin: Pippin, email: str, password: str, rule: str
+) -> None:
+    result = pippin("admin", "user", "create", email, "--password-stdin", input=password + "\n")
+    assert result.exit_code == 2, result.output
+    assert rule in result.stderr and "Traceback" not in result.output
+    assert json.loads(pippin("admin", "user", "list", "--json").stdout) == []
+
+
+def test_a_password_in_any_script_is_accepted(pippin: Pippin) -> None:
+    result = pippin("admin", "user", "create", "bo@example.com", "--password-stdin", input="pässwörd 東京 📱 lång\n")
+    assert result.exit_code == 0, result.output

@@ -16,6 +16,7 @@ from typer.testing import CliRunner, Result
 
 from pippin.cli.main import app
 from pippin.config import Settings
+from pippin.text import MAX_DEP_TOKEN_NAME
 from tests.dep.test_token_sim import ADMIN, create_server, download_token
 from tests.simulator import RunningSimulator
 
@@ -141,7 +142,7 @@ def test_missing_file_unknown_name_and_bad_name(pippin: Any, tmp_path: Path) -> 
     unknown = pippin("dep", "upload-token", "ghost", str(tmp_path / "t.p7m"), "--apple-id", ADMIN)
     assert unknown.exit_code == 3 and "pippin dep keypair ghost" in unknown.stderr
     bad_name = pippin("dep", "keypair", "no/slashes")
-    assert bad_name.exit_code == 2 and "1-64 characters" in bad_name.stderr
+    assert bad_name.exit_code == 2 and "1-53 letters" in bad_name.stderr
     assert pippin("dep", "account", "ghost").exit_code == 3
 
 
@@ -189,3 +190,28 @@ def test_renewal_from_another_server_needs_force(pippin: Any, sim: RunningSimula
     forced = pippin("dep", "upload-token", "acme", str(other), "--apple-id", ADMIN, "--force")
     assert forced.exit_code == 0, forced.output
     assert _tokens(pippin)[0]["server_uuid"] == other_uuid
+
+
+def test_a_name_at_the_certificate_limit_makes_a_key_pair_and_one_past_it_is_refused(
+    pippin: Any, tmp_path: Path
+) -> None:
+    at_limit = "n" * MAX_DEP_TOKEN_NAME
+    made = pippin("dep", "keypair", at_limit, "-o", str(tmp_path / "k.pem"))
+    assert made.exit_code == 0, made.output
+    for name in ("n" * (MAX_DEP_TOKEN_NAME + 1), "n" * 64, ".", "..", "Büro", "a b"):
+        refused = pippin("dep", "keypair", name)
+        assert refused.exit_code == 2, refused.output
+        assert f"1-{MAX_DEP_TOKEN_NAME} letters" in refused.stderr and "Traceback" not in refused.output
+    dash = pippin("dep", "keypair", "--", "-x")
+    assert dash.exit_code == 2 and "starting with a letter or digit" in dash.stderr
+    bidi = pippin("dep", "keypair", "ac\u202eme")
+    assert bidi.exit_code == 2 and "U+202E" in bidi.stderr
+
+
+@pytest.mark.parametrize("apple_id", ["a\x01@x.com", "<script>@x.com", "x@y", "it@example.com\u2028"])
+def test_a_hostile_apple_id_is_refused_naming_it(pippin: Any, tmp_path: Path, apple_id: str) -> None:
+    assert pippin("dep", "keypair", "acme", "-o", str(tmp_path / "acme.pem")).exit_code == 0
+    (tmp_path / "t.p7m").write_bytes(b"x")
+    refused = pippin("dep", "upload-token", "acme", str(tmp_path / "t.p7m"), "--apple-id", apple_id)
+    assert refused.exit_code == 2, refused.output
+    assert "The Apple ID" in refused.stderr and "Traceback" not in refused.output

@@ -1,5 +1,8 @@
 """`pippin profiles` against the simulator: translation only (exit codes, output, JSON keys); SQLite alone."""
 
+# Names in other scripts and with en dashes are what some of these tests are about.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 import json
@@ -148,3 +151,47 @@ def test_assign_edit_and_default_reach_apple(pippin: Any, server_uuid: str, sim:
     assert due["sent"] == 0 and due["still_due"] == 0
     in_use = pippin("profiles", "delete", "Staff")
     assert in_use.exit_code == 4 and "still given to" in in_use.output
+
+
+@pytest.mark.parametrize("name", ["Büro – iPads 東京", "Équipe – Paris", "iPads 📱 👩‍💻", "100% & more"])
+def test_a_profile_named_in_any_script_works_in_every_command(pippin: Any, name: str) -> None:
+    created = pippin("profiles", "create", name, "--json")
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout)["name"] == name
+    assert json.loads(pippin("profiles", "show", name, "--json").stdout)["name"] == name
+    edited = pippin("profiles", "edit", name, "--department", "Sales", "--queue-only")
+    assert edited.exit_code == 0, edited.output
+    assert pippin("profiles", "delete", name).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    ("args", "rule"),
+    [
+        (("profiles", "create", "a/b"), "cannot contain '/'"),
+        (("profiles", "create", "what?"), "cannot contain '?'"),
+        (("profiles", "create", "#1"), "cannot contain '#'"),
+        (("profiles", "create", ".."), "'.' or '..'"),
+        (("profiles", "create", "--", "-rf"), "cannot start with '-'"),
+        (("profiles", "create", "Sta\u202eff"), "U+202E"),
+        (("profiles", "create", "Sta\u200bff"), "U+200B"),
+        (("profiles", "create", "Staff", "--department", "Sa\x1bles"), "--department: contains U+001B"),
+        (("profiles", "create", "Staff", "--support-phone", "1\u2028"), "--support-phone: contains U+2028"),
+        (("profiles", "create", "Staff", "--description", "a\x01"), "--description: contains U+0001"),
+        (("profiles", "show", "Sta\x1bff"), "The profile name contains U+001B"),
+        (("profiles", "delete", "Sta\u2029ff"), "The profile name contains U+2029"),
+    ],
+)
+def test_a_name_or_text_that_would_not_work_is_refused_with_the_rule(
+    pippin: Any, args: tuple[str, ...], rule: str
+) -> None:
+    result = pippin(*args)
+    assert result.exit_code == 2, result.output
+    assert rule in result.stderr and "Traceback" not in result.output
+    assert json.loads(pippin("profiles", "list", "--json").stdout) == []
+
+
+def test_an_edit_with_a_control_character_changes_nothing(pippin: Any) -> None:
+    assert pippin("profiles", "create", "Staff").exit_code == 0
+    refused = pippin("profiles", "edit", "Staff", "--name", "Sta\x1bff")
+    assert refused.exit_code == 2 and "NAME/--name: contains U+001B" in refused.stderr, refused.output
+    assert json.loads(pippin("profiles", "show", "Staff", "--json").stdout)["revision"] == 1

@@ -1,13 +1,18 @@
 """Hostile input to the console forms the other console tests leave out: sign-in, renewal, Sync now, the token
-upload's Apple ID, profile edits, anchor certificates, and bodies past the size limit.
+upload's Apple ID, profile edits, anchor certificates, control characters in any text, names that would not work
+in a URL, and bodies past the size limit.
 
 Each gets a clear page (never a traceback, never the input echoed as markup) and changes nothing: no row, no
 revision, no audit event.
 """
 
+# Names in other scripts and with en dashes are what some of these tests are about.
+# ruff: noqa: RUF001
+
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,9 +21,13 @@ from sqlalchemy import func, select
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AdminSession, AuditEvent, DEPProfile, DEPToken, SyncRun
+from pippin.text import MAX_DEP_TOKEN_NAME
 from tests.console.conftest import PASSWORD, csrf_of
 
 SCRIPT = "<script>alert(1)</script>"
+#: One of each kind of character the text rule refuses: NUL, ESC, a bidi override, a zero-width space, a line separator.
+CONTROLS = ["\x00", "\x1b", "\u202e", "\u200b", "\u2028"]
+_RULE = "control, format or separator characters"
 
 
 @pytest.fixture
@@ -71,6 +80,9 @@ def _sign_in_attempt(client: TestClient, **fields: str) -> Any:
         {"email": SCRIPT, "password": PASSWORD},
         {"email": "", "password": ""},
         {"password": PASSWORD},
+        {"email": "a\x00b@example.com", "password": PASSWORD},
+        {"email": "ann@example.com\u202e", "password": PASSWORD},
+        {"email": "ann@example.com", "password": "\x00" * 20},
     ],
 )
 def test_hostile_sign_ins_start_no_session(
@@ -119,6 +131,16 @@ def test_every_changing_form_refuses_a_read_only_admin_and_a_missing_csrf_token(
         {"name": "Staff", "locked": "true"},
         {"name": "Staff", "anchor_certs": "-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----"},
         {"name": "Staff", "anchor_certs": "%PDF-1.4 this is a PDF, not a certificate"},
+        *({"name": f"Sta{char}ff"} for char in CONTROLS),
+        *({"name": "Staff", "department": f"Sa{char}les"} for char in CONTROLS),
+        *({"name": "Staff", "description": f"phones{char}"} for char in CONTROLS),
+        {"name": "Staff", "support_email": "it\x00@example.com"},
+        {"name": "Staff", "anchor_certs": "-----BEGIN CERTIFICATE-----\x00\n-----END CERTIFICATE-----"},
+        {"name": "a/b"},
+        {"name": "what?"},
+        {"name": "#1"},
+        {"name": ".."},
+        {"name": "-rf"},
     ],
 )
 def test_hostile_profile_edits_change_nothing(
@@ -138,7 +160,7 @@ def test_hostile_profile_edits_change_nothing(
 
 @pytest.mark.parametrize(
     "apple_id",
-    ["x" * 400 + "@example.com", SCRIPT, ""],
+    ["x" * 400 + "@example.com", SCRIPT, "", "a\x00@x.com", "<script>@x.com", "x@y", "it@example.com\u202e"],
 )
 def test_a_hostile_apple_id_stores_no_token(
     ann: TestClient, existing: None, resources: ServerResources, apple_id: str
@@ -185,3 +207,109 @@ def test_a_sync_of_a_token_without_apples_file_is_explained_where_the_admin_clic
     answer = ann.post("/console/tokens/acme/sync", data={"csrf_token": csrf_of(page.text)})
     assert "no server token from Apple yet" in _refused(answer, (409,))
     assert _state(resources) == before
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/console/devices?q=%00",
+        "/console/devices?q=a%E2%80%AEb",
+        "/console/devices?token=%00",
+        "/console/devices?profile=%00",
+        "/console/devices/%00",
+        "/console/profiles/%00",
+        "/console/profiles/Sta%00ff/edit",
+        "/console/tokens/%00",
+        "/console/tokens/ac%00me/connect",
+        "/console/tokens/ac%1Bme/public-key.pem",
+        "/console/audit?actor=%00",
+    ],
+)
+def test_a_control_character_in_a_page_address_is_a_clear_page_never_a_500(
+    ann: TestClient, existing: None, path: str
+) -> None:
+    text = _refused(ann.get(path), (400,))
+    assert _RULE in text
+
+
+def test_a_control_character_in_a_device_page_cursor_is_refused_as_a_cursor(ann: TestClient, existing: None) -> None:
+    assert "without a cursor" in _refused(ann.get("/console/devices?after=%00"), (400,))
+
+
+@pytest.mark.parametrize(
+    ("action", "data"),
+    [
+        ("/console/profiles/Sta%00ff/edit", {"name": "Staff"}),
+        ("/console/profiles/Sta%00ff/assign", {"which": "unassigned"}),
+        ("/console/profiles/Staff/assign", {"which": "token", "token": "ac\x00me"}),
+        ("/console/profiles/Staff/assign", {"which": "serials", "serials": "C01\x00"}),
+        ("/console/tokens/ac%00me/keypair", {}),
+        ("/console/tokens/ac%00me/sync", {}),
+        ("/console/tokens/acme/default-profile", {"profile": "Sta\x00ff"}),
+        ("/console/tokens/new", {"name": "ac\x00me"}),
+    ],
+)
+def test_a_control_character_in_any_form_or_form_address_changes_nothing(
+    ann: TestClient, existing: None, resources: ServerResources, action: str, data: dict[str, str]
+) -> None:
+    before = _state(resources)
+    page = ann.get("/console/profiles/Staff")
+    _refused(ann.post(action, data={**data, "csrf_token": csrf_of(page.text)}), (400,))
+    assert _state(resources) == before
+
+
+@pytest.mark.parametrize("name", ["n" * (MAX_DEP_TOKEN_NAME + 1), "n" * 64, ".", "..", "-", "-x", "a b", "Büro"])
+def test_a_token_name_that_cannot_work_everywhere_is_refused_with_the_rule(
+    ann: TestClient, resources: ServerResources, name: str
+) -> None:
+    before = _state(resources)
+    page = ann.get("/console/tokens/new")
+    answer = ann.post("/console/tokens/new", data={"name": name, "csrf_token": csrf_of(page.text)})
+    assert f"1-{MAX_DEP_TOKEN_NAME} letters" in _refused(answer, (400,))
+    assert _state(resources) == before
+
+
+def test_a_token_name_at_the_certificate_limit_is_made(ann: TestClient, resources: ServerResources) -> None:
+    name = "n" * MAX_DEP_TOKEN_NAME
+    page = ann.get("/console/tokens/new")
+    answer = ann.post("/console/tokens/new", data={"name": name, "csrf_token": csrf_of(page.text)})
+    assert answer.status_code == 303 and answer.headers["location"] == f"/console/tokens/{name}/connect"
+    assert ann.get(f"/console/tokens/{name}/public-key.pem").status_code == 200
+
+
+_NOTICE_CARRIES_LATIN_1_ONLY = pytest.mark.xfail(
+    strict=True,
+    reason="the notice the console shows after saving travels in a cookie that holds Latin-1 text only; "
+    "remove this mark once the notice carries any text",
+)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "Büro Zürich",
+        "100% & more",
+        "Ça va!",
+        pytest.param("Büro – iPads 東京", marks=_NOTICE_CARRIES_LATIN_1_ONLY),
+        pytest.param("Équipe – Paris", marks=_NOTICE_CARRIES_LATIN_1_ONLY),
+        pytest.param("iPads 📱 👩‍💻", marks=_NOTICE_CARRIES_LATIN_1_ONLY),
+    ],
+)
+def test_a_profile_named_in_any_script_works_in_every_console_page(
+    ann: TestClient, existing: None, resources: ServerResources, name: str
+) -> None:
+    page = ann.get("/console/profiles/new")
+    created = ann.post("/console/profiles/new", data={"name": name, "csrf_token": csrf_of(page.text)})
+    assert created.status_code == 303, created.text
+    location = created.headers["location"]
+    assert location == f"/console/profiles/{quote(name, safe='')}"
+    shown = ann.get(location)
+    assert shown.status_code == 200 and name.replace("&", "&amp;") in shown.text
+    edit = ann.get(f"{location}/edit")
+    assert edit.status_code == 200
+    saved = ann.post(f"{location}/edit", data={"name": name, "department": "Sales", "csrf_token": csrf_of(edit.text)})
+    assert saved.status_code == 303 and saved.headers["location"] == location, saved.text
+    default = ann.post("/console/tokens/acme/default-profile", data={"profile": name, "csrf_token": csrf_of(edit.text)})
+    assert default.status_code == 303, default.text
+    listed = ann.get("/console/profiles").text
+    assert f'href="{location}"' in listed

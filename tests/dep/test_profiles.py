@@ -12,6 +12,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import NameOID
+from pydantic import ValidationError
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -181,8 +182,17 @@ def test_unknown_panes_are_refused_with_a_suggestion(session: Session, settings:
 
 
 def test_hostile_text_is_refused(session: Session, settings: Settings) -> None:
-    with pytest.raises(InvalidInput, match="control characters"):
+    with pytest.raises(ValidationError, match="control, format or separator characters"):
         create(session, settings, department="IT\x00\nDROP")
+    # The service holds the same rule for a caller that builds the input unchecked.
+    for field, value in (("department", "IT\x00"), ("name", "Staff\u202e"), ("anchor_certs", ["a\x00"])):
+        unchecked = ProfileCreate.model_construct(**{"name": "Staff iPhones", field: value})
+        with pytest.raises(InvalidInput, match="control, format or separator characters"):
+            profiles.create_profile(session, data=unchecked, settings=settings, actor=TEST_ACTOR)
+    with pytest.raises(InvalidInput, match="cannot contain '/'"):
+        profiles.create_profile(
+            session, data=ProfileCreate.model_construct(name="a/b"), settings=settings, actor=TEST_ACTOR
+        )
     for bad_url in ("javascript:alert(1)", "https://" + "a" * 2000 + ".example", "http://exa mple.com"):
         with pytest.raises(InvalidInput, match="CONFIG_URL_INVALID"):
             create(session, settings.model_copy(update={"server_url": bad_url}))

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.x509.oid import NameOID
 from sqlalchemy import inspect
 
 from pippin.config import Settings
@@ -124,10 +125,38 @@ def test_a_pending_certificate_near_its_end_is_replaced(session_factory: Session
     assert _keypair(session_factory, box) not in (first, certificate_to_pem(nearly_done))
 
 
-@pytest.mark.parametrize("name", ["", "a" * 65, "has space", "slash/", "dots..ok-but-\u00e9", "semi;colon"])
+@pytest.mark.parametrize(
+    "name",
+    ["", "a" * 54, "a" * 65, "has space", "slash/", "dots..ok-but-\u00e9", "semi;colon", ".", "..", "-", "-x", "_x"],
+)
 def test_token_names_are_checked(session_factory: SessionFactory, box: SecretBox, name: str) -> None:
-    with pytest.raises(InvalidInput, match="1-64 characters"), transaction(session_factory) as session:
+    with pytest.raises(InvalidInput, match="1-53 letters"), transaction(session_factory) as session:
         token_service.create_keypair(session, name=name, box=box, actor=TEST_ACTOR)
+
+
+@pytest.mark.parametrize("name", ["a\x00b", "a\x1bb", "a\u202eb"])
+def test_token_names_with_control_characters_are_refused_before_the_database(
+    session_factory: SessionFactory, box: SecretBox, name: str
+) -> None:
+    with pytest.raises(InvalidInput, match="control, format or separator"), transaction(session_factory) as session:
+        token_service.create_keypair(session, name=name, box=box, actor=TEST_ACTOR)
+    with pytest.raises(InvalidInput, match="control, format or separator"), transaction(session_factory) as session:
+        token_service.get_token(session, name=name)
+
+
+def test_a_name_at_the_limit_names_its_certificate(session_factory: SessionFactory, box: SecretBox) -> None:
+    name = "a" * 53
+    pem = _keypair(session_factory, box, name=name)
+    common_name = load_certificate_pem(pem).subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    assert common_name == f"pippin-dep-{name}"
+
+
+def test_a_token_named_by_an_earlier_rule_stays_reachable(session_factory: SessionFactory, box: SecretBox) -> None:
+    with transaction(session_factory) as session:
+        session.add(DEPToken(name="-old", status="awaiting_token"))
+    with transaction(session_factory) as session:
+        assert token_service.get_token(session, name="-old").name == "-old"
+        token_service.create_keypair(session, name="-old", box=box, actor=TEST_ACTOR)
 
 
 def test_name_with_every_allowed_character_is_accepted(session_factory: SessionFactory, box: SecretBox) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 import secrets
 from datetime import datetime, timedelta
 
@@ -20,26 +19,20 @@ from sqlalchemy.orm import Session
 from pippin.admin import audit
 from pippin.admin.audit import Actor, AuditAction
 from pippin.admin.schemas import AdminAPITokenRead
-from pippin.errors import Conflict, InvalidInput, NotFound
+from pippin.errors import Conflict, NotFound
 from pippin.store.models import AdminAPIToken, utcnow
+from pippin.text import MAX_API_TOKEN_NAME, check_identifier_name
 
 TOKEN_PREFIX = "pippin_"  # noqa: S105 (a public prefix, not a secret)
 # token_urlsafe(32) is 43 characters; anything much longer is not a token of ours and is not hashed at all.
 _MAX_BEARER_CHARS = 128
-_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # Writing last_used_at on every request would turn every read into a write; once a minute says enough.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 
 def validate_token_name(name: str) -> str:
     """The name itself when it is 1-64 letters, digits, ``.``, ``_`` or ``-`` starting with a letter or digit."""
-    if not _NAME_PATTERN.fullmatch(name):
-        shown = name[:40] + ("..." if len(name) > 40 else "")
-        raise InvalidInput(
-            f"{shown!r} is not a valid API token name.",
-            hint="Use 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit (e.g. ci-deploy).",
-        )
-    return name
+    return check_identifier_name(name, field="The API token name", max_chars=MAX_API_TOKEN_NAME, example="ci-deploy")
 
 
 def _digest(token: str) -> str:

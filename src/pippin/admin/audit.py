@@ -19,6 +19,7 @@ from pippin.admin.actor import Actor, AuditAction, Interface
 from pippin.admin.schemas import AuditEventRead
 from pippin.errors import InvalidInput
 from pippin.store.models import AuditEvent, utcnow
+from pippin.text import check_text
 
 __all__ = ["Actor", "AuditAction", "Interface", "list_events", "record_event"]
 
@@ -94,11 +95,13 @@ def list_events(
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)
     if actor:
+        check_text(actor, field="The actor filter")
         # Admins are recorded by their lower-cased e-mail; API tokens and OS users as written.
         query = query.where(AuditEvent.actor == (actor.strip().lower() if "@" in actor else actor))
     if action:
         query = query.where(AuditEvent.action == action)
     if target:
+        check_text(target, field="The target filter")
         query = query.where(AuditEvent.target == target)
     events = session.scalars(query.order_by(AuditEvent.id.desc()).limit(limit))
     return [_read(event) for event in events]

@@ -10,7 +10,6 @@ client address and per account, so that a stranger's failures never lock an admi
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -28,13 +27,13 @@ from pippin.crypto.secrets import SecretBox
 from pippin.errors import Conflict, InvalidInput, PippinError
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AdminRole, AdminUser, utcnow
+from pippin.text import MAX_EMAIL, check_email, check_text, first_refused_character
+from pippin.text import check_password as check_password_text
 
 MIN_PASSWORD_CHARS = 12
 # Long enough for any passphrase, short enough that hashing it is never a denial of service.
 MAX_PASSWORD_CHARS = 1024
-MAX_EMAIL_CHARS = 320
-# RFC 5322's dot-atom characters before the @, a DNS name after it: no quotes, brackets or markup.
-_EMAIL_PATTERN = re.compile(r"[a-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[a-z0-9-]+(\.[a-z0-9-]+)+")
+MAX_EMAIL_CHARS = MAX_EMAIL
 #: What the throttle's counter names are keyed with (``SecretBox.derive_key``).
 _THROTTLE_KEY_PURPOSE = "sign-in throttle counters"
 
@@ -65,12 +64,9 @@ class SignInThrottled(PippinError):
 
 
 def normalize_email(email: str) -> str:
-    """The address trimmed and lower-cased, or :class:`InvalidInput` when it is not an e-mail address."""
-    cleaned = email.strip().lower()
-    if len(cleaned) > MAX_EMAIL_CHARS or not _EMAIL_PATTERN.fullmatch(cleaned):
-        shown = cleaned[:60] + ("..." if len(cleaned) > 60 else "")
-        raise InvalidInput(f"{shown!r} is not an e-mail address.", hint="Use the admin's address, e.g. it@example.com.")
-    return cleaned
+    """The address trimmed and lower-cased, or :class:`InvalidInput` when it is not an e-mail address
+    (``pippin.text``'s rule, the same as for Apple IDs)."""
+    return check_email(email, field="The e-mail address").lower()
 
 
 def parse_role(role: str) -> AdminRole:
@@ -81,6 +77,7 @@ def parse_role(role: str) -> AdminRole:
 
 
 def check_password_strength(password: str) -> None:
+    check_password_text(password)
     if len(password) < MIN_PASSWORD_CHARS:
         raise InvalidInput(
             f"The password is shorter than {MIN_PASSWORD_CHARS} characters.",
@@ -97,6 +94,7 @@ def to_read(user: AdminUser) -> AdminUserRead:
 
 
 def find_user(session: Session, *, email: str) -> AdminUser | None:
+    check_text(email, field="The e-mail address")
     return session.scalars(select(AdminUser).where(AdminUser.email == email.strip().lower())).one_or_none()
 
 
@@ -171,6 +169,12 @@ def check_password(
     failed = SignInFailed("The e-mail address or the password is wrong.", hint="Check both and try again.")
     if len(password) > MAX_PASSWORD_CHARS or len(email) > MAX_EMAIL_CHARS:
         raise failed
+    if first_refused_character(email) is not None:
+        # Said plainly (no account can have such an address), as the same refusal as any other failure.
+        raise SignInFailed(
+            "The e-mail address contains a control, format or separator character; no account has such an address.",
+            hint="Type the address again.",
+        )
     secret = secret_box.derive_key(_THROTTLE_KEY_PURPOSE)
     with work.admitted(client=counted_address(actor.source)):  # an IPv6 client's /64 is one client here too
         with transaction(session_factory) as session:

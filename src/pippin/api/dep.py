@@ -21,6 +21,7 @@ from pippin.dep.wire import Account
 from pippin.server.background import run_sync_after_response
 from pippin.server.deps import AppSettings, DBSession, Resources
 from pippin.server.errors import RequestTooLarge
+from pippin.text import Line
 
 router = APIRouter(prefix="/dep/tokens", tags=["dep tokens"])
 
@@ -37,7 +38,7 @@ def list_dep_tokens(session: DBSession, settings: AppSettings) -> list[DEPTokenR
 @router.get("/{name}", response_model=DEPTokenRead, responses={**_BAD_NAME, **_NOT_FOUND})
 def read_dep_token(name: str, session: DBSession, settings: AppSettings) -> DEPTokenRead:
     """One DEP token: its Apple MDM server, expiry, status and sync health."""
-    token = token_service.read_token(session, name=token_service.validate_name(name))
+    token = token_service.read_token(session, name=token_service.validate_existing_name(name))
     return sync_run_service.with_sync_health(session, tokens=[token], settings=settings)[0]
 
 
@@ -82,7 +83,7 @@ def create_dep_keypair(name: str, session: DBSession, resources: Resources, acto
 def upload_dep_token(
     name: str,
     token: Annotated[UploadFile, File(description="The server token downloaded from Apple (*_smime.p7m).")],
-    apple_id: Annotated[str, Form(max_length=320, description="The Apple ID that downloaded the token.")],
+    apple_id: Annotated[Line, Form(max_length=320, description="The Apple ID that downloaded the token.")],
     session: DBSession,
     resources: Resources,
     actor: APIChanger,
@@ -115,7 +116,7 @@ def read_dep_account(name: str, session: DBSession, resources: Resources) -> Acc
     session.commit()  # end the request's transaction (authentication): none stays open while Apple answers
     return token_service.fetch_account(
         resources.session_factory,
-        name=token_service.validate_name(name),
+        name=token_service.validate_existing_name(name),
         box=resources.secret_box,
         settings=resources.settings,
     )

@@ -19,6 +19,7 @@ from pippin.inventory.schemas import (
 )
 from pippin.inventory.state import DeviceState
 from pippin.server.deps import DBSession
+from pippin.text import Line
 
 router = APIRouter(prefix="/devices", tags=["devices"])
 
@@ -29,13 +30,14 @@ _BAD_QUERY: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "descri
 def list_devices(
     session: DBSession,
     state: Annotated[DeviceState | None, Query(description="Only devices in this state.")] = None,
-    token: Annotated[str | None, Query(max_length=64, description="Only devices of this DEP token.")] = None,
-    profile: Annotated[str | None, Query(max_length=125, description="Only devices given this profile.")] = None,
+    token: Annotated[Line | None, Query(max_length=64, description="Only devices of this DEP token.")] = None,
+    profile: Annotated[Line | None, Query(max_length=125, description="Only devices given this profile.")] = None,
     assignment: Annotated[
         AssignmentFilter | None, Query(description="Only devices with this assignment status (none: no assignment).")
     ] = None,
     search: Annotated[
-        str | None, Query(max_length=inventory_service.MAX_SEARCH, description="Serial, model, asset tag, description.")
+        Line | None,
+        Query(max_length=inventory_service.MAX_SEARCH, description="Serial, model, asset tag, description."),
     ] = None,
     cannot_enroll: Annotated[
         bool, Query(description="Only devices that cannot enroll: assigned, not enrolled, Apple holds no profile.")
@@ -45,7 +47,7 @@ def list_devices(
     direction: Annotated[SortDirection, Query(description="asc or desc.")] = SortDirection.asc,
     limit: Annotated[int, Query(ge=1, le=inventory_service.MAX_PAGE)] = 100,
     cursor: Annotated[
-        str | None,
+        Line | None,
         Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page, with the same sort."),
     ] = None,
 ) -> InventoryPage:

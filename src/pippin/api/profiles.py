@@ -20,6 +20,7 @@ from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentQueued, ProfileCreate, ProfileRead, ProfileUpdate
 from pippin.server.background import send_due_assignments_after_response
 from pippin.server.deps import AppSettings, DBSession, Resources
+from pippin.text import Line
 
 router = APIRouter(prefix="/profiles", tags=["enrollment profiles"])
 
@@ -33,15 +34,15 @@ class AssignmentCreate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    serials: list[Annotated[str, Field(max_length=64)]] = Field(default_factory=list, max_length=100_000)
+    serials: list[Annotated[Line, Field(max_length=64)]] = Field(default_factory=list, max_length=100_000)
     all_unassigned: bool = False
-    token: str | None = Field(default=None, max_length=64)
+    token: Line | None = Field(default=None, max_length=64)
 
 
 class DefaultProfileUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    profile: str | None = Field(max_length=200, description="The profile's name; null gives new devices none.")
+    profile: Line | None = Field(max_length=200, description="The profile's name; null gives new devices none.")
 
 
 @router.get("", response_model=list[ProfileRead])

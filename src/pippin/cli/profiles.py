@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import base64
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
+from pydantic import BaseModel, ValidationError
 from rich.table import Table
 from rich.text import Text
 
@@ -27,6 +28,17 @@ from pippin.dep.token import dep_client_factory
 from pippin.errors import InvalidInput
 from pippin.store.db import read_transaction, transaction
 from pippin.store.models import UserAffinity
+
+_Input = TypeVar("_Input", bound=BaseModel)
+#: The option that sets each field, where its name is not the field's with dashes.
+_OPTION_FOR = {
+    "name": "NAME/--name",
+    "user_affinity": "--user-affinity",
+    "await_device_configured": "--await-configured",
+    "auto_advance_setup": "--auto-advance",
+    "anchor_certs": "--anchor-cert",
+    "skip_setup_items": "--skip/--show",
+}
 
 app = typer.Typer(help="Enrollment profiles: Setup Assistant, supervision, and which devices get them.")
 
@@ -59,6 +71,19 @@ Skip = Annotated[
 ]
 Show = Annotated[list[str] | None, typer.Option("--show", help="A Setup Assistant pane to show again; repeatable.")]
 QueueOnly = Annotated[bool, typer.Option("--queue-only", help="Only queue; `retry-due` or the next sync sends.")]
+
+
+def _parse(schema: type[_Input], fields: dict[str, Any]) -> _Input:
+    """The command's options as the service's input; a refused value names its option and the rule."""
+    try:
+        return schema.model_validate(fields)
+    except ValidationError as invalid:
+        problems = []
+        for item in invalid.errors()[:5]:
+            field = str(item["loc"][0]) if item.get("loc") else "?"
+            option = _OPTION_FOR.get(field, "--" + field.replace("_", "-"))
+            problems.append(f"{option}: {str(item.get('msg', '')).removeprefix('Value error, ')}")
+        raise InvalidInput("; ".join(problems) + ".", hint="Correct the option and run the command again.") from None
 
 
 def _read_certificates(paths: list[Path]) -> list[str]:
@@ -202,7 +227,7 @@ def create(
         "anchor_certs": _read_certificates(anchor_cert or []),
         "skip_setup_items": skip or [],
     }
-    data = ProfileCreate(**{key: value for key, value in fields.items() if value is not None})
+    data = _parse(ProfileCreate, {key: value for key, value in fields.items() if value is not None})
     with transaction(context.session_factory) as session:
         profile = profile_service.create_profile(session, data=data, settings=context.settings, actor=cli_actor())
     if json_output:
@@ -310,7 +335,7 @@ def edit(
         if clear_anchor_certs or anchor_cert:
             changes["anchor_certs"] = _read_certificates(anchor_cert or [])
         profile = profile_service.update_profile(
-            session, name=name, changes=ProfileUpdate(**changes), settings=context.settings, actor=cli_actor()
+            session, name=name, changes=_parse(ProfileUpdate, changes), settings=context.settings, actor=cli_actor()
         )
     run = None if queue_only or profile.revision == current.revision else _send(context)
     if json_output:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -43,10 +44,12 @@ async def _profile_fields(request: Request) -> dict[str, Any]:
     values: dict[str, Any] = {}
     for key in ("name", *_TEXTS, "user_affinity"):
         raw = form.get(key)
-        text = raw.strip() if isinstance(raw, str) else ""
+        # Not trimmed here: the schema and the service check the text as typed (a trailing line separator is
+        # refused, not dropped unseen), then the service trims the spaces.
+        text = raw if isinstance(raw, str) else ""
         if len(text) > _MAX_FIELD_CHARS:
             raise InvalidInput(f"The field {key} is longer than {_MAX_FIELD_CHARS:,} characters.", hint="Shorten it.")
-        values[key] = text or None
+        values[key] = text if text.strip() else None
     for flag in _FLAGS:
         values[flag] = form.get(flag) == "true"
     shown = {str(value) for value in form.getlist("show_pane")}
@@ -58,9 +61,19 @@ async def _profile_fields(request: Request) -> dict[str, Any]:
     return values
 
 
+def _page_of(name: str) -> str:
+    """The profile's page: the name quoted whole, so '%', '&', spaces and any script reach the route unchanged."""
+    return f"/console/profiles/{quote(name, safe='')}"
+
+
 def _invalid(error: ValidationError) -> InvalidInput:
-    fields = sorted({str(item["loc"][-1])[:40] for item in error.errors()[:10] if item.get("loc")})
-    return InvalidInput(f"These fields are not valid: {', '.join(fields)}.", hint="Correct them and save again.")
+    problems = {
+        str(item["loc"][0])[:40]: str(item.get("msg", "")).removeprefix("Value error, ")[:200]
+        for item in error.errors()[:10]
+        if item.get("loc")
+    }
+    listed = "; ".join(f"{field}: {problem}" for field, problem in sorted(problems.items()))
+    return InvalidInput(f"These fields are not valid: {listed}.", hint="Correct them and save again.")
 
 
 def _form_page(
@@ -105,7 +118,7 @@ async def create_profile(request: Request, db: DBSession, signed_in: Changer, re
     except PippinError as error:
         db.rollback()
         return _form_page(request, profile=values, editing=None, error=error, status=400)
-    return redirect(request, f"/console/profiles/{created.name}", notice=f"Profile {created.name} is saved.")
+    return redirect(request, _page_of(created.name), notice=f"Profile {created.name} is saved.")
 
 
 def _problems(db: DBSession, profile: ProfileRead) -> list[Device]:
@@ -205,7 +218,7 @@ def assign_devices(
         f"{queued.queued} devices are queued for {queued.profile} and being sent to Apple; "
         f"{queued.unchanged} already had it."
     )
-    return redirect(request, f"/console/profiles/{name}#assign", notice=notice)
+    return redirect(request, f"{_page_of(name)}#assign", notice=notice)
 
 
 @router.get("/profiles/{name}/edit", response_class=HTMLResponse)
@@ -237,4 +250,4 @@ async def update_profile(
         db.rollback()
         return _form_page(request, profile=values, editing=name, error=error, status=400)
     send_due_assignments_after_response(background, resources)
-    return redirect(request, f"/console/profiles/{updated.name}", notice=f"Profile {updated.name} is saved.")
+    return redirect(request, _page_of(updated.name), notice=f"Profile {updated.name} is saved.")

@@ -50,12 +50,16 @@ def create_keypair(
     """Step 2 of the seed: make the key pair, then show the steps with the .pem to download."""
     try:
         token_service.create_keypair(
-            db, name=name.strip(), box=resources.secret_box, actor=signed_in.actor, generate_key=resources.generate_key
+            db,
+            name=name.strip(" "),
+            box=resources.secret_box,
+            actor=signed_in.actor,
+            generate_key=resources.generate_key,
         )
     except PippinError as error:
         db.rollback()
         return render(request, "token_new.html", {"name": name, "error": error}, status_code=400)
-    return redirect(request, f"/console/tokens/{name.strip()}/connect")
+    return redirect(request, f"/console/tokens/{name.strip(' ')}/connect")
 
 
 @router.post("/tokens/{name}/keypair")
@@ -116,7 +120,7 @@ def upload_token(
             resources.session_factory,
             name=name,
             p7m=p7m,
-            apple_id=apple_id.strip(),
+            apple_id=apple_id,  # trimmed by the service, after its check of the text as typed
             box=resources.secret_box,
             settings=resources.settings,
             force=force,

@@ -29,6 +29,7 @@ from pippin.store.models import (
     TokenDefaultProfile,
     utcnow,
 )
+from pippin.text import check_text
 
 logger = logging.getLogger(__name__)
 
@@ -116,6 +117,8 @@ def queue_assignment(
         conditions.append(_without_profile())
     total = queued = cooling = 0
     if serials:
+        for index, serial in enumerate(serials, start=1):
+            check_text(serial, field=f"Serial number {index}")
         wanted = list(dict.fromkeys(serials))
         found: set[str] = set()
         for start in range(0, len(wanted), IN_CHUNK):

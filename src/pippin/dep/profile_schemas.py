@@ -1,7 +1,8 @@
 """Pippin's shapes for enrollment profiles and their assignment: what REST returns and ``--json`` prints.
 
-Input shapes only check types; the limits (Apple's, reference 3.5) are checked by ``dep/profiles.py`` so the CLI
-and the API refuse the same things with the same words, naming Apple's rule.
+Input shapes check types and ``pippin.text``'s rule for text (no control, format or separator characters); the
+limits (Apple's, reference 3.5) are checked by ``dep/profiles.py`` so the CLI and the API refuse the same things
+with the same words, naming Apple's rule.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import datetime
 from pydantic import BaseModel, ConfigDict, Field
 
 from pippin.store.models import UserAffinity
+from pippin.text import Line, MultiLine
 
 _TEXT = 10_000  # far above every Apple limit: longer input is refused by type, the rest by the service
 
@@ -18,7 +20,7 @@ _TEXT = 10_000  # far above every Apple limit: longer input is refused by type, 
 class _ProfileFields(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    description: str | None = Field(default=None, max_length=_TEXT, description="For admins; not sent to Apple.")
+    description: Line | None = Field(default=None, max_length=_TEXT, description="For admins; not sent to Apple.")
     user_affinity: UserAffinity = Field(
         default=UserAffinity.none, description="with_user: the user signs in during Setup Assistant."
     )
@@ -32,18 +34,18 @@ class _ProfileFields(BaseModel):
         default=False, description="Setup Assistant waits until Pippin says the device is configured."
     )
     auto_advance_setup: bool = Field(default=False, description="tvOS and macOS: advance through the panes alone.")
-    department: str | None = Field(default=None, max_length=_TEXT)
-    support_phone: str | None = Field(default=None, max_length=_TEXT)
-    support_email: str | None = Field(default=None, max_length=_TEXT)
-    org_magic: str | None = Field(default=None, max_length=_TEXT, description="Apple's opaque org_magic string.")
-    language: str | None = Field(default=None, max_length=_TEXT, description="ISO 639 code, e.g. en (tvOS, macOS).")
-    region: str | None = Field(default=None, max_length=_TEXT, description="ISO 3166 code, e.g. US (tvOS, macOS).")
-    anchor_certs: list[str] = Field(
+    department: Line | None = Field(default=None, max_length=_TEXT)
+    support_phone: Line | None = Field(default=None, max_length=_TEXT)
+    support_email: Line | None = Field(default=None, max_length=_TEXT)
+    org_magic: Line | None = Field(default=None, max_length=_TEXT, description="Apple's opaque org_magic string.")
+    language: Line | None = Field(default=None, max_length=_TEXT, description="ISO 639 code, e.g. en (tvOS, macOS).")
+    region: Line | None = Field(default=None, max_length=_TEXT, description="ISO 3166 code, e.g. US (tvOS, macOS).")
+    anchor_certs: list[MultiLine] = Field(
         default_factory=list,
         max_length=20,
         description="Certificates the device trusts for Pippin's TLS: PEM, or base64 of DER.",
     )
-    skip_setup_items: list[str] = Field(
+    skip_setup_items: list[Line] = Field(
         default_factory=list, max_length=200, description="Apple's SkipKeys: the Setup Assistant panes to hide."
     )
 
@@ -51,7 +53,7 @@ class _ProfileFields(BaseModel):
 class ProfileCreate(_ProfileFields):
     """A new enrollment profile."""
 
-    name: str = Field(max_length=_TEXT, description="Shown on the device during setup (Apple's profile_name).")
+    name: Line = Field(max_length=_TEXT, description="Shown on the device during setup (Apple's profile_name).")
 
 
 class ProfileUpdate(BaseModel):
@@ -59,8 +61,8 @@ class ProfileUpdate(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = Field(default=None, max_length=_TEXT)
-    description: str | None = Field(default=None, max_length=_TEXT)
+    name: Line | None = Field(default=None, max_length=_TEXT)
+    description: Line | None = Field(default=None, max_length=_TEXT)
     user_affinity: UserAffinity | None = None
     supervised: bool | None = None
     locked: bool | None = None
@@ -68,14 +70,14 @@ class ProfileUpdate(BaseModel):
     allow_pairing: bool | None = None
     await_device_configured: bool | None = None
     auto_advance_setup: bool | None = None
-    department: str | None = Field(default=None, max_length=_TEXT)
-    support_phone: str | None = Field(default=None, max_length=_TEXT)
-    support_email: str | None = Field(default=None, max_length=_TEXT)
-    org_magic: str | None = Field(default=None, max_length=_TEXT)
-    language: str | None = Field(default=None, max_length=_TEXT)
-    region: str | None = Field(default=None, max_length=_TEXT)
-    anchor_certs: list[str] | None = Field(default=None, max_length=20)
-    skip_setup_items: list[str] | None = Field(default=None, max_length=200)
+    department: Line | None = Field(default=None, max_length=_TEXT)
+    support_phone: Line | None = Field(default=None, max_length=_TEXT)
+    support_email: Line | None = Field(default=None, max_length=_TEXT)
+    org_magic: Line | None = Field(default=None, max_length=_TEXT)
+    language: Line | None = Field(default=None, max_length=_TEXT)
+    region: Line | None = Field(default=None, max_length=_TEXT)
+    anchor_certs: list[MultiLine] | None = Field(default=None, max_length=20)
+    skip_setup_items: list[Line] | None = Field(default=None, max_length=200)
 
 
 class SetupPaneRead(BaseModel):

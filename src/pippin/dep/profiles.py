@@ -50,6 +50,7 @@ from pippin.store.models import (
     UserAffinity,
     utcnow,
 )
+from pippin.text import check_display_name, check_text
 
 # Apple's limits and the code it answers when one is broken (reference 3.5).
 _TEXT_LIMITS: dict[str, tuple[int, str, str]] = {
@@ -98,10 +99,7 @@ def _apple_rule(code: str, message: str, hint: str) -> InvalidInput:
 def _clean_text(label: str, value: str | None) -> str | None:
     if value is None:
         return None
-    value = value.strip()
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise InvalidInput(f"{label} contains control characters.", hint="Use plain text on one line.")
-    return value or None
+    return check_text(value, field=label).strip() or None
 
 
 def check_url(url: str, *, setting: str = "PIPPIN_SERVER_URL") -> str:
@@ -135,6 +133,7 @@ def parse_anchor_certificates(values: list[str]) -> list[str]:
     for index, value in enumerate(values, start=1):
         if not isinstance(value, str) or len(value) > MAX_CERTIFICATE_BYTES:
             raise InvalidInput(f"Anchor certificate {index} is larger than {MAX_CERTIFICATE_BYTES:,} characters.")
+        check_text(value, field=f"Anchor certificate {index}", multiline=True)
         blocks = _PEM_BLOCK.findall(value)
         try:
             if blocks:
@@ -161,7 +160,7 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
             "The profile name must be 1 to 125 characters",
             "Devices show the name during setup; choose a shorter one.",
         )
-    values["name"] = name
+    values["name"] = check_display_name(name, field="The profile name", max_chars=MAX_NAME)
     description = _clean_text("The description", values.get("description"))
     if description is not None and len(description) > MAX_DESCRIPTION:
         raise InvalidInput(f"The description is longer than {MAX_DESCRIPTION} characters.", hint="Shorten it.")
@@ -208,6 +207,7 @@ def _columns_of(profile: DEPProfile) -> dict[str, Any]:
 
 
 def find_profile(session: Session, *, name: str) -> DEPProfile | None:
+    check_text(name, field="The profile name")
     return session.scalars(select(DEPProfile).where(DEPProfile.name == name)).one_or_none()
 
 

@@ -44,6 +44,7 @@ from pippin.errors import Conflict, NotFound
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.locks import claim_sync_window, hold_sync_window, release_sync_window
 from pippin.store.models import CursorKind, DEPToken, SyncKind, SyncOutcome, SyncRun, utcnow
+from pippin.text import check_text
 
 logger = logging.getLogger(__name__)
 
@@ -115,6 +116,7 @@ def start_sync(
     back, which takes the refused run with it.
     """
     moment = now or utcnow()
+    check_text(token_name, field="The DEP token name")
     token = session.scalars(select(DEPToken).where(DEPToken.name == token_name)).one_or_none()
     if token is None:
         raise NotFound(

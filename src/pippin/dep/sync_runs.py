@@ -12,6 +12,7 @@ from pippin.dep.schemas import DEPTokenRead
 from pippin.dep.sync_schemas import SyncHealthRead, SyncRunRead
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.models import DEPToken, SyncOutcome, SyncRun, utcnow
+from pippin.text import check_text
 
 MAX_HISTORY = 500
 
@@ -71,6 +72,7 @@ def sync_run_read(run: SyncRun, *, token_name: str) -> SyncRunRead:
 
 
 def _token_named(session: Session, name: str) -> DEPToken:
+    check_text(name, field="The DEP token name")
     token = session.scalars(select(DEPToken).where(DEPToken.name == name)).one_or_none()
     if token is None:
         raise NotFound(

@@ -37,12 +37,19 @@ from pippin.dep.wire import Account
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import DEPToken, TokenStatus, utcnow
+from pippin.text import (
+    DEP_TOKEN_CERTIFICATE_PREFIX,
+    MAX_DEP_TOKEN_NAME,
+    check_identifier_name,
+    check_text,
+    email_problem,
+)
 
 logger = logging.getLogger(__name__)
 
 MAX_TOKEN_FILE_BYTES = 1_000_000
-_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
-_APPLE_ID = re.compile(r"[^\s@]{1,255}@[^\s@]{1,255}")
+#: What names were before the rule in ``pippin.text``: tokens so named stay reachable, none is made anew.
+_EARLIER_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _CREDENTIAL_FIELDS = ("consumer_key", "consumer_secret", "access_token", "access_secret")
 _BEGIN, _END = "-----BEGIN MESSAGE-----", "-----END MESSAGE-----"
 WARNING_DAYS, ALARM_DAYS = 30, 7
@@ -62,21 +69,33 @@ def _next_steps(name: str) -> str:
 
 
 def validate_name(name: str) -> str:
-    if not _NAME.fullmatch(name):
-        raise InvalidInput(
-            "A DEP token name must be 1-64 characters: letters, digits, '-', '_' or '.'.",
-            hint="Pick a short name for the Apple MDM server, e.g. `acme-ios`.",
-        )
-    return name
+    """``name`` when a new token may be called so (``pippin.text``'s identifier rule: it is also the common
+    name of the key pair's certificate, so at most :data:`~pippin.text.MAX_DEP_TOKEN_NAME` characters)."""
+    return check_identifier_name(name, field="The DEP token name", max_chars=MAX_DEP_TOKEN_NAME, example="acme-ios")
+
+
+def validate_existing_name(name: str) -> str:
+    """``name`` when a token may already be called so: the rule of :func:`validate_name`, or the looser one of
+    earlier releases (e.g. a leading ``-``), so such a token can still be read, renewed and synced."""
+    check_text(name, field="The DEP token name")
+    if _EARLIER_NAME.fullmatch(name) and name not in (".", ".."):
+        return name
+    return validate_name(name)
+
+
+def _common_name(name: str) -> str:
+    # A name of an earlier release may be longer than the rule allows now; X.509 caps the common name at 64.
+    return f"{DEP_TOKEN_CERTIFICATE_PREFIX}{name}"[:64]
 
 
 def find_token(session: Session, *, name: str) -> DEPToken | None:
+    check_text(name, field="The DEP token name")
     return session.scalars(select(DEPToken).where(DEPToken.name == name)).one_or_none()
 
 
 def get_token(session: Session, *, name: str) -> DEPToken:
     """The token called ``name``; NotFound says how to create one (a malformed name is refused, never echoed)."""
-    token = find_token(session, name=validate_name(name))
+    token = find_token(session, name=validate_existing_name(name))
     if token is None:
         raise NotFound(
             f"There is no DEP token named {name!r}.",
@@ -95,9 +114,9 @@ def create_keypair(
     token Apple encrypts to it undecryptable. ``generate_key`` makes the key (the server injects its own).
     Recorded in the audit log for ``actor``, as a renewal when the token already holds one from Apple.
     """
-    validate_name(name)
-    token = find_token(session, name=name)
+    token = find_token(session, name=validate_existing_name(name))
     if token is None:
+        validate_name(name)
         token = DEPToken(name=name, status=TokenStatus.awaiting_token)
         session.add(token)
     audit.record_event(
@@ -113,7 +132,7 @@ def create_keypair(
         if pending.not_valid_after_utc > now + _PENDING_REUSE_MARGIN:
             return token.pending_certificate_pem
     key = (generate_key or generate_private_key)()
-    certificate_pem = certificate_to_pem(build_self_signed_certificate(key, common_name=f"pippin-dep-{name}", now=now))
+    certificate_pem = certificate_to_pem(build_self_signed_certificate(key, common_name=_common_name(name), now=now))
     token.pending_private_key_encrypted = seal_private_key(key, box)
     token.pending_certificate_pem = certificate_pem
     session.flush()
@@ -239,19 +258,21 @@ def _reread(session: Session, seen: _TokenAsRead, *, name: str) -> DEPToken:
 
 def _check_upload(*, name: str, p7m: bytes, apple_id: str) -> str:
     """The Apple ID, trimmed, once the name, the file's size and the Apple ID are acceptable."""
-    validate_name(name)
+    validate_existing_name(name)
     if len(p7m) > MAX_TOKEN_FILE_BYTES:
         raise InvalidInput(
             f"This file is {len(p7m):,} bytes; a DEP server token is a few kilobytes.",
             hint="Upload the *_smime.p7m file downloaded from Apple Business Manager.",
         )
-    apple_id = apple_id.strip()
-    if not _APPLE_ID.fullmatch(apple_id):
+    check_text(apple_id, field="The Apple ID")  # before trimming, which would drop a line separator unseen
+    problem = email_problem(apple_id.strip())
+    if problem is not None:
         raise InvalidInput(
-            "The Apple ID must be the e-mail address of the Apple Business Manager account that downloaded the token.",
+            f"The Apple ID {problem}; it must be the e-mail address of the Apple Business Manager account that "
+            "downloaded the token.",
             hint="Pass it with --apple-id, e.g. --apple-id admin@example.com.",
         )
-    return apple_id
+    return apple_id.strip()
 
 
 def upload_token(

@@ -41,6 +41,7 @@ from pippin.store.models import (
     ProfileStatus,
 )
 from pippin.store.models.device import apple_holds_a_profile
+from pippin.text import check_text
 
 _Query = Select[*tuple[Any, ...]]
 
@@ -95,9 +96,11 @@ def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
         query = query.where(state_expression() == filters.state.value)
     # By id through a subquery rather than a join: the device indexes on token_id and assigned_profile_id apply.
     if filters.token:
+        check_text(filters.token, field="The token filter")
         token_id = select(DEPToken.id).where(DEPToken.name == filters.token).scalar_subquery()
         query = query.where(Device.token_id == token_id)
     if filters.profile:
+        check_text(filters.profile, field="The profile filter")
         profile_id = select(DEPProfile.id).where(DEPProfile.name == filters.profile).scalar_subquery()
         query = query.where(Device.assigned_profile_id == profile_id)
     if filters.assignment is AssignmentFilter.none:
@@ -105,6 +108,7 @@ def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
     elif filters.assignment is not None:
         query = query.where(Device.assignment_status == filters.assignment.value)
     if filters.search:
+        check_text(filters.search, field="The search text")
         if len(filters.search) > MAX_SEARCH:
             raise InvalidInput(f"The search text is longer than {MAX_SEARCH} characters.", hint="Search for less.")
         columns = (Device.serial_number, Device.model, Device.asset_tag, Device.description)
@@ -191,6 +195,7 @@ def list_devices(
 
 
 def find_device(session: Session, *, serial: str) -> DeviceRead | None:
+    check_text(serial, field="The serial number")
     if not 0 < len(serial) <= _SERIAL_MAX:
         return None
     row = session.execute(_device_query().where(Device.serial_number == serial)).one_or_none()
