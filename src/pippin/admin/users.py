@@ -65,6 +65,19 @@ class AccountLocked(PippinError):
         self.locked_until = locked_until
 
 
+class AccountDisabled(PippinError):
+    """The password is right but the account is disabled; said only after the right password, so it tells a
+    guesser nothing."""
+
+    code = "account_disabled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This account is disabled, so it cannot sign in.",
+            hint="Ask another admin to enable it (`pippin admin user enable EMAIL`).",
+        )
+
+
 def normalize_email(email: str) -> str:
     """The address trimmed and lower-cased, or :class:`InvalidInput` when it is not an e-mail address."""
     cleaned = email.strip().lower()
@@ -100,6 +113,7 @@ def to_read(user: AdminUser, *, now: datetime | None = None) -> AdminUserRead:
         created_at=user.created_at,
         last_sign_in_at=user.last_sign_in_at,
         locked_until=locked,
+        disabled_at=user.disabled_at,
     )
 
 
@@ -123,7 +137,7 @@ def create_user(
     taken = Conflict(f"An admin {address!r} already exists.", hint="Choose another address.")
     if find_user(session, email=address) is not None:
         raise taken
-    user = AdminUser(email=address, password_hash=_hasher.hash(password), role=chosen_role, created_at=now or utcnow())
+    user = AdminUser(email=address, password_hash=hash_password(password), role=chosen_role, created_at=now or utcnow())
     try:
         with session.begin_nested():
             session.add(user)
@@ -143,9 +157,9 @@ def list_users(session: Session, *, now: datetime | None = None) -> list[AdminUs
 def authenticate(session: Session, *, email: str, password: str, now: datetime | None = None) -> AdminUser:
     """The admin whose e-mail and password these are; records failures and locks after too many.
 
-    Raises :class:`SignInFailed` (same message for an unknown address and a wrong password) or
-    :class:`AccountLocked`. The failure count is written by the caller's transaction, so the caller must
-    commit also when this raises.
+    Raises :class:`SignInFailed` (same message for an unknown address and a wrong password),
+    :class:`AccountLocked`, or :class:`AccountDisabled` (the right password of a disabled account). The failure
+    count is written by the caller's transaction, so the caller must commit also when this raises.
     """
     moment = now or utcnow()
     failed = SignInFailed("The e-mail address or the password is wrong.", hint="Check both and try again.")
@@ -166,6 +180,8 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime |
             raise AccountLocked(locked_until=user.locked_until)
         session.flush()
         raise failed
+    if user.disabled_at is not None:
+        raise AccountDisabled()
     user.failed_sign_ins = 0
     user.locked_until = None
     user.last_sign_in_at = moment
@@ -173,6 +189,11 @@ def authenticate(session: Session, *, email: str, password: str, now: datetime |
         user.password_hash = _hasher.hash(password)
     session.flush()
     return user
+
+
+def hash_password(password: str) -> str:
+    """The argon2id hash of a password that passed :func:`check_password_strength`."""
+    return _hasher.hash(password)
 
 
 def _verify(password_hash: str, password: str) -> bool:

@@ -143,10 +143,11 @@ def sign_in(
     csrf.check(request.cookies.get(csrf.SIGN_IN_COOKIE), csrf_token)
     try:
         user = user_service.authenticate(db, email=email, password=password)
-    except (user_service.SignInFailed, user_service.AccountLocked) as error:
+    except (user_service.SignInFailed, user_service.AccountLocked, user_service.AccountDisabled) as error:
         # The failure count must persist although the sign-in fails.
         db.commit()
-        return _sign_in_page(request, email=email, error=error, status=400 if error.code == "sign_in_failed" else 429)
+        status = {"sign_in_failed": 400, "account_disabled": 403}.get(error.code, 429)
+        return _sign_in_page(request, email=email, error=error, status=status)
     actor = Actor(name=user.email, interface=Interface.console, source=client_address(request))
     _, cookie = session_service.start_session(db, user=user, actor=actor)
     form_next = request.query_params.get("next")

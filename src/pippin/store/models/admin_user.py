@@ -1,4 +1,5 @@
-"""A person who signs in to the admin console, with a role and the state of their failed sign-ins."""
+"""A person who signs in to the admin console, with a role, the state of their failed sign-ins, and whether the
+account is disabled."""
 
 from __future__ import annotations
 
@@ -33,3 +34,5 @@ class AdminUser(Base):
     # Consecutive failures since the last success; reaching the limit sets locked_until.
     failed_sign_ins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set while the account is disabled: it cannot sign in and has no sessions; clearing it enables it again.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
