@@ -3,13 +3,16 @@ unlinked; a running sync or an unknown name refuses it and changes nothing."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
+from pippin.config import Settings
 from pippin.dep import token_deletion
+from pippin.dep.sync import start_sync
 from pippin.dep.sync_runs import SyncWindowClosed
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, transaction
@@ -89,3 +92,42 @@ def test_a_token_with_nothing_yet_is_deleted_alone(session: Session) -> None:
     removed = token_deletion.delete_token(session, name="fresh", actor=TEST_ACTOR)
     assert (removed.devices, removed.sync_runs, removed.default_profile) == (0, 0, None)
     assert session.scalars(select(DEPToken)).all() == []
+
+
+def test_a_sync_asked_for_while_the_token_is_being_deleted_finds_no_token(
+    engine: Engine, session_factory: SessionFactory, settings: Settings
+) -> None:
+    """The deletion holds the token's row; "Sync now" waits for it, then says the token is gone (never a 500)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("SQLite serialises write transactions from their start; only PostgreSQL lets the two overlap")
+    with transaction(session_factory) as session:
+        seed_tokens(session)
+        token = session.scalars(select(DEPToken).where(DEPToken.name == "acme")).one()
+        token.credentials_encrypted = b"sealed"
+    outcome: list[BaseException | None] = []
+
+    def sync_now() -> None:
+        try:
+            with transaction(session_factory) as session:
+                start_sync(session, token_name="acme", settings=settings)
+            outcome.append(None)
+        except BaseException as error:
+            outcome.append(error)
+
+    with transaction(session_factory) as deleting:
+        token_deletion.delete_token(deleting, name="acme", actor=TEST_ACTOR)
+        waiter = threading.Thread(target=sync_now)
+        waiter.start()
+        _wait_until_a_lock_is_awaited(engine)
+    waiter.join(timeout=60)
+    assert len(outcome) == 1 and isinstance(outcome[0], NotFound), outcome
+
+
+def _wait_until_a_lock_is_awaited(engine: Engine) -> None:
+    """Poll PostgreSQL until some transaction waits for a lock (the sync's, on the token row being deleted)."""
+    for _ in range(3000):
+        with engine.connect() as connection:
+            if connection.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
+                return
+        threading.Event().wait(0.01)
+    raise AssertionError("the sync never waited for the deletion's lock")
