@@ -59,7 +59,7 @@ def _prepare(world: World, clients: int) -> str:
     with transaction(world.factory) as session:
         for number in range(clients):
             user_service.create_user(session, email=f"admin{number}@example.com", password=PASSWORD, actor=BENCH_ACTOR)
-        _, api_token = api_token_service.create_api_token(session, name="bench", actor=BENCH_ACTOR)
+        _, api_token = api_token_service.create_api_token(session, name="bench", scope="read-write", actor=BENCH_ACTOR)
         token = session.query(DEPToken).filter_by(name=SERVER_NAME).one()
         # Only the sync this benchmark starts runs: the server's scheduler must not start one of its own first.
         token.next_sync_at = utcnow().replace(year=utcnow().year + 1)

@@ -94,3 +94,17 @@ def test_list_shows_active_and_revoked_tokens_oldest_first(session: Session) -> 
     revoke_api_token(session, name="first", actor=TEST_ACTOR)
     listed = list_api_tokens(session)
     assert [(t.name, t.active) for t in listed] == [("first", False), ("second", True)]
+
+
+def test_a_token_is_read_only_unless_made_read_write(session: Session) -> None:
+    reader, _ = create_api_token(session, name="dashboard", actor=TEST_ACTOR)
+    writer, _ = create_api_token(session, name="deploy", scope="read-write", actor=TEST_ACTOR)
+    assert (reader.scope, writer.scope) == ("read-only", "read-write")
+    assert [token.scope for token in list_api_tokens(session)] == ["read-only", "read-write"]
+
+
+def test_an_unknown_scope_is_refused_and_nothing_is_stored(session: Session) -> None:
+    with pytest.raises(InvalidInput) as refused:
+        create_api_token(session, name="ops", scope="admin", actor=TEST_ACTOR)
+    assert "read-only or read-write" in (refused.value.hint or "")
+    assert session.scalars(select(AdminAPIToken)).all() == []

@@ -8,16 +8,25 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pippin.admin import api_tokens, users
+from pippin.admin import api_tokens, user_lifecycle, users
 from pippin.admin.audit import Actor, AuditAction, Interface
 from pippin.config import Settings
-from pippin.dep import assignment, assignment_runner, profiles
+from pippin.crypto.secrets import SecretBox
+from pippin.dep import assignment, assignment_runner, profiles, token_deletion
 from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AuditEvent, DEPToken, Device
+from tests.servers import quick_password_hashes
+
+BOX = SecretBox(bytes(range(32)))
 
 ANN = Actor(name="ann@example.com", interface=Interface.console, source="192.0.2.7")
 PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    quick_password_hashes(monkeypatch)
 
 
 def _setup(session: Session, settings: Settings) -> None:
@@ -27,6 +36,8 @@ def _setup(session: Session, settings: Settings) -> None:
     session.add(Device(serial_number="C00", token_id=token.id, profile_status="empty", apple_record={}))
     profiles.create_profile(session, data=ProfileCreate(name="Staff"), settings=settings, actor=ANN)
     api_tokens.create_api_token(session, name="ci", actor=ANN)
+    for email in ("cy@example.com", "di@example.com"):
+        users.create_user(session, email=email, password=PASSWORD, actor=ANN)
 
 
 UseCase = Callable[[Session, Settings], object]
@@ -50,6 +61,18 @@ USE_CASES: dict[AuditAction, UseCase] = {
     ),
     AuditAction.admin_api_token_create: lambda s, cfg: api_tokens.create_api_token(s, name="ops", actor=ANN),
     AuditAction.admin_api_token_revoke: lambda s, cfg: api_tokens.revoke_api_token(s, name="ci", actor=ANN),
+    AuditAction.admin_user_disable: lambda s, cfg: user_lifecycle.disable_user(s, email="cy@example.com", actor=ANN),
+    AuditAction.admin_user_enable: lambda s, cfg: user_lifecycle.enable_user(s, email="cy@example.com", actor=ANN),
+    AuditAction.admin_user_unlock: lambda s, cfg: user_lifecycle.unlock_user(
+        s, email="cy@example.com", actor=ANN, secret_box=BOX
+    ),
+    AuditAction.admin_user_set_role: lambda s, cfg: user_lifecycle.set_role(
+        s, email="cy@example.com", role="read-only", actor=ANN
+    ),
+    AuditAction.admin_user_reset_password: lambda s, cfg: user_lifecycle.reset_password(
+        s, email="cy@example.com", actor=ANN, secret_box=BOX
+    ),
+    AuditAction.dep_token_delete: lambda s, cfg: token_deletion.delete_token(s, name="acme", actor=ANN),
 }
 
 

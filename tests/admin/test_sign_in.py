@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 
 from pippin.admin import sessions as session_service
 from pippin.admin import sign_in_throttle as throttle
+from pippin.admin import user_lifecycle
 from pippin.admin import users as user_service
 from pippin.admin.actor import ANONYMOUS
 from pippin.admin.audit import Actor, AuditAction, Interface
@@ -254,3 +255,26 @@ def test_a_sign_in_with_a_control_character_in_the_address_fails_naming_it(
     assert "e-mail address contains a control, format or separator" in str(outcome)
     with transaction(session_factory) as session:
         assert session.scalar(select(func.count()).select_from(SignInThrottle)) == 0
+
+
+def test_a_disabled_admin_is_told_so_only_after_the_right_password(
+    sign_ins: SignIns, ann: None, session_factory: SessionFactory, box: SecretBox
+) -> None:
+    with transaction(session_factory) as session:
+        user_service.create_user(
+            session, email="bo@example.com", password=PASSWORD, actor=TEST_ACTOR, passwords=cheap_argon2()
+        )
+        user_lifecycle.disable_user(session, email=ANN, actor=TEST_ACTOR)
+    assert isinstance(sign_ins.attempt(ANN, "a wrong guess", address="192.0.2.1"), user_service.SignInFailed)
+    with pytest.raises(user_service.AccountDisabled):
+        sign_ins.attempt(ANN, PASSWORD, address="192.0.2.1")
+
+
+def test_unlocking_lets_the_admin_in_from_the_address_that_was_blocked(
+    sign_ins: SignIns, ann: None, session_factory: SessionFactory, box: SecretBox
+) -> None:
+    sign_ins.fail(ANN, throttle.ACCOUNT_ADDRESS_LIMIT, address="192.0.2.1")
+    assert isinstance(sign_ins.attempt(ANN, PASSWORD, address="192.0.2.1"), user_service.SignInThrottled)
+    with transaction(session_factory) as session:
+        user_lifecycle.unlock_user(session, email=ANN, actor=TEST_ACTOR, secret_box=box, now=T0)
+    assert isinstance(sign_ins.attempt(ANN, PASSWORD, address="192.0.2.1"), str)

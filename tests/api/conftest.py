@@ -46,7 +46,7 @@ def client(app: Starlette) -> Iterator[TestClient]:
 @pytest.fixture
 def api_token(resources: ServerResources) -> str:
     with transaction(resources.session_factory) as session:
-        _, plaintext = create_api_token(session, name="test-admin", actor=TEST_ACTOR)
+        _, plaintext = create_api_token(session, name="test-admin", scope="read-write", actor=TEST_ACTOR)
     return plaintext
 
 

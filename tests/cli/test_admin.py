@@ -53,7 +53,7 @@ def test_list_shows_names_and_dates_never_the_token(pippin: Pippin) -> None:
     listed = pippin("admin", "token", "list", "--json")
     assert listed.exit_code == 0
     assert [(item["name"], item["active"]) for item in json.loads(listed.stdout)] == [("ops", True), ("old", False)]
-    assert set(json.loads(listed.stdout)[0]) == {"name", "created_at", "last_used_at", "revoked_at", "active"}
+    assert set(json.loads(listed.stdout)[0]) == {"name", "scope", "created_at", "last_used_at", "revoked_at", "active"}
     table = pippin("admin", "token", "list")
     assert "ops" in table.stdout and "old" in table.stdout
     for output in (listed.stdout, table.stdout):

@@ -62,12 +62,14 @@ MEANINGFUL_VALUES: dict[tuple[str, str], list[Any]] = {
     ("sync_runs", "outcome"): ["succeeded", "running", "failed", "timed_out"],
     ("enrollment_profiles", "user_affinity"): ["none", "with_user"],
     ("admin_users", "role"): ["admin", "read-only"],
+    ("admin_api_tokens", "scope"): ["read-only", "read-write"],
     ("audit_events", "interface"): ["console", "api", "cli"],
     ("sign_in_throttles", "scope"): ["address", "account_address", "account"],
 }
 
 #: revision -> how upgrading across it changes rows on purpose: given the rows as written before it, the rows
-#: expected at head (only columns present at both ends are compared). Add one beside a transforming migration.
+#: expected at head (every column of the expected rows that exists at head is compared, so a change may also name
+#: the values a new column starts with). Add one beside a transforming migration.
 EXPECTED_CHANGES: dict[str, Callable[[Rows], Rows]] = {}
 
 
@@ -92,8 +94,18 @@ def _enrollment_state_split(rows: Rows) -> Rows:
     return {**rows, "devices": [split(device) for device in rows.get("devices", [])]}
 
 
+def _existing_tokens_keep_writing(rows: Rows) -> Rows:
+    """0009: every API token made before scopes could write, so it stays read-write; no admin is disabled."""
+    return {
+        **rows,
+        "admin_api_tokens": [{**token, "scope": "read-write"} for token in rows.get("admin_api_tokens", [])],
+        "admin_users": [{**user, "disabled_at": None} for user in rows.get("admin_users", [])],
+    }
+
+
 EXPECTED_CHANGES["0006"] = _enrollment_state_split
 EXPECTED_CHANGES["0007"] = _assigned_devices_queued_again
+EXPECTED_CHANGES["0009"] = _existing_tokens_keep_writing
 
 
 def _revisions() -> list[str]:

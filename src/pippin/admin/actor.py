@@ -24,6 +24,7 @@ class AuditAction(StrEnum):
 
     dep_keypair_create = "dep.keypair.create"
     dep_token_upload = "dep.token.upload"  # noqa: S105 (an action's name, not a secret)
+    dep_token_delete = "dep.token.delete"  # noqa: S105
     dep_sync_start = "dep.sync.start"
     profile_create = "profile.create"
     profile_update = "profile.update"
@@ -37,6 +38,11 @@ class AuditAction(StrEnum):
     #: A failed attempt that started a block of the sign-in throttle (``detail.counters`` says which).
     admin_sign_in_throttled = "admin.sign_in.throttled"
     admin_user_create = "admin.user.create"
+    admin_user_disable = "admin.user.disable"
+    admin_user_enable = "admin.user.enable"
+    admin_user_unlock = "admin.user.unlock"
+    admin_user_set_role = "admin.user.set_role"
+    admin_user_reset_password = "admin.user.reset_password"  # noqa: S105
     admin_api_token_create = "admin.api_token.create"  # noqa: S105
     admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from pippin.admin import audit
 from pippin.admin.audit import Actor, AuditAction
 from pippin.admin.schemas import AdminAPITokenRead
-from pippin.errors import Conflict, NotFound
-from pippin.store.models import AdminAPIToken, utcnow
+from pippin.errors import Conflict, InvalidInput, NotFound
+from pippin.store.models import AdminAPIToken, APITokenScope, utcnow
 from pippin.text import MAX_API_TOKEN_NAME, check_identifier_name
 
 TOKEN_PREFIX = "pippin_"  # noqa: S105 (a public prefix, not a secret)
@@ -42,6 +42,7 @@ def _digest(token: str) -> str:
 def _read(token: AdminAPIToken) -> AdminAPITokenRead:
     return AdminAPITokenRead(
         name=token.name,
+        scope=token.scope,
         created_at=token.created_at,
         last_used_at=token.last_used_at,
         revoked_at=token.revoked_at,
@@ -60,24 +61,43 @@ def get_api_token(session: Session, *, name: str) -> AdminAPIToken:
     return token
 
 
+def parse_scope(scope: str) -> APITokenScope:
+    try:
+        return APITokenScope(scope)
+    except ValueError:
+        raise InvalidInput(f"Unknown API token scope {scope[:40]!r}.", hint="Use read-only or read-write.") from None
+
+
 def create_api_token(
-    session: Session, *, name: str, actor: Actor, now: datetime | None = None
+    session: Session,
+    *,
+    name: str,
+    actor: Actor,
+    scope: str = APITokenScope.read_only,
+    now: datetime | None = None,
 ) -> tuple[AdminAPITokenRead, str]:
-    """Make a token named ``name``; returns its description and the plaintext, which nothing can show again."""
+    """Make a token named ``name``; returns its description and the plaintext, which nothing can show again.
+
+    ``scope`` is read-only unless asked otherwise: a token given to a dashboard or a report, the usual first use,
+    then cannot change anything if it leaks; a script that changes things is given a read-write one on purpose.
+    """
     validate_token_name(name)
+    chosen_scope = parse_scope(scope)
     if find_api_token(session, name=name) is not None:
         raise Conflict(
             f"An API token named {name!r} already exists.",
             hint="Choose another name; names stay taken after revocation so the record stays unambiguous.",
         )
     plaintext = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = AdminAPIToken(name=name, token_sha256=_digest(plaintext), created_at=now or utcnow())
+    token = AdminAPIToken(name=name, token_sha256=_digest(plaintext), scope=chosen_scope, created_at=now or utcnow())
     try:
         with session.begin_nested():
             session.add(token)
     except IntegrityError as exc:  # another process took the name between the check and the insert
         raise Conflict(f"An API token named {name!r} already exists.", hint="Choose another name.") from exc
-    audit.record_event(session, actor=actor, action=AuditAction.admin_api_token_create, target=name)
+    audit.record_event(
+        session, actor=actor, action=AuditAction.admin_api_token_create, target=name, detail={"scope": chosen_scope}
+    )
     return _read(token), plaintext
 
 

@@ -8,13 +8,14 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from pippin.admin.actor import AuditAction, Interface
-from pippin.store.models import AdminRole
+from pippin.store.models import AdminRole, APITokenScope
 
 
 class AdminAPITokenRead(BaseModel):
     """An API token as an admin may see it: its name and dates, never the token or its hash."""
 
     name: str = Field(description="The name given at creation; unique, also after revocation.")
+    scope: APITokenScope = Field(description="read-only (GET and HEAD only) or read-write; chosen at creation.")
     created_at: datetime
     last_used_at: datetime | None = Field(description="Last authenticated request, updated at most once a minute.")
     revoked_at: datetime | None
@@ -28,6 +29,18 @@ class AdminUserRead(BaseModel):
     role: AdminRole = Field(description="admin (may change things) or read-only (sees everything, changes nothing).")
     created_at: datetime
     last_sign_in_at: datetime | None
+    disabled_at: datetime | None = Field(
+        default=None, description="When the account was disabled (it cannot sign in); null when it is active."
+    )
+
+
+class PasswordResetRead(BaseModel):
+    """The admin whose password was reset and, when Pippin generated it, the new password: shown this once."""
+
+    admin: AdminUserRead
+    password: str | None = Field(
+        description="The generated password, to pass on to the admin; null when the new password was given."
+    )
 
 
 class AuditEventRead(BaseModel):

@@ -101,7 +101,8 @@ def find_session(
     record, user = row[0], row[1]
     if not hmac.compare_digest(record.token_sha256, digest):
         return None
-    if record.expires_at <= moment or record.last_seen_at + IDLE_TIMEOUT <= moment:
+    # Disabling an account deletes its sessions; one started by a sign-in racing the disable ends here.
+    if record.expires_at <= moment or record.last_seen_at + IDLE_TIMEOUT <= moment or user.disabled_at is not None:
         session.delete(record)
         session.flush()
         return None

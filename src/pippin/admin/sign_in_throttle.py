@@ -41,6 +41,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from pippin.crypto.secrets import SecretBox
 from pippin.store.models import SignInThrottle, ThrottleScope
 
 WINDOW = timedelta(minutes=15)
@@ -58,6 +59,8 @@ _LIMITS: dict[ThrottleScope, tuple[int, timedelta]] = {
     ThrottleScope.account_address: (ACCOUNT_ADDRESS_LIMIT, BLOCK),
     ThrottleScope.account: (ACCOUNT_LIMIT, ACCOUNT_SPACING),
 }
+#: What the counters' names are keyed with (``SecretBox.derive_key``).
+KEY_PURPOSE = "sign-in throttle counters"
 #: The address counted for a request whose client is not known (no peer address): all such share one counter.
 UNKNOWN_ADDRESS = "unknown"
 #: The IPv6 prefix counted as one client.
@@ -90,6 +93,16 @@ def counter_key(secret: bytes, scope: ThrottleScope, *, account: str, address: s
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
+def counter_secret(box: SecretBox) -> bytes:
+    """The key the counters' names are made with, derived from the master key."""
+    return box.derive_key(KEY_PURPOSE)
+
+
+def account_key(secret: bytes, account: str) -> str:
+    """The key that names ``account`` (as typed) in its counters: its own counter's key."""
+    return counter_key(secret, ThrottleScope.account, account=account.strip().lower(), address="")
+
+
 def counted_address(address: str | None) -> str:
     """The client as the throttle counts it: an IPv4 address itself, an IPv6 address's /64 network."""
     if not address:
@@ -105,13 +118,15 @@ def counted_address(address: str | None) -> str:
     return str(parsed)
 
 
-def _locked_counter(session: Session, scope: ThrottleScope, key: str, now: datetime) -> SignInThrottle:
+def _locked_counter(
+    session: Session, scope: ThrottleScope, key: str, now: datetime, *, account: str | None
+) -> SignInThrottle:
     """The counter, locked for the rest of the transaction (PostgreSQL; SQLite holds its write lock anyway)."""
     query = select(SignInThrottle).where(SignInThrottle.scope == scope, SignInThrottle.key == key).with_for_update()
     found = session.scalars(query).one_or_none()
     if found is not None:
         return found
-    counter = SignInThrottle(scope=scope, key=key, attempts=0, window_started_at=now)
+    counter = SignInThrottle(scope=scope, key=key, attempts=0, window_started_at=now, account_key=account)
     try:
         with session.begin_nested():
             session.add(counter)
@@ -132,8 +147,15 @@ def claim_attempt(session: Session, *, secret: bytes, account: str, address: str
     """
     typed = account.strip().lower()
     client = counted_address(address)
+    named = account_key(secret, typed)
     by_address, by_account_address, by_account = (
-        _locked_counter(session, scope, counter_key(secret, scope, account=typed, address=client), now)
+        _locked_counter(
+            session,
+            scope,
+            counter_key(secret, scope, account=typed, address=client),
+            now,
+            account=None if scope is ThrottleScope.address else named,
+        )
         for scope in _LOCK_ORDER
     )
     for counter in (by_address, by_account_address, by_account):
@@ -184,6 +206,25 @@ def give_back(session: Session, *, attempt: Attempt, now: datetime) -> None:
             counter.blocked_until = None
             counter.succeeded_at = now
     session.flush()
+
+
+def release_account(session: Session, *, secret: bytes, account: str, now: datetime) -> bool:
+    """Forget ``account``'s counters from every address (an admin unlocks it); True when one was blocking.
+
+    The addresses' own counters stay: an address that guessed at many accounts is still refused.
+    """
+    named = account_key(secret, account)
+    counters = session.scalars(
+        select(SignInThrottle).where(SignInThrottle.account_key == named).with_for_update()
+    ).all()
+    blocking = any(_active(counter.blocked_until, now) for counter in counters)
+    for counter in counters:
+        if counter.succeeded_at is None:
+            session.delete(counter)
+        else:  # keep the address familiar
+            counter.attempts, counter.blocked_until = 0, None
+    session.flush()
+    return blocking
 
 
 def sweep(session: Session, *, now: datetime) -> None:

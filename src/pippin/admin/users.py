@@ -22,7 +22,7 @@ from pippin.admin import passwords as password_hashing
 from pippin.admin.audit import Actor, AuditAction
 from pippin.admin.passwords import Passwords, PasswordWork
 from pippin.admin.schemas import AdminUserRead
-from pippin.admin.sign_in_throttle import Attempt, claim_attempt, counted_address, give_back
+from pippin.admin.sign_in_throttle import Attempt, claim_attempt, counted_address, counter_secret, give_back
 from pippin.crypto.secrets import SecretBox
 from pippin.errors import Conflict, InvalidInput, PippinError
 from pippin.store.db import SessionFactory, transaction
@@ -34,8 +34,6 @@ MIN_PASSWORD_CHARS = 12
 # Long enough for any passphrase, short enough that hashing it is never a denial of service.
 MAX_PASSWORD_CHARS = 1024
 MAX_EMAIL_CHARS = MAX_EMAIL
-#: What the throttle's counter names are keyed with (``SecretBox.derive_key``).
-_THROTTLE_KEY_PURPOSE = "sign-in throttle counters"
 
 
 class SignInFailed(InvalidInput):
@@ -61,6 +59,19 @@ class SignInThrottled(PippinError):
         )
         #: Seconds until a retry may be checked (sent as ``Retry-After``).
         self.retry_after = retry_after
+
+
+class AccountDisabled(PippinError):
+    """The password is right but the account is disabled; said only after the right password, so it tells a
+    guesser nothing."""
+
+    code = "account_disabled"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This account is disabled, so it cannot sign in.",
+            hint="Ask another admin to enable it (`pippin admin user enable EMAIL`).",
+        )
 
 
 def normalize_email(email: str) -> str:
@@ -89,7 +100,11 @@ def check_password_strength(password: str) -> None:
 
 def to_read(user: AdminUser) -> AdminUserRead:
     return AdminUserRead(
-        email=user.email, role=user.role, created_at=user.created_at, last_sign_in_at=user.last_sign_in_at
+        email=user.email,
+        role=user.role,
+        created_at=user.created_at,
+        last_sign_in_at=user.last_sign_in_at,
+        disabled_at=user.disabled_at,
     )
 
 
@@ -175,7 +190,7 @@ def check_password(
             "The e-mail address contains a control, format or separator character; no account has such an address.",
             hint="Type the address again.",
         )
-    secret = secret_box.derive_key(_THROTTLE_KEY_PURPOSE)
+    secret = counter_secret(secret_box)
     with work.admitted(client=counted_address(actor.source)):  # an IPv6 client's /64 is one client here too
         with transaction(session_factory) as session:
             attempt = claim_attempt(session, secret=secret, account=email, address=actor.source, now=now)
@@ -219,14 +234,22 @@ def _record_failure(session: Session, *, actor: Actor, account: str | None, atte
 def record_sign_in(session: Session, *, checked: CheckedPassword, now: datetime) -> AdminUser:
     """Record a right password: the attempt is given back, the address becomes familiar, the hash is renewed.
 
-    Raises :class:`SignInFailed` when the account was removed since its password was checked.
+    Raises :class:`SignInFailed` when the account was removed since its password was checked, and
+    :class:`AccountDisabled` when it is disabled (said only now, after the right password).
     """
     user = session.get(AdminUser, checked.user_id)
     if user is None:
         raise SignInFailed("The e-mail address or the password is wrong.", hint="Check both and try again.")
+    if user.disabled_at is not None:
+        raise AccountDisabled()
     give_back(session, attempt=checked.attempt, now=now)
     user.last_sign_in_at = now
     if checked.new_hash is not None:
         user.password_hash = checked.new_hash
     session.flush()
     return user
+
+
+def hash_password(password: str, *, passwords: Passwords | None = None) -> str:
+    """The hash of a password that passed :func:`check_password_strength`."""
+    return (passwords or password_hashing.DEFAULT_PASSWORDS).hash(password)

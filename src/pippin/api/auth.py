@@ -1,4 +1,5 @@
-"""Admin authentication for ``/api/v1``: an ``Authorization: Bearer <token>`` header with an active API token.
+"""Admin authentication for ``/api/v1``: an ``Authorization: Bearer <token>`` header with an active API token, and
+a scope that allows the request (a read-only token reads, and nothing more).
 
 The token itself is never logged or echoed: errors say only which of missing, malformed or invalid it was.
 """
@@ -19,6 +20,18 @@ class AuthenticationRequired(PippinError):
         super().__init__(message, hint=hint)
         #: RFC 6750: a token was presented but is not valid (``error="invalid_token"`` in the challenge).
         self.invalid_token = invalid_token
+
+
+class ReadOnlyToken(PippinError):
+    """A read-only API token asked to change something (answered 403; nothing was changed)."""
+
+    code = "read_only_token"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This API token is read-only: it may read (GET) but not change anything; nothing was changed.",
+            hint="Use a read-write token: `pippin admin token create NAME --scope read-write`.",
+        )
 
 
 def parse_bearer(header: str | None) -> str:

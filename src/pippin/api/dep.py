@@ -15,7 +15,8 @@ from pippin.api.errors import DEP_RESPONSES, ErrorRead
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
-from pippin.dep.schemas import DEPTokenRead, TokenUploadResult
+from pippin.dep import token_deletion as token_deletion_service
+from pippin.dep.schemas import DEPTokenRead, TokenDeletionRead, TokenUploadResult
 from pippin.dep.sync_schemas import SyncRunRead
 from pippin.dep.wire import Account
 from pippin.server.background import run_sync_after_response
@@ -40,6 +41,31 @@ def read_dep_token(name: str, session: DBSession, settings: AppSettings) -> DEPT
     """One DEP token: its Apple MDM server, expiry, status and sync health."""
     token = token_service.read_token(session, name=token_service.validate_existing_name(name))
     return sync_run_service.with_sync_health(session, tokens=[token], settings=settings)[0]
+
+
+@router.get("/{name}/deletion", response_model=TokenDeletionRead, responses={**_BAD_NAME, **_NOT_FOUND})
+def preview_dep_token_deletion(name: str, session: DBSession) -> TokenDeletionRead:
+    """What deleting the token would remove (``deleted`` false): its devices' records, sync runs, profile
+    definitions and queued assignments, and how many enrollments would be unlinked. Changes nothing."""
+    return token_deletion_service.preview_token_deletion(session, name=name)
+
+
+@router.delete(
+    "/{name}",
+    response_model=TokenDeletionRead,
+    responses={
+        **_BAD_NAME,
+        **_NOT_FOUND,
+        409: {"model": ErrorRead, "description": "A sync of the token is running; `Retry-After` says when to retry."},
+    },
+)
+def delete_dep_token(name: str, session: DBSession, actor: APIChanger) -> TokenDeletionRead:
+    """Delete the token and what is only its, in one transaction; answers with what was removed.
+
+    Enrollments are kept (unlinked from the deleted records). Nothing is sent to Apple: the devices stay assigned
+    to this MDM server at Apple until they are released in Apple Business Manager.
+    """
+    return token_deletion_service.delete_token(session, name=name, actor=actor)
 
 
 @router.post(

@@ -6,6 +6,7 @@ Apple's refusals and ``details`` for malformed requests. The statuses (documente
 
 - 400 ``InvalidInput``: Pippin read the request and refused its content; nothing changed.
 - 401: no, a malformed, an unknown or a revoked API token (the admin API answers 401 for nothing else).
+- 403: a read-only API token sent a request that may change something (any method but GET, HEAD, OPTIONS).
 - 404 ``NotFound`` (and unknown routes), 409 ``Conflict``, 413 a body or file over its size limit.
 - 422: the request does not have the documented shape (missing field, wrong type, undecodable JSON).
 - 424 ``DEPAuthFailure``: Apple refuses the DEP token itself; ``token_status`` says why, the hint how to fix it.
@@ -27,7 +28,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from pippin.api.auth import AuthenticationRequired
+from pippin.api.auth import AuthenticationRequired, ReadOnlyToken
 from pippin.dep.errors import DEPAuthFailure, DEPError
 from pippin.errors import ConfigurationError, PippinError
 from pippin.server import errors as server_errors
@@ -53,6 +54,7 @@ class ErrorRead(BaseModel):
 # Responses every /api/v1 route may give, for the OpenAPI description.
 COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorRead, "description": "No valid API token."},
+    403: {"model": ErrorRead, "description": "A read-only API token asked to change something."},
     413: {"model": ErrorRead, "description": "The request body is too large."},
     422: {"model": ErrorRead, "description": "The request does not have the documented shape."},
 }
@@ -63,9 +65,12 @@ DEP_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def status_for(error: PippinError) -> int:
-    """The HTTP status of ``error``: 401 for a missing or invalid API token, else the server's table."""
+    """The HTTP status of ``error``: 401 for a missing or invalid API token, 403 for a read-only token's change,
+    else the server's table."""
     if isinstance(error, AuthenticationRequired):
         return 401
+    if isinstance(error, ReadOnlyToken):
+        return 403
     return server_errors.status_for(error)
 
 

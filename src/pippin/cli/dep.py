@@ -1,4 +1,4 @@
-"""`pippin dep`: connect Apple MDM servers (key pair, token upload), list tokens and ask Apple about one.
+"""`pippin dep`: connect Apple MDM servers (key pair, token upload), list tokens, ask Apple about one, delete one.
 
 Each command is one call into :mod:`pippin.dep.token` inside one transaction; nothing here decides anything.
 """
@@ -20,7 +20,8 @@ from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
-from pippin.dep.schemas import DEPTokenRead, ExpiryLevel
+from pippin.dep import token_deletion as token_deletion_service
+from pippin.dep.schemas import DEPTokenRead, ExpiryLevel, TokenDeletionRead
 from pippin.errors import Conflict, InvalidInput
 from pippin.store.db import read_transaction, transaction
 
@@ -181,3 +182,52 @@ def account(ctx: typer.Context, name: NameArgument, json_output: JSONOption = Fa
     for uri in ("/server/devices", "/devices/sync"):
         table.add_row(f"page limit {uri}", Text(str(answer.limit_for(uri) or "-")))
     stdout.print(table)
+
+
+def _deletion_lines(found: TokenDeletionRead) -> list[str]:
+    server = f" (Apple MDM server {found.server_name})" if found.server_name else ""
+    default = f"; its default profile choice ({found.default_profile})" if found.default_profile else ""
+    return [
+        f"DEP token {found.token!r}{server}, with:",
+        f"  {found.devices} device records, {found.sync_runs} sync runs, "
+        f"{found.profile_definitions} profile definitions at Apple{default},",
+        f"  {found.pending_assignments} queued or retrying profile assignments (never sent);",
+        f"  {found.enrollments_unlinked} enrollments are kept and unlinked from the device records.",
+        found.apple,
+    ]
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    name: NameArgument,
+    yes: Annotated[bool, typer.Option("--yes", help="Delete without asking (for scripts).")] = False,
+    json_output: JSONOption = False,
+) -> None:
+    """Delete a DEP token and its devices' records, sync runs, profile definitions and queued assignments.
+
+    Shows what goes with it and asks first, unless --yes. Enrollment profiles and enrollments stay; nothing is
+    sent to Apple.
+    """
+    context = cli_context(ctx)
+    if not yes:
+        with read_transaction(context.session_factory) as session:
+            found = token_deletion_service.preview_token_deletion(session, name=name)
+        stderr.print("This deletes from Pippin:", markup=False)
+        for line in _deletion_lines(found):
+            stderr.print(line, markup=False)
+        if not typer.confirm(f"Delete DEP token {found.token!r}?", default=False, err=True):
+            stderr.print("Nothing was deleted.", markup=False)
+            raise typer.Exit(1)
+    with transaction(context.session_factory) as session:
+        removed = token_deletion_service.delete_token(session, name=name, actor=cli_actor())
+    if json_output:
+        print_json(removed)
+        return
+    stdout.print(
+        f"Deleted DEP token {removed.token!r}: {removed.devices} device records, {removed.sync_runs} sync runs, "
+        f"{removed.profile_definitions} profile definitions, {removed.pending_assignments} queued assignments; "
+        f"{removed.enrollments_unlinked} enrollments kept, unlinked.",
+        markup=False,
+    )
+    stderr.print(removed.apple, markup=False)

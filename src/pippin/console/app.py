@@ -17,7 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import Scope
 
-from pippin.console import audit, auth, csrf, devices, overview, profiles, tokens
+from pippin.console import admins, audit, auth, csrf, devices, overview, profiles, tokens
 from pippin.console.rendering import render, templates
 from pippin.errors import PippinError
 from pippin.server.errors import status_for
@@ -29,7 +29,7 @@ logger = logging.getLogger("pippin.console")
 STATIC_DIR = Path(__file__).parent / "static"
 #: The largest form the console accepts: a DEP token file (at most 1,000,000 bytes) and its fields fit.
 MAX_REQUEST_BYTES = 1024 * 1024
-_ROUTERS = (auth.router, overview.router, tokens.router, profiles.router, devices.router, audit.router)
+_ROUTERS = (auth.router, overview.router, tokens.router, profiles.router, devices.router, admins.router, audit.router)
 
 
 def _error_page(request: Request, *, status: int, title: str, message: str, hint: str | None) -> Response:

@@ -167,6 +167,8 @@ def sign_in(
         )
     except user_service.SignInFailed as error:
         return _sign_in_page(request, email=email, error=error, status=400)
+    except user_service.AccountDisabled as error:
+        return _sign_in_page(request, email=email, error=error, status=403)
     except (user_service.SignInThrottled, PasswordWorkBusy) as error:
         status = 429 if isinstance(error, user_service.SignInThrottled) else 503
         return _sign_in_page(request, email=email, error=error, status=status, retry_after=error.retry_after)

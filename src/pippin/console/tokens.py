@@ -1,4 +1,5 @@
-"""DEP tokens in the console: the list, adding one in the seed's order, its detail page, and Sync now.
+"""DEP tokens in the console: the list, adding one in the seed's order, its detail page, Sync now, and deleting one
+after a page that says what goes with it.
 
 Adding follows the seed: name it and download the encryption key (.pem), do the written-out steps at
 Apple, then upload the server token (.p7m) with the Apple ID. Renewal is the same path for an existing name.
@@ -18,6 +19,7 @@ from pippin.dep import profiles as profile_service
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
+from pippin.dep import token_deletion as token_deletion_service
 from pippin.dep.errors import DEPError
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.server.background import run_sync_after_response
@@ -236,3 +238,26 @@ def sync_now(
     run_sync_after_response(background, resources, run_id=started.id)
     kind = "A full sync" if started.kind == "full" else "A sync"
     return redirect(request, f"/console/tokens/{name}", notice=f"{kind} of {name} has started.")
+
+
+@router.get("/tokens/{name}/delete", response_class=HTMLResponse)
+def delete_confirmation(request: Request, db: DBSession, signed_in: Viewer, name: str) -> Response:
+    """What deleting the token removes, counted, and the button that does it; looking changes nothing."""
+    found = token_deletion_service.preview_token_deletion(db, name=name)
+    return render(request, "token_delete.html", {"found": found, "error": None})
+
+
+@router.post("/tokens/{name}/delete", response_class=HTMLResponse)
+def delete_token(request: Request, db: DBSession, signed_in: Changer, name: str) -> Response:
+    """Delete the token and what is only its, in this request's one transaction."""
+    try:
+        removed = token_deletion_service.delete_token(db, name=name, actor=signed_in.actor)
+    except sync_run_service.SyncWindowClosed as error:
+        db.rollback()
+        found = token_deletion_service.preview_token_deletion(db, name=name)
+        return render(request, "token_delete.html", {"found": found, "error": error}, status_code=409)
+    notice = (
+        f"DEP token {removed.token} is deleted, with {removed.devices} device records and {removed.sync_runs} "
+        f"sync runs; {removed.enrollments_unlinked} enrollments are kept. Nothing was sent to Apple."
+    )
+    return redirect(request, "/console/tokens", notice=notice)

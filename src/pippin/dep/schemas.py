@@ -49,3 +49,33 @@ class TokenUploadResult(BaseModel):
 
     token: DEPTokenRead
     warnings: list[str] = Field(default_factory=list)
+
+
+#: Said with every deletion, before and after: deleting in Pippin tells Apple nothing.
+APPLE_KEEPS_DEVICES = (
+    "Nothing is sent to Apple: the devices stay assigned to this MDM server at Apple until they are released "
+    "or moved to another server in Apple Business Manager, and the token stays valid there until it expires."
+)
+
+
+class TokenDeletionRead(BaseModel):
+    """What deleting a DEP token removes from Pippin (``deleted`` false: what it would remove, if confirmed)."""
+
+    token: str
+    server_name: str | None = Field(description="The Apple MDM server the token belongs to.")
+    server_uuid: str | None
+    deleted: bool = Field(description="Whether this is what was deleted (true) or a preview of it (false).")
+    devices: int = Field(description="The token's device records (Apple's side), deleted with it.")
+    sync_runs: int = Field(description="The token's sync history, deleted with it.")
+    profile_definitions: int = Field(
+        description="Definitions of enrollment profiles at Apple under this token (the profiles themselves stay)."
+    )
+    default_profile: str | None = Field(description="The token's default profile; the profile itself stays.")
+    pending_assignments: int = Field(
+        description="Devices whose profile assignment was queued or waiting to be retried; never sent now."
+    )
+    enrollments_unlinked: int = Field(
+        description="Enrollments of those devices: kept, with their UDID and serial, but no longer linked to a DEP "
+        "record (the device stays managed)."
+    )
+    apple: str = Field(default=APPLE_KEEPS_DEVICES, description="What happens at Apple: nothing.")

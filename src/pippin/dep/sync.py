@@ -117,7 +117,9 @@ def start_sync(
     """
     moment = now or utcnow()
     check_text(token_name, field="The DEP token name")
-    token = session.scalars(select(DEPToken).where(DEPToken.name == token_name)).one_or_none()
+    # Locked from the start (the claim below locks it anyway): a deletion of the token (``dep/token_deletion.py``)
+    # in progress is waited for, and then the token is not found, instead of a run inserted for a deleted token.
+    token = session.scalars(select(DEPToken).where(DEPToken.name == token_name).with_for_update()).one_or_none()
     if token is None:
         raise NotFound(
             f"There is no DEP token named {token_name!r}.",

@@ -2,7 +2,7 @@
 
 from pippin.store.models.admin_session import AdminSession
 from pippin.store.models.admin_user import AdminRole, AdminUser
-from pippin.store.models.api_token import AdminAPIToken
+from pippin.store.models.api_token import AdminAPIToken, APITokenScope
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import Base, UTCDateTime, utcnow
 from pippin.store.models.dep_profile import (
@@ -20,6 +20,7 @@ from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
 __all__ = [
+    "APITokenScope",
     "AdminAPIToken",
     "AdminRole",
     "AdminSession",

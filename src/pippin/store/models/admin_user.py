@@ -1,4 +1,5 @@
-"""A person who signs in to the admin console, with a role (failed sign-ins are counted in ``sign_in_throttles``)."""
+"""A person who signs in to the admin console, with a role and whether the account is disabled (failed sign-ins
+are counted in ``sign_in_throttles``)."""
 
 from __future__ import annotations
 
@@ -30,3 +31,5 @@ class AdminUser(Base):
     role: Mapped[AdminRole] = mapped_column(enum_column(AdminRole, length=16), default=AdminRole.admin)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_sign_in_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Set while the account is disabled: it cannot sign in and has no sessions; clearing it enables it again.
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

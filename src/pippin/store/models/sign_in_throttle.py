@@ -34,6 +34,7 @@ class SignInThrottle(Base):
     __table_args__ = (
         UniqueConstraint("scope", "key", name="uq_sign_in_throttles_scope_key"),
         Index("ix_sign_in_throttles_window_started_at", "window_started_at"),
+        Index("ix_sign_in_throttles_account_key", "account_key"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -45,3 +46,6 @@ class SignInThrottle(Base):
     blocked_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # account_address only: the last successful sign-in from this address, which makes the address familiar.
     succeeded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # account and account_address: the account's own counter key, so that unlocking an account
+    # (``release_account``) finds its counters from every address without the addresses.
+    account_key: Mapped[str | None] = mapped_column(String(64))

@@ -1,7 +1,7 @@
 """Sign-in throttle counters per address and account, replacing the per-account lock-out
 
 Revision ID: 0010
-Revises: 0008
+Revises: 0009
 Create Date: 2026-12-02 01:00:00
 
 The lock-out columns of ``admin_users`` go: a lock per account let anyone lock any admin out, and it existed
@@ -17,7 +17,7 @@ from alembic import op
 import pippin.store.models.base
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 
@@ -32,11 +32,13 @@ def upgrade() -> None:
         sa.Column("window_started_at", pippin.store.models.base.UTCDateTime(), nullable=False),
         sa.Column("blocked_until", pippin.store.models.base.UTCDateTime(), nullable=True),
         sa.Column("succeeded_at", pippin.store.models.base.UTCDateTime(), nullable=True),
+        sa.Column("account_key", sa.String(length=64), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_sign_in_throttles")),
         sa.UniqueConstraint("scope", "key", name="uq_sign_in_throttles_scope_key"),
     )
     with op.batch_alter_table("sign_in_throttles", schema=None) as batch_op:
         batch_op.create_index("ix_sign_in_throttles_window_started_at", ["window_started_at"], unique=False)
+        batch_op.create_index("ix_sign_in_throttles_account_key", ["account_key"], unique=False)
     with op.batch_alter_table("admin_users", schema=None) as batch_op:
         batch_op.drop_column("locked_until")
         batch_op.drop_column("failed_sign_ins")
