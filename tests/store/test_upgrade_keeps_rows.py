@@ -91,8 +91,14 @@ def _enrollment_state_split(rows: Rows) -> Rows:
     return {**rows, "devices": [split(device) for device in rows.get("devices", [])]}
 
 
+def _master_key_tables_start_empty(rows: Rows) -> Rows:
+    """0008: the master key check and the signing keys start empty (the first process to start writes them)."""
+    return {**rows, "master_key_checks": [], "signing_keys": []}
+
+
 EXPECTED_CHANGES["0006"] = _enrollment_state_split
 EXPECTED_CHANGES["0007"] = _assigned_devices_queued_again
+EXPECTED_CHANGES["0008"] = _master_key_tables_start_empty
 
 
 def _revisions() -> list[str]:

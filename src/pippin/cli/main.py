@@ -22,11 +22,19 @@ from pippin.cli.output import stderr, stdout
 from pippin.cli.serve import serve
 from pippin.cli.sim import sim_app
 from pippin.config import InvalidSettings, load_settings, unknown_variables
-from pippin.errors import Conflict, InvalidInput, NotFound, PippinError, Unavailable
+from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PippinError, Unavailable
 from pippin.logs import configure_logging
 
 #: Exit codes, documented in the README: scripts can tell "fix your input" from "try again later".
-EXIT_CODES: dict[type[PippinError], int] = {InvalidInput: 2, NotFound: 3, Conflict: 4, Unavailable: 5}
+#: A configuration Pippin cannot use (another master key than the database's, a key file others can read) is
+#: "fix your input" too.
+EXIT_CODES: dict[type[PippinError], int] = {
+    InvalidInput: 2,
+    ConfigurationError: 2,
+    NotFound: 3,
+    Conflict: 4,
+    Unavailable: 5,
+}
 
 
 def exit_code_for(error: PippinError) -> int:

@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine
 
+from pippin.admin.master_key import open_secret_box
 from pippin.config import Settings
 from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.crypto.secrets import SecretBox
@@ -56,11 +57,13 @@ def build_resources(
     generate_key: KeyGenerator = generate_private_key,
 ) -> ServerResources:
     """The resources over ``engine``; outside clients not given are the production ones."""
-    box = SecretBox.from_settings(settings)
+    session_factory = create_session_factory(engine)
+    # Refuses to start with another master key than the database's (admin/master_key.py).
+    box = open_secret_box(session_factory, settings=settings)
     return ServerResources(
         settings=settings,
         engine=engine,
-        session_factory=create_session_factory(engine),
+        session_factory=session_factory,
         secret_box=box,
         open_dep_client=open_dep_client or dep_client_factory(box=box, settings=settings),
         clock=clock,

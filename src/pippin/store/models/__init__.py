@@ -15,9 +15,11 @@ from pippin.store.models.dep_profile import (
 from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
+from pippin.store.models.master_key import MASTER_KEY_CHECK_ID, MasterKeyCheck, SigningKey
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
 __all__ = [
+    "MASTER_KEY_CHECK_ID",
     "AdminAPIToken",
     "AdminRole",
     "AdminSession",
@@ -32,8 +34,10 @@ __all__ = [
     "Device",
     "Enrollment",
     "EnrollmentStatus",
+    "MasterKeyCheck",
     "ProfileDefinition",
     "ProfileStatus",
+    "SigningKey",
     "SyncKind",
     "SyncOutcome",
     "SyncRun",
