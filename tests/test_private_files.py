@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ def mode(path: Path) -> int:
 
 
 @pytest.fixture(autouse=True)
-def _everyone_could_read(monkeypatch: pytest.MonkeyPatch) -> None:
+def _everyone_could_read() -> Iterator[None]:
     """The usual umask, under which files are made 0644: what Pippin must not rely on."""
     previous = os.umask(0o022)
     yield
@@ -46,17 +47,20 @@ def test_a_new_sqlite_database_its_wal_and_shm_are_0600_in_a_0700_folder(tmp_pat
     assert mode(database.parent) == 0o700
 
 
-def test_the_cli_keeps_the_data_directory_private(tmp_path: Path) -> None:
+def test_the_cli_keeps_the_data_directory_private(tmp_path: Path, database_url: str) -> None:
+    """On SQLite, the default database in the data directory; on PostgreSQL, the data directory holds the key."""
     data_dir = tmp_path / "data"
+    url = None if database_url.startswith("sqlite") else database_url
     result = CliRunner().invoke(
         app,
         ["dep", "keypair", "acme"],
-        env={"PIPPIN_DATA_DIR": str(data_dir), "PIPPIN_DATABASE_URL": None, "PIPPIN_SECRET_KEY": None},
+        env={"PIPPIN_DATA_DIR": str(data_dir), "PIPPIN_DATABASE_URL": url, "PIPPIN_SECRET_KEY": None},
     )
     assert result.exit_code == 0, result.output
     assert mode(data_dir) == 0o700
     names = sorted(path.name for path in data_dir.iterdir())
-    assert {"pippin.db", "master.key"} <= set(names)
+    expected = {"master.key", "pippin.db"} if url is None else {"master.key"}
+    assert expected <= set(names)
     assert {name: mode(data_dir / name) for name in names} == {name: 0o600 for name in names}
 
 

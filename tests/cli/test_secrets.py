@@ -3,6 +3,7 @@ the database, PIPPIN_SECRET_KEY's new key taken from standard input, and the old
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -80,6 +81,10 @@ def test_a_crash_after_the_commit_is_finished_by_the_next_process(settings: Sett
     finally:
         engine.dispose()
     # ...and the process died here, before master.key.new took master.key's place.
+    doctor = run(settings, "doctor", "--json")
+    checks = {check["name"]: check for check in json.loads(doctor.stdout)["checks"]}
+    assert checks["master key in database"]["status"] == "warning"
+    assert "interrupted" in checks["master key in database"]["detail"]
     result = run(settings, "dep", "keypair", "acme")
     assert result.exit_code == 0, result.output
     files = key_files(folder)

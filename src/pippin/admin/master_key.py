@@ -120,18 +120,22 @@ def _sealed_with_another_key(session: Session, box: SecretBox) -> bool:
     return False
 
 
-def _finish_interrupted_rotation(settings: Settings, check: MasterKeyCheck) -> bytes | None:
-    """The key of ``master.key.new`` put in ``master.key``'s place, if it is the database's key (see module)."""
+def key_left_by_rotation(settings: Settings, check_value: str) -> bytes | None:
+    """The key in ``master.key.new`` if it is the database's: a rotation committed, then stopped (see module)."""
     if settings.secret_key is not None:
         return None
-    folder = settings.data_dir
     try:
-        new_key = read_key_file(folder / NEW_KEY_FILE_NAME)
+        new_key = read_key_file(settings.data_dir / NEW_KEY_FILE_NAME)
     except (FileNotFoundError, ConfigurationError):
         return None
-    if not SecretBox(new_key).matches(check.check_value):
-        return None
-    promote_new_key_file(folder)
+    return new_key if SecretBox(new_key).matches(check_value) else None
+
+
+def _finish_interrupted_rotation(settings: Settings, check: MasterKeyCheck) -> bytes | None:
+    """The key of ``master.key.new`` put in ``master.key``'s place, if it is the database's key."""
+    new_key = key_left_by_rotation(settings, check.check_value)
+    if new_key is not None:
+        promote_new_key_file(settings.data_dir)
     return new_key
 
 

@@ -21,13 +21,14 @@ from rich.table import Table
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from pippin.admin.master_key import SHARE_KEY_HINT, compare_key, find_check, read_master_key
+from pippin.admin.master_key import SHARE_KEY_HINT, compare_key, find_check, key_left_by_rotation, read_master_key
 from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stdout
 from pippin.config import Settings, source_of, unknown_variables, variable_name
 from pippin.crypto.secrets import KEY_FILE_NAME, key_fingerprint, parse_master_key
 from pippin.errors import PippinError
 from pippin.printable import printable
+from pippin.private_files import PRIVATE_DIRECTORY_MODE
 from pippin.store.db import create_db_engine, create_session_factory, read_transaction
 from pippin.store.migrate import current_revision, head_revision
 from pippin.store.models import MasterKeyCheck
@@ -85,7 +86,11 @@ def check_data_dir(settings: Settings) -> Check:
     mode = stat.S_IMODE(path.stat().st_mode)
     writable = os.access(path, os.W_OK)
     detail = f"{path} (mode {mode:o}{'' if writable else ', not writable by this user'})"
-    return Check("data directory", "ok" if writable else "failed", detail, exit_code=0 if writable else 1)
+    if not writable:
+        return Check("data directory", "failed", detail, exit_code=1)
+    if mode & ~PRIVATE_DIRECTORY_MODE:
+        return Check("data directory", "warning", f"{detail}: other users can reach it; the next command makes it 700")
+    return Check("data directory", "ok", detail)
 
 
 def check_database(settings: Settings) -> Check:
@@ -158,6 +163,7 @@ def check_key_matches_database(settings: Settings) -> Check:
             stored = compare_key(session, key) if key is not None else None
             recorded = find_check(session)
             stored_fingerprint = recorded.fingerprint if recorded is not None else None
+            recorded_check = recorded.check_value if recorded is not None else ""
     except Exception as exc:
         return Check(name, "warning", f"not compared: the database did not answer ({_reason(exc)})")
     finally:
@@ -165,6 +171,8 @@ def check_key_matches_database(settings: Settings) -> Check:
     if stored_fingerprint is None:
         return Check(name, "warning", "not recorded yet; the first command that uses secrets records this key")
     if stored is None or not stored.matches:
+        if key_left_by_rotation(settings, recorded_check):
+            return Check(name, "warning", "a rotation was interrupted; the next command puts master.key.new in place")
         mine = "this process has no key yet" if key is None else f"this process has {key_fingerprint(key)}"
         return Check(
             name,

@@ -178,7 +178,11 @@ class SecretBox:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretBox:
-        """The box for PIPPIN_SECRET_KEY, or for DATA_DIR/master.key (created with mode 0600 on first use)."""
+        """The box for PIPPIN_SECRET_KEY, or for DATA_DIR/master.key (created with mode 0600 on first use).
+
+        Not compared with any database: a process opens its box with ``admin/master_key.open_secret_box``, which
+        refuses a key that is not the database's and attaches the database's signing keys.
+        """
         if settings.secret_key is not None:
             return cls(parse_master_key(settings.secret_key.get_secret_value(), source="PIPPIN_SECRET_KEY"))
         path = settings.data_dir / KEY_FILE_NAME
