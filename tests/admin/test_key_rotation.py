@@ -5,6 +5,7 @@ way leaves the old key working with nothing changed."""
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -137,3 +138,68 @@ def test_rotating_to_the_key_in_use_or_from_another_key_is_refused(world: Env) -
         with pytest.raises(error), transaction(world.factory) as session:
             rotate_master_key(session, actor=TEST_ACTOR, **attempt)
     assert sealed_values(world.factory) == before
+
+
+def keypair_with(env: Env, box: SecretBox, name: str) -> None:
+    with transaction(env.factory) as session:
+        token_service.create_keypair(session, name=name, box=box, actor=TEST_ACTOR, generate_key=pooled_key_generator())
+
+
+def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env) -> None:
+    """The rotation waits for a transaction that confirmed the old key, then seals its secret too."""
+    old_box, new_key = world.box, os.urandom(32)
+    confirmed, release = threading.Event(), threading.Event()
+
+    def seal_with_the_old_key() -> None:
+        with transaction(world.factory) as session:
+            token_service.create_keypair(
+                session, name="beta", box=old_box, actor=TEST_ACTOR, generate_key=pooled_key_generator()
+            )
+            confirmed.set()
+            release.wait()
+
+    def rotate() -> None:
+        with transaction(world.factory) as session:
+            rotate_master_key(session, box=old_box, new_box=SecretBox(new_key), actor=TEST_ACTOR)
+
+    sealing = threading.Thread(target=seal_with_the_old_key)
+    sealing.start()
+    confirmed.wait()
+    rotating = threading.Thread(target=rotate)
+    rotating.start()
+    release.set()
+    sealing.join()
+    rotating.join()
+    new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
+    values = [value for column in sealed_values(world.factory).values() for value in column]
+    assert len(values) == 5 and all(new_box.decrypt(value) for value in values)
+
+
+def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:
+    old_box, new_key = world.box, os.urandom(32)
+    rotated, release = threading.Event(), threading.Event()
+    refused: list[BaseException] = []
+
+    def rotate_and_hold() -> None:
+        with transaction(world.factory) as session:
+            rotate_master_key(session, box=old_box, new_box=SecretBox(new_key), actor=TEST_ACTOR)
+            rotated.set()
+            release.wait()
+
+    def seal_with_the_old_key() -> None:
+        try:
+            keypair_with(world, old_box, "beta")
+        except MasterKeyMismatch as error:
+            refused.append(error)
+
+    rotating = threading.Thread(target=rotate_and_hold)
+    rotating.start()
+    rotated.wait()
+    sealing = threading.Thread(target=seal_with_the_old_key)
+    sealing.start()
+    release.set()
+    rotating.join()
+    sealing.join()
+    assert len(refused) == 1 and "changed" in str(refused[0])
+    with read_transaction(world.factory) as session:
+        assert session.scalars(select(DEPToken.name)).all() == ["acme"]
