@@ -12,7 +12,7 @@ from cryptography.fernet import Fernet
 from typer.testing import CliRunner, Result
 
 from pippin.admin.key_rotation import rotate_master_key
-from pippin.admin.master_key import compare_key, open_secret_box
+from pippin.admin.master_key import find_check, open_secret_box
 from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox, parse_master_key, replace_key_file
@@ -39,7 +39,9 @@ def opens_the_database(settings: Settings, key_file: Path) -> bool:
     engine = create_db_engine(str(settings.database_url))
     try:
         with read_transaction(create_session_factory(engine)) as session:
-            return compare_key(session, parse_master_key(key_file.read_text(), source="test")).matches
+            check = find_check(session)
+            key = parse_master_key(key_file.read_text(), source="test")
+            return check is not None and SecretBox(key).matches(check.check_value)
     finally:
         engine.dispose()
 

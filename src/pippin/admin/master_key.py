@@ -17,7 +17,6 @@ it there and completes the swap.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -52,15 +51,6 @@ class MasterKeyMismatch(ConfigurationError):
     code = "master_key_mismatch"
 
 
-@dataclass(frozen=True)
-class KeyCheck:
-    """How this process's key compares with the database's (`pippin doctor`)."""
-
-    #: The fingerprint the database records, or None when no process has written it yet.
-    stored_fingerprint: str | None
-    matches: bool
-
-
 def key_source(settings: Settings) -> str:
     """Where this process's master key comes from, as messages name it."""
     return "PIPPIN_SECRET_KEY" if settings.secret_key is not None else str(settings.data_dir / KEY_FILE_NAME)
@@ -87,14 +77,6 @@ def mismatch(*, stored_fingerprint: str, box: SecretBox | None, source: str) -> 
 
 def find_check(session: Session) -> MasterKeyCheck | None:
     return session.get(MasterKeyCheck, MASTER_KEY_CHECK_ID)
-
-
-def compare_key(session: Session, key: bytes) -> KeyCheck:
-    """Whether ``key`` is the database's master key; a database nobody has used yet matches any key."""
-    check = find_check(session)
-    if check is None:
-        return KeyCheck(stored_fingerprint=None, matches=True)
-    return KeyCheck(stored_fingerprint=check.fingerprint, matches=SecretBox(key).matches(check.check_value))
 
 
 def _signing_keys(session: Session, box: SecretBox) -> dict[str, bytes]:

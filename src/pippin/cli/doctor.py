@@ -21,11 +21,11 @@ from rich.table import Table
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
-from pippin.admin.master_key import SHARE_KEY_HINT, compare_key, find_check, key_left_by_rotation, read_master_key
+from pippin.admin.master_key import SHARE_KEY_HINT, find_check, key_left_by_rotation, read_master_key
 from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stdout
 from pippin.config import Settings, source_of, unknown_variables, variable_name
-from pippin.crypto.secrets import KEY_FILE_NAME, key_fingerprint, parse_master_key
+from pippin.crypto.secrets import KEY_FILE_NAME, SecretBox, key_fingerprint, parse_master_key
 from pippin.errors import PippinError
 from pippin.printable import printable
 from pippin.private_files import PRIVATE_DIRECTORY_MODE
@@ -160,27 +160,24 @@ def check_key_matches_database(settings: Settings) -> Check:
         if MasterKeyCheck.__tablename__ not in inspect(engine).get_table_names():
             return Check(name, "warning", "not compared: the database's schema has no key check yet")
         with read_transaction(create_session_factory(engine)) as session:
-            stored = compare_key(session, key) if key is not None else None
             recorded = find_check(session)
-            stored_fingerprint = recorded.fingerprint if recorded is not None else None
-            recorded_check = recorded.check_value if recorded is not None else ""
     except Exception as exc:
         return Check(name, "warning", f"not compared: the database did not answer ({_reason(exc)})")
     finally:
         engine.dispose()
-    if stored_fingerprint is None:
+    if recorded is None:
         return Check(name, "warning", "not recorded yet; the first command that uses secrets records this key")
-    if stored is None or not stored.matches:
-        if key_left_by_rotation(settings, recorded_check):
+    if key is None or not SecretBox(key).matches(recorded.check_value):
+        if key_left_by_rotation(settings, recorded.check_value):
             return Check(name, "warning", "a rotation was interrupted; the next command puts master.key.new in place")
         mine = "this process has no key yet" if key is None else f"this process has {key_fingerprint(key)}"
         return Check(
             name,
             "failed",
-            f"does not match: the database's secrets are sealed with {stored_fingerprint}, {mine}. {SHARE_KEY_HINT}",
+            f"does not match: the database's secrets are sealed with {recorded.fingerprint}, {mine}. {SHARE_KEY_HINT}",
             exit_code=1,
         )
-    return Check(name, "ok", f"matches the key the database's secrets are sealed with ({stored_fingerprint})")
+    return Check(name, "ok", f"matches the key the database's secrets are sealed with ({recorded.fingerprint})")
 
 
 def check_apple(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> Check:
