@@ -1,4 +1,5 @@
-"""What every CLI command gets from the root callback: the settings and, on first use, the database.
+"""What every CLI command gets from the root callback: the settings and, on first use, the database and the
+master key's secret box (refused when it is not the database's key, see ``admin/master_key.py``).
 
 The database is opened only if its schema is this release's (an empty one gets it): upgrading is
 `pippin db upgrade`'s job alone (see ``store/migrate.py``).
@@ -26,7 +27,6 @@ class CLIContext:
     settings: Settings
     _engine: Engine | None = field(default=None, init=False)
     _session_factory: SessionFactory | None = field(default=None, init=False)
-
     _secret_box: SecretBox | None = field(default=None, init=False)
     _schema_checked: bool = field(default=False, init=False)
 
