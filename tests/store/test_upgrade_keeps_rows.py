@@ -92,13 +92,13 @@ def _enrollment_state_split(rows: Rows) -> Rows:
 
 
 def _master_key_tables_start_empty(rows: Rows) -> Rows:
-    """0008: the master key check and the signing keys start empty (the first process to start writes them)."""
+    """0013: the master key check and the signing keys start empty (the first process to start writes them)."""
     return {**rows, "master_key_checks": [], "signing_keys": []}
 
 
 EXPECTED_CHANGES["0006"] = _enrollment_state_split
 EXPECTED_CHANGES["0007"] = _assigned_devices_queued_again
-EXPECTED_CHANGES["0008"] = _master_key_tables_start_empty
+EXPECTED_CHANGES["0013"] = _master_key_tables_start_empty
 
 
 def _revisions() -> list[str]:

@@ -1,7 +1,7 @@
 """Record which master key seals the secrets (a check value, never the key), and keep signing keys across rotation
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-02 00:55:09
 
 Both tables start empty: the migration cannot know the master key. The first process to use the database after
@@ -17,8 +17,8 @@ from alembic import op
 
 import pippin.store.models.base
 
-revision = "0008"
-down_revision = "0007"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
