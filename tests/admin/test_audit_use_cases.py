@@ -109,12 +109,13 @@ def test_a_change_that_rolls_back_leaves_no_event(
 
 
 def test_every_action_the_log_knows_is_recorded_by_some_use_case() -> None:
-    elsewhere = {  # recorded by use cases tested with Apple (tests/dep), the console or sign-in (test_sign_in)
+    elsewhere = {  # recorded by use cases tested with Apple (tests/dep), the console, sign-in or their own tests
         AuditAction.dep_keypair_create,
         AuditAction.dep_token_upload,
         AuditAction.dep_sync_start,
         AuditAction.admin_sign_in,
         AuditAction.admin_sign_in_failed,
         AuditAction.admin_sign_in_throttled,
+        AuditAction.master_key_rotate,  # tests/admin/test_key_rotation.py
     }
     assert set(USE_CASES) | elsewhere == set(AuditAction)

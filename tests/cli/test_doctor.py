@@ -1,6 +1,6 @@
 """`pippin doctor`: the settings in force with secrets masked, and each dependency checked without changing it.
 
-Run on SQLite and PostgreSQL (the CLI's other tests use SQLite alone), and with a database, an Apple and a
+Run on SQLite and PostgreSQL, like the CLI's other tests, and with a database, an Apple and a
 master key that each fail in turn: one clear line and the documented exit code, never a traceback.
 """
 
@@ -20,17 +20,6 @@ from pippin.crypto.secrets import parse_master_key
 from tests.simulator import RunningSimulator
 
 Run = Callable[..., Result]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
-    """Both databases, migrated (the CLI's conftest narrows the rest of its tests to SQLite)."""
-    if request.param == "sqlite":
-        path = tmp_path / "pippin.db"
-        path.write_bytes(sqlite_template.read_bytes())
-        return f"sqlite:///{path}"
-    url: str = request.getfixturevalue("postgres_schema_url")
-    return url
 
 
 @pytest.fixture
@@ -75,6 +64,7 @@ def test_json_names_every_setting_and_where_it_came_from(doctor: Run, secret_key
         "data directory": "warning",
         "database": "ok",
         "master key": "ok",
+        "master key in database": "warning",
         "Apple DEP": "ok",
     }
 

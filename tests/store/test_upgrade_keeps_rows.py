@@ -103,9 +103,15 @@ def _existing_tokens_keep_writing(rows: Rows) -> Rows:
     }
 
 
+def _master_key_tables_start_empty(rows: Rows) -> Rows:
+    """0013: the master key check and the signing keys start empty (the first process to start writes them)."""
+    return {**rows, "master_key_checks": [], "signing_keys": []}
+
+
 EXPECTED_CHANGES["0006"] = _enrollment_state_split
 EXPECTED_CHANGES["0007"] = _assigned_devices_queued_again
 EXPECTED_CHANGES["0009"] = _existing_tokens_keep_writing
+EXPECTED_CHANGES["0013"] = _master_key_tables_start_empty
 
 
 def _revisions() -> list[str]:

@@ -45,6 +45,7 @@ class AuditAction(StrEnum):
     admin_user_reset_password = "admin.user.reset_password"  # noqa: S105
     admin_api_token_create = "admin.api_token.create"  # noqa: S105
     admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105
+    master_key_rotate = "master_key.rotate"
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,6 @@ from pippin.admin.schemas import AdminUserRead
 from pippin.cli.audit import cli_actor
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stdout
-from pippin.crypto.secrets import SecretBox
 from pippin.errors import InvalidInput
 from pippin.store.db import read_transaction, transaction
 from pippin.store.models import APITokenScope
@@ -116,9 +115,7 @@ def unlock_user(ctx: typer.Context, email: EmailArgument, json_output: JSONOptio
     """Forget an account's failed sign-ins, from every address, so that it may sign in at once."""
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        user = lifecycle_service.unlock_user(
-            session, email=email, actor=cli_actor(), secret_box=SecretBox.from_settings(context.settings)
-        )
+        user = lifecycle_service.unlock_user(session, email=email, actor=cli_actor(), secret_box=context.secret_box)
     _print_user(user, f"{user.email} is unlocked and can sign in now", json_output=json_output)
 
 
@@ -156,13 +153,15 @@ def reset_password(
     with read_transaction(context.session_factory) as session:  # an unknown address is refused before the prompt
         lifecycle_service.get_user(session, email=address)
     password = None if generate else _read_password(password_stdin)
+    if password is not None:
+        user_service.check_password_strength(password)  # refused before the master key's box is opened
     with transaction(context.session_factory) as session:
         reset = lifecycle_service.reset_password(
             session,
             email=address,
             password=password,
             actor=cli_actor(),
-            secret_box=SecretBox.from_settings(context.settings),
+            secret_box=context.secret_box,
         )
     if reset.password is not None:
         # print() rather than Rich: the password must reach pipes whole, alone on its line.

@@ -1,4 +1,5 @@
-"""What every CLI command gets from the root callback: the settings and, on first use, the database.
+"""What every CLI command gets from the root callback: the settings and, on first use, the database and the
+master key's secret box (refused when it is not the database's key, see ``admin/master_key.py``).
 
 The database is opened only if its schema is this release's (an empty one gets it): upgrading is
 `pippin db upgrade`'s job alone (see ``store/migrate.py``).
@@ -11,7 +12,10 @@ from dataclasses import dataclass, field
 import typer
 from sqlalchemy import Engine
 
+from pippin.admin.master_key import open_secret_box
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
+from pippin.private_files import secure_data_directory
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory
 from pippin.store.migrate import check_schema
 
@@ -23,13 +27,14 @@ class CLIContext:
     settings: Settings
     _engine: Engine | None = field(default=None, init=False)
     _session_factory: SessionFactory | None = field(default=None, init=False)
-
+    _secret_box: SecretBox | None = field(default=None, init=False)
     _schema_checked: bool = field(default=False, init=False)
 
     @property
     def unchecked_engine(self) -> Engine:
         """The engine, whatever the schema's revision: for `pippin db` commands, which look at it or upgrade it."""
         if self._engine is None:
+            secure_data_directory(self.settings.data_dir)
             self._engine = create_db_engine(self.settings.resolved_database_url)
         return self._engine
 
@@ -47,6 +52,13 @@ class CLIContext:
         if self._session_factory is None:
             self._session_factory = create_session_factory(self.engine)
         return self._session_factory
+
+    @property
+    def secret_box(self) -> SecretBox:
+        """The master key's box, for commands that touch secrets; refuses a key that is not the database's."""
+        if self._secret_box is None:
+            self._secret_box = open_secret_box(self.session_factory, settings=self.settings)
+        return self._secret_box
 
     def close(self) -> None:
         if self._engine is not None:

@@ -40,7 +40,7 @@ JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON with the RE
 
 
 def _box(context: CLIContext) -> SecretBox:
-    return SecretBox.from_settings(context.settings)
+    return context.secret_box
 
 
 @app.command("keypair")

@@ -17,7 +17,6 @@ from rich.text import Text
 from pippin.cli.audit import cli_actor
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
-from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_and_assign
 from pippin.dep import sync_runs as sync_run_service
@@ -45,7 +44,7 @@ def sync(
     """Sync now: bring the devices assigned to this token's MDM server from Apple (seed step 7)."""
     context = cli_context(ctx)
     settings = context.settings
-    box = SecretBox.from_settings(settings)
+    box = context.secret_box
     open_client = dep_client_factory(box=box, settings=settings)
     with Progress(
         SpinnerColumn(),

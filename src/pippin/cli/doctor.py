@@ -1,7 +1,8 @@
 """`pippin doctor`: what this Pippin would run with, and whether what it needs answers.
 
 It prints the settings in force (secrets masked) and where each came from, the data directory, the database,
-the master key's fingerprint and Apple's DEP service, each checked with a short timeout. It changes nothing: no
+the master key's fingerprint and whether it is the key the database's secrets are sealed with, and Apple's DEP
+service, each checked with a short timeout. It changes nothing: no
 database or key file is created, no migration is run, so it is safe on a machine that is not set up yet. It
 exits 0 when everything answers, 5 when the database or Apple cannot be reached, 1 when something is wrong
 with the configuration itself (a master key file others can read, one that is not a key).
@@ -9,7 +10,6 @@ with the configuration itself (a master key file others can read, one that is no
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from dataclasses import dataclass
@@ -18,16 +18,20 @@ from typing import Annotated, Literal
 import httpx
 import typer
 from rich.table import Table
+from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 
+from pippin.admin.master_key import SHARE_KEY_HINT, find_check, key_left_by_rotation, read_master_key
 from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stdout
 from pippin.config import Settings, source_of, unknown_variables, variable_name
-from pippin.crypto.secrets import KEY_FILE_NAME, parse_master_key
+from pippin.crypto.secrets import KEY_FILE_NAME, SecretBox, key_fingerprint, parse_master_key
 from pippin.errors import PippinError
 from pippin.printable import printable
-from pippin.store.db import create_db_engine
+from pippin.private_files import PRIVATE_DIRECTORY_MODE
+from pippin.store.db import create_db_engine, create_session_factory, read_transaction
 from pippin.store.migrate import current_revision, head_revision
+from pippin.store.models import MasterKeyCheck
 
 APPLE_DEP_URL = "https://mdmenrollment.apple.com"
 #: How long each reachability check may take, whatever the configured timeouts are.
@@ -82,7 +86,11 @@ def check_data_dir(settings: Settings) -> Check:
     mode = stat.S_IMODE(path.stat().st_mode)
     writable = os.access(path, os.W_OK)
     detail = f"{path} (mode {mode:o}{'' if writable else ', not writable by this user'})"
-    return Check("data directory", "ok" if writable else "failed", detail, exit_code=0 if writable else 1)
+    if not writable:
+        return Check("data directory", "failed", detail, exit_code=1)
+    if mode & ~PRIVATE_DIRECTORY_MODE:
+        return Check("data directory", "warning", f"{detail}: other users can reach it; the next command makes it 700")
+    return Check("data directory", "ok", detail)
 
 
 def check_database(settings: Settings) -> Check:
@@ -96,7 +104,7 @@ def check_database(settings: Settings) -> Check:
         return Check("database", "warning", f"{shown}: not created yet; the first command creates it")
     connect_args = {"connect_timeout": int(CHECK_TIMEOUT_SECONDS)} if parsed.get_backend_name() == "postgresql" else {}
     try:
-        engine = create_db_engine(url, connect_args=connect_args) if connect_args else create_db_engine(url)
+        engine = create_db_engine(url, private_files=False, **({"connect_args": connect_args} if connect_args else {}))
     except PippinError as error:
         return Check("database", "failed", f"{shown}: {error.message}", exit_code=2)
     try:
@@ -109,12 +117,6 @@ def check_database(settings: Settings) -> Check:
         return Check("database", "ok", f"{shown}: reachable, schema {current} (newest)")
     schema = "empty" if current is None else f"schema {current}"
     return Check("database", "warning", f"{shown}: reachable, {schema}; the next command migrates it to {head}")
-
-
-def key_fingerprint(key: bytes) -> str:
-    """A short, one-way name of the master key, to tell at a glance whether two processes share one."""
-    digest = hashlib.sha256(b"pippin master key fingerprint\x00" + key).hexdigest()[:16]
-    return ":".join(digest[i : i + 4] for i in range(0, 16, 4))
 
 
 def check_master_key(settings: Settings) -> Check:
@@ -134,6 +136,48 @@ def check_master_key(settings: Settings) -> Check:
     except OSError as exc:
         return Check("master key", "failed", f"cannot read the key file ({_reason(exc)})", exit_code=1)
     return Check("master key", "ok", f"from {path}, fingerprint {key_fingerprint(key)}")
+
+
+def check_key_matches_database(settings: Settings) -> Check:
+    """Whether this process's master key is the one the database's secrets are sealed with (a read, no write)."""
+    name = "master key in database"
+    try:
+        key = read_master_key(settings)
+    except PippinError:
+        return Check(name, "warning", "not compared: the master key itself is not usable (see above)")
+    url = settings.resolved_database_url
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database and not os.path.exists(parsed.database):
+            return Check(name, "warning", "no database yet; the first process to use it records its key")
+        connect_args = (
+            {"connect_timeout": int(CHECK_TIMEOUT_SECONDS)} if parsed.get_backend_name() == "postgresql" else {}
+        )
+        engine = create_db_engine(url, private_files=False, **({"connect_args": connect_args} if connect_args else {}))
+    except Exception:
+        return Check(name, "warning", "not compared: the database cannot be opened (see above)")
+    try:
+        if MasterKeyCheck.__tablename__ not in inspect(engine).get_table_names():
+            return Check(name, "warning", "not compared: the database's schema has no key check yet")
+        with read_transaction(create_session_factory(engine)) as session:
+            recorded = find_check(session)
+    except Exception as exc:
+        return Check(name, "warning", f"not compared: the database did not answer ({_reason(exc)})")
+    finally:
+        engine.dispose()
+    if recorded is None:
+        return Check(name, "warning", "not recorded yet; the first command that uses secrets records this key")
+    if key is None or not SecretBox(key).matches(recorded.check_value):
+        if key_left_by_rotation(settings, recorded.check_value):
+            return Check(name, "warning", "a rotation was interrupted; the next command puts master.key.new in place")
+        mine = "this process has no key yet" if key is None else f"this process has {key_fingerprint(key)}"
+        return Check(
+            name,
+            "failed",
+            f"does not match: the database's secrets are sealed with {recorded.fingerprint}, {mine}. {SHARE_KEY_HINT}",
+            exit_code=1,
+        )
+    return Check(name, "ok", f"matches the key the database's secrets are sealed with ({recorded.fingerprint})")
 
 
 def check_apple(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> Check:
@@ -160,6 +204,7 @@ def run_checks(settings: Settings, *, transport: httpx.BaseTransport | None = No
         check_data_dir(settings),
         check_database(settings),
         check_master_key(settings),
+        check_key_matches_database(settings),
         check_apple(settings, transport=transport),
     ]
 

@@ -16,17 +16,26 @@ from pippin.cli import db as db_cli
 from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
+from pippin.cli import secrets as secrets_cli
 from pippin.cli.context import CLIContext
 from pippin.cli.doctor import doctor
 from pippin.cli.output import stderr, stdout
 from pippin.cli.serve import serve
 from pippin.cli.sim import sim_app
 from pippin.config import InvalidSettings, load_settings, unknown_variables
-from pippin.errors import Conflict, InvalidInput, NotFound, PippinError, Unavailable
+from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PippinError, Unavailable
 from pippin.logs import configure_logging
 
 #: Exit codes, documented in the README: scripts can tell "fix your input" from "try again later".
-EXIT_CODES: dict[type[PippinError], int] = {InvalidInput: 2, NotFound: 3, Conflict: 4, Unavailable: 5}
+#: A configuration Pippin cannot use (another master key than the database's, a key file others can read) is
+#: "fix your input" too.
+EXIT_CODES: dict[type[PippinError], int] = {
+    InvalidInput: 2,
+    ConfigurationError: 2,
+    NotFound: 3,
+    Conflict: 4,
+    Unavailable: 5,
+}
 
 
 def exit_code_for(error: PippinError) -> int:
@@ -96,6 +105,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(dep_cli.app, name="dep")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(profiles_cli.app, name="profiles")
+app.add_typer(secrets_cli.app, name="secrets")
 app.add_typer(sim_app, name="sim")
 app.command("serve")(serve)
 app.command("doctor")(doctor)

@@ -18,7 +18,6 @@ from rich.text import Text
 from pippin.cli.audit import cli_actor
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.output import print_json, stdout
-from pippin.crypto.secrets import SecretBox
 from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
@@ -104,7 +103,7 @@ def _read_certificates(paths: list[Path]) -> list[str]:
 
 def _send(context: CLIContext, *, token_id: int | None = None) -> AssignmentRunRead:
     settings = context.settings
-    box = SecretBox.from_settings(settings)
+    box = context.secret_box
     return assignment_runner.run_due_assignments(
         context.session_factory,
         settings=settings,

@@ -7,7 +7,8 @@ enrolls with; "Pending reset" (DESIGN.md) compares it with the revision assigned
 
 The reference is opaque and signed, so a device or a stranger cannot point an enrollment at another profile
 (say, one whose management can be removed): ``version | profile id | revision | HMAC-SHA256/128``, base64url.
-The signing key is derived from the master key (``SecretBox.derive_key``); built and read only here.
+The signing key is ``SecretBox.derive_key``'s for this purpose: stored in the database, sealed with the master key,
+and kept when the master key is rotated, so the URLs Apple holds keep verifying. Built and read only here.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pippin.crypto.secrets import SecretBox
 _VERSION = 1
 _LAYOUT = struct.Struct(">BQI")  # version, profile id, revision
 _MAC_BYTES = 16
-_PURPOSE = "enrollment-url-reference"
+_PURPOSE = "enrollment-url-reference"  # one of crypto/secrets.py SIGNING_PURPOSES
 #: The reference's length in URL characters; anything else is refused before decoding.
 REFERENCE_CHARS = len(base64.urlsafe_b64encode(bytes(_LAYOUT.size + _MAC_BYTES)).rstrip(b"="))
 

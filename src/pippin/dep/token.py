@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from pippin.admin import audit
 from pippin.admin.audit import Actor, AuditAction
+from pippin.admin.master_key import confirm_master_key
 from pippin.config import Settings
 from pippin.crypto import cms
 from pippin.crypto.certs import build_self_signed_certificate, certificate_to_pem, load_certificate_pem
@@ -131,6 +132,7 @@ def create_keypair(
         pending = load_certificate_pem(token.pending_certificate_pem)
         if pending.not_valid_after_utc > now + _PENDING_REUSE_MARGIN:
             return token.pending_certificate_pem
+    confirm_master_key(session, box)
     key = (generate_key or generate_private_key)()
     certificate_pem = certificate_to_pem(build_self_signed_certificate(key, common_name=_common_name(name), now=now))
     token.pending_private_key_encrypted = seal_private_key(key, box)
@@ -316,6 +318,7 @@ def upload_token(
             f"{name!r}: its sync then starts over with a full fetch.",
         )
     with transaction(session_factory) as session:
+        confirm_master_key(session, box)
         token = _reread(session, seen, name=name)
         if _TokenAsRead.of(token) != seen:
             raise Conflict(
@@ -530,6 +533,7 @@ def fetch_account(
         except DEPError as error:
             failure = error
     with transaction(session_factory) as session:
+        confirm_master_key(session, box)
         token = _reread(session, seen, name=name)
         if _TokenAsRead.of(token) == seen:
             if account is None:

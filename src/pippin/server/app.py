@@ -32,6 +32,7 @@ from pippin.config import Settings
 from pippin.console.app import create_console
 from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.device.app import create_device_app
+from pippin.private_files import secure_data_directory
 from pippin.server.proxies import TrustedProxyHeaders
 from pippin.server.resources import Clock, DEPClientFactory, ServerResources, build_resources
 from pippin.server.security_headers import CONSOLE_POLICY, DOCS_POLICY, SecurityHeaders
@@ -63,19 +64,26 @@ def create_server(
     wall clock, real key generation, bounded argon2); tests pass their own. The resources are at
     ``server.state.resources``.
     """
+    secure_data_directory(settings.data_dir)
     owns_engine = engine is None
     if engine is None:
         # hide_parameters: a failed statement's message would otherwise carry its values into the log.
         engine = create_db_engine(settings.resolved_database_url, hide_parameters=True)
-    check_schema(engine)
-    resources = build_resources(
-        settings,
-        engine,
-        open_dep_client=open_dep_client,
-        clock=clock,
-        generate_key=generate_key,
-        password_work=password_work,
-    )
+    try:
+        check_schema(engine)
+        resources = build_resources(
+            settings,
+            engine,
+            open_dep_client=open_dep_client,
+            clock=clock,
+            generate_key=generate_key,
+            password_work=password_work,
+        )
+    except BaseException:
+        # Refused before it served (a schema behind, another master key): its connections end here.
+        if owns_engine:
+            engine.dispose()
+        raise
     started_jobs = tuple(jobs)
 
     @asynccontextmanager

@@ -17,6 +17,7 @@ from datetime import datetime
 from sqlalchemy import Engine
 
 from pippin.admin import passwords as password_hashing
+from pippin.admin.master_key import open_secret_box
 from pippin.admin.passwords import PasswordWork
 from pippin.config import Settings
 from pippin.crypto.keys import KeyGenerator, generate_private_key
@@ -62,11 +63,13 @@ def build_resources(
 ) -> ServerResources:
     """The resources over ``engine``; outside clients not given are the production ones (and argon2 bounded by
     this machine's cores)."""
-    box = SecretBox.from_settings(settings)
+    session_factory = create_session_factory(engine)
+    # Refuses to start with another master key than the database's (admin/master_key.py).
+    box = open_secret_box(session_factory, settings=settings)
     return ServerResources(
         settings=settings,
         engine=engine,
-        session_factory=create_session_factory(engine),
+        session_factory=session_factory,
         secret_box=box,
         open_dep_client=open_dep_client or dep_client_factory(box=box, settings=settings),
         clock=clock,

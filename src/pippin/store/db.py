@@ -25,6 +25,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
 from pippin.errors import ConfigurationError
+from pippin.private_files import secure_database_files
 
 SessionFactory = sessionmaker[Session]
 
@@ -81,8 +82,13 @@ def _take_write_lock(session: Session) -> None:
     connection.info[_HOLDS_WRITE_LOCK] = True
 
 
-def create_db_engine(url: str, **kwargs: Any) -> Engine:
-    """An engine for ``url``, set up for Pippin's concurrency rules on SQLite or PostgreSQL."""
+def create_db_engine(url: str, *, private_files: bool = True, **kwargs: Any) -> Engine:
+    """An engine for ``url``, set up for Pippin's concurrency rules on SQLite or PostgreSQL.
+
+    A SQLite database file is created 0600 (a new folder for it 0700) before SQLite opens it, so its WAL and
+    shared-memory files, which SQLite creates with the database's mode, are private too; an existing one is
+    tightened (``private_files.py``). ``private_files=False`` leaves the files as they are (`pippin doctor`).
+    """
     try:
         parsed = make_url(url)
     except Exception as exc:
@@ -92,8 +98,8 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        if parsed.database and parsed.database != ":memory:" and private_files:
+            secure_database_files(Path(parsed.database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         return engine

@@ -16,10 +16,12 @@ from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.device_state_count import DeviceStateCount
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
+from pippin.store.models.master_key import MASTER_KEY_CHECK_ID, MasterKeyCheck, SigningKey
 from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
 __all__ = [
+    "MASTER_KEY_CHECK_ID",
     "APITokenScope",
     "AdminAPIToken",
     "AdminRole",
@@ -36,9 +38,11 @@ __all__ = [
     "DeviceStateCount",
     "Enrollment",
     "EnrollmentStatus",
+    "MasterKeyCheck",
     "ProfileDefinition",
     "ProfileStatus",
     "SignInThrottle",
+    "SigningKey",
     "SyncKind",
     "SyncOutcome",
     "SyncRun",

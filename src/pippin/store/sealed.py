@@ -1,0 +1,18 @@
+"""Every column that holds a ``SecretBox`` ciphertext: what the master key check scans and rotation re-seals.
+
+A new sealed column must be added here; ``tests/store/test_sealed.py`` fails on a ``*_encrypted`` column that
+is missing.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import InstrumentedAttribute
+
+from pippin.store.models import DEPToken, SigningKey
+
+SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes], ...] = (
+    DEPToken.private_key_encrypted,
+    DEPToken.pending_private_key_encrypted,
+    DEPToken.credentials_encrypted,
+    SigningKey.key_encrypted,
+)
