@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, BackgroundTasks, Form, Request
 from fastapi.responses import HTMLResponse, Response
@@ -58,6 +59,11 @@ async def _profile_fields(request: Request) -> dict[str, Any]:
     return values
 
 
+def _page_of(name: str) -> str:
+    """The profile's page: its name may hold any character, '/', '?' and '#' included, so it is quoted whole."""
+    return f"/console/profiles/{quote(name, safe='')}"
+
+
 def _invalid(error: ValidationError) -> InvalidInput:
     fields = sorted({str(item["loc"][-1])[:40] for item in error.errors()[:10] if item.get("loc")})
     return InvalidInput(f"These fields are not valid: {', '.join(fields)}.", hint="Correct them and save again.")
@@ -105,7 +111,7 @@ async def create_profile(request: Request, db: DBSession, signed_in: Changer, re
     except PippinError as error:
         db.rollback()
         return _form_page(request, profile=values, editing=None, error=error, status=400)
-    return redirect(request, f"/console/profiles/{created.name}", notice=f"Profile {created.name} is saved.")
+    return redirect(request, _page_of(created.name), notice=f"Profile {created.name} is saved.")
 
 
 def _problems(db: DBSession, profile: ProfileRead) -> list[Device]:
@@ -205,7 +211,7 @@ def assign_devices(
         f"{queued.queued} devices are queued for {queued.profile} and being sent to Apple; "
         f"{queued.unchanged} already had it."
     )
-    return redirect(request, f"/console/profiles/{name}#assign", notice=notice)
+    return redirect(request, _page_of(name) + "#assign", notice=notice)
 
 
 @router.get("/profiles/{name}/edit", response_class=HTMLResponse)
@@ -237,4 +243,4 @@ async def update_profile(
         db.rollback()
         return _form_page(request, profile=values, editing=name, error=error, status=400)
     send_due_assignments_after_response(background, resources)
-    return redirect(request, f"/console/profiles/{updated.name}", notice=f"Profile {updated.name} is saved.")
+    return redirect(request, _page_of(updated.name), notice=f"Profile {updated.name} is saved.")
