@@ -2,8 +2,9 @@
 
 Pydantic on its own reads ``+5``, `` 5``, ``5.0``, ``05`` and ``5_0`` as numbers, and hands the database any
 size of integer (``9223372036854775808`` fails inside the driver, a 500). A parameter marked with
-:data:`WHOLE_NUMBER` takes only the digits ``0``-``9`` with no sign, space or leading zero (from a query, a
-path or a form), or a JSON integer (never ``true`` or ``5.0``), and refuses any value an ``Integer`` column
+:data:`WHOLE_NUMBER` takes only text of the digits ``0``-``9`` with no sign, space or leading zero (as a query,
+a path or a form sends it), or an integer itself (a JSON number without a fraction; never ``true`` or ``5.0``),
+and refuses any value an ``Integer`` column
 cannot hold, naming the field like any other validation error::
 
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE), WHOLE_NUMBER] = 20
