@@ -6,12 +6,12 @@ import re
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from pippin.admin.api_tokens import revoke_api_token
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
-from pippin.store.models import AdminAPIToken
+from pippin.store.models import AdminAPIToken, AuditEvent
 from tests.actors import TEST_ACTOR
 
 
@@ -86,3 +86,39 @@ def test_openapi_describes_the_bearer_scheme_and_every_route(client: TestClient)
             if path.startswith("/api/v1"):
                 assert "401" in operation["responses"]
     assert client.get("/api/docs").status_code == 200
+
+
+#: Bodies FastAPI cannot read or validate: each must wait until the client has shown a valid token.
+UNREADABLE_BODIES = {
+    "broken json": ({"Content-Type": "application/json"}, b'{"name": '),
+    "key twice": ({"Content-Type": "application/json"}, b'{"name": "a", "name": "b"}'),
+    "wrong shape": ({"Content-Type": "application/json"}, b"[1, 2, 3]"),
+    "undecodable": ({"Content-Type": "application/json"}, b"\xff\xfe{"),
+    "multipart without boundary": ({"Content-Type": "multipart/form-data"}, b"--x\r\n"),
+    "multipart garbage": ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\nno headers\r\n"),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE_BODIES))
+@pytest.mark.parametrize("header", ["missing", "unknown token"])
+def test_every_v1_route_answers_401_before_it_reads_the_body(
+    client: TestClient, resources: ServerResources, case: str, header: str
+) -> None:
+    headers, body = UNREADABLE_BODIES[case]
+    with transaction(resources.session_factory) as session:
+        events = session.scalar(select(func.count()).select_from(AuditEvent))
+    for method, path in _v1_calls(client):
+        response = client.request(method, path, content=body, headers={**headers, **BAD_HEADERS[header]})
+        assert response.status_code == 401, (method, path, response.text)
+        assert response.json()["error"] == "unauthorized"
+    with transaction(resources.session_factory) as session:
+        assert session.scalar(select(func.count()).select_from(AuditEvent)) == events
+
+
+def test_with_a_valid_token_the_same_bodies_are_refused_for_their_shape(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    for case, (headers, body) in UNREADABLE_BODIES.items():
+        if headers["Content-Type"] == "application/json":
+            response = client.post("/api/v1/profiles", content=body, headers={**headers, **auth})
+            assert response.status_code == 422, (case, response.text)

@@ -15,7 +15,7 @@ from pippin.admin.key_rotation import rotate_master_key
 from pippin.admin.master_key import find_check, open_secret_box
 from pippin.cli.main import app
 from pippin.config import Settings
-from pippin.crypto.secrets import SecretBox, parse_master_key, replace_key_file
+from pippin.crypto.secrets import SIGNING_PURPOSES, SecretBox, parse_master_key, replace_key_file
 from pippin.store.db import create_db_engine, create_session_factory, read_transaction, transaction
 from tests.actors import TEST_ACTOR
 
@@ -52,7 +52,7 @@ def test_rotation_swaps_the_key_file_and_keeps_the_old_one_aside(settings: Setti
     old = (folder / "master.key").read_text()
     result = run(settings, "secrets", "rotate")
     assert result.exit_code == 0, result.output
-    assert "Sealed 3 secrets" in result.stdout and "master.key.old" in result.output
+    assert f"Sealed {1 + len(SIGNING_PURPOSES)} secrets" in result.stdout and "master.key.old" in result.output
     files = key_files(folder)
     assert set(files) == {"master.key", "master.key.old"} and files["master.key.old"] == old != files["master.key"]
     assert {name: stat.S_IMODE(os.stat(folder / name).st_mode) for name in files} == dict.fromkeys(files, 0o600)

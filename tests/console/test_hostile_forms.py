@@ -277,22 +277,15 @@ def test_a_token_name_at_the_certificate_limit_is_made(ann: TestClient, resource
     assert ann.get(f"/console/tokens/{name}/public-key.pem").status_code == 200
 
 
-_NOTICE_CARRIES_LATIN_1_ONLY = pytest.mark.xfail(
-    strict=True,
-    reason="the notice the console shows after saving travels in a cookie that holds Latin-1 text only; "
-    "remove this mark once the notice carries any text",
-)
-
-
 @pytest.mark.parametrize(
     "name",
     [
         "Büro Zürich",
         "100% & more",
         "Ça va!",
-        pytest.param("Büro – iPads 東京", marks=_NOTICE_CARRIES_LATIN_1_ONLY),
-        pytest.param("Équipe – Paris", marks=_NOTICE_CARRIES_LATIN_1_ONLY),
-        pytest.param("iPads 📱 👩‍💻", marks=_NOTICE_CARRIES_LATIN_1_ONLY),
+        "Büro – iPads 東京",
+        "Équipe – Paris",
+        "iPads 📱 👩‍💻",
     ],
 )
 def test_a_profile_named_in_any_script_works_in_every_console_page(
@@ -313,3 +306,67 @@ def test_a_profile_named_in_any_script_works_in_every_console_page(
     assert default.status_code == 303, default.text
     listed = ann.get("/console/profiles").text
     assert f'href="{location}"' in listed
+
+
+@pytest.mark.parametrize(
+    "before",
+    ["9223372036854775808", "2147483648", "9" * 5000, "+5", " 5", "5.0", "05", "5_0", "-1", "0", "", "\u0665"],
+)
+def test_an_audit_page_number_that_is_not_plain_digits_the_database_holds_is_refused(
+    ann: TestClient, existing: None, resources: ServerResources, before: str
+) -> None:
+    state = _state(resources)
+    text = _refused(ann.get("/console/audit", params={"before": before}), (400,))
+    assert "before" in text and "Nothing was changed" in text
+    assert _state(resources) == state
+
+
+def test_an_audit_page_number_in_plain_digits_is_taken(ann: TestClient, existing: None) -> None:
+    page = ann.get("/console/audit", params={"before": "2147483647"})
+    assert page.status_code == 200 and "profile.create" in page.text
+    assert "profile.create" not in ann.get("/console/audit", params={"before": "1"}).text
+
+
+#: Every console form that changes something, and sign-out.
+CHANGING_ACTIONS = [
+    "/console/tokens/new",
+    "/console/tokens/acme/keypair",
+    "/console/tokens/acme/sync",
+    "/console/tokens/acme/upload",
+    "/console/tokens/acme/default-profile",
+    "/console/profiles/new",
+    "/console/profiles/Staff/edit",
+    "/console/profiles/Staff/assign",
+    "/console/sign-out",
+]
+#: Bodies the form parser refuses: with no session they must never be read.
+UNREADABLE_FORMS = {
+    "multipart without boundary": ({"Content-Type": "multipart/form-data"}, b"--x\r\n"),
+    "multipart garbage": ({"Content-Type": "multipart/form-data; boundary=x"}, b"--x\r\nno headers\r\n\r\n"),
+    "too many fields": ({"Content-Type": "application/x-www-form-urlencoded"}, b"&".join([b"a=1"] * 1500)),
+}
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE_FORMS))
+def test_a_post_without_a_session_goes_to_sign_in_before_its_form_is_read(
+    anonymous: TestClient, ann: TestClient, existing: None, resources: ServerResources, case: str
+) -> None:
+    before = _state(resources)
+    headers, body = UNREADABLE_FORMS[case]
+    for action in CHANGING_ACTIONS:
+        answer = anonymous.post(action, content=body, headers=headers)
+        assert answer.status_code == 303, (action, answer.status_code, answer.text[:300])
+        assert answer.headers["location"].startswith("/console/sign-in?next="), action
+    assert _state(resources) == before
+
+
+@pytest.mark.parametrize("case", list(UNREADABLE_FORMS))
+def test_a_signed_in_post_that_cannot_be_read_is_a_page_saying_so(
+    ann: TestClient, existing: None, resources: ServerResources, case: str
+) -> None:
+    before = _state(resources)
+    headers, body = UNREADABLE_FORMS[case]
+    for action in CHANGING_ACTIONS:
+        answer = ann.post(action, content=body, headers=headers)
+        _refused(answer, (400, 403))
+    assert _state(resources) == before

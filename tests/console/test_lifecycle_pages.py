@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from pippin.admin import users as user_service
-from pippin.console.rendering import NOTICE_COOKIE
+from pippin.console.notice import NOTICE_COOKIE
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import AdminUser, AuditEvent, DEPToken, utcnow

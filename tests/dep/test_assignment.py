@@ -17,7 +17,15 @@ from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.dep.wire import AssignProfileResult, DefineProfileResult, DEPDevice, DeviceDetail, Profile
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, transaction
-from pippin.store.models import AssignmentStatus, DEPProfile, DEPToken, Device, ProfileDefinition, utcnow
+from pippin.store.models import (
+    AssignmentStatus,
+    AuditEvent,
+    DEPProfile,
+    DEPToken,
+    Device,
+    ProfileDefinition,
+    utcnow,
+)
 from tests.actors import TEST_ACTOR
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -368,6 +376,22 @@ def test_queueing_refuses_unknown_serials_whole(
     with pytest.raises(InvalidInput):
         queue(session_factory, clock)
     assert {d.assignment_status for d in devices(session_factory).values()} == {None}
+
+
+def test_queueing_refuses_two_ways_of_naming_the_devices_at_once(
+    session_factory: SessionFactory, settings: Settings, token_id: int, clock: Clock
+) -> None:
+    add_devices(session_factory, token_id, 2)
+    for how in (
+        {"all_unassigned": True, "token_name": "acme"},
+        {"serials": ["SER000000"], "token_name": "acme"},
+        {"serials": ["SER000000"], "all_unassigned": True},
+    ):
+        with pytest.raises(InvalidInput, match="not both"):
+            queue(session_factory, clock, **how)
+    assert {d.assignment_status for d in devices(session_factory).values()} == {None}
+    with transaction(session_factory) as session:
+        assert session.scalars(select(AuditEvent.action)).all() == ["profile.create"]
 
 
 def test_a_new_profile_keeps_apples_cooldown(

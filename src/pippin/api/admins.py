@@ -16,11 +16,12 @@ from pippin.admin import user_lifecycle as lifecycle_service
 from pippin.admin import users as user_service
 from pippin.admin.schemas import AdminUserRead, PasswordResetRead
 from pippin.api.audit import APIChanger
+from pippin.api.deps import AdminRoute
 from pippin.api.errors import ErrorRead
 from pippin.server.deps import DBSession, Resources
 from pippin.store.models import AdminRole
 
-router = APIRouter(prefix="/admins", tags=["admins"])
+router = APIRouter(prefix="/admins", tags=["admins"], route_class=AdminRoute)
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorRead, "description": "The address, role or password is not valid."},

@@ -20,7 +20,8 @@ from pippin.server.resources import ServerResources
 #: The largest request body any route accepts; routes with files cap those files lower.
 MAX_REQUEST_BYTES = 1024 * 1024
 
-#: Routers mounted under /api/v1, all behind admin authentication.
+#: Routers mounted under /api/v1, all behind admin authentication: each is built with ``AdminRoute``, which
+#: checks the token before the body is read (``api/deps.py``).
 V1_ROUTERS: tuple[APIRouter, ...] = (dep.router, devices.router, profiles.router, admins.router)
 
 

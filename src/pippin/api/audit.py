@@ -15,9 +15,9 @@ from pippin.api.deps import AdminAuth
 from pippin.server.proxies import client_address
 
 
-def _api_actor(request: Request, token: AdminAuth) -> Actor:
-    # The token dependency is the one the /api/v1 router already resolved (FastAPI caches it per request).
-    return Actor(name=token.name, interface=Interface.api, source=client_address(request))
+def _api_actor(request: Request, admin: AdminAuth) -> Actor:
+    # The admin AdminRoute authenticated before the body was read (the router's own dependency says so too).
+    return Actor(name=admin.token_name, interface=Interface.api, source=client_address(request))
 
 
 APIChanger = Annotated[Actor, Depends(_api_actor)]

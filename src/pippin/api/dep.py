@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, BackgroundTasks, File, Form, Query, Response, UploadFile
 
 from pippin.api.audit import APIChanger
+from pippin.api.deps import AdminRoute
 from pippin.api.errors import DEP_RESPONSES, ErrorRead
 from pippin.dep import sync as sync_service
 from pippin.dep import sync_runs as sync_run_service
@@ -22,9 +23,10 @@ from pippin.dep.wire import Account
 from pippin.server.background import run_sync_after_response
 from pippin.server.deps import AppSettings, DBSession, Resources
 from pippin.server.errors import RequestTooLarge
+from pippin.server.integers import WHOLE_NUMBER
 from pippin.text import Line
 
-router = APIRouter(prefix="/dep/tokens", tags=["dep tokens"])
+router = APIRouter(prefix="/dep/tokens", tags=["dep tokens"], route_class=AdminRoute)
 
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorRead, "description": "No DEP token has this name."}}
 _BAD_NAME: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "description": "A value is not valid."}}
@@ -178,7 +180,9 @@ def start_dep_sync(
 
 @router.get("/{name}/syncs", response_model=list[SyncRunRead], responses=_NOT_FOUND)
 def list_dep_syncs(
-    name: str, session: DBSession, limit: Annotated[int, Query(ge=1, le=sync_run_service.MAX_HISTORY)] = 20
+    name: str,
+    session: DBSession,
+    limit: Annotated[int, Query(ge=1, le=sync_run_service.MAX_HISTORY), WHOLE_NUMBER] = 20,
 ) -> list[SyncRunRead]:
     """The token's latest sync runs, newest first: kind, outcome, error code and counts."""
     return sync_run_service.list_sync_runs(session, token_name=name, limit=limit)

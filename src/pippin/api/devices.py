@@ -6,7 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from pippin.api.deps import AdminRoute
 from pippin.api.errors import ErrorRead
+from pippin.errors import InvalidInput
 from pippin.inventory import devices as inventory_service
 from pippin.inventory.cursor import MAX_CURSOR_CHARS
 from pippin.inventory.schemas import (
@@ -19,9 +21,10 @@ from pippin.inventory.schemas import (
 )
 from pippin.inventory.state import DeviceState
 from pippin.server.deps import DBSession
+from pippin.server.integers import WHOLE_NUMBER
 from pippin.text import Line
 
-router = APIRouter(prefix="/devices", tags=["devices"])
+router = APIRouter(prefix="/devices", tags=["devices"], route_class=AdminRoute)
 
 _BAD_QUERY: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "description": "A filter or cursor is bad."}}
 
@@ -40,25 +43,35 @@ def list_devices(
         Query(max_length=inventory_service.MAX_SEARCH, description="Serial, model, asset tag, description."),
     ] = None,
     cannot_enroll: Annotated[
-        bool, Query(description="Only devices that cannot enroll: assigned, not enrolled, Apple holds no profile.")
-    ] = False,
-    no_profile: Annotated[bool, Query(description="The former name of cannot_enroll.", deprecated=True)] = False,
+        bool | None,
+        Query(description="Only devices that cannot enroll: assigned, not enrolled, Apple holds no profile."),
+    ] = None,
+    no_profile: Annotated[
+        bool | None,
+        Query(description="The former name of cannot_enroll; if both are given, they must agree.", deprecated=True),
+    ] = None,
     sort: Annotated[DeviceSort, Query(description="The order; the serial number breaks ties.")] = DeviceSort.serial,
     direction: Annotated[SortDirection, Query(description="asc or desc.")] = SortDirection.asc,
-    limit: Annotated[int, Query(ge=1, le=inventory_service.MAX_PAGE)] = 100,
+    limit: Annotated[int, Query(ge=1, le=inventory_service.MAX_PAGE), WHOLE_NUMBER] = 100,
     cursor: Annotated[
         Line | None,
         Query(max_length=MAX_CURSOR_CHARS, description="`next_cursor` of the previous page, with the same sort."),
     ] = None,
 ) -> InventoryPage:
     """All corporate-owned devices, filtered and ordered; follow ``next_cursor`` until it is null."""
+    if cannot_enroll is not None and no_profile is not None and cannot_enroll != no_profile:
+        raise InvalidInput(
+            f"cannot_enroll={str(cannot_enroll).lower()} and no_profile={str(no_profile).lower()} disagree: "
+            "no_profile is the former name of cannot_enroll.",
+            hint="Send cannot_enroll only.",
+        )
     filters = DeviceFilters(
         state=state,
         token=token,
         profile=profile,
         assignment=assignment,
         search=search,
-        cannot_enroll=cannot_enroll or no_profile,
+        cannot_enroll=bool(cannot_enroll or no_profile),
     )
     return inventory_service.list_devices(
         session, filters=filters, sort=sort, direction=direction, limit=limit, cursor=cursor

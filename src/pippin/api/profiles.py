@@ -10,9 +10,11 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from pippin.api.audit import APIChanger
+from pippin.api.deps import AdminRoute
 from pippin.api.errors import ErrorRead
 from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
@@ -22,7 +24,7 @@ from pippin.server.background import send_due_assignments_after_response
 from pippin.server.deps import AppSettings, DBSession, Resources
 from pippin.text import Line
 
-router = APIRouter(prefix="/profiles", tags=["enrollment profiles"])
+router = APIRouter(prefix="/profiles", tags=["enrollment profiles"], route_class=AdminRoute)
 
 _BAD: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "description": "A value breaks Apple's rules."}}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorRead, "description": "No such profile."}}
@@ -30,13 +32,37 @@ _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorRead, "descrip
 
 
 class AssignmentCreate(BaseModel):
-    """Which devices to give the profile: serial numbers, or every unassigned device, or a token's devices."""
+    """Which devices to give the profile: serial numbers, or every unassigned device, or a token's devices.
+
+    Exactly one of the three: each names a set of devices of its own, and a body giving two is refused rather
+    than guessed at (the service refuses it too, for every interface).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
     serials: list[Annotated[Line, Field(max_length=64)]] = Field(default_factory=list, max_length=100_000)
     all_unassigned: bool = False
     token: Line | None = Field(default=None, max_length=64)
+
+    @model_validator(mode="after")
+    def _one_way_of_naming_devices(self) -> AssignmentCreate:
+        given = [
+            field
+            for field, chosen in (
+                ("serials", bool(self.serials)),
+                ("all_unassigned", self.all_unassigned),
+                ("token", self.token is not None),
+            )
+            if chosen
+        ]
+        if len(given) != 1:
+            said = "gives none" if not given else "gives " + " and ".join(given)
+            raise PydanticCustomError(
+                "contradictory_fields",
+                "Give exactly one of serials, all_unassigned (true) or token; this body {said}",
+                {"said": said},
+            )
+        return self
 
 
 class DefaultProfileUpdate(BaseModel):

@@ -16,13 +16,13 @@ from fastapi.responses import HTMLResponse, Response
 
 from pippin.admin import user_lifecycle as lifecycle_service
 from pippin.admin import users as user_service
-from pippin.console.auth import Changer, Viewer
+from pippin.console.auth import Changer, SignedInRoute, Viewer
 from pippin.console.rendering import redirect, render
 from pippin.errors import InvalidInput, PippinError
 from pippin.server.deps import DBSession, Resources
 from pippin.store.models import AdminRole
 
-router = APIRouter()
+router = APIRouter(route_class=SignedInRoute)
 
 
 def _list_page(request: Request, db: DBSession, *, error: PippinError | None = None, status: int = 200) -> Response:

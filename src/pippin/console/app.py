@@ -29,7 +29,16 @@ logger = logging.getLogger("pippin.console")
 STATIC_DIR = Path(__file__).parent / "static"
 #: The largest form the console accepts: a DEP token file (at most 1,000,000 bytes) and its fields fit.
 MAX_REQUEST_BYTES = 1024 * 1024
-_ROUTERS = (auth.router, overview.router, tokens.router, profiles.router, devices.router, admins.router, audit.router)
+_ROUTERS = (
+    auth.sign_in_router,
+    auth.router,
+    overview.router,
+    tokens.router,
+    profiles.router,
+    devices.router,
+    admins.router,
+    audit.router,
+)
 
 
 def _error_page(request: Request, *, status: int, title: str, message: str, hint: str | None) -> Response:

@@ -8,11 +8,12 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse, Response
 
 from pippin.admin import audit as audit_service
-from pippin.console.auth import Viewer
+from pippin.console.auth import SignedInRoute, Viewer
 from pippin.console.rendering import render
 from pippin.server.deps import DBSession
+from pippin.server.integers import MAX_DB_INTEGER, WHOLE_NUMBER
 
-router = APIRouter()
+router = APIRouter(route_class=SignedInRoute)
 PAGE_SIZE = 100
 
 
@@ -21,7 +22,8 @@ def audit_log(
     request: Request,
     db: DBSession,
     signed_in: Viewer,
-    before: Annotated[int | None, Query(ge=1)] = None,
+    # Event ids are Integer columns: bounded by what one holds, so a huge number is a 400, not a driver error.
+    before: Annotated[int | None, Query(ge=1, le=MAX_DB_INTEGER), WHOLE_NUMBER] = None,
     actor: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Response:
     events = audit_service.list_events(db, limit=PAGE_SIZE + 1, before_id=before, actor=actor or None)

@@ -1,19 +1,23 @@
 """Sign-in, sign-out, and who is asking: the dependencies that guard every console page and form.
 
-Every page needs a signed-in admin (:data:`Viewer`); every form that changes something needs
-:data:`Changer`, which checks the CSRF token first and then the role, server-side: a read-only admin's
-post is refused whatever the page showed. Forms pass the signed-in admin's :attr:`SignedIn.actor` to the use
+Every page needs a signed-in admin: its router is built with :class:`SignedInRoute`, which checks the session
+before anything reads the request's form, and the route takes :data:`Viewer`. Every form that changes something
+needs :data:`Changer`, which then checks the CSRF token and the role, server-side: a read-only admin's post is
+refused whatever the page showed. Forms pass the signed-in admin's :attr:`SignedIn.actor` to the use
 case, which records the change in the audit log in the same transaction.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from pippin.admin import sessions as session_service
 from pippin.admin import users as user_service
@@ -23,11 +27,10 @@ from pippin.admin.passwords import PasswordWorkBusy
 from pippin.console import csrf
 from pippin.console.rendering import redirect, render
 from pippin.errors import PippinError
-from pippin.server.deps import DBSession, Resources
+from pippin.server.deps import DBSession, Resources, server_resources
 from pippin.server.proxies import came_over_https, client_address
+from pippin.store.db import read_transaction
 from pippin.store.models import AdminRole
-
-router = APIRouter()
 
 
 class SignInRequired(PippinError):
@@ -71,19 +74,50 @@ class SignedIn:
         return Actor(name=self.email, interface=Interface.console, source=self.source)
 
 
-def _signed_in(request: Request, db: DBSession) -> SignedIn:
+def _find_signed_in(request: Request) -> SignedIn:
+    """The admin whose live session the request's cookie names, or :class:`SignInRequired`."""
     cookie = request.cookies.get(session_service.COOKIE_NAME)
-    found = session_service.find_session(db, cookie=cookie)
-    if found is None or cookie is None:
+    signed_in: SignedIn | None = None
+    with read_transaction(server_resources(request).session_factory) as session:
+        found = session_service.find_session(session, cookie=cookie)
+        if found is not None and cookie is not None:
+            _, user = found
+            signed_in = SignedIn(
+                email=user.email,
+                role=user.role,
+                csrf_token=session_service.csrf_token_for(cookie),
+                source=client_address(request),
+            )
+    # Raised after the block: a session found expired is deleted, and that deletion commits.
+    if signed_in is None:
         raise SignInRequired("Sign in to use the console.")
-    _, user = found
-    signed_in = SignedIn(
-        email=user.email,
-        role=user.role,
-        csrf_token=session_service.csrf_token_for(cookie),
-        source=client_address(request),
-    )
-    request.state.signed_in = signed_in
+    return signed_in
+
+
+class SignedInRoute(APIRoute):
+    """A console route for signed-in admins: the session is checked before the form is read.
+
+    FastAPI reads a route's form before it resolves any dependency, so a dependency alone would parse (and
+    answer about) forms from browsers with no session. This route looks the session up first, in a short
+    transaction of its own, and sends anyone without one to the sign-in page; :data:`Viewer` then hands the
+    route the admin it found (and error pages show them).
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def sign_in_then_handle(request: Request) -> Response:
+            request.state.signed_in = await run_in_threadpool(_find_signed_in, request)
+            return await handle(request)
+
+        return sign_in_then_handle
+
+
+def _signed_in(request: Request) -> SignedIn:
+    signed_in = getattr(request.state, "signed_in", None)
+    if not isinstance(signed_in, SignedIn):
+        # A route built without SignedInRoute: sent to sign in, never let in.
+        raise SignInRequired("Sign in to use the console.")
     return signed_in
 
 
@@ -99,6 +133,11 @@ async def _changing(request: Request, signed_in: Viewer) -> SignedIn:
 
 
 Changer = Annotated[SignedIn, Depends(_changing)]
+
+#: Sign-in, open to anyone (it has its own CSRF cookie).
+sign_in_router = APIRouter()
+#: Sign-out, for signed-in admins; every other console router is built with SignedInRoute too.
+router = APIRouter(route_class=SignedInRoute)
 
 
 def _safe_next(target: str | None) -> str:
@@ -134,12 +173,12 @@ def _sign_in_page(
     return response
 
 
-@router.get("/sign-in", response_class=HTMLResponse)
+@sign_in_router.get("/sign-in", response_class=HTMLResponse)
 def sign_in_form(request: Request) -> Response:
     return _sign_in_page(request)
 
 
-@router.post("/sign-in", response_class=HTMLResponse)
+@sign_in_router.post("/sign-in", response_class=HTMLResponse)
 def sign_in(
     request: Request,
     resources: Resources,

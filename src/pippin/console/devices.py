@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
 from pippin.admin import audit as audit_service
-from pippin.console.auth import Viewer
+from pippin.console.auth import SignedInRoute, Viewer
 from pippin.console.rendering import render
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
@@ -24,7 +24,7 @@ from pippin.inventory.state import STATE_LABELS, DeviceState
 from pippin.server.deps import DBSession
 from pippin.store.models import DEPProfile, Device
 
-router = APIRouter()
+router = APIRouter(route_class=SignedInRoute)
 PAGE_SIZE = 50
 _TEXT = Query(max_length=inventory_service.MAX_SEARCH)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
-from pippin.console.auth import Viewer
+from pippin.console.auth import SignedInRoute, Viewer
 from pippin.console.rendering import render
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
@@ -15,7 +15,7 @@ from pippin.inventory.state import STATE_LABELS
 from pippin.server.deps import DBSession, Resources
 from pippin.store.models import AssignmentStatus
 
-router = APIRouter()
+router = APIRouter(route_class=SignedInRoute)
 
 
 def _problems(

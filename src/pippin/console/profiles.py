@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
 from sqlalchemy import select
 
-from pippin.console.auth import Changer, Viewer
+from pippin.console.auth import Changer, SignedInRoute, Viewer
 from pippin.console.rendering import redirect, render
 from pippin.dep import assignment as assignment_service
 from pippin.dep import profiles as profile_service
@@ -27,7 +27,7 @@ from pippin.server.background import send_due_assignments_after_response
 from pippin.server.deps import DBSession, Resources
 from pippin.store.models import DEPProfile, Device, UserAffinity
 
-router = APIRouter()
+router = APIRouter(route_class=SignedInRoute)
 _FLAGS = ("supervised", "locked", "mandatory", "allow_pairing", "await_device_configured", "auto_advance_setup")
 _TEXTS = ("description", "department", "support_phone", "support_email", "org_magic", "language", "region")
 _MAX_FIELD_CHARS = 10_000

@@ -11,11 +11,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from pippin import __version__
+from pippin.console.notice import clear_notice, leave_notice, read_notice
 from pippin.inventory.state import STATE_LABELS, DeviceState
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
-NOTICE_COOKIE = "pippin_notice"
-_MAX_NOTICE_CHARS = 300
 
 # Jinja2Templates turns autoescape on for .html: every value shown is escaped unless a template says otherwise.
 templates = Jinja2Templates(directory=TEMPLATES_DIR)
@@ -40,17 +39,15 @@ templates.env.globals["version"] = __version__
 
 def render(request: Request, template: str, context: dict[str, Any], *, status_code: int = 200) -> HTMLResponse:
     """A page with the shared context; a notice left by the previous redirect is shown once, then cleared."""
-    notice = request.cookies.get(NOTICE_COOKIE)
     page = {
         "signed_in": getattr(request.state, "signed_in", None),
-        "notice": notice[:_MAX_NOTICE_CHARS] if notice else None,
+        "notice": read_notice(request),
         "path": request.url.path,
         **context,
     }
     response = templates.TemplateResponse(request, template, page, status_code=status_code)
     response.headers["Cache-Control"] = "no-store"
-    if notice:
-        response.delete_cookie(NOTICE_COOKIE, path="/console")
+    clear_notice(request, response)
     return response
 
 
@@ -58,13 +55,5 @@ def redirect(request: Request, path: str, *, notice: str | None = None) -> Respo
     """303 to a console page after a form, with a short message to show there (POST, redirect, GET)."""
     response = RedirectResponse(path, status_code=303)
     if notice:
-        response.set_cookie(
-            NOTICE_COOKIE,
-            notice[:_MAX_NOTICE_CHARS],
-            max_age=60,
-            path="/console",
-            httponly=True,
-            samesite="lax",
-            secure=request.url.scheme == "https",
-        )
+        leave_notice(request, response, notice)
     return response

@@ -13,7 +13,7 @@ from fastapi import APIRouter, BackgroundTasks, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from sqlalchemy import select
 
-from pippin.console.auth import Changer, Viewer
+from pippin.console.auth import Changer, SignedInRoute, Viewer
 from pippin.console.rendering import redirect, render
 from pippin.dep import profiles as profile_service
 from pippin.dep import sync as sync_service
@@ -26,7 +26,7 @@ from pippin.server.background import run_sync_after_response
 from pippin.server.deps import DBSession, Resources
 from pippin.store.models import DEPProfile, TokenDefaultProfile
 
-router = APIRouter()
+router = APIRouter(route_class=SignedInRoute)
 _P7M_SUFFIXES = (".p7m",)
 
 

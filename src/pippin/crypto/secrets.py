@@ -46,7 +46,7 @@ NEW_KEY_FILE_NAME = f"{KEY_FILE_NAME}.new"
 OLD_KEY_FILE_NAME = f"{KEY_FILE_NAME}.old"
 #: Every purpose :meth:`SecretBox.derive_key` serves. Each database stores its key per purpose (sealed) at first
 #: use, so that what was signed before a master key rotation still verifies after it.
-SIGNING_PURPOSES = ("enrollment-url-reference", "sign-in throttle counters")
+SIGNING_PURPOSES = ("enrollment-url-reference", "sign-in throttle counters", "console-notice")
 _KEY_BYTES = 32
 _KEY_ID_BYTES = 4
 _NONCE_BYTES = 12

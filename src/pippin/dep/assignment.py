@@ -110,6 +110,13 @@ def queue_assignment(
         raise InvalidInput("Name the devices to assign.", hint="Give serial numbers, --all-unassigned or --token NAME.")
     if serials and (all_unassigned or token_name is not None):
         raise InvalidInput("Give serial numbers, or --all-unassigned / --token, not both.")
+    if all_unassigned and token_name is not None:
+        # Each names a set of devices of its own; reading both as "the token's devices without one" is a guess.
+        raise InvalidInput(
+            "Give --all-unassigned (every device without a profile) or --token NAME (every device of the token), "
+            "not both.",
+            hint="Send one request for each set of devices.",
+        )
     conditions: list[ColumnElement[bool]] = [active_device()]
     if token_name is not None:
         conditions.append(Device.token_id == get_token(session, name=token_name).id)

@@ -33,6 +33,11 @@ class BodySizeLimit:
         self.max_bytes = max_bytes
         self.refuse = refuse
 
+    def _over_limit(self, digits: str) -> bool:
+        # Compared by length first: int() refuses strings of thousands of digits, and needs none of them.
+        significant = digits.lstrip("0")
+        return len(significant) > len(str(self.max_bytes)) or int(significant or "0") > self.max_bytes
+
     @property
     def message(self) -> str:
         return f"The request body is larger than {self.max_bytes} bytes."
@@ -42,10 +47,11 @@ class BodySizeLimit:
             await self.app(scope, receive, send)
             return
         declared = Headers(scope=scope).get("content-length")
-        if declared is not None and not declared.isdigit():
+        # ASCII digits only: str.isdigit() also takes "²", which int() then refuses.
+        if declared is not None and not (declared.isascii() and declared.isdigit()):
             await self.refuse(scope, 400, "The Content-Length header is not a number.")(scope, receive, send)
             return
-        if declared is not None and int(declared) > self.max_bytes:
+        if declared is not None and self._over_limit(declared):
             await self.refuse(scope, 413, self.message)(scope, receive, send)
             return
         received = 0
