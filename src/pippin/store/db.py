@@ -11,6 +11,11 @@ A read transaction that turns out to write (a sign-in touching ``last_seen_at`` 
 write transaction on SQLite just before its first write: in WAL mode a deferred transaction whose snapshot is
 older than another writer's commit fails at once with "database is locked", whatever the busy timeout. It has
 written nothing until then, so restarting loses nothing; what it read before stays as fresh as any read.
+
+A database that cannot be reached or used (a server that does not answer, a file that is no database, a folder
+this user may not write) raises :class:`DatabaseUnavailable` from wherever it was first touched, naming the
+database (its password masked) and the driver's reason: every interface then says so in its own words (exit
+code 5, HTTP 503) instead of failing with the driver's exception.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from pippin.errors import ConfigurationError
+from pippin.errors import ConfigurationError, Unavailable
+from pippin.printable import printable
 
 SessionFactory = sessionmaker[Session]
 
@@ -35,6 +41,72 @@ _HOLDS_WRITE_LOCK = "pippin_holds_write_lock"
 #: Session-info key set on sessions opened by :func:`read_transaction` / :func:`open_request_session`.
 _READ_SESSION = "pippin_read_session"
 _READ_METHODS = frozenset({"GET", "HEAD"})
+
+#: SQLite's result codes for a database file that cannot be used as one right now (Python's sqlite3 names them
+#: in ``sqlite_errorname``; extended codes such as SQLITE_IOERR_WRITE start with these).
+_SQLITE_UNUSABLE = ("SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_IOERR",
+                    "SQLITE_FULL", "SQLITE_CORRUPT", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_AUTH")  # fmt: skip
+#: PostgreSQL's SQLSTATE classes for a server that cannot serve: connection exceptions, insufficient
+#: resources (too many connections, disk full), operator intervention (shutting down, starting up).
+_POSTGRES_UNAVAILABLE = ("08", "53", "57P")
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached or used right now: its message names it (password masked) and the reason.
+
+    The message is for the operator; a web client gets a message of its own (``server/errors.py``), since the
+    name of a database server and its user are nobody else's business.
+    """
+
+    code = "database_unavailable"
+
+    def __init__(self, database: str, reason: str) -> None:
+        super().__init__(
+            f"The database {database} cannot be used: {reason}",
+            hint="Check that it runs and that this user may reach it (PIPPIN_DATABASE_URL, or PIPPIN_DATA_DIR for "
+            "SQLite); then try again.",
+        )
+        self.database = database
+
+
+def _shown(url: URL) -> str:
+    return url.render_as_string(hide_password=True)
+
+
+def _reason(error: BaseException, url: URL) -> str:
+    """The first line of the driver's message, printable and short, with the URL's password (should a driver
+    ever quote it) masked."""
+    lines = str(error).strip().splitlines()
+    reason = lines[0].strip() if lines else type(error).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    reason = printable(reason[:300])
+    return reason if reason.endswith((".", "?", "!")) else f"{reason}."
+
+
+def _is_unavailable(context: ExceptionContext) -> bool:
+    """Whether the driver's error says the database cannot serve (rather than that a statement is wrong)."""
+    if context.is_pre_ping:
+        return False  # the pool replaces a dead pooled connection by itself; a failed reconnect comes back here
+    if context.connection is None or context.is_disconnect:
+        return True  # failed to connect, or the server went away
+    original = context.original_exception
+    sqlite_code = getattr(original, "sqlite_errorname", None)
+    if isinstance(sqlite_code, str) and sqlite_code.startswith(_SQLITE_UNUSABLE):
+        return True
+    sqlstate = getattr(original, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_POSTGRES_UNAVAILABLE)
+
+
+def _raise_unavailable(engine: Engine, *, configured: URL) -> None:
+    """Make ``engine`` raise :class:`DatabaseUnavailable` for errors that say the database cannot serve,
+    naming it as configured (``postgresql://``, before the driver name is added)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> BaseException | None:
+        if not _is_unavailable(context):
+            return None
+        return DatabaseUnavailable(_shown(configured), _reason(context.original_exception, configured))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -93,14 +165,21 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason = f"cannot create its folder {printable(str(folder))}: {exc.strerror or exc}."
+                raise DatabaseUnavailable(_shown(parsed), reason) from exc
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _configure_sqlite(engine)
+        _raise_unavailable(engine, configured=parsed)
         return engine
     if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        driver = parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+        engine = create_engine(driver, pool_pre_ping=True, **kwargs)
+        _raise_unavailable(engine, configured=parsed)
+        return engine
     raise ConfigurationError(
         f"Database backend {backend!r} is not supported.",
         hint="Pippin runs on SQLite (the default) and PostgreSQL.",
