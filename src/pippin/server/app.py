@@ -64,10 +64,16 @@ def create_server(
     if engine is None:
         # hide_parameters: a failed statement's message would otherwise carry its values into the log.
         engine = create_db_engine(settings.resolved_database_url, hide_parameters=True)
-    check_schema(engine)
-    resources = build_resources(
-        settings, engine, open_dep_client=open_dep_client, clock=clock, generate_key=generate_key
-    )
+    try:
+        check_schema(engine)
+        resources = build_resources(
+            settings, engine, open_dep_client=open_dep_client, clock=clock, generate_key=generate_key
+        )
+    except BaseException:
+        # A server that cannot be built (a database behind, a master key it cannot read) keeps no connection.
+        if owns_engine:
+            engine.dispose()
+        raise
     started_jobs = tuple(jobs)
 
     @asynccontextmanager

@@ -69,8 +69,18 @@ class DatabaseUnavailable(Unavailable):
         self.database = database
 
 
-def _shown(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+def shown_url(url: URL) -> str:
+    """``url`` for people: the password masked, and a SQLite path that is not UTF-8 with its bytes escaped."""
+    database = url.database
+    try:
+        if database and not database.isprintable():
+            # Rendering would percent-encode the escapes; the path goes in as the reader should see it.
+            placeholder = "PIPPIN-DATABASE-PATH"
+            shown = printable(database.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+            return url.set(database=placeholder).render_as_string(hide_password=True).replace(placeholder, shown)
+        return url.render_as_string(hide_password=True)
+    except UnicodeEncodeError:  # a user or host name that is not UTF-8 either
+        return f"{url.drivername}://(a name that is not UTF-8)"
 
 
 def _reason(error: BaseException, url: URL) -> str:
@@ -106,7 +116,7 @@ def _raise_unavailable(engine: Engine, *, configured: URL) -> None:
     def _on_error(context: ExceptionContext) -> BaseException | None:
         if not _is_unavailable(context):
             return None
-        return DatabaseUnavailable(_shown(configured), _reason(context.original_exception, configured))
+        return DatabaseUnavailable(shown_url(configured), _reason(context.original_exception, configured))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -170,7 +180,7 @@ def create_db_engine(url: str, **kwargs: Any) -> Engine:
                 folder.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 reason = f"cannot create its folder {printable(str(folder))}: {exc.strerror or exc}."
-                raise DatabaseUnavailable(_shown(parsed), reason) from exc
+                raise DatabaseUnavailable(shown_url(parsed), reason) from exc
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _configure_sqlite(engine)
         _raise_unavailable(engine, configured=parsed)
