@@ -26,7 +26,7 @@ from pippin.config import Settings, source_of, unknown_variables, variable_name
 from pippin.crypto.secrets import KEY_FILE_NAME, parse_master_key
 from pippin.errors import PippinError
 from pippin.printable import printable
-from pippin.store.db import create_db_engine
+from pippin.store.db import DatabaseUnavailable, create_db_engine
 from pippin.store.migrate import current_revision, head_revision
 
 APPLE_DEP_URL = "https://mdmenrollment.apple.com"
@@ -101,6 +101,8 @@ def check_database(settings: Settings) -> Check:
         return Check("database", "failed", f"{shown}: {error.message}", exit_code=2)
     try:
         current, head = current_revision(engine), head_revision(engine)
+    except DatabaseUnavailable as error:
+        return Check("database", "failed", f"{shown}: unreachable ({error.reason})", exit_code=5)
     except Exception as exc:
         return Check("database", "failed", f"{shown}: unreachable ({_reason(exc)})", exit_code=5)
     finally:

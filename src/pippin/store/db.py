@@ -67,6 +67,7 @@ class DatabaseUnavailable(Unavailable):
             "SQLite); then try again.",
         )
         self.database = database
+        self.reason = reason
 
 
 def shown_url(url: URL) -> str:
