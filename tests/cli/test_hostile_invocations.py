@@ -7,8 +7,8 @@ the database or on disk; and no database password reaches the output. New comman
 touching this file. Each test records how many invocations it tried (``cli_invocations``); the run's summary
 adds them up.
 
-In-process (Typer's CliRunner) for speed; the last two tests run the real `pippin` executable, since only a
-real process receives undecodable bytes from the operating system.
+In-process (Typer's CliRunner) for speed; the last three tests run the real `pippin` executable, since only a
+real process receives undecodable bytes from the operating system (its arguments and its standard input).
 """
 
 from __future__ import annotations
@@ -440,3 +440,22 @@ def test_an_unreachable_database_is_one_line_and_exit_5_from_a_real_process(tmp_
     assert "Connection refused" in first_line
     assert PASSWORD not in stderr and "Traceback" not in stderr
     assert len(stderr.splitlines()) == 2  # the line, and what to do
+
+
+def test_a_password_on_stdin_that_is_not_utf8_is_refused_by_a_real_process(tmp_path: Path) -> None:
+    env = {**os.environ, "PIPPIN_DATA_DIR": str(tmp_path / "data")}
+    done = subprocess.run(
+        [PIPPIN, "admin", "user", "create", "ann@example.com", "--password-stdin"],
+        input=b"\xff\xfe long enough otherwise\n",
+        env=env,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+    stderr = done.stderr.decode("utf-8", "replace")
+    assert done.returncode == 2, stderr
+    assert "not UTF-8 text" in stderr and "Traceback" not in stderr
+    listed = subprocess.run(
+        [PIPPIN, "admin", "user", "list", "--json"], env=env, capture_output=True, timeout=60, check=False
+    )
+    assert listed.returncode == 0 and listed.stdout.strip() == b"[]"
