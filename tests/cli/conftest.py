@@ -21,3 +21,17 @@ def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def online(settings: Settings, sim: RunningSimulator) -> Settings:
     """The test settings with the simulator as Apple, and one retry so failures show quickly."""
     return settings.model_copy(update={"dep_base_url": sim.base_url, "dep_max_retries": 1})
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Add up the invocations the hostile-input tests tried (each records ``cli_invocations``)."""
+    reports = [
+        report
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call"
+    ]
+    counts = [value for report in reports for name, value in report.user_properties if name == "cli_invocations"]
+    if counts:
+        total = sum(int(value) for value in counts)
+        terminalreporter.write_line(f"hostile CLI invocations tried: {total} in {len(counts)} tests")

@@ -113,6 +113,19 @@ def test_keypair_prints_the_pem_and_guards_an_existing_file(pippin: Any, tmp_pat
     assert target.read_text() == printed.stdout
 
 
+@pytest.mark.parametrize("where", ["missing/acme.pem", "", "/proc/self/no-such-folder/acme.pem"])
+def test_keypair_to_an_impossible_file_leaves_neither_key_nor_event(pippin: Any, tmp_path: Path, where: str) -> None:
+    target = tmp_path / where if where and not where.startswith("/") else Path(where or tmp_path)
+    before = sorted(tmp_path.rglob("*"))
+    refused = pippin("dep", "keypair", "acme", "-o", str(target))
+    assert refused.exit_code == 2, refused.output
+    assert "Cannot write" in refused.stderr or "is a folder" in refused.stderr
+    assert _tokens(pippin) == []
+    audit = pippin("audit", "list", "--json")
+    assert audit.exit_code == 0 and json.loads(audit.stdout) == []
+    assert sorted(tmp_path.rglob("*")) == before
+
+
 @pytest.mark.parametrize(
     ("content", "exit_code", "says"),
     [

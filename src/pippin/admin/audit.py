@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from pippin.admin.actor import Actor, AuditAction, Interface
 from pippin.admin.schemas import AuditEventRead
 from pippin.errors import InvalidInput
-from pippin.store.models import AuditEvent, utcnow
+from pippin.store.models import MAX_STORED_INTEGER, AuditEvent, utcnow
 from pippin.text import check_text
 
 __all__ = ["Actor", "AuditAction", "Interface", "list_events", "record_event"]
@@ -91,6 +91,10 @@ def list_events(
     """The newest events first; ``before_id`` continues after the last one of a previous page."""
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIST}.", hint="Page with --before.")
+    if before_id is not None and not 1 <= before_id <= MAX_STORED_INTEGER:
+        raise InvalidInput(
+            f"before must be an event id from 1 to {MAX_STORED_INTEGER}.", hint="Use an id an earlier page listed."
+        )
     query = select(AuditEvent)
     if before_id is not None:
         query = query.where(AuditEvent.id < before_id)

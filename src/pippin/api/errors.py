@@ -11,7 +11,8 @@ Apple's refusals and ``details`` for malformed requests. The statuses (documente
 - 422: the request does not have the documented shape (missing field, wrong type, undecodable JSON).
 - 424 ``DEPAuthFailure``: Apple refuses the DEP token itself; ``token_status`` says why, the hint how to fix it.
 - 502 ``DEPError``: Apple could not be reached or answered wrongly; ``Retry-After`` when Apple named a delay.
-- 503 ``Unavailable``: something else Pippin needs (the database) is unreachable; retry later.
+- 503 ``Unavailable``: something else Pippin needs (the database) is unreachable; retry later (an unreachable
+  database with a message of its own: the log names the database and the cause).
 - 500: a configuration problem (with a safe message; the log has the detail) or a bug (``internal_error``).
 """
 
@@ -30,7 +31,7 @@ from starlette.types import Scope
 
 from pippin.api.auth import AuthenticationRequired, ReadOnlyToken
 from pippin.dep.errors import DEPAuthFailure, DEPError
-from pippin.errors import ConfigurationError, PippinError
+from pippin.errors import PippinError
 from pippin.server import errors as server_errors
 from pippin.server.middleware import UnexpectedErrorMiddleware
 
@@ -98,14 +99,11 @@ def _retry_after(error: PippinError) -> str | None:
 def _pippin_error_response(request: Request, error: PippinError) -> JSONResponse:
     status = status_for(error)
     fields = {"method": request.method, "path": request.url.path, "status": status, "error": error.code}
-    if isinstance(error, ConfigurationError):
-        # The message may name paths or settings of the server; the operator reads it in the log, not the client.
-        logger.error("configuration error: %s", error, extra={"fields": fields})
-        body = ErrorRead(
-            error=error.code,
-            message="Pippin's server configuration is wrong or incomplete.",
-            hint="An operator should read the server log, which says what to fix.",
-        )
+    client_text = server_errors.for_operator_only(error)
+    if client_text is not None:
+        # The message names the server's paths, settings or database host; the operator reads it in the log.
+        logger.error("request failed: %s", error, extra={"fields": fields})
+        body = ErrorRead(error=error.code, message=client_text.message, hint=client_text.hint)
         return error_response(status, body)
     log = logger.warning if status >= 500 or isinstance(error, DEPError) else logger.info
     log("request refused: %s", error.message, extra={"fields": fields})

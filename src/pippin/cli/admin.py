@@ -30,7 +30,13 @@ def _read_password(from_stdin: bool) -> str:
     if from_stdin:
         # One line, as `echo "$PASSWORD" | pippin admin user create ...` sends it; read a little past the limit
         # so an oversized input is refused instead of silently cut.
-        line = sys.stdin.readline(user_service.MAX_PASSWORD_CHARS + 2)
+        not_text = InvalidInput("The password on standard input is not UTF-8 text.", hint="Send it as UTF-8.")
+        try:
+            line = sys.stdin.readline(user_service.MAX_PASSWORD_CHARS + 2)
+            # Undecodable bytes arrive as lone surrogates (PEP 383), or fail right away under a strict locale.
+            line.encode("utf-8")
+        except UnicodeError:
+            raise not_text from None
         password = line.removesuffix("\n").removesuffix("\r")
         if not password:
             raise InvalidInput("No password arrived on standard input.", hint="Send it as one line.")

@@ -15,6 +15,7 @@ from pippin.admin.audit import Actor, AuditAction, Interface
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.store.db import read_transaction
+from pippin.store.models import MAX_STORED_INTEGER
 
 app = typer.Typer(help="The audit log: every change an admin made, from the console, the API and the CLI.")
 
@@ -35,7 +36,10 @@ def cli_actor() -> Actor:
 def list_events(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", min=1, max=audit_service.MAX_LIST, help="At most this many.")] = 100,
-    before: Annotated[int | None, typer.Option("--before", help="Only events older than this id (paging).")] = None,
+    before: Annotated[
+        int | None,
+        typer.Option("--before", min=1, max=MAX_STORED_INTEGER, help="Only events older than this id (paging)."),
+    ] = None,
     actor: Annotated[str | None, typer.Option("--actor", help="Only this admin, API token or OS user.")] = None,
     action: Annotated[
         AuditAction | None, typer.Option("--action", help="Only this action, e.g. dep.token.upload.")

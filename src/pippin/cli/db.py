@@ -6,13 +6,14 @@ import typer
 
 from pippin.cli.context import cli_context
 from pippin.cli.output import stdout
+from pippin.store.db import shown_url
 from pippin.store.migrate import current_revision, head_revision, upgrade_to_head
 
 app = typer.Typer(help="The database: its schema revision and upgrades.", no_args_is_help=True)
 
 
 def _where(ctx: typer.Context) -> str:
-    return cli_context(ctx).unchecked_engine.url.render_as_string(hide_password=True)
+    return shown_url(cli_context(ctx).unchecked_engine.url)
 
 
 @app.command("upgrade")

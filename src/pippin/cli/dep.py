@@ -16,13 +16,14 @@ from rich.text import Text
 from pippin.cli import dep_sync
 from pippin.cli.audit import cli_actor
 from pippin.cli.context import CLIContext, cli_context
+from pippin.cli.files import shown_path, written_after_commit
 from pippin.cli.output import print_json, stderr, stdout
 from pippin.crypto.secrets import SecretBox
 from pippin.dep import sync_runs as sync_run_service
 from pippin.dep import token as token_service
 from pippin.dep import token_deletion as token_deletion_service
 from pippin.dep.schemas import DEPTokenRead, ExpiryLevel, TokenDeletionRead
-from pippin.errors import Conflict, InvalidInput
+from pippin.errors import InvalidInput
 from pippin.store.db import read_transaction, transaction
 
 app = typer.Typer(help="DEP: connect Apple MDM servers with server tokens, and check them.", no_args_is_help=True)
@@ -51,16 +52,16 @@ def keypair(
     force: Annotated[bool, typer.Option("--force", help="Overwrite FILE if it exists.")] = False,
 ) -> None:
     """Make the public key (.pem) to upload to an MDM server in Apple Business Manager (seed step 2)."""
-    if output is not None and output.exists() and not force:
-        raise Conflict(f"{output} already exists.", hint="Choose another file, or pass --force to overwrite it.")
     context = cli_context(ctx)
-    with transaction(context.session_factory) as session:
+    # The file is checked before, and in place after, the transaction: a failure leaves neither key nor file.
+    with written_after_commit(output, force=force) as staged, transaction(context.session_factory) as session:
         certificate_pem = token_service.create_keypair(session, name=name, box=_box(context), actor=cli_actor())
+        if staged is not None:
+            staged.write(certificate_pem.encode("ascii"))
     if output is None:
         stdout.print(certificate_pem, end="", markup=False)
     else:
-        output.write_text(certificate_pem, encoding="ascii")
-        stderr.print(f"Wrote the certificate for {name!r} to {output}.", markup=False)
+        stderr.print(f"Wrote the certificate for {name!r} to {shown_path(output)}.", markup=False)
     stderr.print(
         "Next, in Apple Business Manager: Preferences, Your MDM Servers, Add (or Edit) a server, Upload Public Key "
         f"with this .pem; then Download Token and run `pippin dep upload-token {name} FILE --apple-id YOUR_APPLE_ID`.",
@@ -73,10 +74,11 @@ def _read_upload(path: Path) -> bytes:
         with path.open("rb") as handle:
             # One byte past the limit is enough for the service to refuse it without reading a huge file.
             return handle.read(token_service.MAX_TOKEN_FILE_BYTES + 1)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "not a possible file name"
         raise InvalidInput(
-            f"Cannot read {path}: {exc.strerror or exc}.", hint="Pass the path of the downloaded *_smime.p7m file."
-        ) from exc
+            f"Cannot read {shown_path(path)}: {reason}.", hint="Pass the path of the downloaded *_smime.p7m file."
+        ) from None
 
 
 @app.command("upload-token")

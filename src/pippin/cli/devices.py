@@ -15,6 +15,7 @@ from pippin.inventory import devices as inventory_service
 from pippin.inventory.schemas import AssignmentFilter, DeviceFilters, DeviceRead, DeviceSort, SortDirection
 from pippin.inventory.state import STATE_LABELS, DeviceState
 from pippin.store.db import read_transaction
+from pippin.store.models import MAX_STORED_INTEGER
 
 app = typer.Typer(
     help="The corporate-owned devices synced from Apple, and their enrollment states.", no_args_is_help=True
@@ -60,7 +61,9 @@ def list_devices(
     ] = False,
     sort: Annotated[DeviceSort, typer.Option("--sort", help="The order; the serial breaks ties.")] = DeviceSort.serial,
     direction: Annotated[SortDirection, typer.Option("--direction", help="asc or desc.")] = SortDirection.asc,
-    limit: Annotated[int, typer.Option("--limit", min=1, help="Show at most this many devices.")] = 1000,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=MAX_STORED_INTEGER, help="Show at most this many devices.")
+    ] = 1000,
     json_output: JSONOption = False,
 ) -> None:
     """List the corporate-owned devices (seed: "All corporate-owned devices"), in serial order unless --sort."""

@@ -29,7 +29,7 @@ from pippin.crypto.secrets import KEY_FILE_NAME, SecretBox, key_fingerprint, par
 from pippin.errors import PippinError
 from pippin.printable import printable
 from pippin.private_files import PRIVATE_DIRECTORY_MODE
-from pippin.store.db import create_db_engine, create_session_factory, read_transaction
+from pippin.store.db import DatabaseUnavailable, create_db_engine, create_session_factory, read_transaction
 from pippin.store.migrate import current_revision, head_revision
 from pippin.store.models import MasterKeyCheck
 
@@ -109,6 +109,8 @@ def check_database(settings: Settings) -> Check:
         return Check("database", "failed", f"{shown}: {error.message}", exit_code=2)
     try:
         current, head = current_revision(engine), head_revision(engine)
+    except DatabaseUnavailable as error:
+        return Check("database", "failed", f"{shown}: unreachable ({error.reason})", exit_code=5)
     except Exception as exc:
         return Check("database", "failed", f"{shown}: unreachable ({_reason(exc)})", exit_code=5)
     finally:

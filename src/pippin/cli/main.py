@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import typer
 from typer._click.core import Context as ClickContext
+from typer._click.exceptions import ClickException, UsageError
 from typer.core import TyperGroup
 
 from pippin import __version__
@@ -25,6 +27,7 @@ from pippin.cli.sim import sim_app
 from pippin.config import InvalidSettings, load_settings, unknown_variables
 from pippin.errors import ConfigurationError, Conflict, InvalidInput, NotFound, PippinError, Unavailable
 from pippin.logs import configure_logging
+from pippin.printable import printable
 
 #: Exit codes, documented in the README: scripts can tell "fix your input" from "try again later".
 #: A configuration Pippin cannot use (another master key than the database's, a key file others can read) is
@@ -36,17 +39,70 @@ EXIT_CODES: dict[type[PippinError], int] = {
     Conflict: 4,
     Unavailable: 5,
 }
+#: A failure no rule foresaw (a bug): the README's "failed; the message says why".
+EXIT_FAILED = 1
+
+logger = logging.getLogger("pippin.cli")
 
 
 def exit_code_for(error: PippinError) -> int:
     for error_type, code in EXIT_CODES.items():
         if isinstance(error, error_type):
             return code
-    return 1
+    return EXIT_FAILED
+
+
+def undecodable_argument(args: Sequence[str]) -> str | None:
+    """The first argument that is not valid UTF-8, shown with its bytes escaped; ``None`` when all are.
+
+    Python hands a command-line argument that is not UTF-8 over as a str holding lone surrogates (PEP 383);
+    nothing can store, send or print such a str, so it is refused before any command sees it.
+    """
+    for position, arg in enumerate(args, start=1):
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"argument {position} ({printable(_bytes_escaped(arg[:100]))})"
+    return None
+
+
+def _bytes_escaped(arg: str) -> str:
+    """``arg`` with each undecodable byte as ``\\xNN`` (and any other lone surrogate as ``\\uNNNN``)."""
+    return "".join(
+        f"\\x{ord(char) - 0xDC00:02x}"
+        if 0xDC80 <= ord(char) <= 0xDCFF
+        else (f"\\u{ord(char):04x}" if 0xD800 <= ord(char) <= 0xDFFF else char)
+        for char in arg
+    )
+
+
+def _report_unexpected(error: Exception) -> None:
+    """One line for a failure Pippin has no rule for; the traceback only in the DEBUG log, for a bug report.
+
+    The exception's own text is not printed: it may quote a secret (a key, a password) that was being handled.
+    """
+    logger.debug("unexpected failure", exc_info=error)
+    stderr.print(f"[bold red]error:[/] Pippin failed unexpectedly ({type(error).__name__}).", markup=True)
+    stderr.print(
+        "This is a bug in Pippin. Run the command again with PIPPIN_LOG_LEVEL=DEBUG to see where it failed, "
+        "and report that.",
+        markup=False,
+    )
 
 
 class PippinGroup(TyperGroup):
-    """The root group: turns any :class:`PippinError` into one line on stderr and a meaningful exit code."""
+    """The root group: refuses arguments that are not text, turns any :class:`PippinError` into one line on
+    stderr and a meaningful exit code, and anything else into one line and exit code 1, never a traceback."""
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        bad = undecodable_argument(args)
+        if bad is not None:
+            raise UsageError(
+                f"{bad} is not valid UTF-8 text. Pippin takes names, paths and values as UTF-8; "
+                "rename the file or retype the value.",
+                ctx=ctx,
+            )
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: ClickContext) -> Any:
         try:
@@ -56,6 +112,13 @@ class PippinGroup(TyperGroup):
             if error.hint:
                 stderr.print(error.hint, markup=False)
             raise typer.Exit(exit_code_for(error)) from None
+        except (ClickException, typer.Exit, typer.Abort):
+            raise  # Click's own ways of ending: usage errors (exit 2), exits, Ctrl-C
+        except BrokenPipeError:
+            raise  # the reader of a pipe went away (`pippin ... | head`): Typer ends quietly
+        except Exception as error:
+            _report_unexpected(error)
+            raise typer.Exit(EXIT_FAILED) from None
         finally:
             obj = ctx.obj
             if isinstance(obj, CLIContext):

@@ -17,6 +17,7 @@ from rich.text import Text
 
 from pippin.cli.audit import cli_actor
 from pippin.cli.context import CLIContext, cli_context
+from pippin.cli.files import shown_path
 from pippin.cli.output import print_json, stdout
 from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
@@ -92,10 +93,11 @@ def _read_certificates(paths: list[Path]) -> list[str]:
         try:
             with path.open("rb") as handle:
                 data = handle.read(MAX_CERTIFICATE_FILE + 1)
-        except OSError as error:
-            raise InvalidInput(f"Cannot read {str(path)[:200]}: {error.strerror}.") from None
+        except (OSError, ValueError) as error:  # ValueError: a NUL in the path
+            reason = error.strerror if isinstance(error, OSError) and error.strerror else "not a possible file name"
+            raise InvalidInput(f"Cannot read {shown_path(path)}: {reason}.") from None
         if len(data) > MAX_CERTIFICATE_FILE:
-            raise InvalidInput(f"{str(path)[:200]} is larger than {MAX_CERTIFICATE_FILE:,} bytes.")
+            raise InvalidInput(f"{shown_path(path)} is larger than {MAX_CERTIFICATE_FILE:,} bytes.")
         pem = b"-----BEGIN CERTIFICATE-----" in data
         certificates.append(data.decode("ascii", "replace") if pem else base64.b64encode(data).decode())
     return certificates

@@ -6,12 +6,15 @@ import ipaddress
 import logging
 import re
 import socket
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pippin.cli.context import cli_context
 from pippin.errors import InvalidInput, Unavailable
+
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
 logger = logging.getLogger("pippin.serve")
 
@@ -58,14 +61,23 @@ def serve(
 ) -> None:
     """Serve the REST API (/api/v1, docs at /api/docs) and the console (/console); run the scheduled DEP syncs."""
     # Imported here, not at the top: every other `pippin` command starts faster without the web stack.
-    import uvicorn
-
     from pippin.server.app import create_server
     from pippin.server.jobs import periodic_jobs
 
     validate_host(host)
     settings = cli_context(ctx).settings
     app = create_server(settings, jobs=[periodic_jobs])
+    try:
+        _listen_and_serve(app, host=host, port=port, log_level=settings.log_level)
+    finally:
+        # The lifespan disposes the engine once the server ran; one that never got so far (a taken port) is
+        # disposed here, and disposing twice is harmless.
+        app.state.resources.engine.dispose()
+
+
+def _listen_and_serve(app: Starlette, *, host: str, port: int, log_level: str) -> None:
+    import uvicorn
+
     sock = bind(host, port)
     shown_host = f"[{host}]" if ":" in host else host
     logger.info(
@@ -74,7 +86,7 @@ def serve(
     )
     config = uvicorn.Config(
         app,
-        log_level=settings.log_level.lower(),
+        log_level=log_level.lower(),
         server_header=False,
         # Pippin's own handlers log requests that fail; uvicorn's access lines would repeat every success.
         access_log=False,

@@ -20,7 +20,7 @@ from starlette.types import Scope
 from pippin.console import admins, audit, auth, csrf, devices, overview, profiles, tokens
 from pippin.console.rendering import render, templates
 from pippin.errors import PippinError
-from pippin.server.errors import status_for
+from pippin.server.errors import for_operator_only, status_for
 from pippin.server.middleware import BodySizeLimit, UnexpectedErrorMiddleware
 from pippin.server.resources import ServerResources
 
@@ -53,8 +53,19 @@ async def _handle_pippin_error(request: Request, exc: Exception) -> Response:
         status = 403
     else:
         status = status_for(exc)
-        if status == 500:
+        client_text = for_operator_only(exc)
+        if client_text is not None or status == 500:
+            # The message names the server's paths, settings or database host; the operator reads it in the log.
             logger.error("console request failed: %s", exc, extra={"fields": {"path": request.url.path}})
+        if client_text is not None and status == 503:
+            return _error_page(
+                request,
+                status=503,
+                title="Pippin cannot answer right now",
+                message=client_text.message,
+                hint=client_text.hint,
+            )
+        if status == 500:
             return _error_page(
                 request,
                 status=500,

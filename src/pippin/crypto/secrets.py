@@ -186,9 +186,15 @@ class SecretBox:
         if settings.secret_key is not None:
             return cls(parse_master_key(settings.secret_key.get_secret_value(), source="PIPPIN_SECRET_KEY"))
         path = settings.data_dir / KEY_FILE_NAME
-        if not path.exists():
-            create_key_file(path)
-        return cls(read_key_file(path))
+        try:
+            if not path.exists():
+                create_key_file(path)
+            return cls(read_key_file(path))
+        except OSError as exc:
+            raise ConfigurationError(
+                f"Cannot use the master key file {path}: {exc.strerror or exc}.",
+                hint="Make PIPPIN_DATA_DIR a folder this user may write to, or set PIPPIN_SECRET_KEY.",
+            ) from None
 
     @property
     def fingerprint(self) -> str:

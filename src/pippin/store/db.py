@@ -11,6 +11,11 @@ A read transaction that turns out to write (a sign-in touching ``last_seen_at`` 
 write transaction on SQLite just before its first write: in WAL mode a deferred transaction whose snapshot is
 older than another writer's commit fails at once with "database is locked", whatever the busy timeout. It has
 written nothing until then, so restarting loses nothing; what it read before stays as fresh as any read.
+
+A database that cannot be reached or used (a server that does not answer, a file that is no database, a folder
+this user may not write) raises :class:`DatabaseUnavailable` from wherever it was first touched, naming the
+database (its password masked) and the driver's reason: every interface then says so in its own words (exit
+code 5, HTTP 503) instead of failing with the driver's exception.
 """
 
 from __future__ import annotations
@@ -20,11 +25,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import URL, Connection, Engine, create_engine, event
+from sqlalchemy.engine import ExceptionContext, make_url
 from sqlalchemy.orm import ORMExecuteState, Session, sessionmaker
 
-from pippin.errors import ConfigurationError
+from pippin.errors import ConfigurationError, Unavailable
+from pippin.printable import printable
 from pippin.private_files import secure_database_files
 
 SessionFactory = sessionmaker[Session]
@@ -36,6 +42,83 @@ _HOLDS_WRITE_LOCK = "pippin_holds_write_lock"
 #: Session-info key set on sessions opened by :func:`read_transaction` / :func:`open_request_session`.
 _READ_SESSION = "pippin_read_session"
 _READ_METHODS = frozenset({"GET", "HEAD"})
+
+#: SQLite's result codes for a database file that cannot be used as one right now (Python's sqlite3 names them
+#: in ``sqlite_errorname``; extended codes such as SQLITE_IOERR_WRITE start with these).
+_SQLITE_UNUSABLE = ("SQLITE_CANTOPEN", "SQLITE_NOTADB", "SQLITE_READONLY", "SQLITE_PERM", "SQLITE_IOERR",
+                    "SQLITE_FULL", "SQLITE_CORRUPT", "SQLITE_BUSY", "SQLITE_LOCKED", "SQLITE_AUTH")  # fmt: skip
+#: PostgreSQL's SQLSTATE classes for a server that cannot serve: connection exceptions, insufficient
+#: resources (too many connections, disk full), operator intervention (shutting down, starting up).
+_POSTGRES_UNAVAILABLE = ("08", "53", "57P")
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached or used right now: its message names it (password masked) and the reason.
+
+    The message is for the operator; a web client gets a message of its own (``server/errors.py``), since the
+    name of a database server and its user are nobody else's business.
+    """
+
+    code = "database_unavailable"
+
+    def __init__(self, database: str, reason: str) -> None:
+        super().__init__(
+            f"The database {database} cannot be used: {reason}",
+            hint="Check that it runs and that this user may reach it (PIPPIN_DATABASE_URL, or PIPPIN_DATA_DIR for "
+            "SQLite); then try again.",
+        )
+        self.database = database
+        self.reason = reason
+
+
+def shown_url(url: URL) -> str:
+    """``url`` for people: the password masked, and a SQLite path that is not UTF-8 with its bytes escaped."""
+    database = url.database
+    try:
+        if database and not database.isprintable():
+            # Rendering would percent-encode the escapes; the path goes in as the reader should see it.
+            placeholder = "PIPPIN-DATABASE-PATH"
+            shown = printable(database.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace"))
+            return url.set(database=placeholder).render_as_string(hide_password=True).replace(placeholder, shown)
+        return url.render_as_string(hide_password=True)
+    except UnicodeEncodeError:  # a user or host name that is not UTF-8 either
+        return f"{url.drivername}://(a name that is not UTF-8)"
+
+
+def _reason(error: BaseException, url: URL) -> str:
+    """The first line of the driver's message, printable and short, with the URL's password (should a driver
+    ever quote it) masked."""
+    lines = str(error).strip().splitlines()
+    reason = lines[0].strip() if lines else type(error).__name__
+    if url.password:
+        reason = reason.replace(str(url.password), "***")
+    reason = printable(reason[:300])
+    return reason if reason.endswith((".", "?", "!")) else f"{reason}."
+
+
+def _is_unavailable(context: ExceptionContext) -> bool:
+    """Whether the driver's error says the database cannot serve (rather than that a statement is wrong)."""
+    if context.is_pre_ping:
+        return False  # the pool replaces a dead pooled connection by itself; a failed reconnect comes back here
+    if context.connection is None or context.is_disconnect:
+        return True  # failed to connect, or the server went away
+    original = context.original_exception
+    sqlite_code = getattr(original, "sqlite_errorname", None)
+    if isinstance(sqlite_code, str) and sqlite_code.startswith(_SQLITE_UNUSABLE):
+        return True
+    sqlstate = getattr(original, "sqlstate", None)
+    return isinstance(sqlstate, str) and sqlstate.startswith(_POSTGRES_UNAVAILABLE)
+
+
+def _raise_unavailable(engine: Engine, *, configured: URL) -> None:
+    """Make ``engine`` raise :class:`DatabaseUnavailable` for errors that say the database cannot serve,
+    naming it as configured (``postgresql://``, before the driver name is added)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _on_error(context: ExceptionContext) -> BaseException | None:
+        if not _is_unavailable(context):
+            return None
+        return DatabaseUnavailable(shown_url(configured), _reason(context.original_exception, configured))
 
 
 def _configure_sqlite(engine: Engine) -> None:
@@ -98,15 +181,25 @@ def create_db_engine(url: str, *, private_files: bool = True, **kwargs: Any) -> 
         ) from exc
     backend = parsed.get_backend_name()
     if backend == "sqlite":
-        if parsed.database and parsed.database != ":memory:" and private_files:
-            secure_database_files(Path(parsed.database))
+        if parsed.database and parsed.database != ":memory:":
+            database = Path(parsed.database)
+            try:
+                if private_files:
+                    secure_database_files(database)  # its folder made 0700 when missing
+                else:
+                    database.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                reason = f"cannot create its folder or file {printable(str(database))}: {exc.strerror or exc}."
+                raise DatabaseUnavailable(shown_url(parsed), reason) from exc
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
         _configure_sqlite(engine)
+        _raise_unavailable(engine, configured=parsed)
         return engine
     if backend == "postgresql":
-        if parsed.drivername == "postgresql":
-            parsed = parsed.set(drivername="postgresql+psycopg")
-        return create_engine(parsed, pool_pre_ping=True, **kwargs)
+        driver = parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
+        engine = create_engine(driver, pool_pre_ping=True, **kwargs)
+        _raise_unavailable(engine, configured=parsed)
+        return engine
     raise ConfigurationError(
         f"Database backend {backend!r} is not supported.",
         hint="Pippin runs on SQLite (the default) and PostgreSQL.",

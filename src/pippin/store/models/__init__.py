@@ -4,7 +4,7 @@ from pippin.store.models.admin_session import AdminSession
 from pippin.store.models.admin_user import AdminRole, AdminUser
 from pippin.store.models.api_token import AdminAPIToken, APITokenScope
 from pippin.store.models.audit_event import AuditEvent
-from pippin.store.models.base import Base, UTCDateTime, utcnow
+from pippin.store.models.base import MAX_STORED_INTEGER, Base, UTCDateTime, utcnow
 from pippin.store.models.dep_profile import (
     AssignmentStatus,
     DEPProfile,
@@ -22,6 +22,7 @@ from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTri
 
 __all__ = [
     "MASTER_KEY_CHECK_ID",
+    "MAX_STORED_INTEGER",
     "APITokenScope",
     "AdminAPIToken",
     "AdminRole",

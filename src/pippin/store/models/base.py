@@ -11,6 +11,11 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+#: The largest value an integer column (ids included) holds on every database Pippin runs on: PostgreSQL's
+#: ``integer`` (SQLite's is 64 bits). A number from outside past it can match no row, and on SQLite one past
+#: 64 bits cannot even be sent, so interfaces refuse it up front.
+MAX_STORED_INTEGER = 2**31 - 1
+
 # Stable constraint names, so Alembic revisions name the same thing on SQLite and PostgreSQL.
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
