@@ -100,6 +100,9 @@ def _is_unavailable(context: ExceptionContext) -> bool:
     """Whether the driver's error says the database cannot serve (rather than that a statement is wrong)."""
     if context.is_pre_ping:
         return False  # the pool replaces a dead pooled connection by itself; a failed reconnect comes back here
+    if not isinstance(context.original_exception, Exception):
+        # Ctrl-C, SystemExit, a dying thread: SQLAlchemy counts them as disconnects, but they must go on as they are.
+        return False
     if context.connection is None or context.is_disconnect:
         return True  # failed to connect, or the server went away
     original = context.original_exception
