@@ -202,11 +202,28 @@ def create_db_engine(url: str, *, private_files: bool = True, **kwargs: Any) -> 
         driver = parsed.set(drivername="postgresql+psycopg") if parsed.drivername == "postgresql" else parsed
         engine = create_engine(driver, pool_pre_ping=True, **kwargs)
         _raise_unavailable(engine, configured=parsed)
+        _plan_for_each_value(engine)
         return engine
     raise ConfigurationError(
         f"Database backend {backend!r} is not supported.",
         hint="Pippin runs on SQLite (the default) and PostgreSQL.",
     )
+
+
+def _plan_for_each_value(engine: Engine) -> None:
+    """Plan every PostgreSQL statement for the values it is run with, never once for all values.
+
+    psycopg prepares a statement run five times, and PostgreSQL may then keep a generic plan, made without the
+    values. The inventory's best plan depends on them: a search for a rare text should read the trigram indexes,
+    one for a common text may walk the serial order. Planning Pippin's short statements costs far less than a
+    wrong plan over the fleet.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET plan_cache_mode = force_custom_plan")
+        dbapi_connection.commit()
 
 
 def create_session_factory(engine: Engine) -> SessionFactory:
