@@ -31,7 +31,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world import BENCH_ACTOR, World, connected_world, free_port
+from world import BENCH_ACTOR, World, connected_world, start_pippin_serve
 
 from pippin.admin import api_tokens as api_token_service
 from pippin.admin import users as user_service
@@ -81,21 +81,7 @@ def _pippin_env(world: World) -> dict[str, str]:
 
 
 def _serve(world: World, work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    log = (work / "serve.log").open("wb")
-    command = [str(PIPPIN), "serve", "--port", str(port)]
-    process = subprocess.Popen(command, env=_pippin_env(world), stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"pippin serve exited before it served; see {work / 'serve.log'}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("pippin serve did not start")
+    return start_pippin_serve(_pippin_env(world), work)
 
 
 def _sign_in(http: httpx.Client, email: str) -> None:

@@ -30,7 +30,7 @@ import httpx
 from cryptography.fernet import Fernet
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world import BENCH_ACTOR, free_port
+from world import BENCH_ACTOR, start_pippin_serve
 
 from pippin.admin import api_tokens as api_token_service
 from pippin.admin import users as user_service
@@ -38,7 +38,6 @@ from pippin.store.db import create_db_engine, create_session_factory, transactio
 from pippin.store.migrate import upgrade_to_head
 
 PASSWORD = "a benchmark passphrase"  # noqa: S105 (a throwaway account in a scratch database)
-PIPPIN = Path(sys.executable).with_name("pippin")
 API_PATH = "/api/v1/dep/tokens"
 
 
@@ -53,7 +52,6 @@ def _prepare(database_url: str) -> str:
 
 
 def _serve(work: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
     env = {key: value for key, value in os.environ.items() if not key.startswith("PIPPIN_")} | {
         "PIPPIN_DATA_DIR": str(work / "data"),
         "PIPPIN_DATABASE_URL": database_url,
@@ -61,19 +59,7 @@ def _serve(work: Path, database_url: str) -> tuple[subprocess.Popen[bytes], str]
         "PIPPIN_TRUSTED_PROXIES": "127.0.0.1",
         "PIPPIN_LOG_LEVEL": "WARNING",
     }
-    log = (work / "serve.log").open("wb")
-    process = subprocess.Popen([str(PIPPIN), "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
-    base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"pippin serve exited before it served; see {work / 'serve.log'}")
-        try:
-            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
-                return process, base_url
-        except httpx.TransportError:
-            time.sleep(0.2)
-    raise SystemExit("pippin serve did not start")
+    return start_pippin_serve(env, work)
 
 
 def _measure_api(base_url: str, token: str, seconds: float) -> list[float]:

@@ -75,6 +75,26 @@ def start_simulator(data_dir: Path, devices: int) -> tuple[subprocess.Popen[byte
     raise SystemExit("the simulator did not start")
 
 
+def start_pippin_serve(env: dict[str, str], work: Path) -> tuple[subprocess.Popen[bytes], str]:
+    """`pippin serve` as its own process with ``env``, on a free port, once it answers ``/healthz``; its log in
+    ``work/serve.log``. Returns the process and its base URL."""
+    port = free_port()
+    log = (work / "serve.log").open("wb")
+    pippin = Path(sys.executable).with_name("pippin")
+    process = subprocess.Popen([str(pippin), "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
+    base_url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"pippin serve exited before it served; see {work / 'serve.log'}")
+        try:
+            if httpx.get(f"{base_url}/healthz", timeout=1).status_code == 200:
+                return process, base_url
+        except httpx.TransportError:
+            time.sleep(0.2)
+    raise SystemExit("pippin serve did not start")
+
+
 def private_schema(url: str) -> tuple[str, str, str]:
     """(URL whose search_path is a new schema, schema name, plain URL to drop it with)."""
     import psycopg
