@@ -3,12 +3,19 @@ PostgreSQL like every database test (the suite's ``database_url`` fixture)."""
 
 from __future__ import annotations
 
-import pytest
+from collections.abc import Callable
 
+import pytest
+from typer.testing import CliRunner, Result
+
+from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.dep import token as token_service
 from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.simulator import RunningSimulator
+
+#: Runs ``pippin ARGS...`` in this process; ``input`` is its standard input.
+Pippin = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
@@ -21,6 +28,23 @@ def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
 def online(settings: Settings, sim: RunningSimulator) -> Settings:
     """The test settings with the simulator as Apple, and one retry so failures show quickly."""
     return settings.model_copy(update={"dep_base_url": sim.base_url, "dep_max_retries": 1})
+
+
+@pytest.fixture
+def pippin(settings: Settings) -> Pippin:
+    """The CLI on this test's database, offline (files that talk to Apple define their own)."""
+    assert settings.secret_key is not None
+    env = {
+        "PIPPIN_DATA_DIR": str(settings.data_dir),
+        "PIPPIN_DATABASE_URL": str(settings.database_url),
+        "PIPPIN_SECRET_KEY": settings.secret_key.get_secret_value(),
+        "COLUMNS": "200",
+    }
+
+    def run(*args: str, input: str | None = None) -> Result:
+        return CliRunner().invoke(app, list(args), env=env, input=input)
+
+    return run
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

@@ -4,33 +4,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 
 import pytest
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner, Result
 
-from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.server.app import create_server
-
-Pippin = Callable[..., Result]
-
-
-@pytest.fixture
-def pippin(settings: Settings) -> Pippin:
-    assert settings.secret_key is not None
-    env = {
-        "PIPPIN_DATA_DIR": str(settings.data_dir),
-        "PIPPIN_DATABASE_URL": str(settings.database_url),
-        "PIPPIN_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "COLUMNS": "200",
-    }
-
-    def run(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(app, list(args), env=env, input=input)
-
-    return run
+from tests.cli.conftest import Pippin
 
 
 def test_a_created_token_authenticates_until_it_is_revoked(pippin: Pippin, settings: Settings) -> None:

@@ -4,17 +4,14 @@ scopes: translation only (exit codes, output, prompts); refusals exit with their
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
-from typer.testing import CliRunner, Result
 
 from pippin.admin import users as user_service
-from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.server.app import create_server
@@ -22,11 +19,11 @@ from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AdminUser, AuditEvent, DEPToken, utcnow
 from tests.actors import TEST_ACTOR
 from tests.admin.throttling import block_account, blocked_counters, password_is
+from tests.cli.conftest import Pippin
 from tests.servers import quick_password_hashes
 from tests.token_with_history import ACME_COUNTS, linked_enrollments, row_counts, seed_tokens
 
 PASSWORD = "correct horse battery staple"
-Pippin = Callable[..., Result]
 
 
 @pytest.fixture(autouse=True)
@@ -38,22 +35,6 @@ def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
 def factory(session_factory: SessionFactory) -> SessionFactory:
     """The test database the commands use (the suite's fixture, which disposes of its engine)."""
     return session_factory
-
-
-@pytest.fixture
-def pippin(settings: Settings) -> Pippin:
-    assert settings.secret_key is not None
-    env = {
-        "PIPPIN_DATA_DIR": str(settings.data_dir),
-        "PIPPIN_DATABASE_URL": str(settings.database_url),
-        "PIPPIN_SECRET_KEY": settings.secret_key.get_secret_value(),
-        "COLUMNS": "200",
-    }
-
-    def run(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(app, list(args), env=env, input=input)
-
-    return run
 
 
 @pytest.fixture
