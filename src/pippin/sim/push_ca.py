@@ -17,6 +17,7 @@ do. The portal accepts only vendor certificates that carry it.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -179,10 +180,16 @@ def _load_or_create(session: Session, name: str, *, issuer: Authority | None, no
         session.add(row)
         session.flush()
         return authority
-    key = serialization.load_pem_private_key(row.private_key_pem.encode("ascii"), password=None)
+    return _parse_authority(row.certificate_pem, row.private_key_pem)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_authority(certificate_pem: str, private_key_pem: str) -> Authority:
+    """Parsed once per process: loading (and checking) an RSA private key costs more than a whole portal call."""
+    key = serialization.load_pem_private_key(private_key_pem.encode("ascii"), password=None)
     if not isinstance(key, rsa.RSAPrivateKey):  # only this module writes these rows
-        raise TypeError(f"the simulator's {name} key is not RSA")
-    return Authority(certificate=x509.load_pem_x509_certificate(row.certificate_pem.encode("ascii")), key=key)
+        raise TypeError("a simulator authority's key is not RSA")
+    return Authority(certificate=x509.load_pem_x509_certificate(certificate_pem.encode("ascii")), key=key)
 
 
 def _create_authority(name: str, *, issuer: Authority | None, now: datetime) -> Authority:

@@ -75,14 +75,9 @@ def verify_request(upload: str | bytes, *, authorities: Authorities, now: dateti
 def _decode_outer(data: bytes) -> bytes:
     """The plist inside the upload's base64, refusing a bare CSR or plist with a message saying what it is."""
     stripped = data.strip()
-    if b"-----BEGIN" in stripped[:200]:
-        raise invalid(
-            "bare_csr",
-            "This is a PEM file (a bare CSR?), not a signed push certificate request. Send your CSR to your MDM "
-            "vendor, who signs it and returns the request to upload here.",
-        )
     if stripped.startswith(b"bplist"):
         raise _binary_plist()
+    _refuse_pem(stripped)
     if stripped.startswith(_PLIST_START):
         raise invalid("not_base64", f"This is a plist, but the portal takes it base64-encoded. {_UPLOAD_AGAIN}")
     try:
@@ -93,6 +88,7 @@ def _decode_outer(data: bytes) -> bytes:
         raise invalid("empty_request", f"The request is empty. {_UPLOAD_AGAIN}")
     if decoded.startswith(b"bplist"):
         raise _binary_plist()
+    _refuse_pem(decoded)
     if _is_der_csr(decoded):
         raise invalid(
             "bare_csr",
@@ -197,6 +193,19 @@ def _check_chain(chain_pem: str, *, authorities: Authorities, now: datetime) -> 
     if vendor.not_valid_before_utc > now:
         raise invalid("vendor_certificate_not_yet_valid", "The MDM vendor certificate is not valid yet.")
     return vendor
+
+
+def _refuse_pem(data: bytes) -> None:
+    head = data.lstrip()[:100]
+    if not head.startswith(b"-----BEGIN"):
+        return
+    if b"CERTIFICATE REQUEST" in head:
+        raise invalid(
+            "bare_csr",
+            "This is a bare CSR, not a signed push certificate request. Send your CSR to your MDM vendor, who signs "
+            "it and returns the request to upload here.",
+        )
+    raise invalid("not_a_request", f"This is a PEM file, not a signed push certificate request. {_UPLOAD_AGAIN}")
 
 
 def _is_der_csr(data: bytes) -> bool:
