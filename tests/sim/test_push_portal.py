@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,8 +13,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from sqlalchemy import func, select
 
+from pippin.sim.models import SimCertificateAuthority
 from pippin.sim.push_ca import APNS_PRODUCTION_OID, MDM_CSR_SIGNING_OID, push_ca_certificates
+from pippin.sim.state import open_state
 from tests.sim.push_client import (
     create_push_certificate,
     csr_der,
@@ -216,3 +221,21 @@ def test_the_openapi_documents_the_push_portal(apple: RunningSimulator) -> None:
         "/portal/push/certificates/{identifier}/renew",
     ):
         assert path in paths, path
+
+
+def test_concurrent_first_use_makes_one_set_of_authorities(tmp_path: Path) -> None:
+    state = open_state(tmp_path / "sim")
+    try:
+        barrier = threading.Barrier(4)
+
+        def first_use() -> list[x509.Certificate]:
+            barrier.wait()
+            return push_ca_certificates(state)
+
+        with ThreadPoolExecutor(max_workers=4) as pool:
+            results = list(pool.map(lambda _: first_use(), range(4)))
+        assert all(result == results[0] for result in results)
+        with state.transaction() as session:
+            assert session.scalar(select(func.count()).select_from(SimCertificateAuthority)) == 3
+    finally:
+        state.engine.dispose()
