@@ -221,6 +221,9 @@ def test_the_openapi_documents_the_push_portal(apple: RunningSimulator) -> None:
         "/portal/push/certificates/{identifier}/renew",
     ):
         assert path in paths, path
+    schemas = apple.portal.get("/portal/openapi.json").json()["components"]["schemas"]
+    assert set(schemas["PushCertificateUpload"]["required"]) == {"apple_id", "request"}
+    assert "topic" in schemas["PushCertificateRead"]["properties"]
 
 
 def test_concurrent_first_use_makes_one_set_of_authorities(tmp_path: Path) -> None:

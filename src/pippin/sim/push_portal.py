@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import Field, StrictStr
+from pydantic import BaseModel, Field, StrictStr
 
 from pippin.sim import push_ca, push_certs
 from pippin.sim.portal import PortalRoute, Strict, sim_state
@@ -32,7 +32,41 @@ class PushCertificateUpload(Strict):
     request: StrictStr = Field(description="The signed request as the vendor returned it: base64 of the XML plist.")
 
 
-@router.post("/vendor-certificates", status_code=201)
+class VendorCertificateRead(BaseModel):
+    certificate_pem: str
+    private_key_pem: str = Field(description="The vendor's key, PKCS#8 PEM, unencrypted: a test key only.")
+    chain_pem: str = Field(description="Vendor certificate, WWDR intermediate, root: a PushCertCertificateChain.")
+    serial: str = Field(description="Lowercase hex.")
+    not_after: str
+
+
+class AuthoritiesRead(BaseModel):
+    push_ca_pem: str = Field(description="The CA push certificates chain to; an APNs server trusts it.")
+    wwdr_intermediate_pem: str
+    wwdr_root_pem: str
+
+
+class PushCertificateSummary(BaseModel):
+    serial: str = Field(description="Lowercase hex.")
+    topic: str = Field(description="com.apple.mgmt.External.<uuid>: the certificate subject's UID, the APNs topic.")
+    apple_id: str
+    vendor: str = Field(description="Subject of the vendor certificate that signed the request.")
+    not_before: str
+    not_after: str
+    created_at: str
+    status: str = Field(description="active, renewed (replaced by a renewal, valid until it expires) or expired.")
+    renewed_from_serial: str | None
+
+
+class PushCertificateRead(PushCertificateSummary):
+    certificate_pem: str
+
+
+class PushCertificateList(BaseModel):
+    certificates: list[PushCertificateSummary]
+
+
+@router.post("/vendor-certificates", status_code=201, response_model=VendorCertificateRead)
 def create_vendor_certificate(body: VendorCertificateCreate, request: Request) -> dict[str, Any]:
     """A test MDM vendor certificate and its key (real vendors get theirs from Apple's developer programme)."""
     name = body.vendor_name.strip()
@@ -53,7 +87,7 @@ def create_vendor_certificate(body: VendorCertificateCreate, request: Request) -
     }
 
 
-@router.get("/authorities")
+@router.get("/authorities", response_model=AuthoritiesRead)
 def read_authorities(request: Request) -> dict[str, Any]:
     """The push CA (what an APNs server trusts for push certificates) and the WWDR pair vendor chains end in."""
     state = sim_state(request)
@@ -66,7 +100,7 @@ def read_authorities(request: Request) -> dict[str, Any]:
     }
 
 
-@router.post("/certificates", status_code=201)
+@router.post("/certificates", status_code=201, response_model=PushCertificateRead)
 def create_push_certificate(body: PushCertificateUpload, request: Request) -> dict[str, Any]:
     """Upload a signed request as a new push certificate: it gets a new topic."""
     state = sim_state(request)
@@ -76,7 +110,7 @@ def create_push_certificate(body: PushCertificateUpload, request: Request) -> di
         return push_certs.certificate_view(row, now=now)
 
 
-@router.get("/certificates")
+@router.get("/certificates", response_model=PushCertificateList)
 def list_push_certificates(request: Request, apple_id: AppleIdQuery) -> dict[str, Any]:
     state = sim_state(request)
     with state.transaction() as session:
@@ -85,7 +119,7 @@ def list_push_certificates(request: Request, apple_id: AppleIdQuery) -> dict[str
     return {"certificates": [{k: v for k, v in view.items() if k != "certificate_pem"} for view in views]}
 
 
-@router.get("/certificates/{identifier}")
+@router.get("/certificates/{identifier}", response_model=PushCertificateRead)
 def read_push_certificate(identifier: str, request: Request, apple_id: AppleIdQuery) -> dict[str, Any]:
     """One certificate by serial (hex) or topic (the topic's newest certificate)."""
     state = sim_state(request)
@@ -94,7 +128,11 @@ def read_push_certificate(identifier: str, request: Request, apple_id: AppleIdQu
         return push_certs.certificate_view(row, now=state.clock.now())
 
 
-@router.get("/certificates/{identifier}/pem")
+@router.get(
+    "/certificates/{identifier}/pem",
+    response_class=Response,
+    responses={200: {"content": {"application/x-pem-file": {}}, "description": "The certificate, PEM."}},
+)
 def download_push_certificate(identifier: str, request: Request, apple_id: AppleIdQuery) -> Response:
     """The certificate as a PEM file, as "Download" gives it; pair it with the key the CSR was made from."""
     state = sim_state(request)
@@ -108,7 +146,7 @@ def download_push_certificate(identifier: str, request: Request, apple_id: Apple
     )
 
 
-@router.post("/certificates/{identifier}/renew", status_code=201)
+@router.post("/certificates/{identifier}/renew", status_code=201, response_model=PushCertificateRead)
 def renew_push_certificate(identifier: str, body: PushCertificateUpload, request: Request) -> dict[str, Any]:
     """Renew with a new signed request, as the Apple ID that created the certificate: the topic stays."""
     state = sim_state(request)
