@@ -97,8 +97,8 @@ def test_full_flow_issues_a_push_certificate_and_renewal_keeps_the_topic(apple: 
         customer_key(1).public_key().public_numbers()
     )
 
-    # Renewing by topic renews the topic's newest certificate.
-    by_topic = renew(apple.portal, topic, signed_request(vendor), apple_id=apple_id)
+    # Renewing by topic renews the topic's newest certificate; Apple IDs ignore case.
+    by_topic = renew(apple.portal, topic, signed_request(vendor), apple_id=apple_id.upper())
     assert by_topic.status_code == 201 and by_topic.json()["topic"] == topic
     assert by_topic.json()["renewed_from_serial"] == renewed["serial"]
 

@@ -30,7 +30,7 @@ MAX_IDENTIFIER_LENGTH = 128
 
 def create_certificate(session: Session, *, apple_id: str, upload: str | bytes, now: datetime) -> SimPushCertificate:
     """Upload a signed request as a new certificate: a new topic."""
-    apple_id = clean_apple_id(apple_id)
+    apple_id = _owner(apple_id)
     return _issue(session, apple_id=apple_id, upload=upload, topic=TOPIC_PREFIX + str(uuid.uuid4()), now=now)
 
 
@@ -38,7 +38,7 @@ def renew_certificate(
     session: Session, *, apple_id: str, identifier: str, upload: str | bytes, now: datetime
 ) -> SimPushCertificate:
     """Renew the certificate named by serial or topic with a new signed request: same topic, a new year."""
-    apple_id = clean_apple_id(apple_id)
+    apple_id = _owner(apple_id)
     current = _current(session, get_certificate(session, apple_id=apple_id, identifier=identifier))
     if current.not_after + RENEWAL_GRACE <= now:
         raise PortalError(
@@ -55,7 +55,7 @@ def renew_certificate(
 
 def get_certificate(session: Session, *, apple_id: str, identifier: str) -> SimPushCertificate:
     """The certificate of ``apple_id`` whose serial (hex) or topic is ``identifier``; for a topic, the newest."""
-    apple_id = clean_apple_id(apple_id)
+    apple_id = _owner(apple_id)
     wanted = identifier.strip()
     if len(wanted) > MAX_IDENTIFIER_LENGTH:
         wanted = ""
@@ -81,7 +81,7 @@ def get_certificate(session: Session, *, apple_id: str, identifier: str) -> SimP
 
 def list_certificates(session: Session, *, apple_id: str, now: datetime) -> list[dict[str, Any]]:
     """Every certificate of ``apple_id``, newest first, as the portal lists them."""
-    apple_id = clean_apple_id(apple_id)
+    apple_id = _owner(apple_id)
     rows = session.scalars(
         select(SimPushCertificate).where(SimPushCertificate.apple_id == apple_id).order_by(SimPushCertificate.id.desc())
     )
@@ -146,6 +146,11 @@ def _current(session: Session, row: SimPushCertificate) -> SimPushCertificate:
         .limit(1)
     ).first()
     return newest or row
+
+
+def _owner(apple_id: str) -> str:
+    """An Apple ID as the portal keys certificates by it: validated, and lowercase (Apple IDs ignore case)."""
+    return clean_apple_id(apple_id).lower()
 
 
 def _one_year_after(moment: datetime) -> datetime:
