@@ -1,4 +1,4 @@
-"""`pippin sim apple`: serve the simulator of Apple's DEP service and Business Manager portal.
+"""`pippin sim apple`: serve the simulator of Apple's DEP service, Business Manager and Push Certificates Portal.
 
 The one product module allowed to import ``pippin.sim`` (it only starts it; Pippin itself meets the
 simulator over HTTP, like Apple).
@@ -35,7 +35,7 @@ def apple(
     devices: int = typer.Option(0, help=f"Unassigned devices to create when DATA is new (0-{MAX_SEED_DEVICES:,})."),
     seed: int | None = typer.Option(None, help="Seed for device generation, for reproducible serials and models."),
 ) -> None:
-    """Serve Apple's DEP API and the Business Manager portal (JSON under /portal/, pages at /portal/)."""
+    """Serve Apple's DEP API, Business Manager and the Push Certificates Portal (JSON and pages under /portal/)."""
     if not 1 <= port <= 65535:
         raise InvalidInput(f"--port {port} is not a TCP port.", hint="Use a number from 1 to 65535, e.g. --port 8081.")
     if not 0 <= devices <= MAX_SEED_DEVICES:
@@ -68,6 +68,7 @@ def apple(
     base_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
     stdout.print(f"Apple simulator, state in {data.resolve()}")
     stdout.print(f"  Business Manager pages: {base_url}/portal/")
+    stdout.print(f"  Push Certificates:      {base_url}/portal/pages/push")
     stdout.print(f"  portal JSON API:        {base_url}/portal/docs")
     stdout.print(f"  DEP base URL:           {base_url}   (PIPPIN_DEP_BASE_URL={base_url})")
     stdout.print("Press Ctrl-C to stop.")

@@ -1,10 +1,11 @@
-"""The simulator's one HTTP app: Apple's DEP API at Apple's paths, and the Business Manager portal."""
+"""The simulator's one HTTP app: Apple's DEP API at Apple's paths, the Business Manager portal, and the Push
+Certificates Portal."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pippin.sim import controls, dep_api, portal, wire
+from pippin.sim import controls, dep_api, portal, push_pages, push_portal, wire
 from pippin.sim.state import SimState
 
 
@@ -15,5 +16,7 @@ def create_app(state: SimState) -> FastAPI:
     app.include_router(dep_api.router)
     app.include_router(controls.router)
     app.include_router(portal.router)
+    app.include_router(push_portal.router)
+    app.include_router(push_pages.router)
     wire.install_error_pages(app)
     return app

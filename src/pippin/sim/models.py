@@ -1,4 +1,5 @@
-"""The simulator's own state: Apple's organisation, MDM servers, tokens, devices, their change log, profiles.
+"""The simulator's own state: Apple's organisation, MDM servers, tokens, devices, their change log, profiles,
+and the Push Certificates Portal's certificate authorities and issued push certificates.
 
 Kept apart from Pippin's models on purpose, so that one bug cannot hide on both sides of the wire.
 Stored in SQLite under the simulator's data directory, created with ``create_all`` (it is a test double
@@ -181,3 +182,42 @@ class SimProfile(SimBase):
     server_id: Mapped[int] = mapped_column(ForeignKey("sim_mdm_servers.id"), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(SimDateTime())
+
+
+class SimCertificateAuthority(SimBase):
+    """One of the simulator's certificate authorities (``push_ca.py``), created on first use and kept for good.
+
+    The private key is kept in the simulator's database as PKCS#8 PEM, like the simulator's other secrets
+    (cursor MAC key, OAuth credentials): the simulator is a test double on a loopback port, not a vault.
+    """
+
+    __tablename__ = "sim_certificate_authorities"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(SimDateTime())
+
+
+class SimPushCertificate(SimBase):
+    """A push certificate issued by the Push Certificates Portal, owned by the Apple ID that uploaded its request.
+
+    A renewal is a new row with the same ``topic``; the row it replaced keeps its certificate (still valid until
+    it expires, as Apple's are) and gets ``renewed_at``.
+    """
+
+    __tablename__ = "sim_push_certificates"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(String(128), index=True)
+    apple_id: Mapped[str] = mapped_column(String(320), index=True)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    # Who signed the request: the MDM vendor certificate's subject, as the portal shows it.
+    vendor: Mapped[str] = mapped_column(String(255))
+    not_before: Mapped[datetime] = mapped_column(SimDateTime())
+    not_after: Mapped[datetime] = mapped_column(SimDateTime())
+    created_at: Mapped[datetime] = mapped_column(SimDateTime())
+    # The certificate this one renewed (same topic), by serial.
+    renewed_from_serial: Mapped[str | None] = mapped_column(String(64), default=None)
+    renewed_at: Mapped[datetime | None] = mapped_column(SimDateTime(), default=None)

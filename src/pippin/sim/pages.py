@@ -55,7 +55,7 @@ def _state(request: Request) -> SimState:
     return state
 
 
-async def _work(request: Request, work: Callable[[SimState], T]) -> T:
+async def run_work(request: Request, work: Callable[[SimState], T]) -> T:
     """Run ``work`` in the thread pool (database calls never block the event loop)."""
     state = _state(request)
     return await run_in_threadpool(work, state)
@@ -68,7 +68,7 @@ def _back(path: str, notice: str) -> RedirectResponse:
 Form = dict[str, str | bytes]
 
 
-async def _read_form(request: Request) -> Form:
+async def read_form(request: Request) -> Form:
     """Every field of a posted form, files read into bytes, and the form's temporary files closed."""
     values: Form = {}
     async with request.form(max_files=2, max_fields=20) as form:
@@ -77,12 +77,12 @@ async def _read_form(request: Request) -> Form:
     return values
 
 
-def _text(form: Form, name: str) -> str:
+def form_text(form: Form, name: str) -> str:
     value = form.get(name)
     return value if isinstance(value, str) else ""
 
 
-def _file(form: Form, name: str) -> bytes:
+def form_file(form: Form, name: str) -> bytes:
     value = form.get(name)
     return value if isinstance(value, bytes) else b""
 
@@ -96,7 +96,7 @@ async def overview(request: Request) -> Response:
             assigned = session.scalar(select(func.count()).where(SimDevice.server_id.is_not(None))) or 0
             return {"org": org, "total": total, "assigned": assigned, "servers": servers.list_servers(session)}
 
-    context = await _work(request, read)
+    context = await run_work(request, read)
     context |= {"title": "Overview", "base_url": str(request.base_url).rstrip("/")}
     return templates.TemplateResponse(request, "overview.html", context)
 
@@ -109,7 +109,7 @@ async def server_list(request: Request) -> Response:
 
     context = {
         "title": "MDM servers",
-        "servers": await _work(request, read),
+        "servers": await run_work(request, read),
         "notice": request.query_params.get("notice"),
     }
     return templates.TemplateResponse(request, "servers.html", context)
@@ -117,21 +117,21 @@ async def server_list(request: Request) -> Response:
 
 @router.post("/portal/pages/servers")
 async def add_server(request: Request) -> Response:
-    form = await _read_form(request)
-    pem = _file(form, "public_key")
+    form = await read_form(request)
+    pem = form_file(form, "public_key")
 
     def create(state: SimState) -> str:
         with state.transaction() as session:
             server = servers.create_server(
                 session,
-                name=_text(form, "name"),
+                name=form_text(form, "name"),
                 public_key_pem=pem.decode("utf-8", "replace"),
-                admin_apple_id=_text(form, "admin_apple_id"),
+                admin_apple_id=form_text(form, "admin_apple_id"),
                 now=state.clock.now(),
             )
             return f"Added {server.name} ({server.server_uuid}). Download its token below."
 
-    return _back("/portal/pages/servers", await _work(request, create))
+    return _back("/portal/pages/servers", await run_work(request, create))
 
 
 @router.post("/portal/pages/servers/{server_uuid}/delete")
@@ -141,7 +141,7 @@ async def remove_server(server_uuid: str, request: Request) -> Response:
             released = servers.delete_server(session, server_uuid=server_uuid, now=state.clock.now())
             return f"Deleted the MDM server; {released} devices were released."
 
-    return _back("/portal/pages/servers", await _work(request, delete))
+    return _back("/portal/pages/servers", await run_work(request, delete))
 
 
 @router.get("/portal/pages/devices", response_class=HTMLResponse)
@@ -162,7 +162,7 @@ async def device_list(request: Request) -> Response:
             )
             return {"page": page, "servers": servers.list_servers(session)}
 
-    context = await _work(request, read)
+    context = await run_work(request, read)
     filters = {key: value for key, value in query.items() if key in ("serial_number", "order_number", "server_uuid")}
     next_cursor = context["page"]["next_cursor"]
     next_query = urlencode({**filters, "cursor": next_cursor}) if next_cursor else None
@@ -172,8 +172,8 @@ async def device_list(request: Request) -> Response:
 
 @router.post("/portal/pages/devices")
 async def add_devices(request: Request) -> Response:
-    form = await _read_form(request)
-    count_text, family = _text(form, "count"), _text(form, "family") or None
+    form = await read_form(request)
+    count_text, family = form_text(form, "count"), form_text(form, "family") or None
     if not count_text.isdigit():
         raise invalid("invalid_count", "How many devices? Give a whole number.")
 
@@ -187,43 +187,43 @@ async def add_devices(request: Request) -> Response:
             )
             return f"Added {len(serials)} devices."
 
-    return _back("/portal/pages/devices", await _work(request, create))
+    return _back("/portal/pages/devices", await run_work(request, create))
 
 
 @router.post("/portal/pages/assignments")
 async def assign(request: Request) -> Response:
-    form = await _read_form(request)
-    server_uuid, how = _text(form, "server_uuid"), _text(form, "how")
-    csv_data = _file(form, "csv")
+    form = await read_form(request)
+    server_uuid, how = form_text(form, "server_uuid"), form_text(form, "how")
+    csv_data = form_file(form, "csv")
 
     def run(state: SimState) -> str:
         with state.transaction() as session:
             server = servers.get_server(session, server_uuid=server_uuid)
             if how == "orders":
-                serials = assignment.serials_for_orders(session, _text(form, "order_numbers").split())
+                serials = assignment.serials_for_orders(session, form_text(form, "order_numbers").split())
             elif how == "csv":
                 serials = assignment.parse_serial_csv(csv_data)
             else:
-                serials = assignment.check_serials(_text(form, "serials").split())
+                serials = assignment.check_serials(form_text(form, "serials").split())
             result = assignment.assign_devices(
                 session, server=server, serials=serials, assigned_by=server.admin_apple_id, now=state.clock.now()
             )
             return f"Assigned {result.assigned}, moved {result.moved}, already there {result.unchanged}."
 
-    return _back("/portal/pages/devices", await _work(request, run))
+    return _back("/portal/pages/devices", await run_work(request, run))
 
 
 @router.post("/portal/pages/assignments/remove")
 async def unassign(request: Request) -> Response:
-    form = await _read_form(request)
+    form = await read_form(request)
 
     def run(state: SimState) -> str:
-        serials = assignment.check_serials(_text(form, "serials").split())
+        serials = assignment.check_serials(form_text(form, "serials").split())
         with state.transaction() as session:
             released = assignment.unassign_devices(session, serials=serials, now=state.clock.now())
             return f"Unassigned {released} devices."
 
-    return _back("/portal/pages/devices", await _work(request, run))
+    return _back("/portal/pages/devices", await run_work(request, run))
 
 
 @router.get("/portal/pages/terms", response_class=HTMLResponse)
@@ -232,14 +232,14 @@ async def terms(request: Request) -> Response:
         with state.transaction() as session:
             return state.organization(session).terms_pending
 
-    context = {"title": "Terms", "pending": await _work(request, read), "notice": request.query_params.get("notice")}
+    context = {"title": "Terms", "pending": await run_work(request, read), "notice": request.query_params.get("notice")}
     return templates.TemplateResponse(request, "terms.html", context)
 
 
 @router.post("/portal/pages/terms")
 async def change_terms(request: Request) -> Response:
-    form = await _read_form(request)
-    action = _text(form, "action")
+    form = await read_form(request)
+    action = form_text(form, "action")
     if action not in ("publish", "accept"):
         raise invalid("invalid_action", "Choose publish or accept.")
 
@@ -252,4 +252,4 @@ async def change_terms(request: Request) -> Response:
             else ("Terms accepted.")
         )
 
-    return _back("/portal/pages/terms", await _work(request, run))
+    return _back("/portal/pages/terms", await run_work(request, run))
