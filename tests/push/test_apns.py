@@ -281,6 +281,8 @@ def test_the_tls_identity_is_the_push_certificate_and_its_key() -> None:
     context = tls_context(push_identity())
     assert context.verify_mode is ssl.CERT_REQUIRED
     assert context.check_hostname
+    # TLS 1.2 only: a refused push certificate is then a handshake alert (see test_apns_tls.py).
+    assert context.minimum_version is context.maximum_version is ssl.TLSVersion.TLSv1_2
 
 
 def test_a_key_of_another_certificate_is_refused_up_front() -> None:

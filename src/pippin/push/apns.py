@@ -225,7 +225,11 @@ def tls_context(identity: PushIdentity, *, ca_file: Path | None = None) -> ssl.S
     context = ssl.create_default_context(cafile=str(ca_file) if ca_file else None)
     if ca_file is None and not context.cert_store_stats().get("x509_ca"):
         context.load_verify_locations(cafile=certifi.where())
+    # TLS 1.2, which APNs supports: there the server judges the client certificate inside the handshake, so a
+    # refused push certificate is a handshake alert. With TLS 1.3 the client's handshake ends first and the
+    # refusal arrives as a cut connection at the first write, which looks like any dropped connection.
     context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
     pem = identity.certificate_pem.rstrip(b"\n") + b"\n" + identity.private_key_pem
     try:
         with _pem_file(pem) as path:
