@@ -91,9 +91,8 @@ def test_a_certificate_apns_does_not_accept_is_a_certificate_refusal(tmp_path: P
 
 def test_an_apns_server_certificate_that_is_not_trusted_is_retried_not_blamed_on_ours(tmp_path: Path) -> None:
     identity = push_identity()
-    with TLSAPNs(tmp_path, trusted_clients=identity.certificate_pem) as server:
-        with client_for(server, trust=False) as client:
-            outcome = client.send(identity, Notification(TOKEN, "M", EXPIRES))
+    with TLSAPNs(tmp_path, trusted_clients=identity.certificate_pem) as server, client_for(server, trust=False) as client:
+        outcome = client.send(identity, Notification(TOKEN, "M", EXPIRES))
     assert (outcome.result, outcome.reason) == (PushResult.retryable, "ServerCertificateNotTrusted")
 
 
