@@ -25,9 +25,7 @@ def der(identity: PushIdentity) -> bytes:
 
 
 def client_for(server: TLSAPNs, *, trust: bool = True) -> APNsClient:
-    return APNsClient(
-        base_url=server.base_url, timeout=30, max_in_flight=8, ca_file=server.ca_file if trust else None
-    )
+    return APNsClient(base_url=server.base_url, timeout=30, max_in_flight=8, ca_file=server.ca_file if trust else None)
 
 
 def test_a_push_goes_over_http2_with_the_push_certificate(tmp_path: Path) -> None:
@@ -91,7 +89,10 @@ def test_a_certificate_apns_does_not_accept_is_a_certificate_refusal(tmp_path: P
 
 def test_an_apns_server_certificate_that_is_not_trusted_is_retried_not_blamed_on_ours(tmp_path: Path) -> None:
     identity = push_identity()
-    with TLSAPNs(tmp_path, trusted_clients=identity.certificate_pem) as server, client_for(server, trust=False) as client:
+    with (
+        TLSAPNs(tmp_path, trusted_clients=identity.certificate_pem) as server,
+        client_for(server, trust=False) as client,
+    ):
         outcome = client.send(identity, Notification(TOKEN, "M", EXPIRES))
     assert (outcome.result, outcome.reason) == (PushResult.retryable, "ServerCertificateNotTrusted")
 
