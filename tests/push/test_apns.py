@@ -6,9 +6,9 @@ APNs itself is not here: an ``httpx.MockTransport`` answers, so these tests chec
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,7 +55,7 @@ class RecordingTransport(httpx.MockTransport):
 
         super().__init__(record)
 
-    def close(self) -> None:
+    async def aclose(self) -> None:
         self.closed = True
 
 
@@ -67,7 +67,7 @@ def client_with(handler: Handler, **options: object) -> tuple[APNsClient, list[R
     transports: list[RecordingTransport] = []
     contexts: list[ssl.SSLContext] = []
 
-    def open_transport(context: ssl.SSLContext) -> httpx.BaseTransport:
+    def open_transport(context: ssl.SSLContext) -> httpx.AsyncBaseTransport:
         contexts.append(context)
         transports.append(RecordingTransport(handler))
         return transports[-1]
@@ -241,40 +241,57 @@ def test_pushes_reuse_one_connection_per_certificate_and_a_renewal_closes_the_ol
 
 def test_send_all_keeps_the_order_and_never_has_more_in_flight_than_allowed() -> None:
     limit = 3
-    lock = threading.Lock()
     in_flight = 0
     most = 0
-    arrived = threading.Semaphore(0)
-    release = threading.Event()
+    full: asyncio.Event | None = None
 
-    def handler(request: httpx.Request) -> httpx.Response:
-        nonlocal in_flight, most
-        with lock:
-            in_flight += 1
-            most = max(most, in_flight)
-        arrived.release()
-        release.wait()
-        with lock:
-            in_flight -= 1
-        token = request.url.path.rsplit("/", 1)[1]
-        return httpx.Response(200, headers={"apns-id": token})
+    async def handler(request: httpx.Request) -> httpx.Response:
+        # Each push waits until the limit is reached once: without a bound, all ten would be in flight together.
+        nonlocal in_flight, most, full
+        full = full or asyncio.Event()
+        in_flight += 1
+        most = max(most, in_flight)
+        if in_flight == limit:
+            full.set()
+        await full.wait()
+        in_flight -= 1
+        return httpx.Response(200, headers={"apns-id": request.url.path.rsplit("/", 1)[1]})
 
-    client, _ = client_with(handler, max_in_flight=limit)
+    client, _ = client_with(handler, max_in_flight=limit)  # type: ignore[arg-type]
     tokens = [f"{index:04x}" for index in range(10)]
-    result: list[str | None] = []
-    sender = threading.Thread(
-        target=lambda: result.extend(o.apns_id for o in client.send_all(push_identity(), [push(t) for t in tokens]))
-    )
-    sender.start()
-    for _ in range(limit):
-        assert arrived.acquire(timeout=30)
-    # The limit is reached and held: no further push may start until one ends.
-    assert not arrived.acquire(blocking=False)
-    release.set()
-    sender.join(timeout=60)
-    client.close()
-    assert result == tokens
+    with client:
+        outcomes = client.send_all(push_identity(), [push(t) for t in tokens])
+    assert [o.apns_id for o in outcomes] == tokens
     assert most == limit
+
+
+def test_a_push_that_outlasts_its_timeout_is_retried_and_the_others_are_not_held_up() -> None:
+    async def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/51ow"):
+            await asyncio.Event().wait()  # never answers; the client's timeout ends it
+        return httpx.Response(200, headers={"apns-id": "fast"})
+
+    client, _ = client_with(handler, timeout=0.05)  # type: ignore[arg-type]
+    with client:
+        slow, fast = client.send_all(push_identity(), [push("51ow"), push("fa57")])
+    assert (slow.result, slow.reason) == (PushResult.retryable, "Timeout")
+    assert fast.result is PushResult.delivered
+
+
+def test_an_unexpected_failure_of_the_http2_stack_is_one_retryable_push() -> None:
+    client, _ = client_with(_raising(KeyError(823)))
+    with client:
+        outcome = client.send(push_identity(), push())
+    assert (outcome.result, outcome.reason) == (PushResult.retryable, "KeyError")
+
+
+def test_a_closed_client_refuses_and_closing_twice_is_harmless() -> None:
+    client, _ = client_with(ok)
+    client.send(push_identity(), push())
+    client.close()
+    client.close()
+    with pytest.raises(InvalidInput):
+        client.send(push_identity(), push())
 
 
 def test_the_tls_identity_is_the_push_certificate_and_its_key() -> None:

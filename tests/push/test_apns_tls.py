@@ -4,6 +4,7 @@ reused, and refused handshakes read for what they are (``tls_apns.TLSAPNs`` serv
 from __future__ import annotations
 
 import json
+import socket
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -97,10 +98,10 @@ def test_an_apns_server_certificate_that_is_not_trusted_is_retried_not_blamed_on
     assert (outcome.result, outcome.reason) == (PushResult.retryable, "ServerCertificateNotTrusted")
 
 
-def test_a_server_that_is_gone_is_retried(tmp_path: Path) -> None:
-    identity = push_identity()
-    server = TLSAPNs(tmp_path, trusted_clients=identity.certificate_pem)
-    server.close()
-    with client_for(server) as client:
-        outcome = client.send(identity, Notification(TOKEN, "M", EXPIRES))
+def test_a_server_that_is_gone_is_retried() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # free once closed: nothing listens there
+    with APNsClient(base_url=f"https://127.0.0.1:{port}", timeout=30, max_in_flight=2) as client:
+        outcome = client.send(push_identity(), Notification(TOKEN, "M", EXPIRES))
     assert (outcome.result, outcome.reason) == (PushResult.retryable, "ConnectError")

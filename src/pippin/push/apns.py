@@ -13,6 +13,7 @@ delivery service (``push/delivery.py``) decides what to do next, with its state 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -20,7 +21,6 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,7 +47,7 @@ _MAX_ERROR_BODY = 65536
 TOKEN_REFUSALS = frozenset({"BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered", "ExpiredToken"})
 
 #: Opens the HTTP transport for one certificate's TLS context; tests pass one over ``httpx.MockTransport``.
-TransportFactory = Callable[[ssl.SSLContext], httpx.BaseTransport]
+TransportFactory = Callable[[ssl.SSLContext], httpx.AsyncBaseTransport]
 
 
 class PushCertificateUnusable(ConfigurationError):
@@ -242,20 +242,25 @@ def tls_context(identity: PushIdentity, *, ca_file: Path | None = None) -> ssl.S
     return context
 
 
-def http2_transport(context: ssl.SSLContext, *, max_in_flight: int) -> httpx.BaseTransport:
-    """HTTP/2 only (APNs speaks nothing else), one connection kept open for the pool's life."""
-    limits = httpx.Limits(max_connections=max(1, max_in_flight // 100 + 1), max_keepalive_connections=4)
-    return httpx.HTTPTransport(verify=context, http1=False, http2=True, limits=limits)
+def http2_transport(context: ssl.SSLContext) -> httpx.AsyncBaseTransport:
+    """HTTP/2 only (APNs speaks nothing else) over one connection, which carries every push as its own stream."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    return httpx.AsyncHTTPTransport(verify=context, http1=False, http2=True, limits=limits)
 
 
 @dataclass
 class _Pool:
     fingerprint: str
-    client: httpx.Client
+    client: httpx.AsyncClient
 
 
 class APNsClient:
-    """Sends MDM pushes to APNs; thread-safe, one connection pool per certificate, bounded pushes in flight."""
+    """Sends MDM pushes to APNs; one connection per certificate, at most ``max_in_flight`` pushes at once.
+
+    The connection lives on an event loop of the client's own (a daemon thread started with it): HTTP/2's
+    multiplexed streams are driven from one loop, never from several threads at once (httpcore's synchronous
+    HTTP/2 connection is not safe for that). Callers on any thread get plain blocking calls.
+    """
 
     def __init__(
         self,
@@ -272,11 +277,14 @@ class APNsClient:
         self.timeout = timeout
         self.max_in_flight = max_in_flight
         self.ca_file = ca_file
-        self._open_transport = open_transport or (lambda ctx: http2_transport(ctx, max_in_flight=max_in_flight))
+        self._open_transport = open_transport or http2_transport
         self._pool: _Pool | None = None
         self._lock = threading.Lock()
-        self._workers = ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="pippin-apns")
         self._closed = False
+        # Started with the first push, so a client that never pushes (most commands, most tests) holds no thread.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._in_flight: asyncio.Semaphore | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, *, open_transport: TransportFactory | None = None) -> APNsClient:
@@ -288,15 +296,21 @@ class APNsClient:
             open_transport=open_transport,
         )
 
-    def _client_for(self, identity: PushIdentity) -> httpx.Client:
-        """The pool of ``identity``'s certificate; a different certificate (a renewal) replaces the open one."""
+    def _client_for(self, identity: PushIdentity) -> tuple[httpx.AsyncClient, _Pool | None, asyncio.AbstractEventLoop]:
+        """The pool of ``identity``'s certificate, the one it replaced (a renewal, for the caller to close), and
+        the loop both live on."""
         with self._lock:
             if self._closed:
                 raise InvalidInput("The APNs client is closed.", hint="Open a new one.")
+            if self._loop is None:
+                self._loop = asyncio.new_event_loop()
+                self._thread = threading.Thread(target=self._loop.run_forever, name="pippin-apns", daemon=True)
+                self._thread.start()
+            loop = self._loop
             if self._pool is not None and self._pool.fingerprint == identity.fingerprint:
-                return self._pool.client
+                return self._pool.client, None, loop
             context = tls_context(identity, ca_file=self.ca_file)
-            client = httpx.Client(
+            client = httpx.AsyncClient(
                 transport=self._open_transport(context),
                 base_url=self.base_url,
                 timeout=httpx.Timeout(self.timeout),
@@ -304,54 +318,73 @@ class APNsClient:
             old, self._pool = self._pool, _Pool(identity.fingerprint, client)
         if old is not None:
             logger.info("push certificate changed; new APNs connection", extra={"fields": {"topic": identity.topic}})
-            old.client.close()
-        return client
+        return client, old, loop
 
     def send(self, identity: PushIdentity, notification: Notification) -> PushOutcome:
         """Send one push now and classify the answer; never raises for what APNs or the network did."""
-        try:
-            client = self._client_for(identity)
-        except PushCertificateUnusable:
-            return PushOutcome(PushResult.certificate_refused, reason="CertificateUnusable")
-        return self._post(client, identity.topic, notification)
+        return self.send_all(identity, [notification])[0]
 
     def send_all(self, identity: PushIdentity, notifications: Sequence[Notification]) -> list[PushOutcome]:
         """Send the pushes, at most ``max_in_flight`` at once over one connection; outcomes in the same order."""
         if not notifications:
             return []
         try:
-            client = self._client_for(identity)
+            client, replaced, loop = self._client_for(identity)
         except PushCertificateUnusable:
             return [PushOutcome(PushResult.certificate_refused, reason="CertificateUnusable") for _ in notifications]
-        if len(notifications) == 1:
-            return [self._post(client, identity.topic, notifications[0])]
-        futures = [self._workers.submit(self._post, client, identity.topic, item) for item in notifications]
-        return [future.result() for future in futures]
+        work = self._send_all(client, replaced, identity.topic, list(notifications))
+        return asyncio.run_coroutine_threadsafe(work, loop).result()
 
-    def _post(self, client: httpx.Client, topic: str, notification: Notification) -> PushOutcome:
-        try:
-            response = client.post(
-                f"/3/device/{notification.token}",
-                content=mdm_payload(notification.push_magic),
-                headers=push_headers(topic, notification.expires_at),
-            )
-        except httpx.HTTPError as error:
-            outcome = classify_failure(error)
-        else:
-            outcome = classify_response(response)
+    async def _send_all(
+        self, client: httpx.AsyncClient, replaced: _Pool | None, topic: str, notifications: list[Notification]
+    ) -> list[PushOutcome]:
+        if replaced is not None:
+            await replaced.client.aclose()
+        if self._in_flight is None:
+            self._in_flight = asyncio.Semaphore(self.max_in_flight)
+        return list(await asyncio.gather(*(self._bounded(client, topic, item) for item in notifications)))
+
+    async def _bounded(self, client: httpx.AsyncClient, topic: str, notification: Notification) -> PushOutcome:
+        assert self._in_flight is not None
+        async with self._in_flight:
+            try:
+                outcome = await asyncio.wait_for(self._post(client, topic, notification), self.timeout)
+            except TimeoutError:
+                outcome = PushOutcome(PushResult.retryable, reason="Timeout")
         if outcome.result is PushResult.request_error:
             # Apple says the request itself is wrong: a bug in Pippin, worth an operator's look.
             fields = {"status": outcome.status, "reason": outcome.reason, "token": notification.token[:8]}
             logger.error("APNs refused a push as malformed", extra={"fields": fields})
         return outcome
 
+    async def _post(self, client: httpx.AsyncClient, topic: str, notification: Notification) -> PushOutcome:
+        try:
+            response = await client.post(
+                f"/3/device/{notification.token}",
+                content=mdm_payload(notification.push_magic),
+                headers=push_headers(topic, notification.expires_at),
+            )
+        except httpx.HTTPError as error:
+            return classify_failure(error)
+        except Exception as error:  # a failure of the HTTP/2 stack itself: this push retries, the others go on
+            logger.warning("push failed inside the HTTP/2 client", extra={"fields": {"error": type(error).__name__}})
+            return PushOutcome(PushResult.retryable, reason=type(error).__name__[:64])
+        return classify_response(response)
+
     def close(self) -> None:
         with self._lock:
+            if self._closed:
+                return
             self._closed = True
             pool, self._pool = self._pool, None
-        self._workers.shutdown(wait=True)
+            loop, thread = self._loop, self._thread
+        if loop is None or thread is None:
+            return
         if pool is not None:
-            pool.client.close()
+            asyncio.run_coroutine_threadsafe(pool.client.aclose(), loop).result()
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()
 
     def __enter__(self) -> APNsClient:
         return self
