@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import Engine
+from starlette.testclient import TestClient
 
 from pippin.config import Settings
+from pippin.errors import InvalidInput
 from pippin.jobs.periodic import JobRunner
+from pippin.push.apns import Notification
 from pippin.push.delivery import request_pushes
+from pippin.server.app import create_server
 from pippin.server.jobs import periodic_jobs
 from pippin.server.resources import build_resources
 from pippin.store.db import SessionFactory, transaction
-from tests.push.conftest import CertificateStore, Clock, ScriptedAPNs, enroll, token_of
+from tests.push.conftest import T0, CertificateStore, Clock, ScriptedAPNs, enroll, token_of
+from tests.push.identities import push_identity
 
 
 def test_the_server_runs_the_push_jobs_with_its_injected_apns_and_certificate_store(
@@ -49,3 +55,17 @@ def test_without_a_certificate_store_pushes_wait(engine: Engine, settings: Setti
     runner.run_once("push.send_due")
     assert runner.status["push.send_due"].failures == 0
     assert resources.load_push_identity(None) is None  # type: ignore[arg-type]
+
+
+def test_the_server_closes_the_apns_client_it_opened_and_leaves_an_injected_one(
+    settings: Settings, apns: ScriptedAPNs
+) -> None:
+    owned = create_server(settings)
+    with TestClient(owned):
+        pass
+    with pytest.raises(InvalidInput):  # closed with the server's lifespan
+        owned.state.resources.apns.send(push_identity(), Notification(token_of(1), "M", T0))
+    injected = create_server(settings, apns=apns)
+    with TestClient(injected):
+        pass
+    assert injected.state.resources.apns is apns and not apns.closed
