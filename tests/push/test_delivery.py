@@ -506,3 +506,30 @@ def test_a_device_never_pushed_shows_its_token_state(session_factory: SessionFac
         assert get_push_status(session, udid=with_token).token_state is TokenState.valid
         assert get_push_status(session, udid=without).token_state is TokenState.missing
         assert get_push_status(session, udid=udid_of(1)).counts.pushes == 0
+
+
+def test_a_push_asked_for_while_one_is_in_flight_is_sent_again_after_it(
+    session_factory: SessionFactory,
+    certificates: CertificateStore,
+    push_settings: Settings,
+    clock: Clock,
+) -> None:
+    [udid] = enroll(session_factory, 1)
+    request(session_factory, [udid], push_settings, clock)
+
+    class AskedAgainMeanwhile(ScriptedAPNs):
+        """While APNs answers the first push, a command is queued and asks for a push."""
+
+        def send_all(self, identity, notifications):  # type: ignore[no-untyped-def]
+            if not self.sent:
+                clock.advance(seconds=1)
+                request(session_factory, [udid], push_settings, clock)
+            return super().send_all(identity, notifications)
+
+    apns = AskedAgainMeanwhile()
+    send(session_factory, apns, certificates, push_settings, clock)
+    row = state(session_factory, udid)
+    assert row.wanted_at is not None and row.attempts == 0 and row.delivered == 1
+    send(session_factory, apns, certificates, push_settings, clock)
+    assert apns.tokens() == [token_of(0), token_of(0)]
+    assert state(session_factory, udid).wanted_at is None

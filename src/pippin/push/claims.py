@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, and_, bindparam, select, update
+from sqlalchemy import ColumnElement, Table, and_, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from pippin.store.models import Enrollment, EnrollmentStatus, PushDelivery
@@ -94,7 +94,14 @@ def claim_due(session: Session, *, now: datetime, lease: timedelta, limit: int) 
     return claim, sorted(pushes, key=lambda push: push.udid)
 
 
-def settle(session: Session, claim: str, rows: Sequence[dict[str, Any]], values: Mapping[str, Any]) -> int:
+def settle(
+    session: Session,
+    claim: str,
+    rows: Sequence[dict[str, Any]],
+    values: Mapping[str, Any],
+    *,
+    where: ColumnElement[bool] | None = None,
+) -> int:
     """Write ``values`` (bound per row from ``rows``' ``b_*`` keys, or shared) to the rows still holding ``claim``.
 
     Each row of ``rows`` names its ``b_udid``; returns how many rows were written (a row whose claim is gone was
@@ -103,6 +110,8 @@ def settle(session: Session, claim: str, rows: Sequence[dict[str, Any]], values:
     if not rows:
         return 0
     statement = update(PUSHES).where(PUSHES.c.udid == bindparam("b_udid"), PUSHES.c.claim == claim).values(**values)
+    if where is not None:
+        statement = statement.where(where)
     result = session.connection().execute(statement, list(rows))
     return int(getattr(result, "rowcount", 0) or 0)
 

@@ -182,8 +182,12 @@ def request_pushes(
         if row.wanted_at is None:
             for name, value in pending_values(now=moment, expires_at=expires_at).items():
                 setattr(row, name, value)
-        elif row.expires_at is None or row.expires_at < expires_at:
-            row.expires_at = expires_at
+        else:
+            if row.expires_at is None or row.expires_at < expires_at:
+                row.expires_at = expires_at
+            if row.claim is not None:
+                # In flight: the sender sees a request newer than its claim and pushes once more after it.
+                row.wanted_at = moment
         if row.next_sweep_at is None:
             row.next_sweep_at = moment + settings.push_silent_after
         report.requested.append(udid)
@@ -273,10 +277,15 @@ def _sort(
     return grouped
 
 
-def _write(session: Session, claim: str, grouped: _Outcomes, *, now: datetime) -> None:
+def _write(session: Session, claim: str, grouped: _Outcomes, *, claimed_at: datetime, now: datetime) -> None:
     c = PUSHES.c
     settle(session, claim, grouped.delivered, {
         **_common(PushResult.delivered, now), **NOT_PENDING, "delivered": c.delivered + 1,
+    }, where=c.wanted_at <= claimed_at)  # fmt: skip
+    # Asked for again while this one was in flight (a command queued after it left): the device may have
+    # checked in before the command existed, so it gets another push.
+    settle(session, claim, grouped.delivered, {
+        **_common(PushResult.delivered, now), "attempts": 0, "next_attempt_at": now, "delivered": c.delivered + 1,
     })  # fmt: skip
     settle(session, claim, grouped.token_refused, {
         **_common(PushResult.token_refused, now), **NOT_PENDING,
@@ -365,7 +374,7 @@ def send_due_pushes(
             answered = clock()
             with transaction(session_factory) as session:
                 grouped = _sort(pushes, outcomes, now=answered, settings=settings, rng=random_source, report=report)
-                _write(session, claim, grouped, now=answered)
+                _write(session, claim, grouped, claimed_at=now, now=answered)
                 if grouped.certificate_reason is not None:
                     record_certificate_refusal(session, identity.fingerprint, grouped.certificate_reason)
             if grouped.certificate_reason is not None:
