@@ -52,7 +52,8 @@ class PushDelivery(Base):
 
     udid: Mapped[str] = mapped_column(ForeignKey("enrollments.udid", ondelete="CASCADE"), primary_key=True)
 
-    # The pending push: wanted since, given up at, attempts so far, due again at (null when none is pending).
+    # The pending push: asked for at (moved on when asked again while one is in flight, so the sender pushes once
+    # more after it), given up at, attempts so far, due again at (all null when none is pending).
     wanted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     attempts: Mapped[int] = mapped_column(Integer, default=0)
