@@ -50,6 +50,17 @@ def _parse_duration_seconds(value: object) -> object:
     return value
 
 
+_DURATIONS = (
+    "dep_sync_interval",
+    "dep_full_sync_interval",
+    "dep_sync_window",
+    "push_expiration",
+    "push_silent_after",
+)
+#: The longest ``apns-expiration`` Pippin asks for.
+MAX_PUSH_EXPIRATION = timedelta(days=30)
+
+
 class Settings(BaseSettings):
     """Every setting Pippin knows, with the embedded defaults (SQLite, Apple's real DEP service)."""
 
@@ -93,6 +104,32 @@ class Settings(BaseSettings):
     dep_sync_window: timedelta = Field(
         default=timedelta(minutes=10),
         description="Time each sync is given; Sync stays disabled until it ends or the sync finishes.",
+    )
+    apns_base_url: str = Field(
+        default="https://api.push.apple.com",
+        description="Apple's push service (APNs) for MDM pushes; point it at `pippin sim apple`'s APNs port for "
+        "tests and demos.",
+    )
+    apns_ca_file: Path | None = Field(
+        default=None,
+        description="PEM file of the certificate authorities trusted for APNs's TLS certificate (the simulator's "
+        "CA); unset means the system's trust store, else certifi's.",
+    )
+    apns_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds one push to APNs may take.")
+    apns_max_in_flight: int = Field(
+        default=20, ge=1, le=1000, description="Pushes sent at once over the HTTP/2 connection to APNs."
+    )
+    push_expiration: timedelta = Field(
+        default=timedelta(days=7),
+        description="How long APNs keeps a push for a device that is offline (`apns-expiration`), and how long "
+        "Pippin retries a push APNs did not accept.",
+    )
+    push_max_attempts: int = Field(
+        default=12, ge=1, le=100, description="Attempts of one push (429, 5xx, dropped connections) before giving up."
+    )
+    push_silent_after: timedelta = Field(
+        default=timedelta(days=1),
+        description="An enrolled device that has not checked in for this long is pushed again, once per period.",
     )
     server_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -146,7 +183,33 @@ class Settings(BaseSettings):
             raise ValueError(f"names the database {backend[:40]!r}; Pippin runs on SQLite and PostgreSQL") from None
         return value
 
-    @field_validator("dep_base_url", "server_url")
+    @field_validator("apns_ca_file", mode="before")
+    @classmethod
+    def _no_file_when_empty(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("apns_ca_file")
+    @classmethod
+    def _readable_pem_file(cls, value: Path | None) -> Path | None:
+        """Checked at start, so a typo shows now rather than as a TLS failure of every push."""
+        if value is None:
+            return None
+        if "\x00" in str(value):
+            raise ValueError("must be a file's path")
+        path = value.expanduser().absolute()
+        if not path.is_file():
+            raise ValueError("names no file")
+        try:
+            head = path.read_bytes()[:1_000_000]
+        except OSError:
+            raise ValueError("cannot be read by this user") from None
+        if b"-----BEGIN CERTIFICATE-----" not in head:
+            raise ValueError("holds no PEM certificate")
+        return path
+
+    @field_validator("dep_base_url", "server_url", "apns_base_url")
     @classmethod
     def _web_address(cls, value: str) -> str:
         """An http or https URL with a host: anything else would only fail later, at the first request."""
@@ -160,17 +223,25 @@ class Settings(BaseSettings):
             raise ValueError("must be an http:// or https:// address with a host name")
         return value
 
-    @field_validator("dep_sync_interval", "dep_full_sync_interval", "dep_sync_window", mode="before")
+    @field_validator(*_DURATIONS, mode="before")
     @classmethod
     def _seconds_or_iso_duration(cls, value: object) -> object:
         """Durations from the environment: plain seconds (``1800``) or ISO 8601 (``PT30M``)."""
         return _parse_duration_seconds(value)
 
-    @field_validator("dep_sync_interval", "dep_full_sync_interval", "dep_sync_window")
+    @field_validator(*_DURATIONS)
     @classmethod
     def _positive_duration(cls, value: timedelta) -> timedelta:
         if value <= timedelta(0):
             raise ValueError("must be longer than zero")
+        return value
+
+    @field_validator("push_expiration")
+    @classmethod
+    def _within_apns_storage(cls, value: timedelta) -> timedelta:
+        # APNs stores a push for a limited time whatever the header asks; a longer value would only mislead.
+        if value > MAX_PUSH_EXPIRATION:
+            raise ValueError(f"must be at most {MAX_PUSH_EXPIRATION.days} days")
         return value
 
     @field_validator("trusted_proxies", mode="before")
@@ -225,6 +296,13 @@ EXAMPLES: dict[str, str] = {
     "dep_sync_interval": "PT30M (ISO 8601) or 1800 (seconds)",
     "dep_full_sync_interval": "P7D (ISO 8601) or 604800 (seconds)",
     "dep_sync_window": "PT10M (ISO 8601) or 600 (seconds)",
+    "apns_base_url": "https://api.push.apple.com (or https://127.0.0.1:2197 for `pippin sim apple --apns-port 2197`)",
+    "apns_ca_file": "/etc/pippin/sim-apns-ca.pem",
+    "apns_timeout": "10",
+    "apns_max_in_flight": "20",
+    "push_expiration": "P7D (ISO 8601) or 604800 (seconds)",
+    "push_max_attempts": "12",
+    "push_silent_after": "P1D (ISO 8601) or 86400 (seconds)",
     "server_url": "https://mdm.example.com",
     "trusted_proxies": "10.0.0.5, 10.1.0.0/16",
     "log_level": "INFO",

@@ -46,6 +46,10 @@ class AuditAction(StrEnum):
     admin_api_token_create = "admin.api_token.create"  # noqa: S105
     admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105
     master_key_rotate = "master_key.rotate"
+    #: An admin asked for pushes to enrollments (`detail.requested` counts them).
+    push_request = "push.request"
+    #: `pippin push test`: one push to a raw device token with the stored certificate (`detail` has the answer).
+    push_test = "push.test"
 
 
 @dataclass(frozen=True)

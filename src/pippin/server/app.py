@@ -33,6 +33,7 @@ from pippin.console.app import create_console
 from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.device.app import create_device_app
 from pippin.private_files import secure_data_directory
+from pippin.push.delivery import CertificateRefusal, IdentityLoader, PushSender
 from pippin.server.proxies import TrustedProxyHeaders
 from pippin.server.resources import Clock, DEPClientFactory, ServerResources, build_resources
 from pippin.server.security_headers import CONSOLE_POLICY, DOCS_POLICY, SecurityHeaders
@@ -57,6 +58,9 @@ def create_server(
     clock: Clock = utcnow,
     generate_key: KeyGenerator = generate_private_key,
     password_work: PasswordWork | None = None,
+    apns: PushSender | None = None,
+    load_push_identity: IdentityLoader | None = None,
+    record_push_certificate_refusal: CertificateRefusal | None = None,
 ) -> Starlette:
     """The server for ``settings``; its database is ``engine`` if given (the caller then disposes it).
 
@@ -78,6 +82,9 @@ def create_server(
             clock=clock,
             generate_key=generate_key,
             password_work=password_work,
+            apns=apns,
+            load_push_identity=load_push_identity,
+            record_push_certificate_refusal=record_push_certificate_refusal,
         )
     except BaseException:
         # Refused before it served (a schema behind, another master key): its connections end here.
@@ -85,6 +92,7 @@ def create_server(
             engine.dispose()
         raise
     started_jobs = tuple(jobs)
+    owns_apns = apns is None
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
@@ -94,6 +102,8 @@ def create_server(
                     running_jobs.enter_context(job(resources))
                 yield
         finally:
+            if owns_apns:
+                resources.apns.close()
             if owns_engine:
                 resources.engine.dispose()
 

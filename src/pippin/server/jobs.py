@@ -1,6 +1,6 @@
 """The periodic jobs of every domain, run by one job runner for the life of the server.
 
-Each domain registers its own jobs (``dep/scheduled.py`` today; push retries, command expiry and certificate
+Each domain registers its own jobs (``dep/scheduled.py``, ``push/scheduled.py``; command expiry and certificate
 renewal next) and gets the server's injected clients and clock, like the requests do.
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pippin.dep.scheduled import dep_jobs
 from pippin.jobs.periodic import JobRunner
+from pippin.push.scheduled import push_jobs
 from pippin.server.resources import ServerResources
 
 
@@ -21,5 +22,15 @@ def periodic_jobs(resources: ServerResources) -> JobRunner:
         open_client=resources.open_dep_client,
         clock=resources.clock,
     )
-    # A sync stopping mid-page finishes its call to Apple first, which may take up to the DEP timeout per retry.
-    return JobRunner(jobs, clock=resources.clock, stop_timeout=settings.dep_timeout * 2)
+    jobs += push_jobs(
+        resources.session_factory,
+        settings=settings,
+        sender=resources.apns,
+        load_identity=resources.load_push_identity,
+        record_certificate_refusal=resources.record_push_certificate_refusal,
+        clock=resources.clock,
+    )
+    # A sync stopping mid-page finishes its call to Apple first, which may take up to the DEP timeout per retry;
+    # a batch of pushes finishes its pushes, each within the APNs timeout.
+    stop_timeout = max(settings.dep_timeout, settings.apns_timeout) * 2
+    return JobRunner(jobs, clock=resources.clock, stop_timeout=stop_timeout)

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
 from pippin.admin import passwords as password_hashing
 from pippin.admin.master_key import open_secret_box
@@ -24,6 +25,8 @@ from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.sync_and_assign import SyncingClientFactory
 from pippin.dep.token import dep_client_factory
+from pippin.push.apns import APNsClient
+from pippin.push.delivery import CertificateRefusal, IdentityLoader, PushSender, no_push_certificate
 from pippin.store.db import SessionFactory, create_session_factory
 from pippin.store.models import utcnow
 
@@ -33,6 +36,10 @@ Clock = Callable[[], datetime]
 
 #: Opens a DEP client for a stored token; raises the token's refusal (expired, refused by Apple) instead.
 DEPClientFactory = SyncingClientFactory
+
+
+def refusal_not_recorded(_session: Session, fingerprint: str, reason: str) -> None:
+    """Until the push certificate store is connected here: the refusal is only logged (by the sender)."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,12 @@ class ServerResources:
     generate_key: KeyGenerator
     #: Every password hash of this process goes through it: a bounded number at once (``admin/passwords.py``).
     password_work: PasswordWork
+    #: How the server reaches APNs (``push/apns.py``: one HTTP/2 connection per certificate, shared by all pushes).
+    apns: PushSender
+    #: The push certificate in force, from the certificate store (``None``: pushes wait).
+    load_push_identity: IdentityLoader
+    #: Tells the certificate store that APNs refused a certificate, so it is not used again until replaced.
+    record_push_certificate_refusal: CertificateRefusal
 
 
 def build_resources(
@@ -60,9 +73,12 @@ def build_resources(
     clock: Clock = utcnow,
     generate_key: KeyGenerator = generate_private_key,
     password_work: PasswordWork | None = None,
+    apns: PushSender | None = None,
+    load_push_identity: IdentityLoader | None = None,
+    record_push_certificate_refusal: CertificateRefusal | None = None,
 ) -> ServerResources:
     """The resources over ``engine``; outside clients not given are the production ones (and argon2 bounded by
-    this machine's cores)."""
+    this machine's cores, APNs at ``settings.apns_base_url``)."""
     session_factory = create_session_factory(engine)
     # Refuses to start with another master key than the database's (admin/master_key.py).
     box = open_secret_box(session_factory, settings=settings)
@@ -75,4 +91,7 @@ def build_resources(
         clock=clock,
         generate_key=generate_key,
         password_work=password_work or PasswordWork(password_hashing.DEFAULT_PASSWORDS),
+        apns=apns or APNsClient.from_settings(settings),
+        load_push_identity=load_push_identity or no_push_certificate,
+        record_push_certificate_refusal=record_push_certificate_refusal or refusal_not_recorded,
     )

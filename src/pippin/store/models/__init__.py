@@ -17,6 +17,7 @@ from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.device_state_count import DeviceStateCount
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
 from pippin.store.models.master_key import MASTER_KEY_CHECK_ID, MasterKeyCheck, SigningKey
+from pippin.store.models.push_delivery import PushDelivery, PushResult
 from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
@@ -42,6 +43,8 @@ __all__ = [
     "MasterKeyCheck",
     "ProfileDefinition",
     "ProfileStatus",
+    "PushDelivery",
+    "PushResult",
     "SignInThrottle",
     "SigningKey",
     "SyncKind",

@@ -51,3 +51,9 @@ class Enrollment(Base):
     enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     unenrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # From the device's TokenUpdate check-in (reference section 2): where APNs reaches it, and the value a push
+    # carries. ``push_token`` is the lowercase hex of the Token bytes; ``push_magic`` wakes only this device's
+    # MDM client, which then authenticates itself, so it is kept as sent but never logged or shown in full.
+    push_token: Mapped[str | None] = mapped_column(String(200))
+    push_magic: Mapped[str | None] = mapped_column(String(200))
