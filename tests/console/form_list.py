@@ -107,6 +107,8 @@ class ConsoleForm:
     #: Read-only admins may send it (only sign-out).
     read_only_may: bool = False
     multipart: bool = False
+    #: The console page that holds the form, at the rows of ``valid``.
+    page: str = ""
 
     def path(self, values: Mapping[str, Value]) -> str:
         """The address, with each path parameter's value (already quoted) from ``values``."""
@@ -187,19 +189,24 @@ FORMS: tuple[ConsoleForm, ...] = (
         lambda rows: {"email": ADMIN, "password": PASSWORD},
         lambda rows: [("address and password at their limits", {"email": LONGEST_ADMIN, "password": LONGEST_PASSWORD})],
         signed_in=False,
+        page="/console/sign-in",
     ),
-    ConsoleForm("/sign-out", (), lambda rows: {}, lambda rows: [("sign out", {})], read_only_may=True),
+    ConsoleForm(
+        "/sign-out", (), lambda rows: {}, lambda rows: [("sign out", {})], read_only_may=True, page="/console/"
+    ),
     ConsoleForm(
         "/tokens/new",
         (Field("name", Kind.identifier, _TOKEN_WORDS, limit=MAX_DEP_TOKEN_NAME),),
         lambda rows: {"name": "fresh"},
         lambda rows: [("name at its limit", {"name": "n" * MAX_DEP_TOKEN_NAME})],
+        page="/console/tokens/new",
     ),
     ConsoleForm(
         "/tokens/{name}/keypair",
         (_TOKEN_PATH,),
         lambda rows: {"{name}": PENDING_TOKEN},
         lambda rows: [("token at the name limit", {"{name}": "n" * MAX_DEP_TOKEN_NAME})],
+        page="/console/tokens/acme",
     ),
     ConsoleForm(
         "/tokens/{name}/upload",
@@ -225,24 +232,28 @@ FORMS: tuple[ConsoleForm, ...] = (
             )
         ],
         multipart=True,
+        page="/console/tokens/acme/connect",
     ),
     ConsoleForm(
         "/tokens/{name}/default-profile",
         (_TOKEN_PATH, Field("profile", Kind.choice, ("profile",), required=False, choices=(PROFILE,))),
         lambda rows: {"{name}": PENDING_TOKEN, "profile": PROFILE},
         lambda rows: [("a profile", {"{name}": PENDING_TOKEN, "profile": PROFILE})],
+        page="/console/tokens/acme",
     ),
     ConsoleForm(
         "/tokens/{name}/sync",
         (_TOKEN_PATH, Field("full", Kind.checkbox, ("full",), required=False)),
         lambda rows: {"{name}": LIVE_TOKEN},
         lambda rows: [("a full sync", {"{name}": LIVE_TOKEN, "full": "true"})],
+        page="/console/tokens/live",
     ),
     ConsoleForm(
         "/tokens/{name}/delete",
         (_TOKEN_PATH,),
         lambda rows: {"{name}": PENDING_TOKEN},
         lambda rows: [("token at the name limit", {"{name}": "n" * MAX_DEP_TOKEN_NAME})],
+        page="/console/tokens/acme/delete",
     ),
     ConsoleForm(
         "/profiles/new",
@@ -252,12 +263,14 @@ FORMS: tuple[ConsoleForm, ...] = (
             ("name at its limit", {**profile_values("N" * MAX_NAME)}),
             *_profile_limits("Longest"),
         ],
+        page="/console/profiles/new",
     ),
     ConsoleForm(
         "/profiles/{name}/edit",
         (_PROFILE_PATH, *_profile_fields()),
         lambda rows: {**profile_values(PROFILE), "{name}": PROFILE, "description": "changed"},
         lambda rows: [(label, {**values, "{name}": PROFILE}) for label, values in _profile_limits(PROFILE)],
+        page="/console/profiles/Staff/edit",
     ),
     ConsoleForm(
         "/profiles/{name}/assign",
@@ -281,6 +294,7 @@ FORMS: tuple[ConsoleForm, ...] = (
             ("serials", {"{name}": PROFILE, "which": "serials", "serials": rows.serial}),
             ("a token's devices", {"{name}": PROFILE, "which": "token", "token": LIVE_TOKEN}),
         ],
+        page="/console/profiles/Staff",
     ),
     *(
         ConsoleForm(
@@ -288,6 +302,8 @@ FORMS: tuple[ConsoleForm, ...] = (
             (_ADMIN_PATH,),
             lambda rows: {"{email}": OTHER_ADMIN},
             lambda rows: [("the longest address", {"{email}": LONGEST_ADMIN})],
+            # Enable shows only for a disabled admin, and has no fields but the CSRF token.
+            page="/console/admins" if action != "enable" else "",
         )
         for action in ("disable", "enable", "unlock", "password")
     ),
@@ -296,5 +312,6 @@ FORMS: tuple[ConsoleForm, ...] = (
         (_ADMIN_PATH, Field("role", Kind.choice, ("role",), choices=("admin", "read-only"))),
         lambda rows: {"{email}": OTHER_ADMIN, "role": "read-only"},
         lambda rows: [("the longest address", {"{email}": LONGEST_ADMIN, "role": "admin"})],
+        page="/console/admins",
     ),
 )

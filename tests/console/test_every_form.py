@@ -23,7 +23,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, quote_from_bytes, quote_plus
+from urllib.parse import quote, quote_from_bytes, quote_plus, unquote
 
 import pytest
 from cryptography.fernet import Fernet
@@ -559,6 +559,29 @@ def test_every_post_route_of_the_console_is_in_the_form_list(suite: Suite) -> No
         served_path = f"/console{form.route}"
         params = set(re.findall(r"{(\w+)}", served_path))
         assert params == {item.name for item in form.fields if item.in_path}, served_path
+
+
+_FORM = re.compile(r'<form[^>]*\saction="([^"]*)"[^>]*>(.*?)</form>', re.S)
+
+
+@pytest.mark.parametrize("form", [pytest.param(form, id=form.route.strip("/")) for form in FORMS if form.page])
+def test_the_page_of_each_form_sends_the_fields_the_list_declares(suite: Suite, form: ConsoleForm) -> None:
+    """A field added to a page's form without hostile tests fails here. (A page may leave out an optional field it
+    does not need now: the relink switch of a token that is not yet connected.)"""
+    valid = form.valid(suite.rows)
+    path = unquote(form.path({item.key: _path_value(valid[item.key]) for item in form.fields if item.in_path}))
+    client = suite.anonymous if not form.signed_in else suite.ann
+    page = client.get(form.page)
+    assert page.status_code == 200, (form.page, page.status_code)
+    sent = [
+        set(re.findall(r'name="([^"]+)"', inner))
+        for action, inner in _FORM.findall(page.text)
+        if unquote(html.unescape(action).partition("?")[0]) == path
+    ]
+    assert sent, f"{form.page} has no form posting to {path}"
+    declared = {"csrf_token", *(item.name for item in form.fields if not item.in_path)}
+    assert sent[0] <= declared, "fields without hostile tests: add them to tests/console/form_list.py"
+    assert {item.name for item in form.fields if item.required and not item.in_path} <= sent[0]
 
 
 _FIELD_CASES = [
