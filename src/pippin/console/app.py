@@ -99,6 +99,15 @@ async def _handle_http_error(request: Request, exc: Exception) -> Response:
             message="There is no console page at this address.",
             hint="Use the menu to find what you are looking for.",
         )
+    if exc.status_code == 405:
+        # A name of "." or ".." in an address resolves away, landing on a page that takes no form.
+        return _error_page(
+            request,
+            status=405,
+            title="That did not work",
+            message="There is no form at this address, so nothing was changed.",
+            hint="Send the form from its console page, or use the menu to find what you are looking for.",
+        )
     detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
     return _error_page(request, status=exc.status_code, title="That did not work", message=detail, hint=None)
 

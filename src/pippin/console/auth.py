@@ -16,7 +16,6 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, Response
-from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 
 from pippin.admin import sessions as session_service
@@ -25,6 +24,7 @@ from pippin.admin.actor import ANONYMOUS
 from pippin.admin.audit import Actor, Interface
 from pippin.admin.passwords import PasswordWorkBusy
 from pippin.console import csrf
+from pippin.console.forms import CheckedFormRoute
 from pippin.console.rendering import redirect, render
 from pippin.errors import PippinError
 from pippin.server.deps import DBSession, Resources, server_resources
@@ -94,8 +94,9 @@ def _find_signed_in(request: Request) -> SignedIn:
     return signed_in
 
 
-class SignedInRoute(APIRoute):
-    """A console route for signed-in admins: the session is checked before the form is read.
+class SignedInRoute(CheckedFormRoute):
+    """A console route for signed-in admins: the session is checked before the form is read (and then checked as
+    every console form is, see ``console/forms.py``).
 
     FastAPI reads a route's form before it resolves any dependency, so a dependency alone would parse (and
     answer about) forms from browsers with no session. This route looks the session up first, in a short
@@ -135,7 +136,7 @@ async def _changing(request: Request, signed_in: Viewer) -> SignedIn:
 Changer = Annotated[SignedIn, Depends(_changing)]
 
 #: Sign-in, open to anyone (it has its own CSRF cookie).
-sign_in_router = APIRouter()
+sign_in_router = APIRouter(route_class=CheckedFormRoute)
 #: Sign-out, for signed-in admins; every other console router is built with SignedInRoute too.
 router = APIRouter(route_class=SignedInRoute)
 

@@ -26,6 +26,7 @@ from pippin.errors import InvalidInput, PippinError
 from pippin.server.background import send_due_assignments_after_response
 from pippin.server.deps import DBSession, Resources
 from pippin.store.models import DEPProfile, Device, UserAffinity
+from pippin.text import check_text
 
 router = APIRouter(route_class=SignedInRoute)
 _FLAGS = ("supervised", "locked", "mandatory", "allow_pairing", "await_device_configured", "auto_advance_setup")
@@ -36,6 +37,20 @@ MAX_SERIALS = 10_000
 _MAX_SERIALS_CHARS = 200_000
 _MAX_SERIALS_SHOWN = 20_000
 _SERIAL = re.compile(r"[A-Za-z0-9]{1,64}")
+_PANE_KEYS = frozenset(pane.key for pane in PANES)
+
+
+def _switch(value: object, name: str) -> bool:
+    """A checkbox: ticked, it sends "true" (the value the form gives it); unticked, nothing. Anything else is not
+    from the form, and is refused rather than read as unticked."""
+    if value is None:
+        return False
+    if value == "true":
+        return True
+    raise InvalidInput(
+        f"The switch {name} was sent as something other than ticked (true) or left out; nothing was changed.",
+        hint="Reload the page and tick or untick it.",
+    )
 
 
 async def _profile_fields(request: Request) -> dict[str, Any]:
@@ -51,8 +66,15 @@ async def _profile_fields(request: Request) -> dict[str, Any]:
             raise InvalidInput(f"The field {key} is longer than {_MAX_FIELD_CHARS:,} characters.", hint="Shorten it.")
         values[key] = text if text.strip() else None
     for flag in _FLAGS:
-        values[flag] = form.get(flag) == "true"
+        values[flag] = _switch(form.get(flag), flag)
     shown = {str(value) for value in form.getlist("show_pane")}
+    unknown = sorted(shown - _PANE_KEYS)
+    if unknown:
+        raise InvalidInput(
+            f"The field show_pane names {len(unknown)} Setup Assistant pane(s) this form does not offer, such as "
+            f"{unknown[0][:40]!r}; nothing was changed.",
+            hint="Reload the page and tick the panes to show.",
+        )
     values["skip_setup_items"] = [pane.key for pane in PANES if pane.key not in shown]
     certificates = form.get("anchor_certs")
     text = certificates.strip() if isinstance(certificates, str) else ""
@@ -164,7 +186,11 @@ def profile_detail(request: Request, db: DBSession, signed_in: Viewer, resources
 
 
 def _parse_serials(text: str) -> list[str]:
-    """Serial numbers separated by spaces, commas or new lines, as pasted from a spreadsheet or Apple's portal."""
+    """Serial numbers separated by spaces, commas or new lines, as pasted from a spreadsheet or Apple's portal.
+
+    The text is checked first: a line or paragraph separator, or a C1 control, would otherwise split it as
+    whitespace without a word."""
+    check_text(text, field="The serial numbers", multiline=True)
     serials = [item for item in re.split(r"[\s,;]+", text) if item]
     if len(serials) > MAX_SERIALS:
         raise InvalidInput(
@@ -188,7 +214,7 @@ def assign_devices(
     resources: Resources,
     background: BackgroundTasks,
     name: str,
-    which: Annotated[str, Form(max_length=32)] = "serials",
+    which: Annotated[str, Form(max_length=32)] = "",
     serials: Annotated[str, Form(max_length=_MAX_SERIALS_CHARS)] = "",
     token: Annotated[str, Form(max_length=64)] = "",
 ) -> Response:
