@@ -18,8 +18,9 @@ from pippin.cli import db as db_cli
 from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
+from pippin.cli import push as push_cli
 from pippin.cli import secrets as secrets_cli
-from pippin.cli.context import CLIContext
+from pippin.cli.context import CLIContext, CLIInjections
 from pippin.cli.doctor import doctor
 from pippin.cli.output import stderr, stdout
 from pippin.cli.serve import serve
@@ -146,7 +147,8 @@ def root(ctx: typer.Context) -> None:
         raise typer.Exit(exit_code_for(error)) from None
     configure_logging(settings.log_level, settings.log_format)
     warn_about_unknown_variables()
-    ctx.obj = CLIContext(settings=settings)
+    injected = ctx.obj if isinstance(ctx.obj, CLIInjections) else CLIInjections()
+    ctx.obj = CLIContext(settings=settings, generate_key=injected.generate_key)
 
 
 def warn_about_unknown_variables() -> None:
@@ -168,6 +170,7 @@ app.add_typer(audit_cli.app, name="audit")
 app.add_typer(dep_cli.app, name="dep")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(profiles_cli.app, name="profiles")
+app.add_typer(push_cli.app, name="push")
 app.add_typer(secrets_cli.app, name="secrets")
 app.add_typer(sim_app, name="sim")
 app.command("serve")(serve)
