@@ -33,6 +33,7 @@ from pippin.errors import InvalidInput
 from pippin.push.schemas import PushRequestFile, RequestKind
 from pippin.push.vendor import find_vendor, open_vendor_key
 from pippin.store.models import PUSH_CERTIFICATE_ID, PushCertificate, PushVendorCertificate, utcnow
+from pippin.store.singleton_rows import lock_or_create
 
 logger = logging.getLogger(__name__)
 
@@ -65,14 +66,6 @@ def build_signed_request(
     return base64.b64encode(plistlib.dumps(request, fmt=plistlib.FMT_XML))
 
 
-def _certificate_row(session: Session) -> PushCertificate:
-    row = session.get(PushCertificate, PUSH_CERTIFICATE_ID, with_for_update=True)
-    if row is None:
-        row = PushCertificate(id=PUSH_CERTIFICATE_ID)
-        session.add(row)
-    return row
-
-
 def _signed(csr: x509.CertificateSigningRequest, vendor: PushVendorCertificate, box: SecretBox, now: datetime) -> bytes:
     if vendor.not_after <= now:
         raise InvalidInput(
@@ -102,7 +95,7 @@ def create_request(
     ``generate_key`` makes the key (the server and the CLI inject theirs). Recorded in the audit log for ``actor``.
     """
     now = now or utcnow()
-    row = _certificate_row(session)
+    row = lock_or_create(session, PushCertificate, PUSH_CERTIFICATE_ID)
     reused = bool(row.pending_private_key_encrypted and row.pending_csr_pem) and not new_key
     if reused:
         assert row.pending_csr_pem is not None

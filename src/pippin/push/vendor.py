@@ -29,6 +29,7 @@ from pippin.dep.token import WARNING_DAYS, expiry_level
 from pippin.errors import InvalidInput
 from pippin.push.schemas import VendorCertificateRead, VendorImportResult
 from pippin.store.models import PUSH_VENDOR_CERTIFICATE_ID, PushVendorCertificate, utcnow
+from pippin.store.singleton_rows import lock_or_create
 
 logger = logging.getLogger(__name__)
 
@@ -154,18 +155,19 @@ def import_vendor_certificate(
             "intermediate and root certificates. " + _CHAIN_HINT
         )
     confirm_master_key(session, box)
-    row = session.get(PushVendorCertificate, PUSH_VENDOR_CERTIFICATE_ID, with_for_update=True)
-    replaced = row is not None
-    if row is None:
-        row = PushVendorCertificate(id=PUSH_VENDOR_CERTIFICATE_ID)
-        session.add(row)
-    row.private_key_encrypted = seal_private_key(private_key, box)
-    row.certificate_pem = certificate_to_pem(vendor)
-    row.chain_pem = "".join(certificate_to_pem(c) for c in ordered)
-    row.subject = vendor.subject.rfc4514_string()[:512]
-    row.not_after = not_after
-    row.fingerprint = fingerprint(vendor)
-    row.imported_at = now
+    values = {
+        "private_key_encrypted": seal_private_key(private_key, box),
+        "certificate_pem": certificate_to_pem(vendor),
+        "chain_pem": "".join(certificate_to_pem(c) for c in ordered),
+        "subject": vendor.subject.rfc4514_string()[:512],
+        "not_after": not_after,
+        "fingerprint": fingerprint(vendor),
+        "imported_at": now,
+    }
+    replaced = find_vendor(session) is not None
+    row = lock_or_create(session, PushVendorCertificate, PUSH_VENDOR_CERTIFICATE_ID, **values)
+    for name, value in values.items():
+        setattr(row, name, value)
     session.flush()
     audit.record_event(
         session,
