@@ -105,7 +105,7 @@ def test_refusals_have_their_statuses_and_say_what_the_file_is(client: TestClien
         assert answer.status_code == status, answer.text
         assert words in answer.json()["message"]
     bad_id = _upload(client, auth, pem(issue_push_certificate(csr.content)), apple_id="not an address")
-    assert bad_id.status_code == 422
+    assert bad_id.status_code == 400 and "The Apple ID is not an e-mail address" in bad_id.json()["message"]
 
     topic = new_topic()
     assert _upload(client, auth, pem(issue_push_certificate(csr.content, topic=topic))).status_code == 200

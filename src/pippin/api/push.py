@@ -20,7 +20,7 @@ from pippin.push import vendor as vendor_service
 from pippin.push.schemas import PushCertificateRead, PushCertificateUploadResult, RequestKind, VendorImportResult
 from pippin.server.deps import DBSession, Resources
 from pippin.server.errors import RequestTooLarge
-from pippin.text import EmailAddress
+from pippin.text import Line
 
 router = APIRouter(prefix="/push", tags=["push certificate"], route_class=AdminRoute)
 
@@ -131,7 +131,7 @@ def import_push_vendor(
 )
 def upload_push_certificate(
     certificate: Annotated[UploadFile, File(description="The push certificate from identity.apple.com.")],
-    apple_id: Annotated[EmailAddress, Form(max_length=320, description="The Apple ID that created the certificate.")],
+    apple_id: Annotated[Line, Form(max_length=320, description="The Apple ID that created the certificate.")],
     session: DBSession,
     resources: Resources,
     actor: APIChanger,
