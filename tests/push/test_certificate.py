@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -265,7 +266,10 @@ def test_a_refusal_by_apns_shows_until_a_new_upload(session_factory: SessionFact
     assert cleared.status == PushCertificateStatus.active and cleared.refused_reason is None
 
 
-def test_keys_are_stored_only_sealed(session_factory: SessionFactory, box: SecretBox) -> None:
+def test_keys_are_stored_only_sealed_and_never_logged(
+    session_factory: SessionFactory, box: SecretBox, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
     activate(session_factory, box)
     make_request(session_factory, box, unsigned=True)
     with transaction(session_factory) as session:
@@ -288,3 +292,5 @@ def test_keys_are_stored_only_sealed(session_factory: SessionFactory, box: Secre
     assert box.decrypt(bytes(row[0])) == clear_der
     for value in [*texts, *details]:
         assert "PRIVATE KEY" not in str(value)
+    assert "push certificate uploaded" in caplog.text and "PRIVATE KEY" not in caplog.text
+    assert identity.private_key_pem.decode().splitlines()[2] not in caplog.text
