@@ -13,6 +13,7 @@ from sqlalchemy import text
 from pippin.crypto.keys import generate_private_key
 from pippin.crypto.secrets import SecretBox
 from pippin.errors import InvalidInput
+from pippin.push import status as status_service
 from pippin.push import vendor as vendor_service
 from pippin.push.schemas import RequestKind, VendorImportResult
 from pippin.store.db import SessionFactory, transaction
@@ -81,6 +82,10 @@ def test_a_vendor_certificate_near_its_end_warns(session_factory: SessionFactory
     imported = _import(session_factory, box, pem(vendor) + _chain(), _key_pem(VENDOR_KEY))
     assert any("expires in 9 days" in w for w in imported.warnings)
     assert imported.vendor.expiry_level == "warning"
+    with transaction(session_factory) as session:
+        shown = status_service.read_status(session)
+    assert shown.vendor is not None and shown.vendor.days_left == 9
+    assert "The MDM vendor certificate expires in 9 days" in shown.next_step
 
 
 def test_an_expired_vendor_certificate_signs_no_request(session_factory: SessionFactory, box: SecretBox) -> None:

@@ -62,6 +62,14 @@ def to_read(session: Session, row: PushCertificate | None, *, now: datetime) -> 
     level = None if not_after is None else expiry_level(not_after, now=now)
     status = _status(row, level)
     vendor = find_vendor(session)
+    vendor_read = None if vendor is None else to_vendor_read(vendor, now=now)
+    next_step = _next_step(row, status)
+    if vendor_read is not None and vendor_read.expiry_level != ExpiryLevel.ok:
+        when = "has expired" if vendor_read.days_left < 0 else f"expires in {vendor_read.days_left} days"
+        next_step += (
+            f" The MDM vendor certificate {when}: Apple refuses requests it signs after that; renew it in your Apple "
+            "developer account and import it again (`pippin push vendor import`)."
+        )
     return PushCertificateRead(
         status=status,
         topic=row.topic if row else None,
@@ -74,8 +82,8 @@ def to_read(session: Session, row: PushCertificate | None, *, now: datetime) -> 
         refused_reason=row.refused_reason if row else None,
         refused_at=row.refused_at if row else None,
         pending_request_at=row.pending_created_at if row else None,
-        vendor=None if vendor is None else to_vendor_read(vendor, now=now),
-        next_step=_next_step(row, status),
+        vendor=vendor_read,
+        next_step=next_step,
     )
 
 
