@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from pippin.cli.audit import cli_actor
@@ -224,7 +224,8 @@ def status(ctx: typer.Context, json_output: JSONOption = False) -> None:
     if json_output:
         print_json(found)
         return
-    table = Table("field", "value", show_header=False)
+    # Fold rather than cut: the topic and the fingerprint are copied from here, whole.
+    table = Table(Column("field", no_wrap=True), Column("value", overflow="fold"), show_header=False)
     table.add_row("status", cell(found.status.value, style=_STATUS_STYLES.get(found.status, "")))
     if found.refused_reason:
         table.add_row("refused by APNs", cell(f"{_when(found.refused_at)}: {found.refused_reason}"))
