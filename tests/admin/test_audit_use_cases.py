@@ -117,5 +117,8 @@ def test_every_action_the_log_knows_is_recorded_by_some_use_case() -> None:
         AuditAction.admin_sign_in_failed,
         AuditAction.admin_sign_in_throttled,
         AuditAction.master_key_rotate,  # tests/admin/test_key_rotation.py
+        AuditAction.push_request_create,  # tests/push
+        AuditAction.push_vendor_import,
+        AuditAction.push_certificate_upload,
     }
     assert set(USE_CASES) | elsewhere == set(AuditAction)

@@ -9,22 +9,35 @@ import threading
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from pippin.admin.key_rotation import rotate_master_key
 from pippin.admin.master_key import MasterKeyMismatch, open_secret_box
 from pippin.config import Settings
-from pippin.crypto.keys import seal_private_key
+from pippin.crypto.keys import generate_private_key, seal_private_key
 from pippin.crypto.secrets import SIGNING_PURPOSES, SecretBox, encode_master_key
 from pippin.dep import token as token_service
 from pippin.dep.enrollment_reference import ProfileRevision, read_reference
 from pippin.errors import ConfigurationError, InvalidInput
+from pippin.push import request as request_service
+from pippin.push import vendor as vendor_service
 from pippin.store.db import SessionFactory, read_transaction, transaction
-from pippin.store.models import AuditEvent, DEPProfile, DEPToken, MasterKeyCheck, ProfileDefinition
+from pippin.store.models import (
+    PUSH_CERTIFICATE_ID,
+    AuditEvent,
+    DEPProfile,
+    DEPToken,
+    MasterKeyCheck,
+    ProfileDefinition,
+    PushCertificate,
+)
 from pippin.store.sealed import SEALED_COLUMNS
 from tests.actors import TEST_ACTOR
 from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.dep.test_assignment_sim import Env, create
+from tests.push.apple_ca import issue_vendor_certificate, pem
 from tests.simulator import RunningSimulator
 
 
@@ -53,12 +66,29 @@ def world(session_factory: SessionFactory, settings: Settings, sim: RunningSimul
         )
         token = session.scalars(select(DEPToken)).one()
         token.private_key_encrypted = seal_private_key(pooled_key_generator()(), env.box)  # the key Apple has
+        add_push_secrets(session, env.box)
     create(env)
     env.seed(3)
     env.sync()
     env.queue(all_unassigned=True)
     assert env.run().assigned == 3
     return env
+
+
+def add_push_secrets(session: Session, box: SecretBox) -> None:
+    """The push certificate's keys (active and pending) and the vendor certificate's, all sealed."""
+    vendor_key = generate_private_key()
+    vendor_service.import_vendor_certificate(
+        session,
+        certificate=pem(issue_vendor_certificate(vendor_key)),
+        key=vendor_key.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()),
+        box=box,
+        actor=TEST_ACTOR,
+    )
+    request_service.create_request(session, box=box, actor=TEST_ACTOR, generate_key=pooled_key_generator())
+    push = session.get(PushCertificate, PUSH_CERTIFICATE_ID)
+    assert push is not None
+    push.private_key_encrypted = seal_private_key(pooled_key_generator()(), box)  # an active certificate's key
 
 
 def enrollment_reference(env: Env) -> tuple[str, ProfileRevision]:
@@ -172,7 +202,8 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     rotating.join()
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
-    assert len(values) == 4 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
+    # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the signing keys.
+    assert len(values) == 4 + 3 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
 def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:

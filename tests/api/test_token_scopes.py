@@ -10,20 +10,29 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 from starlette.applications import Starlette
 
 from pippin.admin import users as user_service
 from pippin.admin.api_tokens import create_api_token
+from pippin.crypto.keys import generate_private_key
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from pippin.store.models import Base
 from tests.actors import TEST_ACTOR
+from tests.push.apple_ca import issue_vendor_certificate, pem
 from tests.servers import mounted_app, quick_password_hashes
 from tests.token_with_history import seed_tokens
 
 PASSWORD = "correct horse battery staple"
+
+_VENDOR_KEY = generate_private_key()
+VENDOR_FILES = {
+    "certificate": ("mdm.pem", pem(issue_vendor_certificate(_VENDOR_KEY))),
+    "key": ("mdm.key", _VENDOR_KEY.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption())),
+}
 
 #: One well-formed request per writing route: (method, route path) -> (concrete path, request keywords).
 WRITES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
@@ -46,14 +55,25 @@ WRITES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ("POST", "/api/v1/admins/{email}/unlock"): ("/api/v1/admins/bo@example.com/unlock", {}),
     ("PUT", "/api/v1/admins/{email}/role"): ("/api/v1/admins/bo@example.com/role", {"json": {"role": "read-only"}}),
     ("POST", "/api/v1/admins/{email}/password"): ("/api/v1/admins/bo@example.com/password", {}),
+    ("PUT", "/api/v1/push/vendor"): ("/api/v1/push/vendor", {"files": VENDOR_FILES}),
+    ("POST", "/api/v1/push/certificate/request"): ("/api/v1/push/certificate/request", {}),
+    ("PUT", "/api/v1/push/certificate"): (
+        "/api/v1/push/certificate",
+        {"files": {"certificate": ("push.pem", VENDOR_FILES["certificate"][1])}, "data": {"apple_id": "it@ex.com"}},
+    ),
     # Deletions last: the read-write walk runs in this order, and the others need what they delete.
     ("DELETE", "/api/v1/profiles/{name}"): ("/api/v1/profiles/Kiosk", {}),
     ("DELETE", "/api/v1/dep/tokens/{name}"): ("/api/v1/dep/tokens/acme", {}),
 }
 
 
-#: Routes whose change needs a real token from Apple: with the seeded one they are refused, after the scope check.
-NEEDS_APPLE = {("PUT", "/api/v1/dep/tokens/{name}"), ("POST", "/api/v1/dep/tokens/{name}/sync")}
+#: Routes whose change needs a real file from Apple (a DEP token; a push certificate issued for the request just
+#: made): with what the walk sends they are refused, after the scope check.
+NEEDS_APPLE = {
+    ("PUT", "/api/v1/dep/tokens/{name}"),
+    ("POST", "/api/v1/dep/tokens/{name}/sync"),
+    ("PUT", "/api/v1/push/certificate"),
+}
 
 
 @pytest.fixture(autouse=True)
@@ -115,7 +135,8 @@ def test_a_read_only_token_gets_403_on_every_writing_route_and_nothing_changes(
 
 def test_a_read_only_token_reads(client: TestClient, resources: ServerResources, world: None) -> None:
     headers = _bearer(resources, name="dashboard", scope="read-only")
-    for path in ("/api/v1/dep/tokens", "/api/v1/dep/tokens/acme/deletion", "/api/v1/devices", "/api/v1/admins"):
+    reads = ("/api/v1/dep/tokens", "/api/v1/dep/tokens/acme/deletion", "/api/v1/devices", "/api/v1/admins")
+    for path in (*reads, "/api/v1/push/certificate"):
         assert client.get(path, headers=headers).status_code == 200, path
     assert client.head("/api/v1/dep/tokens", headers=headers).status_code != 403
 

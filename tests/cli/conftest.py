@@ -8,12 +8,15 @@ from collections.abc import Callable
 import pytest
 from typer.testing import CliRunner, Result
 
+from pippin.cli.context import CLIInjections
 from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.dep import token as token_service
 from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.simulator import RunningSimulator
 
+#: What the CLI is handed instead of its production defaults: real RSA keys from the pool.
+INJECTIONS = CLIInjections(generate_key=pooled_key_generator())
 #: Runs ``pippin ARGS...`` in this process; ``input`` is its standard input.
 Pippin = Callable[..., Result]
 
@@ -42,7 +45,7 @@ def pippin(settings: Settings) -> Pippin:
     }
 
     def run(*args: str, input: str | None = None) -> Result:
-        return CliRunner().invoke(app, list(args), env=env, input=input)
+        return CliRunner().invoke(app, list(args), env=env, input=input, obj=INJECTIONS)
 
     return run
 

@@ -27,14 +27,18 @@ from typing import Any
 import pytest
 import typer.testing
 import uvicorn
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from sqlalchemy import Engine, select
 from typer.main import get_command
 from typer.testing import CliRunner, Result
 
 from pippin.cli.main import app
 from pippin.config import Settings
+from pippin.crypto.keys import generate_private_key
 from pippin.store.db import create_db_engine
 from pippin.store.models import Base
+from tests.cli.conftest import INJECTIONS
+from tests.push.apple_ca import issue_vendor_certificate, pem
 from tests.servers import free_port
 
 #: The README's exit codes (0 done, 1 failed, 2 input wrong, 3 not found, 4 conflict, 5 unreachable).
@@ -43,6 +47,7 @@ DOCUMENTED_EXIT_CODES = frozenset(range(6))
 REFUSALS = frozenset({2, 3, 4})
 PASSWORD = "hunter2-never-shown"
 PIPPIN = Path(sys.executable).with_name("pippin")
+VENDOR_KEY = generate_private_key()
 
 HOSTILE_TEXT = (
     "\udcff",  # a byte that is not UTF-8, as Python hands it over (PEP 383)
@@ -147,6 +152,7 @@ def test_the_walk_finds_every_command() -> None:
     """A guard on the walk itself: if Typer's tree changes shape, the tests below must not silently run nothing."""
     found = {command.id for command in COMMANDS}
     assert {"dep keypair", "audit list", "devices list", "profiles create", "serve", "sim apple"} <= found
+    assert {"push csr", "push vendor import", "push upload-cert", "push status"} <= found
     assert len(COMMANDS) >= 25
 
 
@@ -176,7 +182,9 @@ class Runner:
         # The state after the last invocation is still the state now, unless that one may have changed it.
         before = self._last if self._last is not None or self.engine is None else self._state()
         self._last = None
-        result = CliRunner().invoke(app, list(args), env=env or self.env, input=input if input is not None else "")
+        result = CliRunner().invoke(
+            app, list(args), env=env or self.env, input=input if input is not None else "", obj=INJECTIONS
+        )
         self.count += 1
         shown = f"pippin {' '.join(repr(arg)[:60] for arg in args)}"
         output = result.output
@@ -232,12 +240,15 @@ def never_serve(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
-    """Files the baselines point at: a token-sized file of noise and a certificate."""
+    """Files the baselines point at: a token-sized file of noise, and an MDM vendor certificate with its key."""
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     noise = inputs / "acme_smime.p7m"
     noise.write_bytes(os.urandom(600))
-    return {"p7m": noise}
+    vendor_certificate, vendor_key = inputs / "mdm.pem", inputs / "mdm.key"
+    vendor_certificate.write_bytes(pem(issue_vendor_certificate(VENDOR_KEY)))
+    vendor_key.write_bytes(VENDOR_KEY.private_bytes(Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()))
+    return {"p7m": noise, "vendor_certificate": vendor_certificate, "vendor_key": vendor_key}
 
 
 def environment(settings: Settings) -> dict[str, str]:
@@ -292,6 +303,8 @@ def baseline(command: Command, runner: Runner, files: dict[str, Path]) -> Invoca
         "serial": ["C02TEST0001"],
         "serials": ["C02TEST0001"],
         "file": [str(files["p7m"])],
+        "certificate": [str(files["vendor_certificate"])],
+        "key": [str(files["vendor_key"])],
         "output": [str(runner.tmp / "out" / (runner.unique("cert") + ".pem"))],
         "data": [str(runner.tmp / "sim")],
         "port": [str(free_port())],

@@ -27,8 +27,8 @@ from pippin.push.delivery import (
     request_pushes,
     send_due_pushes,
 )
+from pippin.push.device_status import get_device_push_status
 from pippin.push.schemas import TokenState
-from pippin.push.status import get_push_status
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import AuditEvent, Enrollment, EnrollmentStatus, PushDelivery, PushResult
 from tests.push.conftest import T0, CertificateStore, Clock, ScriptedAPNs, enroll, token_of, udid_of
@@ -265,7 +265,7 @@ def test_a_refused_token_is_marked_and_never_pushed_again(
     send(session_factory, apns, certificates, push_settings, clock)
     assert len(apns.sent) == 1
     with read_transaction(session_factory) as session:
-        status = get_push_status(session, udid=udid)
+        status = get_device_push_status(session, udid=udid)
     assert (status.token_state, status.token_refused_reason) == (TokenState.refused, reason)
 
     # A new TokenUpdate brings another token: that one is pushed.
@@ -483,15 +483,15 @@ def test_each_outcome_is_counted_per_device_and_visible(
     request(session_factory, [udid], push_settings, clock)
     send(session_factory, apns, certificates, push_settings, clock)
     with read_transaction(session_factory) as session:
-        pending = get_push_status(session, udid=udid)
+        pending = get_device_push_status(session, udid=udid)
     assert pending.pending and pending.attempts == 1 and pending.last_reason == "ServiceUnavailable"
     assert pending.next_attempt_at is not None
     clock.now = pending.next_attempt_at
     send(session_factory, apns, certificates, push_settings, clock)
     with read_transaction(session_factory) as session:
-        status = get_push_status(session, udid=udid)
+        status = get_device_push_status(session, udid=udid)
         with pytest.raises(NotFound):
-            get_push_status(session, udid="NOPE")
+            get_device_push_status(session, udid="NOPE")
     assert status.token_state is TokenState.valid
     assert not status.pending
     assert (status.counts.pushes, status.counts.delivered, status.counts.retryable) == (2, 1, 1)
@@ -503,9 +503,9 @@ def test_a_device_never_pushed_shows_its_token_state(session_factory: SessionFac
     [with_token] = enroll(session_factory, 1)
     [without] = enroll(session_factory, 1, start=1, with_token=False)
     with read_transaction(session_factory) as session:
-        assert get_push_status(session, udid=with_token).token_state is TokenState.valid
-        assert get_push_status(session, udid=without).token_state is TokenState.missing
-        assert get_push_status(session, udid=udid_of(1)).counts.pushes == 0
+        assert get_device_push_status(session, udid=with_token).token_state is TokenState.valid
+        assert get_device_push_status(session, udid=without).token_state is TokenState.missing
+        assert get_device_push_status(session, udid=udid_of(1)).counts.pushes == 0
 
 
 def test_a_push_asked_for_while_one_is_in_flight_is_sent_again_after_it(

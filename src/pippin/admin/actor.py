@@ -26,6 +26,9 @@ class AuditAction(StrEnum):
     dep_token_upload = "dep.token.upload"  # noqa: S105 (an action's name, not a secret)
     dep_token_delete = "dep.token.delete"  # noqa: S105
     dep_sync_start = "dep.sync.start"
+    push_request_create = "push.request.create"
+    push_vendor_import = "push.vendor.import"
+    push_certificate_upload = "push.certificate.upload"
     profile_create = "profile.create"
     profile_update = "profile.update"
     profile_delete = "profile.delete"

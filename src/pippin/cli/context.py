@@ -14,10 +14,20 @@ from sqlalchemy import Engine
 
 from pippin.admin.master_key import open_secret_box
 from pippin.config import Settings
+from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.crypto.secrets import SecretBox
 from pippin.private_files import secure_data_directory
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory
 from pippin.store.migrate import check_schema
+
+
+@dataclass(frozen=True)
+class CLIInjections:
+    """What a program embedding the CLI (the tests) may hand the root callback as ``obj`` instead of the
+    production defaults, as the server takes its outside clients (``server/resources.py``)."""
+
+    #: How commands make private keys (the push certificate request).
+    generate_key: KeyGenerator = generate_private_key
 
 
 @dataclass
@@ -25,6 +35,7 @@ class CLIContext:
     """Built once per invocation; opens the database lazily so `pippin --help` needs none."""
 
     settings: Settings
+    generate_key: KeyGenerator = generate_private_key
     _engine: Engine | None = field(default=None, init=False)
     _session_factory: SessionFactory | None = field(default=None, init=False)
     _secret_box: SecretBox | None = field(default=None, init=False)

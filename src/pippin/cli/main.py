@@ -20,7 +20,7 @@ from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
 from pippin.cli import push as push_cli
 from pippin.cli import secrets as secrets_cli
-from pippin.cli.context import CLIContext
+from pippin.cli.context import CLIContext, CLIInjections
 from pippin.cli.doctor import doctor
 from pippin.cli.output import stderr, stdout
 from pippin.cli.serve import serve
@@ -147,7 +147,8 @@ def root(ctx: typer.Context) -> None:
         raise typer.Exit(exit_code_for(error)) from None
     configure_logging(settings.log_level, settings.log_format)
     warn_about_unknown_variables()
-    ctx.obj = CLIContext(settings=settings)
+    injected = ctx.obj if isinstance(ctx.obj, CLIInjections) else CLIInjections()
+    ctx.obj = CLIContext(settings=settings, generate_key=injected.generate_key)
 
 
 def warn_about_unknown_variables() -> None:

@@ -48,11 +48,6 @@ IdentityLoader = Callable[[Session], PushIdentity | None]
 CertificateRefusal = Callable[[Session, str, str], None]
 
 
-def no_push_certificate(_session: Session) -> PushIdentity | None:
-    """The loader where no certificate store is connected: there is no certificate, so pushes wait (never fail)."""
-    return None
-
-
 #: Pushes claimed per step.
 BATCH = 500
 BACKOFF_BASE = timedelta(seconds=30)

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import Engine
-from sqlalchemy.orm import Session
 
 from pippin.admin import passwords as password_hashing
 from pippin.admin.master_key import open_secret_box
@@ -25,8 +24,9 @@ from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.crypto.secrets import SecretBox
 from pippin.dep.sync_and_assign import SyncingClientFactory
 from pippin.dep.token import dep_client_factory
+from pippin.push import certificate as push_certificate
 from pippin.push.apns import APNsClient
-from pippin.push.delivery import CertificateRefusal, IdentityLoader, PushSender, no_push_certificate
+from pippin.push.delivery import CertificateRefusal, IdentityLoader, PushSender
 from pippin.store.db import SessionFactory, create_session_factory
 from pippin.store.models import utcnow
 
@@ -36,10 +36,6 @@ Clock = Callable[[], datetime]
 
 #: Opens a DEP client for a stored token; raises the token's refusal (expired, refused by Apple) instead.
 DEPClientFactory = SyncingClientFactory
-
-
-def refusal_not_recorded(_session: Session, fingerprint: str, reason: str) -> None:
-    """Until the push certificate store is connected here: the refusal is only logged (by the sender)."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +88,8 @@ def build_resources(
         generate_key=generate_key,
         password_work=password_work or PasswordWork(password_hashing.DEFAULT_PASSWORDS),
         apns=apns or APNsClient.from_settings(settings),
-        load_push_identity=load_push_identity or no_push_certificate,
-        record_push_certificate_refusal=record_push_certificate_refusal or refusal_not_recorded,
+        load_push_identity=load_push_identity
+        or (lambda session: push_certificate.identity_for_pushes(session, box=box, now=clock())),
+        record_push_certificate_refusal=record_push_certificate_refusal
+        or push_certificate.push_certificate_refused(clock=clock),
     )

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from pippin.store.models import DEPToken, SigningKey
+from pippin.store.models import DEPToken, PushCertificate, PushVendorCertificate, SigningKey
 
 SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes], ...] = (
     DEPToken.private_key_encrypted,
     DEPToken.pending_private_key_encrypted,
     DEPToken.credentials_encrypted,
     SigningKey.key_encrypted,
+    PushCertificate.private_key_encrypted,
+    PushCertificate.pending_private_key_encrypted,
+    PushVendorCertificate.private_key_encrypted,
 )

@@ -17,13 +17,17 @@ from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.device_state_count import DeviceStateCount
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
 from pippin.store.models.master_key import MASTER_KEY_CHECK_ID, MasterKeyCheck, SigningKey
+from pippin.store.models.push_certificate import PUSH_CERTIFICATE_ID, PushCertificate
 from pippin.store.models.push_delivery import PushDelivery, PushResult
+from pippin.store.models.push_vendor_certificate import PUSH_VENDOR_CERTIFICATE_ID, PushVendorCertificate
 from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 
 __all__ = [
     "MASTER_KEY_CHECK_ID",
     "MAX_STORED_INTEGER",
+    "PUSH_CERTIFICATE_ID",
+    "PUSH_VENDOR_CERTIFICATE_ID",
     "APITokenScope",
     "AdminAPIToken",
     "AdminRole",
@@ -43,8 +47,10 @@ __all__ = [
     "MasterKeyCheck",
     "ProfileDefinition",
     "ProfileStatus",
+    "PushCertificate",
     "PushDelivery",
     "PushResult",
+    "PushVendorCertificate",
     "SignInThrottle",
     "SigningKey",
     "SyncKind",

@@ -1,7 +1,7 @@
 """Push tokens on enrollments and the push delivery state
 
-Revision ID: 0014
-Revises: 0013
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-12-02 05:47:08
 
 The enrollment gains the push token and PushMagic its TokenUpdate check-in brings; ``push_deliveries`` holds,
@@ -16,8 +16,8 @@ from alembic import op
 
 import pippin.store.models.base
 
-revision = "0014"
-down_revision = "0013"
+revision = "0015"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
