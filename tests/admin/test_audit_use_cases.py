@@ -120,5 +120,7 @@ def test_every_action_the_log_knows_is_recorded_by_some_use_case() -> None:
         AuditAction.push_request_create,  # tests/push
         AuditAction.push_vendor_import,
         AuditAction.push_certificate_upload,
+        AuditAction.push_send,
+        AuditAction.push_test,
     }
     assert set(USE_CASES) | elsewhere == set(AuditAction)

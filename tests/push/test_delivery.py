@@ -153,7 +153,7 @@ def test_an_admins_request_is_audited_and_pippins_own_is_not(
     with read_transaction(session_factory) as session:
         events = session.scalars(select(AuditEvent)).all()
     assert [(e.action, e.actor, e.target, e.detail["requested"]) for e in events] == [
-        (AuditAction.push_request.value, "ops@example.com", first, 1)
+        (AuditAction.push_send.value, "ops@example.com", first, 1)
     ]
 
 

@@ -112,14 +112,14 @@ def test_push_test_without_a_certificate_says_what_to_do(settings: Settings, req
     assert requests == []
 
 
-def test_push_status_shows_a_devices_counts(
+def test_push_device_shows_a_devices_counts(
     settings: Settings, session_factory: SessionFactory, requests: list[httpx.Request]
 ) -> None:
     [udid] = enroll(session_factory, 1)
     run = cli(settings, push_identity(), lambda _r: httpx.Response(200), requests)
-    shown = run("push", "status", udid)
+    shown = run("push", "device", udid)
     assert shown.exit_code == 0, shown.output
     assert "token:        valid" in shown.output and "pushes:       0" in shown.output
-    as_json = json.loads(run("push", "status", udid, "--json").output)
+    as_json = json.loads(run("push", "device", udid, "--json").output)
     assert as_json["counts"]["pushes"] == 0 and "push_magic" not in as_json
-    assert run("push", "status", "NO-SUCH-UDID").exit_code == 3
+    assert run("push", "device", "NO-SUCH-UDID").exit_code == 3

@@ -11,6 +11,7 @@ from pippin.errors import InvalidInput
 from pippin.jobs.periodic import JobRunner
 from pippin.push.apns import Notification
 from pippin.push.delivery import request_pushes
+from pippin.push.device_status import get_device_push_status
 from pippin.server.app import create_server
 from pippin.server.jobs import periodic_jobs
 from pippin.server.resources import build_resources
@@ -49,12 +50,19 @@ def test_the_server_runs_the_push_jobs_with_its_injected_apns_and_certificate_st
     assert runner.status["push.send_due"].failures == 0
 
 
-def test_without_a_certificate_store_pushes_wait(engine: Engine, settings: Settings, apns: ScriptedAPNs) -> None:
-    resources = build_resources(settings, engine, apns=apns)
+def test_before_a_push_certificate_is_uploaded_pushes_wait(
+    engine: Engine, session_factory: SessionFactory, settings: Settings, apns: ScriptedAPNs
+) -> None:
+    resources = build_resources(settings, engine, apns=apns)  # the server's own certificate store: empty
     runner = periodic_jobs(resources)
+    [udid] = enroll(session_factory, 1)
+    with transaction(session_factory) as session:
+        request_pushes(session, udids=[udid], settings=settings, now=T0)
     runner.run_once("push.send_due")
     assert runner.status["push.send_due"].failures == 0
-    assert resources.load_push_identity(None) is None  # type: ignore[arg-type]
+    assert apns.sent == []
+    with transaction(session_factory) as session:
+        assert get_device_push_status(session, udid=udid).pending
 
 
 def test_the_server_closes_the_apns_client_it_opened_and_leaves_an_injected_one(

@@ -26,9 +26,14 @@ class AuditAction(StrEnum):
     dep_token_upload = "dep.token.upload"  # noqa: S105 (an action's name, not a secret)
     dep_token_delete = "dep.token.delete"  # noqa: S105
     dep_sync_start = "dep.sync.start"
+    #: `pippin push csr`: the organisation's request for a push certificate (not a push).
     push_request_create = "push.request.create"
     push_vendor_import = "push.vendor.import"
     push_certificate_upload = "push.certificate.upload"
+    #: An admin asked for pushes to enrollments (`detail.requested` counts them).
+    push_send = "push.send"
+    #: `pippin push test`: one push to a raw device token with the stored certificate (`detail` has the answer).
+    push_test = "push.test"
     profile_create = "profile.create"
     profile_update = "profile.update"
     profile_delete = "profile.delete"
@@ -49,10 +54,6 @@ class AuditAction(StrEnum):
     admin_api_token_create = "admin.api_token.create"  # noqa: S105
     admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105
     master_key_rotate = "master_key.rotate"
-    #: An admin asked for pushes to enrollments (`detail.requested` counts them).
-    push_request = "push.request"
-    #: `pippin push test`: one push to a raw device token with the stored certificate (`detail` has the answer).
-    push_test = "push.test"
 
 
 @dataclass(frozen=True)

@@ -190,7 +190,7 @@ def request_pushes(
     if actor is not None and actor.interface is not Interface.system and report.requested:
         target = report.requested[0] if len(report.requested) == 1 else None
         detail = {"requested": len(report.requested), "not_pushable": len(report.not_pushable)}
-        record_event(session, actor=actor, action=AuditAction.push_request, target=target, detail=detail, now=moment)
+        record_event(session, actor=actor, action=AuditAction.push_send, target=target, detail=detail, now=moment)
     return report
 
 
