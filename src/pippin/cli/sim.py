@@ -1,4 +1,4 @@
-"""`pippin sim apple`: serve the simulator of Apple's DEP service and Business Manager portal.
+"""`pippin sim apple`: serve the simulator of Apple's DEP service, Business Manager portal and APNs.
 
 The one product module allowed to import ``pippin.sim`` (it only starts it; Pippin itself meets the
 simulator over HTTP, like Apple).
@@ -6,7 +6,9 @@ simulator over HTTP, like Apple).
 
 from __future__ import annotations
 
+import asyncio
 import random
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +18,10 @@ from pippin.cli.output import stdout
 from pippin.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from cryptography import x509
+    from fastapi import FastAPI
+
+    from pippin.sim.apns_server import APNsServer
     from pippin.sim.state import SimState
 
 MAX_SEED_DEVICES = 1_000_000
@@ -29,15 +35,28 @@ def apple(
         "127.0.0.1", help="Address to listen on (keep it on loopback: the simulator has no auth)."
     ),
     port: int = typer.Option(8081, help="TCP port, 1-65535."),
+    apns_port: int = typer.Option(2197, help="TCP port of the simulated APNs provider API (HTTP/2 over TLS)."),
+    apns_push_ca: Path | None = typer.Option(
+        None,
+        "--apns-push-ca",
+        help="PEM file of the CA certificate(s) push certificates must chain to (read again for each connection).",
+    ),
     data: Path = typer.Option(
         Path("./var/sim"), "--data", help="Directory of the simulator's state; kept across restarts."
     ),
     devices: int = typer.Option(0, help=f"Unassigned devices to create when DATA is new (0-{MAX_SEED_DEVICES:,})."),
     seed: int | None = typer.Option(None, help="Seed for device generation, for reproducible serials and models."),
 ) -> None:
-    """Serve Apple's DEP API and the Business Manager portal (JSON under /portal/, pages at /portal/)."""
+    """Serve Apple's DEP API, the Business Manager portal (JSON under /portal/, pages at /portal/) and APNs."""
     if not 1 <= port <= 65535:
         raise InvalidInput(f"--port {port} is not a TCP port.", hint="Use a number from 1 to 65535, e.g. --port 8081.")
+    if not 1 <= apns_port <= 65535 or apns_port == port:
+        raise InvalidInput(
+            f"--apns-port {apns_port} is not a free TCP port of its own.",
+            hint="Use a number from 1 to 65535 other than --port, e.g. --apns-port 2197.",
+        )
+    if apns_push_ca is not None and not apns_push_ca.is_file():
+        raise InvalidInput(f"--apns-push-ca {apns_push_ca} is not a file.", hint="Give a PEM file of CA certificates.")
     if not 0 <= devices <= MAX_SEED_DEVICES:
         raise InvalidInput(
             f"--devices {devices} is out of range.",
@@ -46,8 +65,9 @@ def apple(
     if data.exists() and not data.is_dir():
         raise InvalidInput(f"--data {data} is a file, not a directory.", hint="Give a directory (created if missing).")
     # Imported here, not at the top: every other `pippin` command starts faster without the simulator.
-    import uvicorn
-
+    from pippin.sim.apns_delivery import APNsDelivery
+    from pippin.sim.apns_server import APNsServer
+    from pippin.sim.apns_tls import issue_server_certificate
     from pippin.sim.app import create_app
     from pippin.sim.state import open_state
 
@@ -63,18 +83,54 @@ def apple(
         _seed_devices(state, rng, devices)
     elif devices:
         stdout.print(f"{data} already holds a simulator's state; --devices {devices} ignored (state is kept).")
-    app = create_app(state)
+    apns = APNsDelivery(state)
+    app = create_app(state, apns=apns)
     app.state.device_rng = rng
-    base_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+    tls = issue_server_certificate(state.data_dir, [host])
+    apns_server = APNsServer(state=state, delivery=apns, tls=tls, trusted_push_cas=lambda: _read_push_cas(apns_push_ca))
+    shown_host = host if ":" not in host else f"[{host}]"
+    base_url = f"http://{shown_host}:{port}"
     stdout.print(f"Apple simulator, state in {data.resolve()}")
     stdout.print(f"  Business Manager pages: {base_url}/portal/")
     stdout.print(f"  portal JSON API:        {base_url}/portal/docs")
     stdout.print(f"  DEP base URL:           {base_url}   (PIPPIN_DEP_BASE_URL={base_url})")
+    stdout.print(f"  APNs provider API:      https://{shown_host}:{apns_port}   (HTTP/2, push certificate as client)")
+    stdout.print(f"  APNs TLS CA to trust:   {tls.ca_path}   (also GET {base_url}/apns/ca.pem)")
+    stdout.print(f"  APNs device side:       {base_url}/apns/tokens")
+    if apns_push_ca is None:
+        stdout.print("  (no --apns-push-ca: no push certificate is trusted, every push connection fails)")
     stdout.print("Press Ctrl-C to stop.")
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
+        asyncio.run(_serve(app, apns_server, host=host, port=port, apns_port=apns_port))
+    except OSError as exc:
+        raise InvalidInput(
+            f"cannot listen on {host}: {exc.strerror}.", hint="Choose free ports with --port and --apns-port."
+        ) from None
     finally:
         state.engine.dispose()
+
+
+def _read_push_cas(path: Path | None) -> Sequence[x509.Certificate]:
+    from cryptography import x509
+
+    if path is None:
+        return []
+    try:
+        return x509.load_pem_x509_certificates(path.read_bytes())
+    except (OSError, ValueError):
+        return []  # unreadable now: trust nothing rather than stop the server
+
+
+async def _serve(app: FastAPI, apns_server: APNsServer, *, host: str, port: int, apns_port: int) -> None:
+    """The HTTP app (uvicorn) and the APNs server on one event loop; Ctrl-C stops both."""
+    import uvicorn
+
+    listener = await apns_server.start(host, apns_port)
+    try:
+        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
+    finally:
+        listener.close()
+        await listener.wait_closed()
 
 
 def _seed_devices(state: SimState, rng: random.Random, count: int) -> None:

@@ -181,3 +181,15 @@ class SimProfile(SimBase):
     server_id: Mapped[int] = mapped_column(ForeignKey("sim_mdm_servers.id"), index=True)
     body: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(SimDateTime())
+
+
+class SimAPNsToken(SimBase):
+    """A device token APNs gave a device for one topic; unregistered tokens are kept so pushes answer 410."""
+
+    __tablename__ = "sim_apns_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(SimDateTime())
+    # Set by DELETE /apns/tokens/{token}: from then on a push answers 410 Unregistered with this time.
+    unregistered_at: Mapped[datetime | None] = mapped_column(SimDateTime(), default=None)

@@ -1,0 +1,302 @@
+"""The simulated APNs provider API: HTTP/2 over TLS, authenticated by the MDM push certificate (reference 5).
+
+Served with ``h2`` straight over ``asyncio`` and ``ssl`` (updates section 1: no ASGI server hands an app the TLS
+client certificate, which is what APNs authenticates by). Each connection: TLS with a client-certificate request
+(:mod:`pippin.sim.apns_tls`), the certificate's topic (:mod:`pippin.sim.apns_identity`), then HTTP/2 streams, each
+one push: faults drawn as for the DEP API (:mod:`pippin.sim.faults`, endpoint ``post_apns_device``), Apple's
+header rules (:mod:`pippin.sim.apns_requests`), and the token's registration and store-and-forward
+(:mod:`pippin.sim.apns_delivery`).
+
+The trusted push CAs come from a callable, read once per connection, so the CA that issues push certificates
+(the Push Certificates Portal's) is owned elsewhere and can change while the server runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import ssl
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import h2.config
+import h2.connection
+import h2.events
+import h2.exceptions
+import h2.settings
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from pippin.sim.apns_delivery import APNsDelivery, Notification
+from pippin.sim.apns_identity import PushIdentity, identify
+from pippin.sim.apns_requests import (
+    MAX_PAYLOAD_BYTES,
+    APNsRejection,
+    RawRequest,
+    check_push,
+    check_route,
+    request_id,
+)
+from pippin.sim.apns_tls import ServerTLS, server_context
+from pippin.sim.faults import APNS_ENDPOINT, FaultDecision, decide
+from pippin.sim.state import SimState
+
+TrustedPushCAs = Callable[[], Sequence[x509.Certificate]]
+
+HANDSHAKE_TIMEOUT_SECONDS = 10.0
+#: Apple's SETTINGS_MAX_CONCURRENT_STREAMS for certificate connections.
+MAX_CONCURRENT_STREAMS = 1000
+MAX_HEADER_LIST_BYTES = 16 * 1024
+#: A body past the payload limit is read and thrown away up to here (so the client hears 413), then reset.
+MAX_DISCARDED_BODY_BYTES = 1024 * 1024
+READ_SIZE = 65536
+GOAWAY_DEBUG_DATA = b'{"reason":"Shutdown"}'
+
+
+@dataclass
+class _Stream:
+    headers: list[tuple[bytes, bytes]]
+    body: bytearray = field(default_factory=bytearray)
+    received: int = 0
+    answered: bool = False
+
+
+class APNsServer:
+    """The provider API on one listening socket (:meth:`start`), sharing ``delivery`` with the device routes."""
+
+    def __init__(
+        self, *, state: SimState, delivery: APNsDelivery, tls: ServerTLS, trusted_push_cas: TrustedPushCAs
+    ) -> None:
+        self.state = state
+        self.delivery = delivery
+        self._tls = tls
+        self._trusted_push_cas = trusted_push_cas
+        self._contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
+
+    async def start(self, host: str, port: int) -> asyncio.Server:
+        """Listen on ``host:port`` (0: a free port); serve until the returned server is closed."""
+        return await asyncio.start_server(self._on_connection, host, port)
+
+    def _context(self, cas: Sequence[x509.Certificate]) -> ssl.SSLContext:
+        key = tuple(sorted(hashlib.sha256(ca.public_bytes(serialization.Encoding.DER)).hexdigest() for ca in cas))
+        context = self._contexts.get(key)
+        if context is None:
+            context = server_context(self._tls, cas)
+            self._contexts = {key: context}  # only the current set of CAs is kept
+        return context
+
+    async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            cas = list(self._trusted_push_cas())
+            await writer.start_tls(self._context(cas), ssl_handshake_timeout=HANDSHAKE_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError, ssl.SSLError):
+            # An untrusted or expired push certificate: the handshake failed and the client got TLS's alert.
+            writer.transport.abort()
+            return
+        ssl_object = writer.get_extra_info("ssl_object")
+        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
+        identity = identify(der, trusted_push_cas=cas, now=self.state.clock.now())
+        if identity.expired:
+            # Expired on the simulator's clock (TLS judged the real one): Apple would have failed the handshake.
+            writer.transport.abort()
+            return
+        await _Connection(self, reader, writer, identity).run()
+
+    def draw_faults(self) -> FaultDecision:
+        """This push's faults, with their progress saved (the same store and schema as the DEP API's)."""
+        with self.state.transaction() as session:
+            org = self.state.organization(session)
+            stored = org.faults or {}
+            if not stored.get("config"):
+                return FaultDecision()
+            decision, updated = decide(stored, APNS_ENDPOINT)
+            org.faults = updated
+        return decision
+
+    def accept(self, request: RawRequest, token: str, topic: str) -> str:
+        """Check and deliver one push; its ``apns-id``, or :class:`APNsRejection` with Apple's reason."""
+        push = check_push(request, token=token, certificate_topic=topic)
+        record = self.delivery.find(push.token)
+        if record is None:
+            raise APNsRejection(400, "BadDeviceToken")  # never issued (or issued by another environment)
+        if record.topic != push.topic:
+            raise APNsRejection(400, "DeviceTokenNotForTopic")
+        if record.unregistered_at is not None:
+            raise APNsRejection(410, "Unregistered", timestamp=record.unregistered_at)
+        notification = Notification(
+            apns_id=push.apns_id,
+            payload=push.payload,
+            topic=push.topic,
+            push_type=push.push_type,
+            priority=push.priority,
+            expires_at=push.expires_at,
+            received_at=self.delivery.now(),
+        )
+        self.delivery.push(push.token, notification)
+        return push.apns_id
+
+
+class _Connection:
+    """One provider connection: an HTTP/2 server state machine fed from the socket, a task per push."""
+
+    def __init__(
+        self, server: APNsServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, identity: PushIdentity
+    ) -> None:
+        self.server = server
+        self.reader = reader
+        self.writer = writer
+        self.identity = identity
+        config = h2.config.H2Configuration(client_side=False, header_encoding=None)
+        self.h2 = h2.connection.H2Connection(config=config)
+        self.streams: dict[int, _Stream] = {}
+        self.tasks: dict[int, asyncio.Task[None]] = {}
+        self.unsent: dict[int, bytes] = {}
+        self.closing = False
+
+    async def run(self) -> None:
+        self.h2.initiate_connection()
+        self.h2.update_settings(
+            {
+                h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
+                h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_BYTES,
+            }
+        )
+        try:
+            await self._flush()
+            while not self.closing:
+                data = await self.reader.read(READ_SIZE)
+                if not data:
+                    break
+                try:
+                    events = self.h2.receive_data(data)
+                except h2.exceptions.ProtocolError:
+                    # Not HTTP/2 (an HTTP/1.1 client) or a broken frame: h2 has queued a GOAWAY; send it and close.
+                    await self._flush()
+                    break
+                for event in events:
+                    self._on_event(event)
+                await self._flush()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            for task in self.tasks.values():
+                task.cancel()
+            with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
+                self.writer.close()
+                await self.writer.wait_closed()
+
+    def _on_event(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
+            # A request without a body ends its stream in the same frame: h2 reports StreamEnded next.
+            self.streams[event.stream_id] = _Stream(headers=[(bytes(k), bytes(v)) for k, v in event.headers or []])
+        elif isinstance(event, h2.events.DataReceived) and event.stream_id is not None:
+            self._on_data(event.stream_id, event.data or b"", event.flow_controlled_length or 0)
+        elif isinstance(event, h2.events.StreamEnded) and event.stream_id is not None:
+            self._start(event.stream_id)
+        elif isinstance(event, h2.events.StreamReset) and event.stream_id is not None:
+            self.streams.pop(event.stream_id, None)
+            self.unsent.pop(event.stream_id, None)
+            task = self.tasks.pop(event.stream_id, None)
+            if task is not None:
+                task.cancel()
+        elif isinstance(event, h2.events.WindowUpdated):
+            self._send_unsent()
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self.closing = True
+
+    def _on_data(self, stream_id: int, data: bytes, flow_controlled: int) -> None:
+        if flow_controlled:
+            self.h2.acknowledge_received_data(flow_controlled, stream_id)
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.answered:
+            return
+        stream.received += len(data)
+        if stream.received <= MAX_PAYLOAD_BYTES:
+            stream.body += data
+        elif stream.received > MAX_DISCARDED_BODY_BYTES:
+            # Far past any payload: answer now and stop reading it.
+            apns_id = request_id(RawRequest(stream.headers, b""))
+            self._respond(stream_id, APNsRejection(413, "PayloadTooLarge"), apns_id)
+            self.h2.reset_stream(stream_id)
+
+    def _start(self, stream_id: int) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.answered or stream_id in self.tasks:
+            return
+        request = RawRequest(stream.headers, bytes(stream.body), too_large=stream.received > MAX_PAYLOAD_BYTES)
+        self.tasks[stream_id] = asyncio.create_task(self._answer(stream_id, request))
+
+    async def _answer(self, stream_id: int, request: RawRequest) -> None:
+        apns_id = request_id(request)
+        try:
+            token = check_route(request)
+            if self.identity.refusal is not None or self.identity.topic is None:
+                raise APNsRejection(403, self.identity.refusal or "BadCertificate")
+            decision = await asyncio.to_thread(self.server.draw_faults)
+            if decision.delay_seconds:
+                await asyncio.sleep(decision.delay_seconds)
+            if decision.drop_connection:
+                self.writer.transport.abort()
+                return
+            if decision.goaway:
+                await self._go_away(stream_id)
+                return
+            if decision.error is not None:
+                raise APNsRejection(decision.error.status, decision.error.code)
+            apns_id = self.server.accept(request, token, self.identity.topic)
+            self._respond(stream_id, None, apns_id)
+        except APNsRejection as rejection:
+            self.server.delivery.record_rejection(rejection.reason)
+            self._respond(stream_id, rejection, apns_id)
+        finally:
+            self.tasks.pop(stream_id, None)
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._flush()
+
+    def _respond(self, stream_id: int, rejection: APNsRejection | None, apns_id: str) -> None:
+        stream = self.streams.get(stream_id)
+        if stream is None or stream.answered or self.closing:
+            return
+        stream.answered = True
+        body = b"" if rejection is None else rejection.body()
+        headers = [(":status", str(200 if rejection is None else rejection.status)), ("apns-id", apns_id)]
+        if body:
+            headers += [("content-type", "application/json"), ("content-length", str(len(body)))]
+        try:
+            self.h2.send_headers(stream_id, headers, end_stream=not body)
+        except h2.exceptions.StreamClosedError:
+            self.streams.pop(stream_id, None)
+            return
+        if body:
+            self.unsent[stream_id] = body
+            self._send_unsent()
+        else:
+            self.streams.pop(stream_id, None)
+
+    def _send_unsent(self) -> None:
+        """Send waiting bodies as far as the client's flow-control windows allow (a hostile client may shut them)."""
+        for stream_id, body in list(self.unsent.items()):
+            try:
+                window = self.h2.local_flow_control_window(stream_id)
+                if window < len(body) or self.h2.max_outbound_frame_size < len(body):
+                    continue
+                self.h2.send_data(stream_id, body, end_stream=True)
+            except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
+                pass
+            self.unsent.pop(stream_id, None)
+            self.streams.pop(stream_id, None)
+
+    async def _go_away(self, stream_id: int) -> None:
+        """End the connection as Apple does when it shuts a server down: GOAWAY, this push not processed."""
+        self.closing = True
+        self.h2.close_connection(additional_data=GOAWAY_DEBUG_DATA, last_stream_id=max(stream_id - 2, 0))
+        with contextlib.suppress(ConnectionError, OSError):
+            await self._flush()
+        self.writer.close()
+
+    async def _flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data:
+            self.writer.write(data)
+            await self.writer.drain()
