@@ -41,6 +41,7 @@ from pippin.sim.apns_requests import (
 from pippin.sim.apns_tls import ServerTLS, server_context
 from pippin.sim.faults import APNS_ENDPOINT, FaultDecision, decide
 from pippin.sim.state import SimState
+from pippin.sim.tls_stream import TLSStream
 
 TrustedPushCAs = Callable[[], Sequence[x509.Certificate]]
 
@@ -48,9 +49,6 @@ HANDSHAKE_TIMEOUT_SECONDS = 10.0
 #: Apple's SETTINGS_MAX_CONCURRENT_STREAMS for certificate connections.
 MAX_CONCURRENT_STREAMS = 1000
 MAX_HEADER_LIST_BYTES = 16 * 1024
-#: A body past the payload limit is read and thrown away up to here (so the client hears 413), then reset.
-MAX_DISCARDED_BODY_BYTES = 1024 * 1024
-READ_SIZE = 65536
 GOAWAY_DEBUG_DATA = b'{"reason":"Shutdown"}'
 
 
@@ -88,20 +86,27 @@ class APNsServer:
 
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
-            cas = list(self._trusted_push_cas())
-            await writer.start_tls(self._context(cas), ssl_handshake_timeout=HANDSHAKE_TIMEOUT_SECONDS)
-        except (OSError, TimeoutError, ssl.SSLError):
-            # An untrusted or expired push certificate: the handshake failed and the client got TLS's alert.
-            writer.transport.abort()
+            await self._serve_connection(reader, writer)
+        finally:
+            # Whatever ended it (the client, a fault, the server stopping): the socket is closed, never leaked.
+            if not writer.transport.is_closing():
+                writer.transport.abort()
+
+    async def _serve_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        cas = list(self._trusted_push_cas())
+        tls = TLSStream(reader, writer, self._context(cas))
+        try:
+            await tls.handshake(HANDSHAKE_TIMEOUT_SECONDS)
+        except (OSError, TimeoutError):  # ssl.SSLError included
+            # An untrusted or expired push certificate: the client has TLS's alert; nothing more to say.
+            tls.abort()
             return
-        ssl_object = writer.get_extra_info("ssl_object")
-        der = ssl_object.getpeercert(binary_form=True) if ssl_object is not None else None
-        identity = identify(der, trusted_push_cas=cas, now=self.state.clock.now())
+        identity = identify(tls.peer_certificate(), trusted_push_cas=cas, now=self.state.clock.now())
         if identity.expired:
             # Expired on the simulator's clock (TLS judged the real one): Apple would have failed the handshake.
-            writer.transport.abort()
+            tls.abort()
             return
-        await _Connection(self, reader, writer, identity).run()
+        await _Connection(self, tls, identity).run()
 
     def draw_faults(self) -> FaultDecision:
         """This push's faults, with their progress saved (the same store and schema as the DEP API's)."""
@@ -140,12 +145,9 @@ class APNsServer:
 class _Connection:
     """One provider connection: an HTTP/2 server state machine fed from the socket, a task per push."""
 
-    def __init__(
-        self, server: APNsServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, identity: PushIdentity
-    ) -> None:
+    def __init__(self, server: APNsServer, tls: TLSStream, identity: PushIdentity) -> None:
         self.server = server
-        self.reader = reader
-        self.writer = writer
+        self.tls = tls
         self.identity = identity
         config = h2.config.H2Configuration(client_side=False, header_encoding=None)
         self.h2 = h2.connection.H2Connection(config=config)
@@ -155,36 +157,37 @@ class _Connection:
         self.closing = False
 
     async def run(self) -> None:
-        self.h2.initiate_connection()
-        self.h2.update_settings(
-            {
+        self.h2.local_settings = h2.settings.Settings(
+            client=False,
+            initial_values={
                 h2.settings.SettingCodes.MAX_CONCURRENT_STREAMS: MAX_CONCURRENT_STREAMS,
                 h2.settings.SettingCodes.MAX_HEADER_LIST_SIZE: MAX_HEADER_LIST_BYTES,
-            }
+            },
         )
+        self.h2.initiate_connection()
         try:
             await self._flush()
             while not self.closing:
-                data = await self.reader.read(READ_SIZE)
+                data = await self.tls.read()
                 if not data:
                     break
                 try:
                     events = self.h2.receive_data(data)
-                except h2.exceptions.ProtocolError:
-                    # Not HTTP/2 (an HTTP/1.1 client) or a broken frame: h2 has queued a GOAWAY; send it and close.
+                except h2.exceptions.ProtocolError as error:
+                    # Not HTTP/2 (an HTTP/1.1 client) or a broken frame: GOAWAY with the error, then close.
+                    if self.h2.state_machine.state is not h2.connection.ConnectionState.CLOSED:
+                        self.h2.close_connection(error_code=error.error_code)  # h2 has not sent one itself
                     await self._flush()
                     break
                 for event in events:
                     self._on_event(event)
                 await self._flush()
-        except (ConnectionError, OSError):
+        except (ConnectionError, OSError):  # ssl.SSLError included: the client broke the connection
             pass
         finally:
-            for task in self.tasks.values():
+            for task in list(self.tasks.values()):
                 task.cancel()
-            with contextlib.suppress(ConnectionError, OSError, ssl.SSLError):
-                self.writer.close()
-                await self.writer.wait_closed()
+            await self.tls.close()
 
     def _on_event(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.RequestReceived) and event.stream_id is not None:
@@ -214,11 +217,11 @@ class _Connection:
         stream.received += len(data)
         if stream.received <= MAX_PAYLOAD_BYTES:
             stream.body += data
-        elif stream.received > MAX_DISCARDED_BODY_BYTES:
-            # Far past any payload: answer now and stop reading it.
-            apns_id = request_id(RawRequest(stream.headers, b""))
-            self._respond(stream_id, APNsRejection(413, "PayloadTooLarge"), apns_id)
-            self.h2.reset_stream(stream_id)
+            return
+        # Past the limit: answer now, and read the rest only to throw it away (flow control keeps that cheap), so
+        # that a client which sends its whole body before reading hears 413, not a reset.
+        self.server.delivery.record_rejection("PayloadTooLarge")
+        self._respond(stream_id, APNsRejection(413, "PayloadTooLarge"), request_id(RawRequest(stream.headers, b"")))
 
     def _start(self, stream_id: int) -> None:
         stream = self.streams.get(stream_id)
@@ -237,7 +240,8 @@ class _Connection:
             if decision.delay_seconds:
                 await asyncio.sleep(decision.delay_seconds)
             if decision.drop_connection:
-                self.writer.transport.abort()
+                self.closing = True
+                self.tls.abort()
                 return
             if decision.goaway:
                 await self._go_away(stream_id)
@@ -293,10 +297,9 @@ class _Connection:
         self.h2.close_connection(additional_data=GOAWAY_DEBUG_DATA, last_stream_id=max(stream_id - 2, 0))
         with contextlib.suppress(ConnectionError, OSError):
             await self._flush()
-        self.writer.close()
+        await self.tls.close()
 
     async def _flush(self) -> None:
         data = self.h2.data_to_send()
         if data:
-            self.writer.write(data)
-            await self.writer.drain()
+            await self.tls.write(data)
