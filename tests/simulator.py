@@ -6,8 +6,6 @@ APNs provider API (:func:`run_apns`) sharing the same push-token registry, as ``
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,7 +15,7 @@ import httpx
 from cryptography import x509
 
 from pippin.sim.apns_delivery import APNsDelivery
-from pippin.sim.apns_server import APNsServer
+from pippin.sim.apns_server import APNsServer, BackgroundAPNs
 from pippin.sim.apns_tls import issue_server_certificate
 from pippin.sim.app import create_app
 from pippin.sim.state import SimState, open_state
@@ -51,39 +49,12 @@ def run_apns(
     """Serve the APNs provider API on a free loopback port, on an event loop in a thread of its own."""
     tls = issue_server_certificate(state.data_dir, ["127.0.0.1"])
     server = APNsServer(state=state, delivery=delivery, tls=tls, trusted_push_cas=trusted_push_cas)
-    loop = asyncio.new_event_loop()
-    started = threading.Event()
-    ports: list[int] = []
-    stop = asyncio.Event()
-
-    async def serve() -> None:
-        listener = await server.start("127.0.0.1", 0)
-        ports.append(listener.sockets[0].getsockname()[1])
-        started.set()
-        try:
-            await stop.wait()
-        finally:
-            listener.close()
-            connections = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
-            for task in connections:
-                task.cancel()
-            await asyncio.gather(*connections, return_exceptions=True)
-            await listener.wait_closed()
-
-    def run() -> None:
-        loop.run_until_complete(serve())
-        loop.run_until_complete(loop.shutdown_default_executor())
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    if not started.wait(START_TIMEOUT_SECONDS):
-        raise RuntimeError("the APNs server did not start")
+    background = BackgroundAPNs(server, "127.0.0.1", 0, start_timeout=START_TIMEOUT_SECONDS)
     try:
-        yield RunningAPNs(url=f"https://127.0.0.1:{ports[0]}", port=ports[0], ca_path=tls.ca_path, delivery=delivery)
+        url = f"https://127.0.0.1:{background.port}"
+        yield RunningAPNs(url=url, port=background.port, ca_path=tls.ca_path, delivery=delivery)
     finally:
-        loop.call_soon_threadsafe(stop.set)
-        thread.join(timeout=START_TIMEOUT_SECONDS)
-        loop.close()
+        background.stop(START_TIMEOUT_SECONDS)
 
 
 @contextmanager

@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import uuid
 from datetime import timedelta
 
+import httpx
 import pytest
 
 from tests.sim.apns import APNsWorld
-from tests.sim.push_certs import new_topic
+from tests.sim.push_certs import client_context, new_topic
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -208,10 +210,17 @@ def test_a_renewed_certificate_keeps_the_topic_and_its_tokens(apns: APNsWorld) -
 
 
 def test_many_pushes_share_one_connection_concurrently(apns: APNsWorld) -> None:
-    import concurrent.futures
+    tokens = [apns.register() for _ in range(40)]
+    context = client_context(apns.apns.ca_path, apns.push, apns.files)
 
-    tokens = [apns.register() for _ in range(20)]
-    with apns.client() as provider, concurrent.futures.ThreadPoolExecutor(8) as pool:
-        statuses = list(pool.map(lambda token: provider.push(token, apns_expiration="4102444800").status_code, tokens))
-    assert statuses == [200] * 20
-    assert all(apns.next(token).json() == {"mdm": "magic"} for token in tokens)
+    async def push_all() -> list[int]:
+        async with httpx.AsyncClient(base_url=apns.apns.url, verify=context, http2=True, timeout=30) as provider:
+            headers = {"apns-expiration": "4102444800"}
+            answers = await asyncio.gather(
+                *(provider.post(f"/3/device/{token}", content=b'{"mdm":"x"}', headers=headers) for token in tokens)
+            )
+            assert {answer.http_version for answer in answers} == {"HTTP/2"}
+            return [answer.status_code for answer in answers]
+
+    assert asyncio.run(push_all()) == [200] * 40
+    assert all(apns.next(token).json() == {"mdm": "x"} for token in tokens)

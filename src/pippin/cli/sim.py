@@ -6,8 +6,10 @@ simulator over HTTP, like Apple).
 
 from __future__ import annotations
 
-import asyncio
+import functools
+import ipaddress
 import random
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,12 +21,11 @@ from pippin.errors import InvalidInput
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from fastapi import FastAPI
 
-    from pippin.sim.apns_server import APNsServer
     from pippin.sim.state import SimState
 
 MAX_SEED_DEVICES = 1_000_000
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 sim_app = typer.Typer(help="Simulators of Apple's side, for tests and demos.", no_args_is_help=True)
 
@@ -35,7 +36,9 @@ def apple(
         "127.0.0.1", help="Address to listen on (keep it on loopback: the simulator has no auth)."
     ),
     port: int = typer.Option(8081, help="TCP port, 1-65535."),
-    apns_port: int = typer.Option(2197, help="TCP port of the simulated APNs provider API (HTTP/2 over TLS)."),
+    apns_port: int = typer.Option(
+        2197, help="TCP port of the simulated APNs provider API (HTTP/2 over TLS), 1-65535; 0 serves no APNs."
+    ),
     apns_push_ca: Path | None = typer.Option(
         None,
         "--apns-push-ca",
@@ -50,10 +53,14 @@ def apple(
     """Serve Apple's DEP API, the Business Manager portal (JSON under /portal/, pages at /portal/) and APNs."""
     if not 1 <= port <= 65535:
         raise InvalidInput(f"--port {port} is not a TCP port.", hint="Use a number from 1 to 65535, e.g. --port 8081.")
-    if not 1 <= apns_port <= 65535 or apns_port == port:
+    if not _is_host(host):
         raise InvalidInput(
-            f"--apns-port {apns_port} is not a free TCP port of its own.",
-            hint="Use a number from 1 to 65535 other than --port, e.g. --apns-port 2197.",
+            "--host is not an IP address or host name.", hint="Use an address such as 127.0.0.1, ::1 or localhost."
+        )
+    if not 0 <= apns_port <= 65535 or apns_port == port:
+        raise InvalidInput(
+            f"--apns-port {apns_port} is not a TCP port of its own.",
+            hint="Use a number from 1 to 65535 other than --port (e.g. --apns-port 2197), or 0 for no APNs.",
         )
     if apns_push_ca is not None and not apns_push_ca.is_file():
         raise InvalidInput(f"--apns-push-ca {apns_push_ca} is not a file.", hint="Give a PEM file of CA certificates.")
@@ -65,8 +72,10 @@ def apple(
     if data.exists() and not data.is_dir():
         raise InvalidInput(f"--data {data} is a file, not a directory.", hint="Give a directory (created if missing).")
     # Imported here, not at the top: every other `pippin` command starts faster without the simulator.
+    import uvicorn
+
     from pippin.sim.apns_delivery import APNsDelivery
-    from pippin.sim.apns_server import APNsServer
+    from pippin.sim.apns_server import APNsServer, BackgroundAPNs
     from pippin.sim.apns_tls import issue_server_certificate
     from pippin.sim.app import create_app
     from pippin.sim.state import open_state
@@ -86,28 +95,46 @@ def apple(
     apns = APNsDelivery(state)
     app = create_app(state, apns=apns)
     app.state.device_rng = rng
-    tls = issue_server_certificate(state.data_dir, [host])
-    apns_server = APNsServer(state=state, delivery=apns, tls=tls, trusted_push_cas=lambda: _read_push_cas(apns_push_ca))
     shown_host = host if ":" not in host else f"[{host}]"
     base_url = f"http://{shown_host}:{port}"
-    stdout.print(f"Apple simulator, state in {data.resolve()}")
-    stdout.print(f"  Business Manager pages: {base_url}/portal/")
-    stdout.print(f"  portal JSON API:        {base_url}/portal/docs")
-    stdout.print(f"  DEP base URL:           {base_url}   (PIPPIN_DEP_BASE_URL={base_url})")
-    stdout.print(f"  APNs provider API:      https://{shown_host}:{apns_port}   (HTTP/2, push certificate as client)")
-    stdout.print(f"  APNs TLS CA to trust:   {tls.ca_path}   (also GET {base_url}/apns/ca.pem)")
-    stdout.print(f"  APNs device side:       {base_url}/apns/tokens")
-    if apns_push_ca is None:
-        stdout.print("  (no --apns-push-ca: no push certificate is trusted, every push connection fails)")
-    stdout.print("Press Ctrl-C to stop.")
+    background: BackgroundAPNs | None = None
     try:
-        asyncio.run(_serve(app, apns_server, host=host, port=port, apns_port=apns_port))
-    except OSError as exc:
-        raise InvalidInput(
-            f"cannot listen on {host}: {exc.strerror}.", hint="Choose free ports with --port and --apns-port."
-        ) from None
+        if apns_port:
+            tls = issue_server_certificate(state.data_dir, [host])
+            trusted = functools.partial(_read_push_cas, apns_push_ca)
+            apns_server = APNsServer(state=state, delivery=apns, tls=tls, trusted_push_cas=trusted)
+            try:
+                background = BackgroundAPNs(apns_server, host, apns_port)
+            except OSError as exc:
+                raise InvalidInput(
+                    f"cannot serve APNs on {shown_host}:{apns_port}: {exc.strerror or exc}.",
+                    hint="Choose a free port with --apns-port (or 0 for no APNs).",
+                ) from None
+        stdout.print(f"Apple simulator, state in {data.resolve()}")
+        stdout.print(f"  Business Manager pages: {base_url}/portal/")
+        stdout.print(f"  portal JSON API:        {base_url}/portal/docs")
+        stdout.print(f"  DEP base URL:           {base_url}   (PIPPIN_DEP_BASE_URL={base_url})")
+        if background is not None:
+            stdout.print(f"  APNs provider API:      https://{shown_host}:{apns_port}   (HTTP/2, push certificate)")
+            stdout.print(f"  APNs TLS CA to trust:   {tls.ca_path}   (also GET {base_url}/apns/ca.pem)")
+            stdout.print(f"  APNs device side:       {base_url}/apns/tokens")
+            if apns_push_ca is None:
+                stdout.print("  (no --apns-push-ca: no push certificate is trusted yet; pushes fail the handshake)")
+        stdout.print("Press Ctrl-C to stop.")
+        uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        if background is not None:
+            background.stop()
         state.engine.dispose()
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a DNS name the server certificate can carry (letters, digits, '-', dots)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in host.split("."))
+    return True
 
 
 def _read_push_cas(path: Path | None) -> Sequence[x509.Certificate]:
@@ -119,18 +146,6 @@ def _read_push_cas(path: Path | None) -> Sequence[x509.Certificate]:
         return x509.load_pem_x509_certificates(path.read_bytes())
     except (OSError, ValueError):
         return []  # unreadable now: trust nothing rather than stop the server
-
-
-async def _serve(app: FastAPI, apns_server: APNsServer, *, host: str, port: int, apns_port: int) -> None:
-    """The HTTP app (uvicorn) and the APNs server on one event loop; Ctrl-C stops both."""
-    import uvicorn
-
-    listener = await apns_server.start(host, apns_port)
-    try:
-        await uvicorn.Server(uvicorn.Config(app, host=host, port=port, log_level="warning")).serve()
-    finally:
-        listener.close()
-        await listener.wait_closed()
 
 
 def _seed_devices(state: SimState, rng: random.Random, count: int) -> None:

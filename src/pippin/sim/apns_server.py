@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import hashlib
 import ssl
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -71,6 +72,8 @@ class APNsServer:
         self._tls = tls
         self._trusted_push_cas = trusted_push_cas
         self._contexts: dict[tuple[str, ...], ssl.SSLContext] = {}
+        #: The faults revision at which the database held no fault configuration (None: not known).
+        self._quiet_revision: int | None = None
 
     async def start(self, host: str, port: int) -> asyncio.Server:
         """Listen on ``host:port`` (0: a free port); serve until the returned server is closed."""
@@ -87,6 +90,8 @@ class APNsServer:
     async def _on_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await self._serve_connection(reader, writer)
+        except asyncio.CancelledError:
+            pass  # the server stops; ending quietly spares asyncio's "exception never retrieved" report
         finally:
             # Whatever ended it (the client, a fault, the server stopping): the socket is closed, never leaked.
             if not writer.transport.is_closing():
@@ -108,13 +113,20 @@ class APNsServer:
             return
         await _Connection(self, tls, identity).run()
 
+    def faults_are_off(self) -> bool:
+        """True while no fault configuration was set since the database was last seen without one."""
+        return self._quiet_revision == self.state.faults_revision
+
     def draw_faults(self) -> FaultDecision:
         """This push's faults, with their progress saved (the same store and schema as the DEP API's)."""
+        revision = self.state.faults_revision
         with self.state.transaction() as session:
             org = self.state.organization(session)
             stored = org.faults or {}
             if not stored.get("config"):
+                self._quiet_revision = revision
                 return FaultDecision()
+            self._quiet_revision = None
             decision, updated = decide(stored, APNS_ENDPOINT)
             org.faults = updated
         return decision
@@ -236,7 +248,8 @@ class _Connection:
             token = check_route(request)
             if self.identity.refusal is not None or self.identity.topic is None:
                 raise APNsRejection(403, self.identity.refusal or "BadCertificate")
-            decision = await asyncio.to_thread(self.server.draw_faults)
+            off = self.server.faults_are_off()
+            decision = FaultDecision() if off else await asyncio.to_thread(self.server.draw_faults)
             if decision.delay_seconds:
                 await asyncio.sleep(decision.delay_seconds)
             if decision.drop_connection:
@@ -303,3 +316,57 @@ class _Connection:
         data = self.h2.data_to_send()
         if data:
             await self.tls.write(data)
+
+
+class BackgroundAPNs:
+    """An :class:`APNsServer` serving from an event loop in a thread of its own, beside a blocking HTTP server.
+
+    ``pippin sim apple`` runs uvicorn in the main thread and this beside it; tests do the same. The registry they
+    share is thread-safe (:mod:`pippin.sim.apns_delivery`).
+    """
+
+    def __init__(self, server: APNsServer, host: str, port: int, *, start_timeout: float = 30.0) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self._ready = threading.Event()
+        self._failure: OSError | None = None
+        self.port = 0
+        self._thread = threading.Thread(target=self._run, args=(server, host, port), name="apns", daemon=True)
+        self._thread.start()
+        if not self._ready.wait(start_timeout):
+            raise OSError(f"the APNs server did not start within {start_timeout:g} s")
+        if self._failure is not None:
+            self._thread.join()
+            self._loop.close()
+            raise self._failure
+
+    def _run(self, server: APNsServer, host: str, port: int) -> None:
+        self._loop.run_until_complete(self._serve(server, host, port))
+        self._loop.run_until_complete(self._loop.shutdown_default_executor())
+
+    async def _serve(self, server: APNsServer, host: str, port: int) -> None:
+        try:
+            listener = await server.start(host, port)
+        except (OSError, ValueError) as error:  # UnicodeError is a ValueError: a host name no resolver takes
+            self._failure = error if isinstance(error, OSError) else OSError(f"{host!r} is not an address")
+            self._ready.set()
+            return
+        self.port = listener.sockets[0].getsockname()[1]
+        self._ready.set()
+        try:
+            await self._stop.wait()
+        finally:
+            listener.close()
+            connections = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+            for task in connections:
+                task.cancel()
+            await asyncio.gather(*connections, return_exceptions=True)
+            await listener.wait_closed()
+
+    def stop(self, timeout: float = 30.0) -> None:
+        """Close the listener and every connection, and end the thread."""
+        if self._thread.is_alive():
+            self._loop.call_soon_threadsafe(self._stop.set)
+            self._thread.join(timeout)
+        if not self._thread.is_alive():
+            self._loop.close()
