@@ -64,10 +64,11 @@ class APNsWorld:
         body: dict[str, Any] = response.json()
         return body
 
-    def wait_for_device(self, token: str, count: int = 1) -> None:
-        """Until ``count`` devices wait on ``token`` (an event seen over HTTP, with a generous upper bound)."""
+    def wait_for_device(self, token: str, count: int = 1, *, fewer: bool = False) -> None:
+        """Until ``count`` devices (or, with ``fewer``, at most that many) wait on ``token``: an event seen over
+        HTTP, with a generous upper bound."""
         deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while self.stats(token)["waiting"] < count:
+        while (self.stats(token)["waiting"] > count) if fewer else (self.stats(token)["waiting"] < count):
             assert time.monotonic() < deadline, "the device never started waiting"
             time.sleep(0.005)
 

@@ -7,6 +7,7 @@ device's bounded wait that a push (or a deletion) ends.
 from __future__ import annotations
 
 import json
+import socket
 
 from pippin.sim.apns_delivery import APNsDelivery
 from pippin.sim.state import open_state
@@ -159,3 +160,16 @@ def test_the_global_counts_add_up_the_tokens_and_name_the_reasons_of_refusals(fr
     totals = fresh_apns.stats()
     assert (totals["tokens"], totals["received"], totals["stored"], totals["pending"]) == (4, 4, 4, 4)
     assert totals["rejected"] == {"BadDeviceToken": 1, "BadPriority": 1}
+
+
+def test_a_push_to_a_device_that_hung_up_is_stored_for_its_next_wait(apns: APNsWorld) -> None:
+    token = apns.register()
+    host, port = apns.sim.base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port))) as device:
+        device.sendall(f"GET /apns/tokens/{token}/next?timeout=300 HTTP/1.1\r\nHost: {host}\r\n\r\n".encode())
+        apns.wait_for_device(token)
+    apns.wait_for_device(token, count=0, fewer=True)  # the simulator noticed the device leave
+    with apns.client() as provider:
+        assert provider.push(token, {"mdm": "later"}, apns_expiration=expiring_in(apns, 3600)).status_code == 200
+    assert apns.stats(token)["pending"] == 1
+    assert apns.next(token).json() == {"mdm": "later"}

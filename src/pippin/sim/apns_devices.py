@@ -9,6 +9,8 @@ APNs over TLS (``GET /apns/ca.pem``). Refusals are the portal's JSON errors ``{"
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import math
 import re
 from typing import Annotated, Any
@@ -124,13 +126,32 @@ async def next_notification(
     record = _record(apns, token)
     if record.unregistered_at is not None:
         raise PortalError(410, "unregistered", "This push token was deleted; register again with POST /apns/tokens.")
+    waiting = asyncio.ensure_future(apns.next_notification(record.token, seconds))
+    hung_up = asyncio.ensure_future(_hang_up(request))
     try:
-        notification = await apns.next_notification(record.token, seconds)
+        await asyncio.wait({waiting, hung_up}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        hung_up.cancel()
+        if not waiting.done():
+            # The device went away: stop waiting, so what a push hands over now is stored for its next wait.
+            waiting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiting
+    if waiting.cancelled():
+        return Response(status_code=204)
+    try:
+        notification = waiting.result()
     except UnknownToken:
         raise not_found("unknown_token", "No such push token; get one with POST /apns/tokens.") from None
     if notification is None:
         return Response(status_code=204)
     return _delivered(notification)
+
+
+async def _hang_up(request: Request) -> None:
+    """Returns when the client closes its connection (the body was read already, so only that can come)."""
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
 
 
 @router.delete("/tokens/{token}", summary="Delete a push token (later pushes answer 410 Unregistered)")
