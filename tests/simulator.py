@@ -14,8 +14,9 @@ from pathlib import Path
 import httpx
 from cryptography import x509
 
+from pippin.sim.apns_background import BackgroundAPNs
 from pippin.sim.apns_delivery import APNsDelivery
-from pippin.sim.apns_server import APNsServer, BackgroundAPNs
+from pippin.sim.apns_server import APNsServer
 from pippin.sim.apns_tls import issue_server_certificate
 from pippin.sim.app import create_app
 from pippin.sim.state import SimState, open_state

@@ -74,8 +74,9 @@ def apple(
     # Imported here, not at the top: every other `pippin` command starts faster without the simulator.
     import uvicorn
 
+    from pippin.sim.apns_background import BackgroundAPNs
     from pippin.sim.apns_delivery import APNsDelivery
-    from pippin.sim.apns_server import APNsServer, BackgroundAPNs
+    from pippin.sim.apns_server import APNsServer
     from pippin.sim.apns_tls import issue_server_certificate
     from pippin.sim.app import create_app
     from pippin.sim.state import open_state
