@@ -169,3 +169,16 @@ def test_a_client_that_never_finishes_the_handshake_does_not_stop_others(apns: A
         silent.sendall(b"\x16\x03\x01")  # the start of a ClientHello, then nothing
         with apns.client() as provider:
             assert provider.push(apns.register()).status_code == 200
+
+
+def test_when_the_trusted_cas_cannot_be_read_no_certificate_is_trusted(apns: APNsWorld, tmp_path: Path) -> None:
+    def broken() -> list[x509.Certificate]:
+        raise OSError("the portal's CA file is gone")
+
+    with run_apns(apns.sim.state, apns.apns.delivery, broken) as running:
+        context = client_context(running.ca_path, apns.push, apns.files, tls_version=ssl.TLSVersion.TLSv1_2)
+        with (
+            httpx.Client(base_url=running.url, verify=context, http2=True) as provider,
+            pytest.raises(httpx.ConnectError, match=r"(?i)unknown ca"),
+        ):
+            provider.post(f"/3/device/{apns.register()}", content=b'{"mdm":"x"}')
