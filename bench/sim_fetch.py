@@ -171,7 +171,7 @@ def main() -> int:
         port = free_port()
         base_url = f"http://127.0.0.1:{port}"
         process = subprocess.Popen(
-            [pippin, "sim", "apple", "--port", str(port), "--data", data], stdout=subprocess.DEVNULL
+            [pippin, "sim", "apple", "--port", str(port), "--data", data, "--apns-port", "0"], stdout=subprocess.DEVNULL
         )
         try:
             wait_until_answering(base_url, process)

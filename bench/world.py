@@ -61,7 +61,8 @@ def start_simulator(data_dir: Path, devices: int) -> tuple[subprocess.Popen[byte
     port = free_port()
     pippin = Path(sys.executable).with_name("pippin")
     command = [str(pippin), "sim", "apple", "--port", str(port), "--data", str(data_dir), "--devices", str(devices)]
-    process = subprocess.Popen([*command, "--seed", "1"], stdout=subprocess.DEVNULL)
+    # DEP benchmarks need no APNs: serving none keeps port 2197 out of their way.
+    process = subprocess.Popen([*command, "--seed", "1", "--apns-port", "0"], stdout=subprocess.DEVNULL)
     base_url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline:

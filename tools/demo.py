@@ -134,6 +134,7 @@ def start_simulator(demo: Demo) -> None:
     say(demo, f"Starting the simulated Apple with {SAMPLE_DEVICES} sample devices on {demo.sim_url}")
     command = [*pippin_command(), "sim", "apple", "--port", str(demo.sim_port), "--data", str(demo.data_dir / "sim")]
     command += ["--devices", str(SAMPLE_DEVICES), "--seed", str(SAMPLE_SEED)]
+    command += ["--apns-port", str(free_port(2197))]  # Apple's port for the provider API, unless taken
     output = subprocess.DEVNULL if demo.check else None
     demo.processes.append(subprocess.Popen(command, stdout=output, stderr=output))  # noqa: S603 - fixed args
     wait_until_answering(demo, f"{demo.sim_url}/portal/terms", "the simulator")

@@ -308,13 +308,14 @@ def baseline(command: Command, runner: Runner, files: dict[str, Path]) -> Invoca
         "output": [str(runner.tmp / "out" / (runner.unique("cert") + ".pem"))],
         "data": [str(runner.tmp / "sim")],
         "port": [str(free_port())],
+        "apns_port": [str(free_port())],
     }
     if command.id == "profiles create":
         known["name"] = [runner.unique("Profile")]
     values = {
         param.name: known.get(param.name, ["acme"])
         for param in command.params
-        if param.required or (param.name in known and param.name in ("output", "data", "port", "serials"))
+        if param.required or (param.name in known and param.name in ("output", "data", "port", "apns_port", "serials"))
     }
     invocation = Invocation(command, values)
     if command.id == "admin user create":

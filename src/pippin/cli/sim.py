@@ -1,4 +1,4 @@
-"""`pippin sim apple`: serve the simulator of Apple's DEP service, Business Manager and Push Certificates Portal.
+"""`pippin sim apple`: serve the simulator of Apple's DEP service, Business Manager, push portal and APNs.
 
 The one product module allowed to import ``pippin.sim`` (it only starts it; Pippin itself meets the
 simulator over HTTP, like Apple).
@@ -6,7 +6,11 @@ simulator over HTTP, like Apple).
 
 from __future__ import annotations
 
+import functools
+import ipaddress
 import random
+import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,9 +20,12 @@ from pippin.cli.output import stdout
 from pippin.errors import InvalidInput
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from pippin.sim.state import SimState
 
 MAX_SEED_DEVICES = 1_000_000
+_HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 sim_app = typer.Typer(help="Simulators of Apple's side, for tests and demos.", no_args_is_help=True)
 
@@ -29,15 +36,35 @@ def apple(
         "127.0.0.1", help="Address to listen on (keep it on loopback: the simulator has no auth)."
     ),
     port: int = typer.Option(8081, help="TCP port, 1-65535."),
+    apns_port: int = typer.Option(
+        2197, help="TCP port of the simulated APNs provider API (HTTP/2 over TLS), 1-65535; 0 serves no APNs."
+    ),
+    apns_push_ca: Path | None = typer.Option(
+        None,
+        "--apns-push-ca",
+        help="Also trust push certificates from the CA certificate(s) in this PEM file, besides those of the simulated "
+        "Push Certificates Portal (read again for each connection).",
+    ),
     data: Path = typer.Option(
         Path("./var/sim"), "--data", help="Directory of the simulator's state; kept across restarts."
     ),
     devices: int = typer.Option(0, help=f"Unassigned devices to create when DATA is new (0-{MAX_SEED_DEVICES:,})."),
     seed: int | None = typer.Option(None, help="Seed for device generation, for reproducible serials and models."),
 ) -> None:
-    """Serve Apple's DEP API, Business Manager and the Push Certificates Portal (JSON and pages under /portal/)."""
+    """Serve Apple's DEP API, Business Manager, the Push Certificates Portal (under /portal/) and APNs."""
     if not 1 <= port <= 65535:
         raise InvalidInput(f"--port {port} is not a TCP port.", hint="Use a number from 1 to 65535, e.g. --port 8081.")
+    if not _is_host(host):
+        raise InvalidInput(
+            "--host is not an IP address or host name.", hint="Use an address such as 127.0.0.1, ::1 or localhost."
+        )
+    if not 0 <= apns_port <= 65535 or apns_port == port:
+        raise InvalidInput(
+            f"--apns-port {apns_port} is not a TCP port of its own.",
+            hint="Use a number from 1 to 65535 other than --port (e.g. --apns-port 2197), or 0 for no APNs.",
+        )
+    if apns_push_ca is not None and not apns_push_ca.is_file():
+        raise InvalidInput(f"--apns-push-ca {apns_push_ca} is not a file.", hint="Give a PEM file of CA certificates.")
     if not 0 <= devices <= MAX_SEED_DEVICES:
         raise InvalidInput(
             f"--devices {devices} is out of range.",
@@ -48,6 +75,10 @@ def apple(
     # Imported here, not at the top: every other `pippin` command starts faster without the simulator.
     import uvicorn
 
+    from pippin.sim.apns_background import BackgroundAPNs
+    from pippin.sim.apns_delivery import APNsDelivery
+    from pippin.sim.apns_server import APNsServer
+    from pippin.sim.apns_tls import issue_server_certificate
     from pippin.sim.app import create_app
     from pippin.sim.state import open_state
 
@@ -63,19 +94,64 @@ def apple(
         _seed_devices(state, rng, devices)
     elif devices:
         stdout.print(f"{data} already holds a simulator's state; --devices {devices} ignored (state is kept).")
-    app = create_app(state)
+    apns = APNsDelivery(state)
+    app = create_app(state, apns=apns)
     app.state.device_rng = rng
-    base_url = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
-    stdout.print(f"Apple simulator, state in {data.resolve()}")
-    stdout.print(f"  Business Manager pages: {base_url}/portal/")
-    stdout.print(f"  Push Certificates:      {base_url}/portal/pages/push")
-    stdout.print(f"  portal JSON API:        {base_url}/portal/docs")
-    stdout.print(f"  DEP base URL:           {base_url}   (PIPPIN_DEP_BASE_URL={base_url})")
-    stdout.print("Press Ctrl-C to stop.")
+    shown_host = host if ":" not in host else f"[{host}]"
+    base_url = f"http://{shown_host}:{port}"
+    background: BackgroundAPNs | None = None
     try:
+        if apns_port:
+            tls = issue_server_certificate(state.data_dir, [host])
+            trusted = functools.partial(_trusted_push_cas, state, apns_push_ca)
+            apns_server = APNsServer(state=state, delivery=apns, tls=tls, trusted_push_cas=trusted)
+            try:
+                background = BackgroundAPNs(apns_server, host, apns_port)
+            except OSError as exc:
+                raise InvalidInput(
+                    f"cannot serve APNs on {shown_host}:{apns_port}: {exc.strerror or exc}.",
+                    hint="Choose a free port with --apns-port (or 0 for no APNs).",
+                ) from None
+        stdout.print(f"Apple simulator, state in {data.resolve()}")
+        stdout.print(f"  Business Manager pages: {base_url}/portal/")
+        stdout.print(f"  Push Certificates:      {base_url}/portal/pages/push")
+        stdout.print(f"  portal JSON API:        {base_url}/portal/docs")
+        stdout.print(f"  DEP base URL:           {base_url}   (PIPPIN_DEP_BASE_URL={base_url})")
+        if background is not None:
+            stdout.print(f"  APNs provider API:      https://{shown_host}:{apns_port}   (HTTP/2, push certificate)")
+            stdout.print(f"  APNs TLS CA to trust:   {tls.ca_path}   (also GET {base_url}/apns/ca.pem)")
+            stdout.print(f"  APNs device side:       {base_url}/apns/tokens")
+        stdout.print("Press Ctrl-C to stop.")
         uvicorn.run(app, host=host, port=port, log_level="warning")
     finally:
+        if background is not None:
+            background.stop()
         state.engine.dispose()
+
+
+def _is_host(host: str) -> bool:
+    """An IP address, or a DNS name the server certificate can carry (letters, digits, '-', dots)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return len(host) <= 253 and all(_HOST_LABEL.fullmatch(label) for label in host.split("."))
+    return True
+
+
+def _trusted_push_cas(state: SimState, path: Path | None) -> Sequence[x509.Certificate]:
+    """What APNs trusts as push certificates: those the simulated Push Certificates Portal issues, and those of
+    the CAs in ``--apns-push-ca`` (another project's test CA), read at each connection."""
+    from cryptography import x509
+
+    from pippin.sim.push_ca import push_ca_certificates
+
+    extra: list[x509.Certificate] = []
+    if path is not None:
+        try:
+            extra = x509.load_pem_x509_certificates(path.read_bytes())
+        except (OSError, ValueError):
+            extra = []  # unreadable now: trust the portal's alone rather than stop the server
+    return [*push_ca_certificates(state), *extra]
 
 
 def _seed_devices(state: SimState, rng: random.Random, count: int) -> None:

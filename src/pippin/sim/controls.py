@@ -115,6 +115,7 @@ async def put_faults(request: Request) -> JSONResponse:
     state = _state(request)
     with state.transaction() as session:
         state.organization(session).faults = stored
+    state.faults_revision += 1
     return JSONResponse(_faults_view(stored))
 
 

@@ -1,4 +1,4 @@
-"""Fault injection for the DEP API: random rates per endpoint and depsim-style scripted sequences.
+"""Fault injection for the DEP API and APNs: random rates per endpoint and depsim-style scripted sequences.
 
 The schema (``PUT /portal/faults``), every key optional::
 
@@ -14,6 +14,15 @@ The schema (``PUT /portal/faults``), every key optional::
 Endpoint keys and response names follow Apple's depsim failure config (reference section 9), so that file can
 be PUT as it is. Scripted responses are consumed in order before any rate applies; once used up, the endpoint
 behaves normally (plus rates). Every injected failure is decided before the request touches any state.
+
+The simulated APNs provider API is one more endpoint, ``post_apns_device`` (``POST /3/device/{token}``), with
+Apple's APNs answers as its faults (:data:`APNS_FAULTS`), ``dropped_connection`` (the TCP connection is reset),
+``goaway`` (an HTTP/2 GOAWAY carrying ``{"reason":"Shutdown"}``, the push unanswered) and ``latency``::
+
+    {"rates": {"post_apns_device": {"too_many_requests": 0.1, "latency": 0.01}},
+     "post_apns_device_responses": [{"count": 2, "response": "service_unavailable"}]}
+
+``all`` rates stay with the DEP endpoints: APNs is another service, with faults of its own.
 """
 
 from __future__ import annotations
@@ -40,6 +49,7 @@ ENDPOINTS = (
     "delete_profile_devices",
     "post_device_activationlock",
 )
+APNS_ENDPOINT = "post_apns_device"
 ALL_ENDPOINTS = "all"
 _SEQUENCE_SUFFIX = "_responses"
 ASSIGN_ENDPOINTS = frozenset({"post_profile", "post_profile_devices", "put_profile_devices"})
@@ -70,6 +80,19 @@ _FIXED_ERRORS: dict[str, tuple[int, str]] = {
     "service_unavailable": (503, "SERVICE_UNAVAILABLE"),
 }
 _DEVICE_RESPONSES = {"not_accessible": "NOT_ACCESSIBLE", "failed": "FAILED", "throttled": "THROTTLED"}
+#: APNs' error answers (reason in a JSON body) that a fault can force on a push.
+APNS_FAULTS: dict[str, tuple[int, str]] = {
+    "bad_certificate": (403, "BadCertificate"),
+    "bad_certificate_environment": (403, "BadCertificateEnvironment"),
+    "expired_provider_token": (403, "ExpiredProviderToken"),
+    "forbidden": (403, "Forbidden"),
+    "too_many_requests": (429, "TooManyRequests"),
+    "internal_server_error": (500, "InternalServerError"),
+    "service_unavailable": (503, "ServiceUnavailable"),
+    "shutdown": (503, "Shutdown"),
+}
+#: APNs faults that replace the answer; drawn together like :data:`RESPONSE_FAULTS`.
+APNS_RESPONSE_FAULTS = (*APNS_FAULTS, "dropped_connection", "goaway")
 _SCRIPT_ONLY = ("success", "too_many_requests", "dropped_connection", "session_expired", "latency", "repeated_cursor")
 
 Rate = Annotated[float, Field(ge=0, le=1, allow_inf_nan=False)]
@@ -111,18 +134,19 @@ class FaultConfig(BaseModel):
     @model_validator(mode="after")
     def _check_names(self) -> Self:
         for endpoint, rates in self.rates.items():
-            if endpoint != ALL_ENDPOINTS and endpoint not in ENDPOINTS:
-                raise ValueError(f"unknown endpoint {endpoint!r} in rates; known: {', '.join(ENDPOINTS)}, all")
+            if endpoint not in (*ENDPOINTS, APNS_ENDPOINT, ALL_ENDPOINTS):
+                known = ", ".join((*ENDPOINTS, APNS_ENDPOINT, ALL_ENDPOINTS))
+                raise ValueError(f"unknown endpoint {endpoint!r} in rates; known: {known}")
             for name in rates:
                 if not _rate_applies(endpoint, name):
                     raise ValueError(f"fault {name!r} cannot be set on {endpoint!r}")
-            total = sum(rate for name, rate in rates.items() if name in RESPONSE_FAULTS)
+            total = sum(rate for name, rate in rates.items() if name in _response_faults(endpoint))
             if total > 1:
                 raise ValueError(f"the response fault rates of {endpoint!r} add up to {total:g}, more than 1")
             if sum(rate for name, rate in rates.items() if name in DEVICE_FAULTS) > 1:
                 raise ValueError(f"failed + throttled on {endpoint!r} add up to more than 1")
         for endpoint, steps in self.sequences.items():
-            if endpoint not in ENDPOINTS:
+            if endpoint not in (*ENDPOINTS, APNS_ENDPOINT):
                 raise ValueError(f"unknown endpoint {endpoint + _SEQUENCE_SUFFIX!r}")
             for step in steps:
                 if not _scripted_response_applies(endpoint, step.response):
@@ -137,7 +161,13 @@ class FaultConfig(BaseModel):
         return data
 
 
+def _response_faults(endpoint: str) -> tuple[str, ...]:
+    return APNS_RESPONSE_FAULTS if endpoint == APNS_ENDPOINT else RESPONSE_FAULTS
+
+
 def _rate_applies(endpoint: str, name: str) -> bool:
+    if endpoint == APNS_ENDPOINT:
+        return name in APNS_RESPONSE_FAULTS or name == "latency"
     if name in RESPONSE_FAULTS or name == "latency":
         return not (name == "session_expired" and endpoint == "get_session")
     if name == "repeated_cursor":
@@ -148,6 +178,8 @@ def _rate_applies(endpoint: str, name: str) -> bool:
 
 
 def _scripted_response_applies(endpoint: str, name: str) -> bool:
+    if endpoint == APNS_ENDPOINT:
+        return name in APNS_RESPONSE_FAULTS or name in ("success", "latency")
     if name in _FIXED_ERRORS or name in ("success", "too_many_requests", "dropped_connection", "latency"):
         return True
     if name == "session_expired":
@@ -166,6 +198,8 @@ class FaultDecision:
 
     error: AppleError | None = None
     drop_connection: bool = False
+    #: APNs only: end the connection with an HTTP/2 GOAWAY instead of answering the push.
+    goaway: bool = False
     expire_session: bool = False
     delay_seconds: float = 0.0
     repeat_cursor: bool = False
@@ -193,7 +227,8 @@ def decide(stored: dict[str, Any], endpoint: str) -> tuple[FaultDecision, dict[s
     number = progress["requests"].get(endpoint, 0)
     progress["requests"][endpoint] = number + 1
     rng = random.Random(f"{config.seed}:{endpoint}:{number}") if config.seed is not None else random.Random()
-    rates = {**config.rates.get(ALL_ENDPOINTS, {}), **config.rates.get(endpoint, {})}
+    shared = config.rates.get(ALL_ENDPOINTS, {}) if endpoint != APNS_ENDPOINT else {}
+    rates = {**shared, **config.rates.get(endpoint, {})}
     decision = FaultDecision(
         failed_rate=rates.get("failed", 0.0) if endpoint in ASSIGN_ENDPOINTS else 0.0,
         throttled_rate=rates.get("throttled", 0.0) if endpoint in ASSIGN_ENDPOINTS else 0.0,
@@ -202,14 +237,15 @@ def decide(stored: dict[str, Any], endpoint: str) -> tuple[FaultDecision, dict[s
         rng=rng,
     )
     scripted = _next_scripted(config, progress["scripted"], endpoint)
+    apply = _apply_apns if endpoint == APNS_ENDPOINT else _apply
     if scripted is not None:
-        _apply(decision, scripted, config)
+        apply(decision, scripted, config)
     else:
         draw = rng.random()
-        for name in RESPONSE_FAULTS:
+        for name in _response_faults(endpoint):
             draw -= rates.get(name, 0.0)
             if draw < 0:
-                _apply(decision, name, config)
+                apply(decision, name, config)
                 break
         if rng.random() < rates.get("latency", 0.0):
             decision.delay_seconds = config.latency_seconds
@@ -247,3 +283,15 @@ def _apply(decision: FaultDecision, name: str, config: FaultConfig) -> None:
         decision.device_status = _DEVICE_RESPONSES[name]
     elif name.startswith("bad_request_"):
         decision.error = AppleError(400, name.removeprefix("bad_request_").upper())
+
+
+def _apply_apns(decision: FaultDecision, name: str, config: FaultConfig) -> None:
+    if name in APNS_FAULTS:
+        status, reason = APNS_FAULTS[name]
+        decision.error = AppleError(status, reason)
+    elif name == "dropped_connection":
+        decision.drop_connection = True
+    elif name == "goaway":
+        decision.goaway = True
+    elif name == "latency":
+        decision.delay_seconds = config.latency_seconds

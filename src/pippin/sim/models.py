@@ -221,3 +221,15 @@ class SimPushCertificate(SimBase):
     # The certificate this one renewed (same topic), by serial.
     renewed_from_serial: Mapped[str | None] = mapped_column(String(64), default=None)
     renewed_at: Mapped[datetime | None] = mapped_column(SimDateTime(), default=None)
+
+
+class SimAPNsToken(SimBase):
+    """A device token APNs gave a device for one topic; unregistered tokens are kept so pushes answer 410."""
+
+    __tablename__ = "sim_apns_tokens"
+
+    token: Mapped[str] = mapped_column(String(64), primary_key=True)
+    topic: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(SimDateTime())
+    # Set by DELETE /apns/tokens/{token}: from then on a push answers 410 Unregistered with this time.
+    unregistered_at: Mapped[datetime | None] = mapped_column(SimDateTime(), default=None)

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from pippin.sim import activation, assignment, inventory, pages, servers, tokens
 from pippin.sim.models import SimDevice, SimMDMServer, SimProfile
@@ -39,6 +40,12 @@ class PortalRoute(APIRoute):
                 return await handle(request)
             except PortalError as error:
                 return JSONResponse(error.body(), status_code=error.status)
+            except StarletteHTTPException as error:
+                if error.status_code != 400:
+                    raise
+                # FastAPI's own answer to a body that is not JSON at all: the portal's shape instead.
+                body = {"error": "invalid_request", "detail": "The request body is not valid JSON."}
+                return JSONResponse(body, status_code=400)
             except RequestValidationError as error:
                 problems = [{"loc": list(item["loc"]), "problem": item["msg"]} for item in error.errors()[:20]]
                 body = {"error": "invalid_request", "detail": "The request body or parameters are malformed."}

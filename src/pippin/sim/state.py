@@ -36,6 +36,8 @@ class SimState:
     session_factory: sessionmaker[Session]
     clock: SimClock
     data_dir: Path
+    #: Bumped by every ``PUT /portal/faults``: lets the APNs hot path skip the database while no fault is set.
+    faults_revision: int = 0
 
     @contextmanager
     def transaction(self) -> Iterator[Session]:
