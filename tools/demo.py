@@ -1,7 +1,11 @@
-"""`make demo`: walk the seed's steps 2 to 7 on one machine, then leave Pippin running to look at.
+"""`make demo`: walk the seed's steps 1 to 7 on one machine, then leave Pippin running to look at.
 
 Each step is a function below, in the order an admin takes them:
-1. start `pippin sim apple` (the simulated Apple: DEP service and Business Manager) with sample devices;
+0. start `pippin sim apple` (the simulated Apple: DEP service, Business Manager, Push Certificates Portal, APNs)
+   with sample devices;
+1. the push certificate: a test MDM vendor certificate from the simulated portal (`pippin push vendor import`),
+   `pippin push csr`, the portal issues the certificate, `pippin push upload-cert`, `pippin push status`; then a
+   renewal that keeps the topic, and `pippin push test` to a device token waiting on the simulated APNs;
 2. `pippin dep keypair`: the encryption key (.pem) Apple needs;
 3. at the simulated Business Manager: add an MDM server with that .pem, download its server token (.p7m);
 4. `pippin dep upload-token` with the Apple ID;
@@ -49,6 +53,7 @@ class Demo:
     data_dir: Path
     sim_port: int
     server_port: int
+    apns_port: int
     check: bool
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     server_uuid: str = ""
@@ -69,6 +74,9 @@ class Demo:
         env["PIPPIN_DATA_DIR"] = str(self.data_dir / "pippin")
         env["PIPPIN_DEP_BASE_URL"] = self.sim_url
         env["PIPPIN_SERVER_URL"] = self.server_url
+        # The simulated APNs, whose TLS certificate comes from the simulator's own CA (kept in its data folder).
+        env["PIPPIN_APNS_BASE_URL"] = f"https://127.0.0.1:{self.apns_port}"
+        env["PIPPIN_APNS_CA_FILE"] = str(self.data_dir / "sim" / "apns-tls-ca.pem")
         # The commands' output is captured, not a terminal: keep tables as wide as the demo's own terminal.
         env["COLUMNS"] = str(max(shutil.get_terminal_size((160, 40)).columns, 120))
         return env
@@ -130,14 +138,61 @@ def wait_until_answering(demo: Demo, url: str, what: str, *, timeout: float = 60
 
 
 def start_simulator(demo: Demo) -> None:
-    """Step 1: the simulated Apple, with sample devices."""
+    """The simulated Apple, with sample devices."""
     say(demo, f"Starting the simulated Apple with {SAMPLE_DEVICES} sample devices on {demo.sim_url}")
     command = [*pippin_command(), "sim", "apple", "--port", str(demo.sim_port), "--data", str(demo.data_dir / "sim")]
     command += ["--devices", str(SAMPLE_DEVICES), "--seed", str(SAMPLE_SEED)]
-    command += ["--apns-port", str(free_port(2197))]  # Apple's port for the provider API, unless taken
+    command += ["--apns-port", str(demo.apns_port)]
     output = subprocess.DEVNULL if demo.check else None
     demo.processes.append(subprocess.Popen(command, stdout=output, stderr=output))  # noqa: S603 - fixed args
     wait_until_answering(demo, f"{demo.sim_url}/portal/terms", "the simulator")
+
+
+def portal_certificate(portal: httpx.Client, request: Path, *, renew: str | None = None) -> dict[str, str]:
+    """At the simulated Push Certificates Portal: upload the request (Create, or Renew the certificate ``renew``)."""
+    path = "/portal/push/certificates" + (f"/{renew}/renew" if renew else "")
+    answer = portal.post(path, json={"apple_id": APPLE_ID, "request": request.read_text()})
+    answer.raise_for_status()
+    issued: dict[str, str] = answer.json()
+    return issued
+
+
+def push_certificate(demo: Demo, portal: httpx.Client) -> None:
+    """Step 1 (seed: "enable iOS management", the MDM push certificate): request, sign, issue, upload, renew, push."""
+    say(demo, "Seed step 1: the MDM push certificate, signed with a (test) MDM vendor certificate")
+    vendor = portal.post("/portal/push/vendor-certificates", json={"vendor_name": "Pippin demo"})
+    vendor.raise_for_status()
+    vendor_pem, vendor_key = demo.data_dir / "mdm-vendor.pem", demo.data_dir / "mdm-vendor.key"
+    vendor_pem.write_text(vendor.json()["chain_pem"])
+    vendor_key.write_text(vendor.json()["private_key_pem"])
+    vendor_key.chmod(0o600)
+    print("A test MDM vendor certificate from the simulated portal (real vendors get theirs from Apple)")
+    pippin(demo, "push", "vendor", "import", "--certificate", str(vendor_pem), "--key", str(vendor_key))
+    request = demo.data_dir / "push-request.b64"
+    pippin(demo, "push", "csr", "-o", str(request))
+    issued = portal_certificate(portal, request)
+    certificate = demo.data_dir / "MDM_Pippin_Certificate.pem"
+    certificate.write_text(issued["certificate_pem"])
+    print(f"The simulated Push Certificates Portal issued a certificate for topic {issued['topic']}")
+    pippin(demo, "push", "upload-cert", str(certificate), "--apple-id", APPLE_ID)
+    pippin(demo, "push", "status")
+
+    say(demo, "Seed step 1, a year later: renew the push certificate; the topic, and every device with it, stays")
+    renewal = demo.data_dir / "push-renewal.b64"
+    pippin(demo, "push", "csr", "-o", str(renewal))
+    renewed = portal_certificate(portal, renewal, renew=issued["topic"])
+    certificate.write_text(renewed["certificate_pem"])
+    pippin(demo, "push", "upload-cert", str(certificate), "--apple-id", APPLE_ID)
+
+    say(demo, "A push to a (simulated) device waiting on APNs")
+    token = portal.post("/apns/tokens", json={"topic": issued["topic"]})
+    token.raise_for_status()
+    device_token = token.json()["token"]
+    pippin(demo, "push", "test", device_token, "--magic", "demo-push-magic")
+    arrived = portal.get(f"/apns/tokens/{device_token}/next", params={"timeout": 30})
+    print(f"The device's APNs connection received: {arrived.status_code} {arrived.text}")
+    if demo.check and (renewed["topic"] != issued["topic"] or arrived.json() != {"mdm": "demo-push-magic"}):
+        raise SystemExit(f"expected the push at the device with the same topic, got {arrived.status_code}")
 
 
 def create_keypair(demo: Demo) -> Path:
@@ -252,6 +307,8 @@ Pippin demo is running (state in {demo.data_dir}, cleared at the next `make demo
       sign in as {DEMO_ADMIN} with password {demo.admin_password}
   REST API docs:                      {demo.server_url}/api/docs   (`pippin admin token create NAME` for a token)
   Simulated Apple Business Manager:   {demo.sim_url}/portal/
+  Simulated Push Certificates Portal: {demo.sim_url}/portal/pages/push
+  Simulated APNs (HTTP/2, TLS):       https://127.0.0.1:{demo.apns_port}   (device side: {demo.sim_url}/apns/tokens)
   Simulated Apple DEP service:        {demo.sim_url}
 
 To walk the seed's steps 2 to 7 yourself by clicking, with a second token:
@@ -263,7 +320,9 @@ To walk the seed's steps 2 to 7 yourself by clicking, with a second token:
   7. the token's page: "Sync now" (disabled while it runs); Devices lists them as Not contacted.
 
 The same from a shell in the repository:
-  export PIPPIN_DATA_DIR={demo.data_dir / "pippin"} PIPPIN_DEP_BASE_URL={demo.sim_url}
+  export PIPPIN_DATA_DIR={demo.data_dir / "pippin"} PIPPIN_DEP_BASE_URL={demo.sim_url} \\
+         PIPPIN_APNS_BASE_URL=https://127.0.0.1:{demo.apns_port} PIPPIN_APNS_CA_FILE={demo.data_dir / "sim" / "apns-tls-ca.pem"}
+  .venv/bin/pippin push status
   .venv/bin/pippin dep tokens
   .venv/bin/pippin devices list
   .venv/bin/pippin profiles show "{PROFILE_NAME}"
@@ -301,11 +360,14 @@ def main(argv: list[str] | None = None) -> int:
     data_dir = args.data.resolve()
     shutil.rmtree(data_dir, ignore_errors=True)
     data_dir.mkdir(parents=True)
-    demo = Demo(data_dir=data_dir, sim_port=free_port(args.sim_port), server_port=0, check=args.check)
+    demo = Demo(data_dir=data_dir, sim_port=free_port(args.sim_port), server_port=0, apns_port=0, check=args.check)
     demo.server_port = free_port(args.port if args.port != demo.sim_port else 0)
+    # Apple's port for the APNs provider API, unless taken.
+    demo.apns_port = free_port(2197 if 2197 not in (demo.sim_port, demo.server_port) else 0)
     try:
         start_simulator(demo)
         with httpx.Client(base_url=demo.sim_url, timeout=60) as portal:
+            push_certificate(demo, portal)
             token_file = download_token(demo, create_keypair(demo), portal)
             upload_token(demo, token_file)
             create_profile(demo)
@@ -313,7 +375,10 @@ def main(argv: list[str] | None = None) -> int:
         sync(demo, assigned)
         start_server(demo)
         if demo.check:
-            print(f"\ndemo check passed: {assigned} devices synced, server answering on {demo.server_url}")
+            print(
+                f"\ndemo check passed: push certificate renewed with its topic and a push delivered, {assigned} "
+                f"devices synced, server answering on {demo.server_url}"
+            )
             return 0
         show_where_to_look(demo)
         while all(process.poll() is None for process in demo.processes):
