@@ -163,21 +163,64 @@ class KnownRows:
                 "email": list(session.scalars(select(AdminUser.email).order_by(AdminUser.id).limit(4))),
             }
 
-    def hook(self) -> Callable[..., st.SearchStrategy[dict[str, Any]]]:
-        """Schemathesis's ``flatmap_path_parameters`` hook: each path parameter is the generated value or, as
+    def _one_of(self, kind: str, generated: Any) -> st.SearchStrategy[Any]:
+        values = self.names.get(kind, [])
+        return st.sampled_from([generated, *values]) if values else st.just(generated)
+
+    def path_hook(self) -> Callable[..., st.SearchStrategy[dict[str, Any]]]:
+        """Schemathesis's ``flatmap_path_parameters`` hook: each path parameter is the generated value or, more
         often, one of the rows of its kind."""
 
         def flatmap_path_parameters(context: schemathesis.HookContext, path_parameters: dict[str, Any]) -> Any:
             operation = context.operation
             if operation is None or not path_parameters:
                 return st.just(path_parameters)
-            choices: dict[str, st.SearchStrategy[Any]] = {}
-            for name, generated in path_parameters.items():
-                values = self.names.get(_kind_of(operation.path, name) or "", [])
-                choices[name] = st.sampled_from([generated, *values]) if values else st.just(generated)
-            return st.fixed_dictionaries(choices)
+            return st.fixed_dictionaries(
+                {
+                    name: self._one_of(_kind_of(operation.path, name) or "", generated)
+                    for name, generated in path_parameters.items()
+                }
+            )
 
         return flatmap_path_parameters
+
+    def valid_input_hooks(self) -> schemathesis.hooks.HookDispatcher:
+        """Hooks for positive cases only: the token and profile filters of a query, and the serials, token and
+        profile of a body, from the rows (a negative case keeps its invalid values, or it would become valid)."""
+        hooks = schemathesis.hooks.HookDispatcher(scope=schemathesis.hooks.HookScope.TEST)
+
+        def known_fields(values: Any) -> Any:
+            if not isinstance(values, dict):
+                return st.just(values)
+            choices: dict[str, st.SearchStrategy[Any]] = {}
+            for key, generated in values.items():
+                if key in ("token", "profile") and (generated is None or isinstance(generated, str)):
+                    choices[key] = self._one_of(key, generated)
+                elif key == "serials" and isinstance(generated, list) and self.names.get("serial"):
+                    serials = st.lists(st.sampled_from(self.names["serial"]), min_size=1, max_size=3, unique=True)
+                    choices[key] = st.one_of(st.just(generated), serials)
+                else:
+                    choices[key] = st.just(generated)
+            return st.fixed_dictionaries(choices)
+
+        def flatmap_query(context: schemathesis.HookContext, query: Any) -> Any:
+            return known_fields(query)
+
+        def flatmap_body(context: schemathesis.HookContext, body: Any) -> Any:
+            operation = context.operation
+            if operation is not None and operation.path.endswith("/assignments") and self.names.get("serial"):
+                # The body names its devices exactly one way, which the schema cannot say: offer each way.
+                one_way = st.one_of(
+                    st.fixed_dictionaries({"serials": st.lists(st.sampled_from(self.names["serial"]), min_size=1)}),
+                    st.just({"all_unassigned": True}),
+                    st.fixed_dictionaries({"token": self._one_of("token", "acme")}),
+                )
+                return st.one_of(known_fields(body), one_way)
+            return known_fields(body)
+
+        hooks.hook(flatmap_query)
+        hooks.hook(flatmap_body)
+        return hooks
 
 
 def _kind_of(path: str, parameter: str) -> str | None:
@@ -267,7 +310,8 @@ def test_every_operation_answers_as_its_schema_says(
     # cases, takes the token away (which would make a valid request look like an invalid one accepted).
     schema.config.generation.update(with_security_parameters=False)
     known = KnownRows(resources)
-    schema.hook(known.hook())
+    schema.hook(known.path_hook())
+    valid_inputs = known.valid_input_hooks()
     operations = [result.ok() for result in schema.get_all_operations()]
     operations.sort(key=lambda operation: _operation_order(operation.label))
     assert len(operations) >= 20, [operation.label for operation in operations]
@@ -294,7 +338,8 @@ def test_every_operation_answers_as_its_schema_says(
             runs.append((schemathesis.GenerationMode.NEGATIVE, NEGATIVE_EXAMPLES))
         for generation_mode, examples in runs:
             known.refresh()
-            exercise(operation, generation_mode, examples, lambda case: send(client, case, headers), check)
+            hooks = valid_inputs if generation_mode.is_positive else None
+            exercise(operation, generation_mode, examples, hooks, lambda case: send(client, case, headers), check)
 
     # A failure that became no 5xx (in a background sync or assignment, say) still shows as a logged traceback.
     tracebacks = [record for record in caplog.records if record.exc_info or record.levelno >= logging.ERROR]
@@ -311,6 +356,7 @@ def exercise(
     operation: schemathesis.APIOperation,
     generation_mode: schemathesis.GenerationMode,
     examples: int,
+    hooks: schemathesis.hooks.HookDispatcher | None,
     send_case: Callable[[schemathesis.Case], Any],
     check: Callable[[schemathesis.Case, Any], None],
 ) -> None:
@@ -324,7 +370,7 @@ def exercise(
         phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
         suppress_health_check=list(HealthCheck),
     )
-    @given(case=operation.as_strategy(generation_mode=generation_mode))
+    @given(case=operation.as_strategy(generation_mode=generation_mode, hooks=hooks))
     def run(case: schemathesis.Case) -> None:
         check(case, send_case(case))
 
