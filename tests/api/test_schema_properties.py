@@ -367,7 +367,10 @@ def exercise(
         derandomize=True,
         database=None,
         deadline=None,
+        # No shrinking: a failure is recorded with its request and the run goes on (``check`` raises nothing).
         phases=[hypothesis.Phase.explicit, hypothesis.Phase.generate],
+        # Drawing a request from a large schema is slow by Hypothesis's measure, and most of the draws of a
+        # schema-violating case are filtered out: both are how Schemathesis works, not a problem of the test.
         suppress_health_check=list(HealthCheck),
     )
     @given(case=operation.as_strategy(generation_mode=generation_mode, hooks=hooks))
