@@ -299,6 +299,7 @@ def start_server(demo: Demo) -> None:
 
 
 def show_where_to_look(demo: Demo) -> None:
+    apns_ca = demo.environment["PIPPIN_APNS_CA_FILE"]
     print(
         f"""
 Pippin demo is running (state in {demo.data_dir}, cleared at the next `make demo`).
@@ -321,7 +322,7 @@ To walk the seed's steps 2 to 7 yourself by clicking, with a second token:
 
 The same from a shell in the repository:
   export PIPPIN_DATA_DIR={demo.data_dir / "pippin"} PIPPIN_DEP_BASE_URL={demo.sim_url} \\
-         PIPPIN_APNS_BASE_URL=https://127.0.0.1:{demo.apns_port} PIPPIN_APNS_CA_FILE={demo.data_dir / "sim" / "apns-tls-ca.pem"}
+         PIPPIN_APNS_BASE_URL=https://127.0.0.1:{demo.apns_port} PIPPIN_APNS_CA_FILE={apns_ca}
   .venv/bin/pippin push status
   .venv/bin/pippin dep tokens
   .venv/bin/pippin devices list

@@ -121,6 +121,16 @@ def test_reading_an_unknown_or_badly_named_token(client: TestClient, auth: dict[
     assert client.get("/api/v1/dep/tokens/ghost/account", headers=auth).status_code == 404
 
 
+@pytest.mark.parametrize(("method", "route"), [("POST", "/sync"), ("GET", "/syncs")])
+def test_a_badly_named_token_is_a_documented_400_on_the_sync_routes(
+    client: TestClient, auth: dict[str, str], method: str, route: str
+) -> None:
+    answer = client.request(method, "/api/v1/dep/tokens/a%0Ab" + route, headers=auth)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_input"
+    described = client.get("/api/openapi.json").json()["paths"]["/api/v1/dep/tokens/{name}" + route]
+    assert "400" in described[method.lower()]["responses"]
+
+
 @pytest.fixture
 def awaiting(client: TestClient, auth: dict[str, str]) -> str:
     assert client.post("/api/v1/dep/tokens/acme/keypair", headers=auth).status_code == 200

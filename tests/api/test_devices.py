@@ -134,6 +134,13 @@ def test_one_device_by_serial_or_404(client: TestClient, auth: dict[str, str], f
     assert missing.status_code == 404 and missing.json()["error"] == "not_found"
 
 
+def test_a_serial_that_is_not_valid_text_is_a_documented_400(client: TestClient, auth: dict[str, str]) -> None:
+    answer = client.get("/api/v1/devices/C0%0A1", headers=auth)
+    assert answer.status_code == 400 and answer.json()["error"] == "invalid_input"
+    described = client.get("/api/openapi.json").json()["paths"]["/api/v1/devices/{serial}"]["get"]
+    assert "400" in described["responses"]
+
+
 def test_devices_need_an_api_token(client: TestClient, fleet: None) -> None:
     assert client.get("/api/v1/devices").status_code == 401
 

@@ -82,6 +82,20 @@ def test_name_conflicts_and_unknown_profiles(client: TestClient, auth: dict[str,
     assert client.delete("/api/v1/profiles/Nope", headers=auth).status_code == 404
 
 
+def test_bad_names_are_a_documented_400(client: TestClient, auth: dict[str, str], fleet: None) -> None:
+    answers = {
+        ("/api/v1/profiles/{name}", "get"): client.get("/api/v1/profiles/a%0Ab", headers=auth),
+        ("/api/v1/profiles/{name}", "delete"): client.delete("/api/v1/profiles/a%0Ab", headers=auth),
+        ("/api/v1/profiles/defaults/{token}", "put"): client.put(
+            "/api/v1/profiles/defaults/a%0Ab", json={"profile": "Staff"}, headers=auth
+        ),
+    }
+    paths = client.get("/api/openapi.json").json()["paths"]
+    for (path, method), answer in answers.items():
+        assert answer.status_code == 400 and answer.json()["error"] == "invalid_input", (path, method, answer.text)
+        assert "400" in paths[path][method]["responses"], (path, method)
+
+
 def test_assignments_are_queued_and_defaults_set(client: TestClient, auth: dict[str, str], fleet: None) -> None:
     assert client.post("/api/v1/profiles", json={"name": "Staff"}, headers=auth).status_code == 201
     unknown = client.post("/api/v1/profiles/Staff/assignments", json={"serials": ["C00", "nope"]}, headers=auth)

@@ -12,7 +12,6 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat
 from fastapi.testclient import TestClient
-from sqlalchemy import select
 from starlette.applications import Starlette
 
 from pippin.admin import users as user_service
@@ -20,8 +19,8 @@ from pippin.admin.api_tokens import create_api_token
 from pippin.crypto.keys import generate_private_key
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
-from pippin.store.models import Base
 from tests.actors import TEST_ACTOR
+from tests.api.rows import every_row
 from tests.push.apple_ca import issue_vendor_certificate, pem
 from tests.servers import mounted_app, quick_password_hashes
 from tests.token_with_history import seed_tokens
@@ -107,15 +106,6 @@ def _writing_routes(app: Starlette) -> set[tuple[str, str]]:
     }
 
 
-def _snapshot(resources: ServerResources) -> dict[str, list[tuple[Any, ...]]]:
-    """Every row of every table, every column: equal before and after means nothing at all changed."""
-    with transaction(resources.session_factory) as session:
-        return {
-            table.name: [tuple(row) for row in session.execute(select(table).order_by(*table.primary_key.columns))]
-            for table in Base.metadata.sorted_tables
-        }
-
-
 def test_every_writing_route_is_walked(app: Starlette) -> None:
     assert _writing_routes(app) == set(WRITES)
 
@@ -124,13 +114,13 @@ def test_a_read_only_token_gets_403_on_every_writing_route_and_nothing_changes(
     client: TestClient, resources: ServerResources, world: None
 ) -> None:
     headers = _bearer(resources, name="dashboard", scope="read-only")
-    before = _snapshot(resources)
+    before = every_row(resources)
     for (method, route), (path, keywords) in WRITES.items():
         answer = client.request(method, path, headers=headers, **keywords)
         assert answer.status_code == 403, (method, route, answer.text)
         body = answer.json()
         assert body["error"] == "read_only_token" and "read-write" in body["hint"], (method, route)
-    assert _snapshot(resources) == before
+    assert every_row(resources) == before
 
 
 def test_a_read_only_token_reads(client: TestClient, resources: ServerResources, world: None) -> None:

@@ -42,6 +42,20 @@ def test_each_sub_app_answers_an_unknown_path_in_its_own_contract(server: Starle
         assert "{" not in device.text and "<" not in device.text
 
 
+def test_a_path_with_a_line_break_is_answered_by_its_sub_app(server: Starlette) -> None:
+    # Starlette's mount pattern stops at a line break; such a path once got Starlette's bare text 404.
+    with TestClient(server, raise_server_exceptions=False) as client:
+        api = client.get("/nowhere%0Aelse")
+        assert api.status_code == 404 and api.json()["error"] == "not_found"
+        route = client.post("/api/v1/profiles/a%0Ab/assignments", json={"all_unassigned": True})
+        assert route.status_code == 401 and route.json()["error"] == "unauthorized"
+        console = client.get("/console/now%0Ahere")
+        assert console.status_code == 404 and console.headers["content-type"].startswith("text/html")
+        device = client.get("/mdm/now%0Ahere")
+        assert device.status_code == 404 and device.headers["content-type"].startswith("text/plain")
+        assert "{" not in device.text and "<" not in device.text
+
+
 def test_each_sub_app_refuses_an_oversized_body_in_its_own_contract(server: Starlette) -> None:
     too_big = {"Content-Length": str(64 * 1024 * 1024)}
     with TestClient(server, raise_server_exceptions=False) as client:

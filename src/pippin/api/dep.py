@@ -155,6 +155,7 @@ def read_dep_account(name: str, session: DBSession, resources: Resources) -> Acc
     status_code=202,
     response_model=SyncRunRead,
     responses={
+        **_BAD_NAME,
         **_NOT_FOUND,
         409: {"model": ErrorRead, "description": "A sync is running; `Retry-After` says when Sync reopens."},
     },
@@ -178,7 +179,7 @@ def start_dep_sync(
     return started
 
 
-@router.get("/{name}/syncs", response_model=list[SyncRunRead], responses=_NOT_FOUND)
+@router.get("/{name}/syncs", response_model=list[SyncRunRead], responses={**_BAD_NAME, **_NOT_FOUND})
 def list_dep_syncs(
     name: str,
     session: DBSession,

@@ -81,7 +81,10 @@ def list_devices(
 @router.get(
     "/{serial}",
     response_model=DeviceRead,
-    responses={404: {"model": ErrorRead, "description": "No device has this serial number."}},
+    responses={
+        400: {"model": ErrorRead, "description": "The serial number is not valid text."},
+        404: {"model": ErrorRead, "description": "No device has this serial number."},
+    },
 )
 def read_device(serial: str, session: DBSession) -> DeviceRead:
     """One device by its serial number (case-sensitive)."""

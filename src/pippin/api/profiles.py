@@ -27,6 +27,9 @@ from pippin.text import Line
 router = APIRouter(prefix="/profiles", tags=["enrollment profiles"], route_class=AdminRoute)
 
 _BAD: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "description": "A value breaks Apple's rules."}}
+_BAD_NAME: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorRead, "description": "A name in the path or body is not valid text."}
+}
 _NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorRead, "description": "No such profile."}}
 _CONFLICT: dict[int | str, dict[str, Any]] = {409: {"model": ErrorRead, "description": "The name is taken or in use."}}
 
@@ -83,7 +86,7 @@ def create_profile(body: ProfileCreate, session: DBSession, settings: AppSetting
     return profile_service.create_profile(session, data=body, settings=settings, actor=actor)
 
 
-@router.get("/{name}", response_model=ProfileRead, responses=_NOT_FOUND)
+@router.get("/{name}", response_model=ProfileRead, responses={**_BAD_NAME, **_NOT_FOUND})
 def read_profile(name: str, session: DBSession, settings: AppSettings) -> ProfileRead:
     return profile_service.read_profile(session, name=name, settings=settings)
 
@@ -104,7 +107,7 @@ def update_profile(
     return updated
 
 
-@router.delete("/{name}", status_code=204, response_class=Response, responses={**_NOT_FOUND, **_CONFLICT})
+@router.delete("/{name}", status_code=204, response_class=Response, responses={**_BAD_NAME, **_NOT_FOUND, **_CONFLICT})
 def delete_profile(name: str, session: DBSession, actor: APIChanger) -> Response:
     """Delete a profile that no device and no token uses."""
     profile_service.delete_profile(session, name=name, actor=actor)
@@ -134,7 +137,7 @@ def assign_profile(
     return queued
 
 
-@router.put("/defaults/{token}", status_code=204, response_class=Response, responses={**_NOT_FOUND})
+@router.put("/defaults/{token}", status_code=204, response_class=Response, responses={**_BAD_NAME, **_NOT_FOUND})
 def set_default_profile(
     token: str, session: DBSession, body: Annotated[DefaultProfileUpdate, Body()], actor: APIChanger
 ) -> Response:

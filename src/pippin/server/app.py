@@ -16,6 +16,7 @@ Nothing is global: two servers in one process share nothing.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AbstractContextManager, ExitStack, asynccontextmanager
 
@@ -25,6 +26,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp
 
 from pippin.admin.passwords import PasswordWork
 from pippin.api.app import create_api
@@ -47,6 +49,18 @@ ServerJob = Callable[[ServerResources], AbstractContextManager[object]]
 
 def _to_console(_request: Request) -> Response:
     return RedirectResponse("/console/")
+
+
+def _mount(path: str, app: ASGIApp) -> Mount:
+    """``Mount(path, app)`` that also takes a path with a line break in it (``%0A`` in the URL).
+
+    Starlette matches a mount's rest of path with ``.*``, which stops at a line break: such a path would match
+    no mount, not even the API's catch-all, and get Starlette's bare plain-text 404 instead of the contract of
+    the area it is in. The sub-app then decides, as for any other path it does not know.
+    """
+    mount = Mount(path, app=app)
+    mount.path_regex = re.compile(mount.path_regex.pattern, re.DOTALL)
+    return mount
 
 
 def create_server(
@@ -111,10 +125,10 @@ def create_server(
         routes=[
             Route("/", _to_console, include_in_schema=False),
             Route("/console", _to_console, include_in_schema=False),
-            Mount("/console", app=create_console(resources)),
-            Mount("/mdm", app=create_device_app(resources)),
+            _mount("/console", create_console(resources)),
+            _mount("/mdm", create_device_app(resources)),
             # Last: the API answers every other path, so an unknown one gets the API's JSON 404.
-            Mount("", app=create_api(resources)),
+            _mount("", create_api(resources)),
         ],
         middleware=[
             # Outermost: every layer below sees the forwarded client and scheme, or the peer's own.
