@@ -8,10 +8,12 @@ TLS, and asks for the push certificate), registers one device token per push wit
 2. delivery: the same number of enrolled devices in a database, each asked for a push, and the push sender
    (claims, send after commit, outcomes written and counted) run until none is due.
 
-``--apns-url`` and ``--ca-file`` point at an APNs already running instead (tokens are then random hex). The push
-certificate is ``--cert``/``--key`` (PEM) when given, else a new self-signed one with a fresh topic. CPU is this
-process's own (``time.process_time``), so the server's work is not counted. Prints a line per stage and, last,
-one JSON line with every figure.
+The push certificate is issued the way an admin gets one: a test MDM vendor certificate from the simulated Push
+Certificates Portal signs Pippin's request, and the portal issues the certificate (the simulated APNs trusts only
+the portal's certificates). ``--apns-url`` and ``--ca-file`` point at an APNs already running instead (tokens are
+then random hex, and the certificate is ``--cert``/``--key``, PEM). Pippin's CPU is this process's own
+(``time.process_time``); the simulator's, which shares the machine, is read from ``/proc`` for the same span and
+printed beside it. Prints a line per stage and, last, one JSON line with every figure.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import secrets
 import shutil
 import subprocess
@@ -26,13 +29,13 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from world import free_port, private_schema
@@ -41,6 +44,7 @@ from pippin.config import Settings
 from pippin.push.apns import APNsClient, Notification
 from pippin.push.delivery import request_pushes, send_due_pushes
 from pippin.push.identity import PushIdentity
+from pippin.push.request import build_csr, build_signed_request
 from pippin.store.db import create_db_engine, create_session_factory, transaction
 from pippin.store.migrate import upgrade_to_head
 from pippin.store.models import Enrollment, EnrollmentStatus, PushResult
@@ -48,22 +52,29 @@ from pippin.store.models import Enrollment, EnrollmentStatus, PushResult
 REQUEST_CHUNK = 1000
 
 
-def self_signed_identity() -> PushIdentity:
+def portal_identity(sim_url: str) -> PushIdentity:
+    """A push certificate from the simulated Push Certificates Portal, for a request signed by its test vendor."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    topic = f"com.apple.mgmt.External.{uuid.uuid4()}"
-    name = x509.Name([x509.NameAttribute(NameOID.USER_ID, topic), x509.NameAttribute(NameOID.COMMON_NAME, "bench")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - timedelta(days=1))
-        .not_valid_after(now + timedelta(days=365))
-        .sign(key, hashes.SHA256())
-    )
+    with httpx.Client(base_url=sim_url, timeout=60) as portal:
+        vendor = portal.post("/portal/push/vendor-certificates", json={"vendor_name": "bench"})
+        vendor.raise_for_status()
+        vendor_key = serialization.load_pem_private_key(vendor.json()["private_key_pem"].encode(), password=None)
+        assert isinstance(vendor_key, rsa.RSAPrivateKey)
+        request = build_signed_request(build_csr(key), vendor_key=vendor_key, chain_pem=vendor.json()["chain_pem"])
+        issued = portal.post(
+            "/portal/push/certificates", json={"apple_id": "bench@example.com", "request": request.decode()}
+        )
+        issued.raise_for_status()
+    certificate = x509.load_pem_x509_certificate(issued.json()["certificate_pem"].encode())
     return _identity(certificate, key.private_bytes(_PEM, serialization.PrivateFormat.PKCS8, _NO_ENCRYPTION))
+
+
+def process_cpu_seconds(process: subprocess.Popen[bytes] | None) -> float:
+    """User and system CPU the process has used so far (Linux ``/proc``); 0 without one."""
+    if process is None:
+        return 0.0
+    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 _PEM = serialization.Encoding.PEM
@@ -115,14 +126,17 @@ def register_tokens(sim_url: str, topic: str, count: int) -> list[str]:
         return tokens
 
 
-def bench_client(settings: Settings, identity: PushIdentity, tokens: list[str]) -> dict[str, Any]:
+def bench_client(
+    settings: Settings, identity: PushIdentity, tokens: list[str], simulator: subprocess.Popen[bytes] | None
+) -> dict[str, Any]:
     expires = datetime.now(UTC) + settings.push_expiration
     notifications = [Notification(token, str(uuid.uuid4()), expires) for token in tokens]
     with APNsClient.from_settings(settings) as client:
         client.send(identity, notifications[0])  # the connection and TLS handshake, not measured
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, wall, sim_cpu = time.process_time(), time.perf_counter(), process_cpu_seconds(simulator)
         outcomes = client.send_all(identity, notifications)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        sim_cpu = process_cpu_seconds(simulator) - sim_cpu
     results: dict[str, int] = {}
     for outcome in outcomes:
         results[outcome.result.value] = results.get(outcome.result.value, 0) + 1
@@ -131,6 +145,7 @@ def bench_client(settings: Settings, identity: PushIdentity, tokens: list[str]) 
         "seconds": round(wall, 3),
         "pushes_per_second": round(len(notifications) / wall, 1),
         "cpu_us_per_push": round(cpu / len(notifications) * 1e6, 1),
+        "simulator_cpu_us_per_push": round(sim_cpu / len(notifications) * 1e6, 1),
         "outcomes": results,
     }
     print(f"client:   {figures}", flush=True)
@@ -138,7 +153,12 @@ def bench_client(settings: Settings, identity: PushIdentity, tokens: list[str]) 
 
 
 def bench_delivery(
-    settings: Settings, identity: PushIdentity, tokens: list[str], database_url: str | None, work: Path
+    settings: Settings,
+    identity: PushIdentity,
+    tokens: list[str],
+    database_url: str | None,
+    work: Path,
+    simulator: subprocess.Popen[bytes] | None,
 ) -> dict[str, Any]:
     dropped_schema: tuple[str, str] | None = None
     if database_url:
@@ -165,7 +185,7 @@ def bench_delivery(
                 )
                 for udid, token in zip(udids, tokens, strict=True)
             )
-        cpu, wall = time.process_time(), time.perf_counter()
+        cpu, wall, sim_cpu = time.process_time(), time.perf_counter(), process_cpu_seconds(simulator)
         for start in range(0, len(udids), REQUEST_CHUNK):
             with transaction(factory) as session:
                 request_pushes(session, udids=udids[start : start + REQUEST_CHUNK], settings=settings)
@@ -179,6 +199,7 @@ def bench_delivery(
                 settings=settings,
             )
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        sim_cpu = process_cpu_seconds(simulator) - sim_cpu
     finally:
         engine.dispose()
         if dropped_schema is not None:
@@ -193,6 +214,7 @@ def bench_delivery(
         "seconds": round(wall, 3),
         "pushes_per_second": round(report.sent / wall, 1) if wall else 0,
         "cpu_us_per_push": round(cpu / max(1, report.sent) * 1e6, 1),
+        "simulator_cpu_us_per_push": round(sim_cpu / max(1, report.sent) * 1e6, 1),
         "delivered": report.outcomes.get(PushResult.delivered, 0),
         "outcomes": {result.value: count for result, count in report.outcomes.items()},
     }
@@ -206,24 +228,25 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=20, help="PIPPIN_APNS_MAX_IN_FLIGHT (default 20)")
     parser.add_argument("--apns-url", default=None, help="an APNs already running (default: start the simulator's)")
     parser.add_argument("--ca-file", type=Path, default=None, help="PEM of the CA that signed the APNs certificate")
-    parser.add_argument("--cert", type=Path, default=None, help="push certificate (PEM); default self-signed")
+    parser.add_argument("--cert", type=Path, default=None, help="push certificate (PEM), with --apns-url")
     parser.add_argument("--key", type=Path, default=None, help="its private key (PEM, unencrypted)")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL; default a temporary SQLite file")
     parser.add_argument("--skip-delivery", action="store_true", help="measure the client alone")
     args = parser.parse_args()
 
-    identity = identity_from_files(args.cert, args.key) if args.cert and args.key else self_signed_identity()
+    if args.apns_url and not (args.cert and args.key):
+        parser.error("--apns-url needs the push certificate it accepts: --cert and --key")
     work = Path(tempfile.mkdtemp(prefix="pippin-bench-push-"))
     simulator: subprocess.Popen[bytes] | None = None
     try:
         if args.apns_url:
             apns_url, ca_file = args.apns_url, args.ca_file
+            identity = identity_from_files(args.cert, args.key)
             tokens = [secrets.token_hex(32) for _ in range(args.pushes)]
         else:
             simulator, sim_url, apns_url = start_simulated_apns(work / "sim")
-            ca_file = args.ca_file or next((work / "sim").rglob("*ca*.pem"), None)
-            if ca_file is None:
-                raise SystemExit("the simulator's APNs CA was not found in its data folder; pass --ca-file")
+            identity = portal_identity(sim_url)
+            ca_file = args.ca_file or work / "sim" / "apns-tls-ca.pem"  # the simulator's own TLS CA
             tokens = register_tokens(sim_url, identity.topic, args.pushes)
         settings = Settings(
             data_dir=work / "data",
@@ -232,9 +255,9 @@ def main() -> None:
             apns_max_in_flight=args.in_flight,
         )
         figures: dict[str, Any] = {"pushes": args.pushes, "in_flight": args.in_flight, "apns": apns_url}
-        figures["client"] = bench_client(settings, identity, tokens)
+        figures["client"] = bench_client(settings, identity, tokens, simulator)
         if not args.skip_delivery:
-            figures["delivery"] = bench_delivery(settings, identity, tokens, args.database_url, work)
+            figures["delivery"] = bench_delivery(settings, identity, tokens, args.database_url, work, simulator)
     finally:
         if simulator is not None:
             simulator.terminate()
