@@ -27,19 +27,9 @@ from pippin.store.models import (
     utcnow,
 )
 from tests.actors import TEST_ACTOR
+from tests.clocks import Clock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class ScriptedApple:
@@ -107,7 +97,7 @@ class ScriptedApple:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -17,16 +17,9 @@ from pippin.dep.sync_runs import SyncWindowClosed, list_sync_runs, sync_health
 from pippin.dep.wire import DevicePage
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device, SyncRun
+from tests.clocks import Clock
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 Step = tuple[str, str | None, DevicePage | Exception]
@@ -96,7 +89,7 @@ def run(
         settings=settings,
         open_dep_client=lambda token: apple,
         full=full,
-        clock=clock or Clock(),
+        clock=clock or Clock(T0),
         progress=None if progress is None else progress.append,
     )
 
@@ -267,7 +260,7 @@ def test_a_second_sync_is_refused_while_the_window_is_open_and_allowed_once_the_
     with transaction(session_factory) as session:
         assert len(session.scalars(select(SyncRun)).all()) == 1  # the refused attempt left nothing behind
     apple = ScriptedApple([("fetch", None, page("f1")), ("sync", "f1", page("s1"))])
-    run_sync(session_factory, run_id=started.id, settings=settings, open_dep_client=lambda t: apple, clock=Clock())
+    run_sync(session_factory, run_id=started.id, settings=settings, open_dep_client=lambda t: apple, clock=Clock(T0))
     start_sync_committed(session_factory, token_name="acme", settings=settings, now=T0 + timedelta(minutes=4))
 
 
@@ -314,7 +307,7 @@ def test_exactly_one_of_two_simultaneous_syncs_runs(
 def test_a_sync_at_its_windows_end_stops_after_the_page_in_hand_and_the_next_resumes(
     session_factory: SessionFactory, settings: Settings, token_name: str
 ) -> None:
-    clock = Clock()
+    clock = Clock(T0)
 
     def slow_progress(progress: SyncProgress) -> None:
         clock.now += settings.dep_sync_window  # the page took the whole window

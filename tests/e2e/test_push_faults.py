@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import serialization
 from pippin.config import Settings
 from pippin.crypto.keys import generate_private_key
 from pippin.push.apns import APNsClient
-from pippin.push.delivery import request_pushes, send_due_pushes
+from pippin.push.delivery import SendReport, request_pushes, send_due_pushes
 from pippin.push.device_status import get_device_push_status
 from pippin.push.identity import PushIdentity
 from pippin.push.request import build_csr, build_signed_request
@@ -110,18 +110,22 @@ def test_faults_lose_no_deliverable_push_and_repeat_no_refused_one(
         update={"apns_base_url": apple.apns.url, "apns_ca_file": apple.apns.ca_path, "apns_timeout": 1.0}
     )
     clock = [now]
+
+    def send_due(client: APNsClient, rng: random.Random) -> SendReport:
+        return send_due_pushes(
+            session_factory,
+            sender=client,
+            load_identity=lambda _session: identity,
+            record_certificate_refusal=lambda _session, fingerprint, reason: pytest.fail(reason),
+            settings=tuned,
+            clock=lambda: clock[0],
+            rng=rng,
+        )
+
     rounds = 0
     with APNsClient.from_settings(tuned) as client:
         while True:
-            report = send_due_pushes(
-                session_factory,
-                sender=client,
-                load_identity=lambda _session: identity,
-                record_certificate_refusal=lambda _session, fingerprint, reason: pytest.fail(reason),
-                settings=tuned,
-                clock=lambda: clock[0],
-                rng=random.Random(rounds),
-            )
+            report = send_due(client, random.Random(rounds))
             rounds += 1
             with transaction(session_factory) as session:
                 pending = [udid for udid in udids if get_device_push_status(session, udid=udid).pending]
@@ -151,14 +155,7 @@ def test_faults_lose_no_deliverable_push_and_repeat_no_refused_one(
     with transaction(session_factory) as session:
         request_pushes(session, udids=udids, settings=tuned, now=clock[0])
     with APNsClient.from_settings(tuned) as client:
-        send_due_pushes(
-            session_factory,
-            sender=client,
-            load_identity=lambda _session: identity,
-            record_certificate_refusal=lambda _session, fingerprint, reason: pytest.fail(reason),
-            settings=tuned,
-            clock=lambda: clock[0],
-        )
+        send_due(client, random.Random(rounds))
     after = apple.portal.get("/apns/stats").json()
     assert after["rejected"] == before["rejected"]
     assert after["received"] - before["received"] == DELIVERABLE

@@ -30,22 +30,12 @@ from pippin.store.models import (
     PushVendorCertificate,
 )
 from tests.actors import TEST_ACTOR
+from tests.clocks import Clock
 from tests.crypto.openssl_tokens import pooled_key_generator
 from tests.push.apple_ca import issue_push_certificate, pem
 from tests.push.identities import push_identity
 
 T0 = datetime(2026, 12, 2, 9, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self, now: datetime = T0) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 class ScriptedAPNs:
@@ -123,7 +113,7 @@ def enroll(
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

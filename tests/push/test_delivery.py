@@ -31,7 +31,8 @@ from pippin.push.device_status import get_device_push_status
 from pippin.push.schemas import TokenState
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import AuditEvent, Enrollment, EnrollmentStatus, PushDelivery, PushResult
-from tests.push.conftest import T0, CertificateStore, Clock, ScriptedAPNs, enroll, token_of, udid_of
+from tests.clocks import Clock
+from tests.push.conftest import T0, CertificateStore, ScriptedAPNs, enroll, token_of, udid_of
 from tests.push.identities import push_identity
 
 ADMIN = Actor(name="ops@example.com", interface=Interface.console, source="192.0.2.7")

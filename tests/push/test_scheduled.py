@@ -16,7 +16,8 @@ from pippin.server.app import create_server
 from pippin.server.jobs import periodic_jobs
 from pippin.server.resources import build_resources
 from pippin.store.db import SessionFactory, transaction
-from tests.push.conftest import T0, CertificateStore, Clock, ScriptedAPNs, enroll, token_of
+from tests.clocks import Clock
+from tests.push.conftest import T0, CertificateStore, ScriptedAPNs, enroll, token_of
 from tests.push.identities import push_identity
 
 

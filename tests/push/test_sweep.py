@@ -10,7 +10,8 @@ from pippin.config import Settings
 from pippin.push.sweep import sweep_silent_devices, watch_enrollment
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import Enrollment, EnrollmentStatus, PushDelivery
-from tests.push.conftest import T0, Clock, enroll
+from tests.clocks import Clock
+from tests.push.conftest import T0, enroll
 
 
 def watch(session_factory: SessionFactory, udids: list[str], settings: Settings, clock: Clock) -> None:
