@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 from pippin.admin import sessions as session_service
 from pippin.admin import user_lifecycle as lifecycle
 from pippin.admin import users as user_service
-from pippin.admin.passwords import DEFAULT_PASSWORDS
+from pippin.admin.passwords import DEFAULT_PASSWORDS, PasswordWork
 from pippin.crypto.secrets import SecretBox
 from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, create_session_factory, transaction
 from pippin.store.models import AdminSession, AdminUser, AuditEvent, utcnow
 from tests.actors import TEST_ACTOR
+from tests.admin.hashing import CountingPasswords
 from tests.admin.throttling import block_account, blocked_counters
 from tests.servers import quick_password_hashes
 from tests.token_with_history import audit_actions, row_counts
@@ -204,3 +205,14 @@ def test_two_admins_disabling_each_other_at_once_leave_one_active(engine: Engine
     with transaction(factory) as session:
         active = session.scalars(select(AdminUser.email).where(AdminUser.disabled_at.is_(None))).all()
     assert len(active) == 1
+
+
+def test_a_reset_hashes_with_the_password_work_it_is_given(people: Session) -> None:
+    """A server passes its bounded hashing (``ServerResources.password_work``), so a reset waits its turn too."""
+    counting = CountingPasswords(DEFAULT_PASSWORDS)
+    new = "a brand new passphrase"
+    lifecycle.reset_password(
+        people, email="bo@example.com", password=new, actor=TEST_ACTOR, secret_box=BOX, passwords=PasswordWork(counting)
+    )
+    assert counting.hashed == 1
+    assert _signs_in(people, email="bo@example.com", password=new)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from pippin.admin import audit
 from pippin.admin.audit import Actor, AuditAction
+from pippin.admin.passwords import Passwords
 from pippin.admin.schemas import AdminUserRead, PasswordResetRead
 from pippin.admin.sign_in_throttle import counter_secret, release_account
 from pippin.admin.users import (
@@ -164,9 +165,13 @@ def reset_password(
     actor: Actor,
     secret_box: SecretBox,
     password: str | None = None,
+    passwords: Passwords | None = None,
     now: datetime | None = None,
 ) -> PasswordResetRead:
     """Give the account a new password, ``password`` or, when it is None, a generated one returned this once.
+
+    ``passwords`` hashes it: a server passes its bounded :class:`~pippin.admin.passwords.PasswordWork`, a command
+    the default.
 
     The reset also unlocks the account (it is how someone who forgot their password gets back in) and ends its
     sessions (it is also what is done when a password may be known to someone else). A disabled account keeps
@@ -176,7 +181,7 @@ def reset_password(
     generated = password is None
     new_password = generate_password() if password is None else password
     check_password_strength(new_password)
-    user.password_hash = hash_password(new_password)
+    user.password_hash = hash_password(new_password, passwords=passwords)
     release_account(session, secret=counter_secret(secret_box), account=user.email, now=now or utcnow())
     ended = _end_sessions(session, user)
     _record(

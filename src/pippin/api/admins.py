@@ -96,5 +96,10 @@ def reset_admin_password(
     response.headers["Cache-Control"] = "no-store"
     password = body.password if body is not None else None
     return lifecycle_service.reset_password(
-        session, email=email, password=password, actor=actor, secret_box=resources.secret_box
+        session,
+        email=email,
+        password=password,
+        actor=actor,
+        secret_box=resources.secret_box,
+        passwords=resources.password_work,
     )

@@ -84,5 +84,7 @@ def set_role(
 @router.post("/admins/{email}/password", response_class=HTMLResponse)
 def reset_password(request: Request, db: DBSession, signed_in: Changer, resources: Resources, email: str) -> Response:
     """Generate a new password and show it on this answer, once; the account is unlocked, its sessions ended."""
-    reset = lifecycle_service.reset_password(db, email=email, actor=signed_in.actor, secret_box=resources.secret_box)
+    reset = lifecycle_service.reset_password(
+        db, email=email, actor=signed_in.actor, secret_box=resources.secret_box, passwords=resources.password_work
+    )
     return render(request, "admin_password.html", {"reset": reset})
