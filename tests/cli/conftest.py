@@ -12,6 +12,7 @@ from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.dep import token as token_service
 from tests.crypto.openssl_tokens import pooled_key_generator
+from tests.servers import quick_password_hashes
 from tests.simulator import RunningSimulator
 
 #: Runs ``pippin ARGS...`` in this process; ``input`` is its standard input.
@@ -22,6 +23,14 @@ Pippin = Callable[..., Result]
 def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real RSA keys from a small pool made once per run: generating one costs a fifth of a second."""
     monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
+
+
+@pytest.fixture(autouse=True)
+def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2: at production cost one hash takes a core for most of a second, and the hostile walks run
+    `pippin admin user create` dozens of times. The CLI's tests check translation; tests/admin checks the hash
+    Pippin stores at its real cost, and the real-process tests here run the production hashing."""
+    quick_password_hashes(monkeypatch)
 
 
 @pytest.fixture
