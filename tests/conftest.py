@@ -44,6 +44,32 @@ def fixture_path(*parts: str) -> Path:
     return path
 
 
+def _recorded(terminalreporter: pytest.TerminalReporter, name: str) -> list[object]:
+    """The values of the ``name`` property the run's tests recorded, from their reports: those reach this
+    process also from pytest-xdist's workers, whose own terminal output is never shown."""
+    return [
+        value
+        for outcome in ("passed", "failed")
+        for report in terminalreporter.stats.get(outcome, [])
+        if getattr(report, "when", None) == "call"
+        for key, value in report.user_properties
+        if key == name
+    ]
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """What the run tried, beyond its tests: the hostile CLI invocations (each such test records
+    ``cli_invocations``) and the console screenshots the browser tests saved (``screenshot``)."""
+    counts = _recorded(terminalreporter, "cli_invocations")
+    if counts:
+        total = sum(int(str(value)) for value in counts)
+        terminalreporter.write_line(f"hostile CLI invocations tried: {total} in {len(counts)} tests")
+    screenshots = {str(path) for path in _recorded(terminalreporter, "screenshot")}
+    if screenshots:
+        folder = Path(next(iter(screenshots))).parent
+        terminalreporter.write_line(f"console screenshots ({len(screenshots)}): {folder}")
+
+
 @pytest.fixture(autouse=True)
 def _pippin_logging_restored() -> Iterator[None]:
     """Whatever a test does to the loggers Pippin configures (a CLI command does) ends with the test."""

@@ -54,17 +54,3 @@ def pippin(settings: Settings) -> Pippin:
         return CliRunner().invoke(app, list(args), env=env, input=input)
 
     return run
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Add up the invocations the hostile-input tests tried (each records ``cli_invocations``)."""
-    reports = [
-        report
-        for outcome in ("passed", "failed")
-        for report in terminalreporter.stats.get(outcome, [])
-        if getattr(report, "when", None) == "call"
-    ]
-    counts = [value for report in reports for name, value in report.user_properties if name == "cli_invocations"]
-    if counts:
-        total = sum(int(value) for value in counts)
-        terminalreporter.write_line(f"hostile CLI invocations tried: {total} in {len(counts)} tests")
