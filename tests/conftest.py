@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from cryptography.fernet import Fernet
-from sqlalchemy import Engine, inspect, text
+from sqlalchemy import Engine, inspect
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
@@ -136,13 +136,26 @@ def postgres_schema_url() -> Iterator[str]:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
 
 
-def _truncate_all(engine: Engine) -> None:
-    tables = [table.name for table in Base.metadata.sorted_tables]
+#: Resets every sequence of the schema, so ids start at 1 again as on a new database.
+_RESTART_SEQUENCES = (
+    "SELECT setval(c.oid, 1, false) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE c.relkind = 'S' AND n.nspname = current_schema()"
+)
+
+
+def _empty_all(engine: Engine) -> None:
+    """Every table of the models emptied, and the sequences restarted, in one round trip.
+
+    DELETE rather than TRUNCATE: on tables of a few rows it is ten times faster (TRUNCATE gives each table and
+    index a new file). Children go before parents, and everything once more after that, since the triggers of
+    revision 0011 count the deleted devices into ``device_state_counts``. ``alembic_version`` is no model's, and
+    stays.
+    """
+    tables = [table.name for table in reversed(Base.metadata.sorted_tables)]
     existing = set(inspect(engine).get_table_names())
+    deletes = [f'DELETE FROM "{name}"' for name in tables if name in existing]  # noqa: S608 (the models' names)
     with engine.begin() as conn:
-        names = ", ".join(f'"{name}"' for name in tables if name in existing)
-        if names:
-            conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        conn.exec_driver_sql("; ".join([*deletes, *deletes, _RESTART_SEQUENCES]))
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -155,7 +168,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
         return
     url: str = request.getfixturevalue("postgres_schema_url")
     engine = create_db_engine(url)
-    _truncate_all(engine)
+    _empty_all(engine)
     engine.dispose()
     yield url
 
