@@ -36,6 +36,14 @@ REQUIRE_POSTGRES = os.environ.get("PIPPIN_REQUIRE_POSTGRES") == "1"
 FIXTURES_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "fixtures"
 
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # pytest-xdist's worker processes start with COLUMNS=80 and LINES=24 set. The CLI's Rich consoles, made when
+    # it is imported, would take that as a fixed width, where one pytest process has them measure at each print
+    # (the CLI tests give each invocation COLUMNS=200).
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
+
 def fixture_path(*parts: str) -> Path:
     """A file under ../shared/fixtures; skips the test with the reason when that folder is absent."""
     path = FIXTURES_DIR.joinpath(*parts)
