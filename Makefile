@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
+# pytest processes for `make test` (pytest-xdist): the suite is CPU-bound and safe to split, each process having
+# its own PostgreSQL schema and free ports. PYTEST_WORKERS=0 runs it in this one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck format bench-sim migration
 
@@ -23,7 +26,7 @@ typecheck: $(BIN)/pippin
 	$(BIN)/mypy
 
 test: lint typecheck
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 format: $(BIN)/pippin
 	$(BIN)/ruff check --fix src tests bench tools

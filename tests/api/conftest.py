@@ -14,7 +14,6 @@ from pippin.config import Settings
 from pippin.server.resources import ServerResources
 from pippin.store.db import transaction
 from tests.actors import TEST_ACTOR
-from tests.api.request_counts import SchemaRunCounts, counts_of
 from tests.servers import build_server, resources_of
 
 
@@ -54,17 +53,3 @@ def api_token(resources: ServerResources) -> str:
 @pytest.fixture
 def auth(api_token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {api_token}"}
-
-
-@pytest.fixture
-def schema_run_counts(request: pytest.FixtureRequest) -> SchemaRunCounts:
-    """Where the schema-driven tests count what they sent; printed at the end of the run."""
-    return counts_of(request.config)
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
-    counts = counts_of(config)
-    if counts.runs:
-        terminalreporter.section("requests generated from the OpenAPI schema")
-        for line in counts.summary_lines():
-            terminalreporter.write_line(line)

@@ -1,12 +1,11 @@
 """What the schema-driven tests sent, per database and token: requests and 5xx answers, printed at the end of the
-run so that a green run also says how much it tried (``tests/api/test_schema_properties.py``)."""
+run (``tests/conftest.py``) so that a green run also says how much it tried
+(``tests/api/test_schema_properties.py``)."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-
-import pytest
 
 
 @dataclass
@@ -26,28 +25,27 @@ class RunCounts:
         if status >= 500:
             self.server_errors += 1
 
-
-@dataclass
-class SchemaRunCounts:
-    """Every run of this pytest process, keyed by (database, token mode)."""
-
-    runs: dict[tuple[str, str], RunCounts] = field(default_factory=dict)
-
-    def for_run(self, database: str, mode: str) -> RunCounts:
-        return self.runs.setdefault((database, mode), RunCounts())
-
-    def summary_lines(self) -> list[str]:
-        return [
-            f"{database:<10} {mode:<10} {counts.requests:>6} requests over {len(counts.by_operation):>2} operations, "
-            f"{counts.succeeded} answered 2xx, {counts.server_errors} answered 5xx"
-            for (database, mode), counts in sorted(self.runs.items())
-        ]
+    def as_property(self, database: str, mode: str) -> dict[str, object]:
+        """What the run's summary prints of this run: a report property, so it comes from pytest-xdist's
+        workers too."""
+        return {
+            "database": database,
+            "mode": mode,
+            "requests": self.requests,
+            "operations": len(self.by_operation),
+            "succeeded": self.succeeded,
+            "server_errors": self.server_errors,
+        }
 
 
-COUNTS_KEY = pytest.StashKey[SchemaRunCounts]()
+#: The report property each schema-driven test leaves (:meth:`RunCounts.as_property`).
+PROPERTY = "schema_requests"
 
 
-def counts_of(config: pytest.Config) -> SchemaRunCounts:
-    if COUNTS_KEY not in config.stash:
-        config.stash[COUNTS_KEY] = SchemaRunCounts()
-    return config.stash[COUNTS_KEY]
+def summary_lines(runs: list[dict[str, object]]) -> list[str]:
+    """A line per database and token mode, from the runs' report properties."""
+    return [
+        f"{run['database']!s:<10} {run['mode']!s:<10} {run['requests']:>6} requests over {run['operations']:>2} "
+        f"operations, {run['succeeded']} answered 2xx, {run['server_errors']} answered 5xx"
+        for run in sorted(runs, key=lambda run: (str(run["database"]), str(run["mode"])))
+    ]

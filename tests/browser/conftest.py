@@ -31,7 +31,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "var" / "screenshots"
 ADMIN_EMAIL = "new.admin@example.com"
 ADMIN_PASSWORD = "a browser-typed passphrase"
-_written: list[Path] = []
 
 Shoot = Callable[["Page", str], Path]
 
@@ -103,19 +102,15 @@ def page(browser: Browser) -> Iterator[Page]:
 
 
 @pytest.fixture
-def shoot() -> Shoot:
-    """Save a full-page screenshot as ``var/screenshots/NAME.png`` for a reviewer to look at."""
+def shoot(request: pytest.FixtureRequest) -> Shoot:
+    """Save a full-page screenshot as ``var/screenshots/NAME.png`` for a reviewer to look at; each is recorded
+    as the test's ``screenshot`` property, which the run's summary counts (tests/conftest.py)."""
 
     def save(page: Page, name: str) -> Path:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         path = SCREENSHOTS / f"{name}.png"
         page.screenshot(path=str(path), full_page=True)
-        _written.append(path)
+        request.node.user_properties.append(("screenshot", str(path)))
         return path
 
     return save
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _written:
-        terminalreporter.write_line(f"console screenshots ({len(_written)}): {SCREENSHOTS}")

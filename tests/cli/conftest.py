@@ -13,6 +13,7 @@ from pippin.cli.main import app
 from pippin.config import Settings
 from pippin.dep import token as token_service
 from tests.crypto.openssl_tokens import pooled_key_generator
+from tests.servers import quick_password_hashes
 from tests.simulator import RunningSimulator
 
 #: What the CLI is handed instead of its production defaults: real RSA keys from the pool.
@@ -25,6 +26,14 @@ Pippin = Callable[..., Result]
 def _pooled_keys(monkeypatch: pytest.MonkeyPatch) -> None:
     """Real RSA keys from a small pool made once per run: generating one costs a fifth of a second."""
     monkeypatch.setattr(token_service, "generate_private_key", pooled_key_generator())
+
+
+@pytest.fixture(autouse=True)
+def _quick_hashes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Cheap argon2: at production cost one hash takes a core for most of a second, and the hostile walks run
+    `pippin admin user create` dozens of times. The CLI's tests check translation; tests/admin checks the hash
+    Pippin stores at its real cost, and the real-process tests here run the production hashing."""
+    quick_password_hashes(monkeypatch)
 
 
 @pytest.fixture
@@ -48,17 +57,3 @@ def pippin(settings: Settings) -> Pippin:
         return CliRunner().invoke(app, list(args), env=env, input=input, obj=INJECTIONS)
 
     return run
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    """Add up the invocations the hostile-input tests tried (each records ``cli_invocations``)."""
-    reports = [
-        report
-        for outcome in ("passed", "failed")
-        for report in terminalreporter.stats.get(outcome, [])
-        if getattr(report, "when", None) == "call"
-    ]
-    counts = [value for report in reports for name, value in report.user_properties if name == "cli_invocations"]
-    if counts:
-        total = sum(int(value) for value in counts)
-        terminalreporter.write_line(f"hostile CLI invocations tried: {total} in {len(counts)} tests")

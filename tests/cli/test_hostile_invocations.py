@@ -343,8 +343,19 @@ def seed(runner: Runner) -> None:
         assert result.exit_code == 0, result.output
 
 
-def record(runner: Runner, record_property: Callable[[str, object], None], what: str) -> None:
-    record_property("cli_invocations", runner.count)
+@pytest.fixture
+def report_property(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """Puts a property on the test's report, where the run's summary reads it (tests/conftest.py): pytest's
+    ``record_property`` does the same, but warns under ``--junitxml``'s default family, and warnings fail here."""
+
+    def put(name: str, value: object) -> None:
+        request.node.user_properties.append((name, value))
+
+    return put
+
+
+def record(runner: Runner, report_property: Callable[[str, object], None], what: str) -> None:
+    report_property("cli_invocations", runner.count)
     print(f"{what}: {runner.count} pippin invocations")
     assert not runner.problems, f"{len(runner.problems)} broken promises:\n" + "\n".join(runner.problems[:40])
 
@@ -356,7 +367,7 @@ def test_every_command_survives_hostile_arguments(
     settings: Settings,
     tmp_path: Path,
     files: dict[str, Path],
-    record_property: Callable[[str, object], None],
+    report_property: Callable[[str, object], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)  # a relative hostile path lands here, never in the checkout
@@ -377,14 +388,14 @@ def test_every_command_survives_hostile_arguments(
                 runner.invoke(baseline(command, runner, files).args(), input=stdin)
     finally:
         engine.dispose()
-    record(runner, record_property, command.id)
+    record(runner, report_property, command.id)
 
 
-def hostile_environments(tmp: Path, settings: Settings) -> dict[str, tuple[dict[str, str], bool]]:
-    """Each environment by name: the variables it changes, and whether it leaves the database unusable."""
+def hostile_environments(tmp: Path) -> dict[str, tuple[dict[str, str], bool]]:
+    """Each environment by name: the variables it changes, and whether it leaves the database unusable
+    (``tmp / "not-a-folder"`` is to be a file)."""
     closed = free_port()
     not_a_folder = tmp / "not-a-folder"
-    not_a_folder.write_text("a file")
     return {
         "postgres-refuses": (
             {"PIPPIN_DATABASE_URL": f"postgresql://pippin:{PASSWORD}@127.0.0.1:{closed}/pippin"},
@@ -407,28 +418,66 @@ def hostile_environments(tmp: Path, settings: Settings) -> dict[str, tuple[dict[
     }
 
 
-@pytest.mark.usefixtures("never_serve")
-def test_every_command_survives_hostile_environments(
+_ENVIRONMENTS = hostile_environments(Path("/nonexistent"))  # read for their names and the variables they change
+#: Environments that replace the database URL: the test's own database is never used, so they run once (on the
+#: SQLite leg), as a second run on the PostgreSQL leg would repeat every invocation exactly.
+URL_REPLACING_ENVIRONMENTS = tuple(
+    name for name, (changes, _) in _ENVIRONMENTS.items() if "PIPPIN_DATABASE_URL" in changes
+)
+#: The others use the test's database, on SQLite and on PostgreSQL.
+DATABASE_ENVIRONMENTS = tuple(name for name in _ENVIRONMENTS if name not in URL_REPLACING_ENVIRONMENTS)
+
+
+def run_every_command_in_environment(
+    name: str,
     settings: Settings,
     tmp_path: Path,
     files: dict[str, Path],
-    record_property: Callable[[str, object], None],
+    report_property: Callable[[str, object], None],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Every command, with a baseline's arguments, under each environment; an unusable database is exit 5
+    """Every command, with a baseline's arguments, under the environment ``name``; an unusable database is exit 5
     (or 0 for a command that needs none), never the unforeseen-failure exit 1."""
     monkeypatch.chdir(tmp_path)  # (settings take relative paths from where the test run started: none are used)
     (tmp_path / "out").mkdir()
     runner = Runner(env=environment(settings), tmp=tmp_path)
     seed(runner)
-    for name, (changes, database_unusable) in hostile_environments(tmp_path, settings).items():
-        env = {**runner.env, **changes}
-        for command in COMMANDS:
-            invocation = baseline(command, runner, files)
-            result = runner.invoke(invocation.args(), env=env, input=invocation.stdin, never_fails=database_unusable)
-            if database_unusable and result.exit_code not in (0, 2, 5):
-                runner.problems.append(f"{name}: pippin {command.id} exited {result.exit_code}, not 5")
-    record(runner, record_property, "hostile environments")
+    (tmp_path / "not-a-folder").write_text("a file")
+    changes, database_unusable = hostile_environments(tmp_path)[name]
+    env = {**runner.env, **changes}
+    for command in COMMANDS:
+        invocation = baseline(command, runner, files)
+        result = runner.invoke(invocation.args(), env=env, input=invocation.stdin, never_fails=database_unusable)
+        if database_unusable and result.exit_code not in (0, 2, 5):
+            runner.problems.append(f"{name}: pippin {command.id} exited {result.exit_code}, not 5")
+    record(runner, report_property, f"hostile environment {name}")
+
+
+@pytest.mark.usefixtures("never_serve")
+@pytest.mark.parametrize("name", DATABASE_ENVIRONMENTS)
+def test_every_command_survives_hostile_environments(
+    name: str,
+    settings: Settings,
+    tmp_path: Path,
+    files: dict[str, Path],
+    report_property: Callable[[str, object], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_every_command_in_environment(name, settings, tmp_path, files, report_property, monkeypatch)
+
+
+@pytest.mark.usefixtures("never_serve")
+@pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("name", URL_REPLACING_ENVIRONMENTS)
+def test_every_command_survives_a_hostile_database_url(
+    name: str,
+    settings: Settings,
+    tmp_path: Path,
+    files: dict[str, Path],
+    report_property: Callable[[str, object], None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    run_every_command_in_environment(name, settings, tmp_path, files, report_property, monkeypatch)
 
 
 def test_an_argument_that_is_not_utf8_is_refused_by_a_real_process(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ an empty database, and refuses a database whose schema is behind or ahead of thi
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -69,8 +70,17 @@ def alembic_config(engine: Engine) -> Config:
     return config
 
 
+@functools.cache
+def _scripts() -> ScriptDirectory:
+    """The migration scripts, read once per process: they ship with this release and cannot change while it runs,
+    and reading them (importing every revision file) is most of what a command's schema check would cost."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    return ScriptDirectory.from_config(config)
+
+
 def head_revision(engine: Engine) -> str | None:
-    return ScriptDirectory.from_config(alembic_config(engine)).get_current_head()
+    return _scripts().get_current_head()
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -160,7 +170,7 @@ def check_schema(engine: Engine) -> None:
     if current is None:
         upgrade_to_head(engine)
         return
-    known = {script.revision for script in ScriptDirectory.from_config(alembic_config(engine)).walk_revisions()}
+    known = {script.revision for script in _scripts().walk_revisions()}
     if current not in known:
         raise SchemaBehind(
             f"The database's schema is at revision {current}, which this release of Pippin does not know: a newer "
