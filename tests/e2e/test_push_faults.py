@@ -19,17 +19,24 @@ import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from sqlalchemy import Engine
 
 from pippin.config import Settings
 from pippin.crypto.keys import generate_private_key
+from pippin.crypto.secrets import SecretBox
 from pippin.push.apns import APNsClient
 from pippin.push.delivery import SendReport, request_pushes, send_due_pushes
 from pippin.push.device_status import get_device_push_status
 from pippin.push.identity import PushIdentity
 from pippin.push.request import build_csr, build_signed_request
-from pippin.push.schemas import TokenState
+from pippin.push.schemas import PushCertificateStatus, TokenState
+from pippin.push.status import read_status
+from pippin.server.resources import build_resources
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import Enrollment, EnrollmentStatus, utcnow
+from tests.push.apple_ca import authority
+from tests.push.conftest import activate
 from tests.simulator import RunningSimulator, run_simulator
 
 DELIVERABLE, GONE, NEVER_ISSUED = 30, 5, 3
@@ -159,3 +166,53 @@ def test_faults_lose_no_deliverable_push_and_repeat_no_refused_one(
     after = apple.portal.get("/apns/stats").json()
     assert after["rejected"] == before["rejected"]
     assert after["received"] - before["received"] == DELIVERABLE
+
+
+def test_a_certificate_apns_refuses_stops_pushes_until_another_is_uploaded(
+    tmp_path: Path, engine: Engine, session_factory: SessionFactory, settings: Settings
+) -> None:
+    """The server's own wiring: APNs's 403 is recorded in the certificate store, which then hands out no
+    certificate, so pushes wait (not fail, not retried against APNs) until a renewal is uploaded."""
+    _, root, _, intermediate = authority()
+    with run_simulator(tmp_path / "sim", trusted_push_cas=lambda: [root, intermediate]) as apple:
+        assert apple.apns is not None
+        tuned = settings.model_copy(update={"apns_base_url": apple.apns.url, "apns_ca_file": apple.apns.ca_path})
+        box = SecretBox.from_settings(tuned)
+        topic = activate(session_factory, box).subject.get_attributes_for_oid(NameOID.USER_ID)[0].value
+        token = apple.portal.post("/apns/tokens", json={"topic": topic}).json()["token"]
+        with transaction(session_factory) as session:
+            session.add(Enrollment(udid="UDID-1", status=EnrollmentStatus.enrolled, push_token=token, push_magic="M-1"))
+            request_pushes(session, udids=["UDID-1"], settings=tuned)
+        refusal = {"post_apns_device_responses": [{"count": 1, "response": "bad_certificate"}]}
+        assert apple.portal.put("/portal/faults", json=refusal).status_code == 200
+        with APNsClient.from_settings(tuned) as client:
+            resources = build_resources(tuned, engine, apns=client)
+
+            def send_due() -> SendReport:
+                return send_due_pushes(
+                    session_factory,
+                    sender=client,
+                    load_identity=resources.load_push_identity,
+                    record_certificate_refusal=resources.record_push_certificate_refusal,
+                    settings=tuned,
+                )
+
+            send_due()
+            with transaction(session_factory) as session:
+                status = read_status(session)
+                assert (status.status, status.refused_reason) == (
+                    PushCertificateStatus.refused_by_apns,
+                    "BadCertificate",
+                )
+                assert get_device_push_status(session, udid="UDID-1").pending
+            received = apple.portal.get("/apns/stats").json()["received"]
+            assert send_due().waiting_for_certificate is True
+            assert apple.portal.get("/apns/stats").json()["received"] == received  # nothing sent meanwhile
+
+            activate(session_factory, box, topic=str(topic))  # the renewal: same topic, a new certificate
+            send_due()
+        with transaction(session_factory) as session:
+            assert read_status(session).status == PushCertificateStatus.active
+            assert not get_device_push_status(session, udid="UDID-1").pending
+        arrived = apple.portal.get(f"/apns/tokens/{token}/next", params={"timeout": 0})
+        assert (arrived.status_code, arrived.json()) == (200, {"mdm": "M-1"})
