@@ -41,7 +41,7 @@ from pippin.store.models import Enrollment, EnrollmentStatus, PushDelivery, Push
 logger = logging.getLogger(__name__)
 
 #: The push certificate pushes go out with, or ``None`` when none may be used (none uploaded, expired, or refused
-#: by APNs since it was uploaded). The certificate store's ``load_push_identity`` is this.
+#: by APNs since it was uploaded): the certificate store's ``identity_for_pushes`` (``push/certificate.py``).
 IdentityLoader = Callable[[Session], PushIdentity | None]
 #: Tells the certificate store that APNs refused the certificate with this fingerprint, and why; in the caller's
 #: transaction. Afterwards the store's :data:`IdentityLoader` returns ``None`` until another certificate is in force.
