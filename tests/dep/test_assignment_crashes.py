@@ -23,7 +23,8 @@ from pippin.dep.profile_schemas import ProfileCreate, ProfileUpdate
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import DEPToken, Device
 from tests.actors import TEST_ACTOR
-from tests.dep.test_assignment import Clock, ScriptedApple, add_devices, devices, queue, run
+from tests.clocks import Clock
+from tests.dep.test_assignment import T0, ScriptedApple, add_devices, devices, queue, run
 
 
 class Killed(BaseException):
@@ -55,7 +56,7 @@ def die() -> None:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture
