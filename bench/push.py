@@ -19,7 +19,6 @@ printed beside it. Prints a line per stage and, last, one JSON line with every f
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import secrets
@@ -37,11 +36,12 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 from world import free_port, private_schema
 
 from pippin.config import Settings
+from pippin.crypto.pem import fingerprint
 from pippin.push.apns import APNsClient, Notification
+from pippin.push.certificate import topic_of
 from pippin.push.delivery import request_pushes, send_due_pushes
 from pippin.push.identity import PushIdentity
 from pippin.push.request import build_csr, build_signed_request
@@ -82,14 +82,12 @@ _NO_ENCRYPTION = serialization.NoEncryption()
 
 
 def _identity(certificate: x509.Certificate, key_pem: bytes) -> PushIdentity:
-    uid = certificate.subject.get_attributes_for_oid(NameOID.USER_ID)
-    topic = str(uid[0].value) if uid else ""
     return PushIdentity(
-        topic=topic,
+        topic=topic_of(certificate) or "",
         certificate_pem=certificate.public_bytes(_PEM),
         private_key_pem=key_pem,
         not_after=certificate.not_valid_after_utc,
-        fingerprint=hashlib.sha256(certificate.public_bytes(serialization.Encoding.DER)).hexdigest(),
+        fingerprint=fingerprint(certificate),
     )
 
 

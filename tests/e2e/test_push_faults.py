@@ -24,8 +24,10 @@ from sqlalchemy import Engine
 
 from pippin.config import Settings
 from pippin.crypto.keys import generate_private_key
+from pippin.crypto.pem import fingerprint
 from pippin.crypto.secrets import SecretBox
 from pippin.push.apns import APNsClient
+from pippin.push.certificate import topic_of
 from pippin.push.delivery import SendReport, request_pushes, send_due_pushes
 from pippin.push.device_status import get_device_push_status
 from pippin.push.identity import PushIdentity
@@ -72,6 +74,7 @@ def _portal_identity(portal: httpx.Client) -> PushIdentity:
     issued = portal.post("/portal/push/certificates", json={"apple_id": "it@example.com", "request": request.decode()})
     assert issued.status_code == 201, issued.text
     certificate = x509.load_pem_x509_certificate(issued.json()["certificate_pem"].encode())
+    assert topic_of(certificate) == issued.json()["topic"]
     return PushIdentity(
         topic=issued.json()["topic"],
         certificate_pem=certificate.public_bytes(serialization.Encoding.PEM),
@@ -79,7 +82,7 @@ def _portal_identity(portal: httpx.Client) -> PushIdentity:
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
         not_after=certificate.not_valid_after_utc,
-        fingerprint=certificate.fingerprint(certificate.signature_hash_algorithm).hex(),  # type: ignore[arg-type]
+        fingerprint=fingerprint(certificate),
     )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -12,6 +11,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
+from pippin.crypto.pem import fingerprint
 from pippin.push.identity import PushIdentity
 
 
@@ -41,7 +41,6 @@ def push_identity(
         .sign(key, hashes.SHA256())
     )
     paired = _key(key_index + 1) if other_key else key
-    der = certificate.public_bytes(serialization.Encoding.DER)
     return PushIdentity(
         topic=topic,
         certificate_pem=certificate.public_bytes(serialization.Encoding.PEM),
@@ -49,5 +48,5 @@ def push_identity(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         ),
         not_after=certificate.not_valid_after_utc,
-        fingerprint=hashlib.sha256(der).hexdigest(),
+        fingerprint=fingerprint(certificate),
     )
