@@ -47,7 +47,7 @@ async def _read_body(request: Request) -> bytes:
     return bytes(body)
 
 
-def _query_message(value: str | None) -> bytes:
+def query_message(value: str | None) -> bytes:
     """GET's ``message=``: base64, URL-escaped; a ``+`` a client left unescaped arrives as a space."""
     if not value:
         raise InvalidInput("PKIOperation by GET needs the message= parameter.")
@@ -96,7 +96,7 @@ async def scep(request: Request) -> Response:
         if request.method == "POST":
             message = await _read_body(request)
         else:
-            message = _query_message(request.query_params.get("message"))
+            message = query_message(request.query_params.get("message"))
         if not message:
             raise InvalidInput("The PKIOperation carries no message.")
         reply = await run_in_threadpool(_pki_operation, resources, message)
