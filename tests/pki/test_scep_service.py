@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from datetime import timedelta
 from pathlib import Path
 
@@ -17,6 +18,7 @@ from pippin.pki.authority import Authority
 from pippin.pki.issued import find_issued_certificate, fingerprint_of
 from pippin.pki.scep import ca_capabilities
 from pippin.store.models import EnrollmentChallenge, IssuedCertificate
+from tests.crypto.openssl_tokens import OPENSSL
 from tests.pki.conftest import KEYS, T0, answer, challenge_for
 from tests.pki.scep_client import SCEPClient, build_csr
 
@@ -184,3 +186,41 @@ def test_a_tampered_signature_is_answered_with_bad_message_check(
 
 def test_ca_capabilities_name_rfc_8894_keywords() -> None:
     assert ca_capabilities().splitlines() == ["POSTPKIOperation", "SHA-256", "AES", "SCEPStandard", "Renewal"]
+
+
+def test_openssl_verifies_the_cert_rep_signature_and_reads_its_attributes(
+    session: Session, box: SecretBox, client: SCEPClient, authority: Authority, tmp_path: Path
+) -> None:
+    reply = answer(session, box, client.enroll_request(challenge_for(session))).message
+    (tmp_path / "reply.der").write_bytes(reply)
+    (tmp_path / "ca.pem").write_bytes(authority.certificate.public_bytes(Encoding.PEM))
+
+    verified = subprocess.run(
+        [
+            OPENSSL,
+            "cms",
+            "-verify",
+            "-binary",
+            "-inform",
+            "DER",
+            "-in",
+            str(tmp_path / "reply.der"),
+            "-CAfile",
+            str(tmp_path / "ca.pem"),
+            "-purpose",
+            "any",
+            "-attime",
+            str(int(T0.timestamp())),
+        ],
+        capture_output=True,
+        check=False,
+    )
+    assert verified.returncode == 0, verified.stderr.decode()
+    assert verified.stdout.startswith(b"\x30")  # the EnvelopedData to the client
+    printed = subprocess.run(
+        [OPENSSL, "cms", "-cmsout", "-print", "-inform", "DER", "-in", str(tmp_path / "reply.der")],
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    for oid in ("2.16.840.1.113733.1.9.2", "2.16.840.1.113733.1.9.3", "2.16.840.1.113733.1.9.7"):
+        assert oid in printed
