@@ -20,10 +20,11 @@ from starlette.responses import Response
 
 from pippin.errors import InvalidInput
 from pippin.pki import scep as scep_service
+from pippin.pki.authority import load_authority
 from pippin.server.deps import server_resources
 from pippin.server.errors import RequestTooLarge
 from pippin.server.resources import ServerResources
-from pippin.store.db import transaction
+from pippin.store.db import request_session, transaction
 
 #: A PKIMessage is a CSR, two certificates and their wrapping: 3-8 KiB. 64 KiB leaves room for any real one.
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -64,6 +65,11 @@ def query_message(value: str | None) -> bytes:
 
 
 def _ca_certificate(resources: ServerResources) -> bytes:
+    # Every enrollment asks; a read answers once the CA exists, so SQLite's one write lock is not taken for it.
+    with request_session(resources.session_factory, method="GET") as session:
+        found = load_authority(session, box=resources.secret_box)
+    if found is not None:
+        return found.certificate_der
     with transaction(resources.session_factory) as session:
         return scep_service.ca_certificate(
             session, box=resources.secret_box, generate_key=resources.generate_key, now=resources.clock()
