@@ -11,7 +11,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "pippin"
 
 # Lower layers may not import higher ones. A module's layer is its first package under pippin/.
 FOUNDATIONS = {"store", "crypto", "config", "errors", "logs", "printable", "private_files", "text"}
-SERVICES = {"dep", "mdm", "push", "admin", "inventory", "jobs"}
+SERVICES = {"dep", "mdm", "push", "pki", "admin", "inventory", "jobs"}
 INTERFACES = {"api", "cli", "console", "device"}
 # Above the interfaces: assembles the web sub-apps and their shared request dependencies and resources.
 SERVER = "server"

@@ -56,6 +56,7 @@ _DURATIONS = (
     "dep_sync_window",
     "push_expiration",
     "push_silent_after",
+    "enrollment_challenge_ttl",
 )
 #: The longest ``apns-expiration`` Pippin asks for.
 MAX_PUSH_EXPIRATION = timedelta(days=30)
@@ -130,6 +131,17 @@ class Settings(BaseSettings):
     push_silent_after: timedelta = Field(
         default=timedelta(days=1),
         description="An enrolled device that has not checked in for this long is pushed again, once per period.",
+    )
+    scep_certificate_days: int = Field(
+        default=365,
+        ge=1,
+        le=3650,
+        description="Days a device identity certificate issued over SCEP is valid; devices renew it before then.",
+    )
+    enrollment_challenge_ttl: timedelta = Field(
+        default=timedelta(hours=1),
+        description="How long the one-time SCEP challenge in an enrollment profile stays usable after the "
+        "profile is handed out.",
     )
     server_url: str = Field(
         default="http://127.0.0.1:8000",
@@ -303,6 +315,8 @@ EXAMPLES: dict[str, str] = {
     "push_expiration": "P7D (ISO 8601) or 604800 (seconds)",
     "push_max_attempts": "12",
     "push_silent_after": "P1D (ISO 8601) or 86400 (seconds)",
+    "scep_certificate_days": "365",
+    "enrollment_challenge_ttl": "PT1H (ISO 8601) or 3600 (seconds)",
     "server_url": "https://mdm.example.com",
     "trusted_proxies": "10.0.0.5, 10.1.0.0/16",
     "log_level": "INFO",

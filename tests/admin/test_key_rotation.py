@@ -21,6 +21,7 @@ from pippin.crypto.secrets import SIGNING_PURPOSES, SecretBox, encode_master_key
 from pippin.dep import token as token_service
 from pippin.dep.enrollment_reference import ProfileRevision, read_reference
 from pippin.errors import ConfigurationError, InvalidInput
+from pippin.pki.server_identity import ensure_server_identity
 from pippin.push import request as request_service
 from pippin.push import vendor as vendor_service
 from pippin.store.db import SessionFactory, read_transaction, transaction
@@ -32,6 +33,7 @@ from pippin.store.models import (
     MasterKeyCheck,
     ProfileDefinition,
     PushCertificate,
+    utcnow,
 )
 from pippin.store.sealed import SEALED_COLUMNS
 from tests.actors import TEST_ACTOR
@@ -67,6 +69,8 @@ def world(session_factory: SessionFactory, settings: Settings, sim: RunningSimul
         token = session.scalars(select(DEPToken)).one()
         token.private_key_encrypted = seal_private_key(pooled_key_generator()(), env.box)  # the key Apple has
         add_push_secrets(session, env.box)
+        # The SCEP CA and the profile-signing identity, both sealed.
+        ensure_server_identity(session, box=env.box, generate_key=pooled_key_generator(), now=utcnow())
     create(env)
     env.seed(3)
     env.sync()
@@ -202,8 +206,9 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     rotating.join()
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
-    # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the signing keys.
-    assert len(values) == 4 + 3 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
+    # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the SCEP CA's and the
+    # profile-signing identity's keys, the signing keys.
+    assert len(values) == 4 + 3 + 2 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
 def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:

@@ -161,7 +161,11 @@ def _row(table: Table, row: int) -> dict[str, Any]:
     for column in table.columns:
         foreign = next(iter(column.foreign_keys), None)
         if foreign is not None:
-            values[column.name] = row  # the parent's row with the same number: every reference is real
+            # The parent's row with the same number: every reference is real, whatever the type of the parent's key
+            # (push_deliveries.udid refers to enrollments' text key).
+            target = foreign.column
+            same_row = isinstance(target.type, Integer)
+            values[column.name] = row if same_row else _generated(target.table, target.name, target.type, row)
         elif column.primary_key and isinstance(column.type, Integer):
             values[column.name] = row
         elif (table.name, column.name) in MEANINGFUL_VALUES:

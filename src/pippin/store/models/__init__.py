@@ -16,7 +16,10 @@ from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.device_state_count import DeviceStateCount
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
+from pippin.store.models.enrollment_challenge import EnrollmentChallenge
+from pippin.store.models.issued_certificate import IssuedCertificate
 from pippin.store.models.master_key import MASTER_KEY_CHECK_ID, MasterKeyCheck, SigningKey
+from pippin.store.models.pki_authority import PKI_AUTHORITY_ID, PKIAuthority
 from pippin.store.models.push_certificate import PUSH_CERTIFICATE_ID, PushCertificate
 from pippin.store.models.push_delivery import PushDelivery, PushResult
 from pippin.store.models.push_vendor_certificate import PUSH_VENDOR_CERTIFICATE_ID, PushVendorCertificate
@@ -26,6 +29,7 @@ from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTri
 __all__ = [
     "MASTER_KEY_CHECK_ID",
     "MAX_STORED_INTEGER",
+    "PKI_AUTHORITY_ID",
     "PUSH_CERTIFICATE_ID",
     "PUSH_VENDOR_CERTIFICATE_ID",
     "APITokenScope",
@@ -43,8 +47,11 @@ __all__ = [
     "Device",
     "DeviceStateCount",
     "Enrollment",
+    "EnrollmentChallenge",
     "EnrollmentStatus",
+    "IssuedCertificate",
     "MasterKeyCheck",
+    "PKIAuthority",
     "ProfileDefinition",
     "ProfileStatus",
     "PushCertificate",
