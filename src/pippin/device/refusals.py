@@ -1,10 +1,10 @@
 """Apple's documented 403 answers to a device that asks to enroll: XML plists in the shape of ``mdm/errors/*.yaml``.
 
-Unlike ``device/errors.py``'s plain-text failures, these bodies are read by the device: ``com.apple.unrecognized.device``
-(iOS 17+) tells it this server does not know it, in place of the 401 that would otherwise be the way to say so;
-``com.apple.softwareupdate.required`` (iOS 17+) tells it to update to ``OSVersion`` before it may enroll (reference
-``apple-mdm-updates-2026.md`` section 3, "Enrollment-time errors"). Apple requires a Content-Type naming the format;
-Pippin answers XML plists, as every other device answer.
+Unlike ``device/errors.py``'s plain-text failures, the device reads these bodies:
+``com.apple.unrecognized.device`` (iOS 17+) tells it this server does not know it, in place of the 401 that would
+otherwise say so; ``com.apple.softwareupdate.required`` (iOS 17+) tells it to update to ``OSVersion`` before it may
+enroll (reference ``apple-mdm-updates-2026.md`` section 3, "Enrollment-time errors"). Apple asks for a Content-Type
+naming the format; Pippin answers XML plists, as it does everywhere else on the device endpoints.
 """
 
 from __future__ import annotations

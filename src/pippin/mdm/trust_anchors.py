@@ -1,4 +1,4 @@
-"""The certificate authorities whose devices may enroll through ADE: the PEM bundle ``PIPPIN_DEVICE_TRUST_ANCHORS_FILE``.
+"""The certificate authorities whose devices may enroll through ADE: ``PIPPIN_DEVICE_TRUST_ANCHORS_FILE``'s PEM bundle.
 
 A device's MachineInfo is signed by a key Apple put in the device, certified by Apple's iPhone Device CA
 (``mdm/machine_info.py``). Apple publishes that chain at https://www.apple.com/certificateauthority/, but Pippin
