@@ -110,6 +110,11 @@ def _anchor_certificates(profile: DEPProfile) -> list[x509.Certificate]:
 
 
 def _recognized_device(session: Session, serial_number: str) -> Device | None:
+    """The DEP record of a device Apple holds a Pippin profile for, on one of this server's tokens.
+
+    The profile it enrolls with is the one its URL names, even when another is assigned by now: that is what Apple
+    gave the device, and the inventory shows it as pending reset until it is erased (DESIGN.md, device states).
+    """
     device = session.execute(select(Device).where(Device.serial_number == serial_number)).scalar_one_or_none()
     if device is None or device.token_id is None or not device.can_enroll or device.assigned_profile_id is None:
         return None

@@ -137,20 +137,24 @@ def check_ber_shape(body: bytes, *, max_depth: int = MAX_BER_DEPTH, max_elements
     One pass without recursion, so a body built to exhaust a recursive parser (a "BER bomb": thousands of nested
     indefinite lengths, or lengths that lie) costs this walk at most ``max_elements`` steps.
     """
-    # Where each open constructed element's content ends; None for an indefinite length (it ends at 00 00).
+    # Where each open constructed element's content ends (None for an indefinite length: it ends at 00 00), and
+    # beside it the innermost definite end, which no element inside may pass.
     open_ends: list[int | None] = []
+    limits = [len(body)]
     at, elements = 0, 0
     while True:
         if open_ends and open_ends[-1] == at:
             open_ends.pop()
+            limits.pop()
         elif open_ends and open_ends[-1] is None and body[at : at + 2] == b"\x00\x00":
             at += 2
             open_ends.pop()
+            limits.pop()
         else:
             elements += 1
             if elements > max_elements:
                 raise _refuse("The signed body has more elements than any MachineInfo.")
-            limit = next((bound for bound in reversed(open_ends) if bound is not None), len(body))
+            limit = limits[-1]
             constructed, length, at = _read_header(body, at, limit)
             if length is not None and at + length > limit:
                 raise _refuse("The signed body has an element longer than what holds it.")
@@ -158,6 +162,7 @@ def check_ber_shape(body: bytes, *, max_depth: int = MAX_BER_DEPTH, max_elements
                 if len(open_ends) >= max_depth:
                     raise _refuse("The signed body nests deeper than any MachineInfo.")
                 open_ends.append(None if length is None else at + length)
+                limits.append(limit if length is None else at + length)
                 continue
             assert length is not None
             at += length
@@ -203,9 +208,10 @@ def _signer_certificate(sid: Any, carried: Sequence[_Carried]) -> x509.Certifica
     for candidate in carried:
         if sid.name == "issuer_and_serial_number":
             wanted = sid.chosen
-            if (
-                candidate.asn1.serial_number == wanted["serial_number"].native
-                and candidate.asn1.issuer == wanted["issuer"]
+            # The serial first, then the issuer's bytes: asn1crypto's name comparison (string prep) costs a
+            # millisecond, so it only runs when the bytes differ yet may spell the same name.
+            if candidate.asn1.serial_number == wanted["serial_number"].native and (
+                candidate.asn1.issuer.dump() == wanted["issuer"].dump() or candidate.asn1.issuer == wanted["issuer"]
             ):
                 return candidate.certificate
         elif candidate.asn1.key_identifier is not None and candidate.asn1.key_identifier == sid.chosen.native:
