@@ -53,12 +53,15 @@ def test_the_device_cas_long_expired_validity_decides_nothing() -> None:
     verify_machine_info(sign_machine_info(machine_info_plist(), DEVICE, ca=CA), anchors=[CA.device_ca])
 
 
-def test_a_chain_may_run_through_certificates_the_body_carries_up_to_the_root() -> None:
+def test_the_signer_must_be_issued_by_a_configured_anchor_not_by_a_certificate_the_body_brings() -> None:
+    # Apple Root CA also roots developer certificates through intermediates anyone can download: a chain completed
+    # from the body's own certificates would take any developer's key.
     body = sign_machine_info(
         machine_info_plist(), DEVICE, certificates=[DEVICE.certificate, CA.device_ca, CA.intermediate]
     )
-    assert verify_machine_info(body, anchors=[CA.root]).udid
-    _refused(sign_machine_info(machine_info_plist(), DEVICE, ca=CA), "configured device certificate", [CA.root])
+    _refused(body, "configured device certificate", [CA.root])
+    _refused(body, "configured device certificate", [CA.root, CA.intermediate])
+    assert verify_machine_info(body, anchors=[CA.device_ca]).udid
 
 
 def test_an_ios_16_machine_info_without_os_version_is_read() -> None:

@@ -5,8 +5,8 @@ SignedData with the MachineInfo plist attached, signed by the device's own key, 
 Device CA issued. Real devices send it BER-encoded with indefinite lengths and SHA-1; ``cryptography`` reads neither
 and verifies no CMS at all, so the structure is read with ``asn1crypto`` and each signature checked with
 ``cryptography``'s primitives. Apple's device CA expired in 2014 and still signs today's devices, so the chain is
-walked by hand and validity dates decide nothing: what decides is that every signature up to a configured trust
-anchor checks (``mdm/trust_anchors.py``).
+checked by hand and validity dates decide nothing: what decides is that the signer's certificate was signed by one
+of the configured trust anchors (``mdm/trust_anchors.py``), Apple iPhone Device CA in production.
 
 A hostile body is refused cheaply, before ``asn1crypto`` sees it: at most :data:`MAX_BODY_BYTES`, and its BER
 nesting walked once (:func:`check_ber_shape`), at most :data:`MAX_BER_DEPTH` levels and :data:`MAX_BER_ELEMENTS`
@@ -43,8 +43,6 @@ MAX_BODY_BYTES = 64 * 1024
 MAX_BER_DEPTH = 32
 #: Elements of a real MachineInfo: a few hundred. Bounds the work of the walk whatever the body holds.
 MAX_BER_ELEMENTS = 5_000
-#: Certificates from the body tried while building the chain: a real device sends one to three.
-MAX_CHAIN_LENGTH = 6
 #: The longest value Pippin keeps of any MachineInfo string (UDIDs are 25 or 40 characters, serials 10 to 12).
 MAX_VALUE_CHARS = 256
 
@@ -286,36 +284,15 @@ def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
     return _check_signature(issuer.public_key(), certificate.signature, certificate.tbs_certificate_bytes, algorithm)
 
 
-def _is_ca(certificate: x509.Certificate) -> bool:
-    try:
-        return bool(certificate.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
+def check_chain(leaf: x509.Certificate, *, anchors: Sequence[x509.Certificate]) -> None:
+    """Refuse ``leaf`` unless one of ``anchors`` signed it.
 
-
-def check_chain(
-    leaf: x509.Certificate, *, intermediates: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate]
-) -> None:
-    """Refuse ``leaf`` unless a signature chain leads from it to one of ``anchors``.
-
-    Dates are not checked (see the module docstring); an intermediate from the body must be a CA.
+    Only the configured certificates may issue the signer, never one the body brings: Apple Root CA also roots
+    Apple's developer certificates (through intermediates anyone can download), so a chain completed from the
+    body would take a MachineInfo signed with any developer's key. Dates are not checked (module docstring).
     """
-    current = leaf
-    for _ in range(MAX_CHAIN_LENGTH):
-        if any(_issued_by(current, anchor) for anchor in anchors):
-            return
-        issuer = next(
-            (
-                candidate
-                for candidate in intermediates
-                if candidate != current and _is_ca(candidate) and _issued_by(current, candidate)
-            ),
-            None,
-        )
-        if issuer is None:
-            break
-        current = issuer
-    raise _refuse("The MachineInfo is not signed by a device of the configured device certificate authority.")
+    if not any(_issued_by(leaf, anchor) for anchor in anchors):
+        raise _refuse("The MachineInfo is not signed by a device of the configured device certificate authority.")
 
 
 # --- the plist --------------------------------------------------------------------------------------------------
@@ -395,7 +372,7 @@ def verify_machine_info(body: bytes, *, anchors: Sequence[x509.Certificate]) -> 
     except (ValueError, TypeError, KeyError, IndexError, OverflowError):
         # asn1crypto parses lazily: damage anywhere shows as one of these at the first field that reads it.
         raise _refuse("The body is not a CMS SignedData.") from None
-    check_chain(signer, intermediates=[each.certificate for each in carried], anchors=anchors)
+    check_chain(signer, anchors=anchors)
     return read_machine_info_plist(content)
 
 

@@ -26,7 +26,8 @@ _APPLE_PAGE = "https://www.apple.com/certificateauthority/"
 _VARIABLE = variable_name("device_trust_anchors_file")
 _WHAT_TO_DO = (
     f"Download Apple Root CA, Apple iPhone Certification Authority and Apple iPhone Device CA from {_APPLE_PAGE}, "
-    f"put them in one PEM file (e.g. /etc/pippin/apple-device-cas.pem, readable by Pippin) and set {_VARIABLE} to "
+    "put them in one PEM file (Apple iPhone Device CA must be in it: it signs each device's own certificate; e.g. "
+    f"/etc/pippin/apple-device-cas.pem, readable by Pippin) and set {_VARIABLE} to "
     f"its path; for demos with `pippin sim apple`, save its device CA from GET /factory/device-ca.pem instead."
 )
 
