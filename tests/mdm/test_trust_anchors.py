@@ -38,12 +38,14 @@ def test_the_file_is_read_again_only_once_it_changes(tmp_path: Path) -> None:
     assert load_device_trust_anchors(_settings(bundle)) == device_ca("Other").chain
 
 
-@pytest.mark.parametrize("case", ["unset", "missing", "folder", "empty", "not-pem", "damaged"])
+@pytest.mark.parametrize("case", ["unset", "missing", "folder", "empty", "not-pem", "damaged", "nul"])
 def test_an_unusable_setting_says_what_to_download_and_where_to_put_it(tmp_path: Path, case: str) -> None:
     path: Path | None = tmp_path / "anchors.pem"
     assert path is not None
     if case == "unset":
         path = None
+    elif case == "nul":
+        path = tmp_path / "anchors\x00.pem"
     elif case == "folder":
         path = tmp_path
     elif case == "empty":

@@ -65,7 +65,7 @@ def load_device_trust_anchors(settings: Settings) -> list[x509.Certificate]:
         if status.st_size > MAX_BUNDLE_BYTES:
             raise _unusable(f"the file {_VARIABLE} names is larger than any bundle of certificates.")
         data = path.read_bytes()
-    except OSError:
+    except (OSError, ValueError):  # ValueError: a path no file system takes (a NUL byte)
         raise _unusable(f"the file {_VARIABLE} names does not exist or cannot be read by this user.") from None
     anchors = _parse_bundle(data)
     with _lock:
