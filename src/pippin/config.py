@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         "SERVER_URL/mdm/enroll/REF (and, with user affinity, SERVER_URL/enroll/web/REF), REF naming the profile "
         "and revision.",
     )
+    device_trust_anchors_file: Path | None = Field(
+        default=None,
+        description="PEM bundle of the certificate authorities whose devices may enroll through ADE: Apple Root CA, "
+        "Apple iPhone Certification Authority and Apple iPhone Device CA (or `pippin sim apple`'s device CA); "
+        "unset, ADE enrollment is refused saying what to download.",
+    )
     trusted_proxies: Annotated[tuple[IPNetwork, ...], NoDecode] = Field(
         default=(),
         description="Reverse proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For and "
@@ -195,7 +201,7 @@ class Settings(BaseSettings):
             raise ValueError(f"names the database {backend[:40]!r}; Pippin runs on SQLite and PostgreSQL") from None
         return value
 
-    @field_validator("apns_ca_file", mode="before")
+    @field_validator("apns_ca_file", "device_trust_anchors_file", mode="before")
     @classmethod
     def _no_file_when_empty(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip():
@@ -318,6 +324,7 @@ EXAMPLES: dict[str, str] = {
     "scep_certificate_days": "365",
     "enrollment_challenge_ttl": "PT1H (ISO 8601) or 3600 (seconds)",
     "server_url": "https://mdm.example.com",
+    "device_trust_anchors_file": "/etc/pippin/apple-device-cas.pem",
     "trusted_proxies": "10.0.0.5, 10.1.0.0/16",
     "log_level": "INFO",
     "log_format": "json",

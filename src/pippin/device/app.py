@@ -1,15 +1,15 @@
 """The device endpoints as a sub-app of their own, mounted at ``/mdm`` by ``pippin.server.app.create_server``.
 
-It has no routes yet (enrollment, SCEP, check-in and commands arrive with the device half), but its error
-contract is the one they will answer with (``device/errors.py``): plain-text bodies, never 401, and a body
-limit of its own, sized for command reports rather than for admin forms.
+Its routes come one module each (``device/enroll.py`` for ADE enrollment; SCEP, check-in and commands beside it),
+all under one error contract (``device/errors.py``): plain-text bodies, never 401, and a body limit of its own,
+sized for command reports rather than for admin forms (a route may read less: MachineInfo stops at 64 KiB).
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pippin.device import scep
+from pippin.device import enroll, scep
 from pippin.device.errors import install_error_handlers, refuse_plain
 from pippin.server.middleware import BodySizeLimit
 from pippin.server.resources import ServerResources
@@ -27,4 +27,5 @@ def create_device_app(resources: ServerResources) -> FastAPI:
     device.add_middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES, refuse=refuse_plain)
     install_error_handlers(device)
     device.include_router(scep.router)
+    device.include_router(enroll.router)
     return device
