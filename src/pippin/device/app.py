@@ -1,15 +1,19 @@
 """The device endpoints as a sub-app of their own, mounted at ``/mdm`` by ``pippin.server.app.create_server``.
 
-It has no routes yet (enrollment, SCEP, check-in and commands arrive with the device half), but its error
-contract is the one they will answer with (``device/errors.py``): plain-text bodies, never 401, and a body
-limit of its own, sized for command reports rather than for admin forms.
+Its error contract (``device/errors.py``): plain-text bodies, never 401, and a body limit of its own, sized
+for command reports rather than for admin forms. Check-in and the ServerURL are ``device/checkin.py``; they
+authenticate devices against the identities the SCEP CA issued (``mdm/identities.py``), with the parsed
+certificates kept in one cache per app.
 """
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
+from pippin.device import checkin
 from pippin.device.errors import install_error_handlers, refuse_plain
+from pippin.mdm.device_auth import CertificateCache
+from pippin.mdm.identities import IdentityStore, PKIIdentityStore
 from pippin.server.middleware import BodySizeLimit
 from pippin.server.resources import ServerResources
 
@@ -18,10 +22,14 @@ from pippin.server.resources import ServerResources
 MAX_REQUEST_BYTES = 8 * 1024 * 1024
 
 
-def create_device_app(resources: ServerResources) -> FastAPI:
-    """The device endpoints over ``resources``; mount them at ``/mdm``."""
+def create_device_app(resources: ServerResources, *, identities: IdentityStore | None = None) -> FastAPI:
+    """The device endpoints over ``resources``; mount them at ``/mdm``. ``identities`` defaults to the SCEP CA's
+    records (``PKIIdentityStore``)."""
     device = FastAPI(docs_url=None, redoc_url=None, openapi_url=None)
     device.state.resources = resources
+    device.state.device_identities = identities or PKIIdentityStore(resources.secret_box)
+    device.state.certificate_cache = CertificateCache()
+    device.include_router(checkin.router)
     # Added first so it sits inside the unexpected-error guard that install_error_handlers adds.
     device.add_middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES, refuse=refuse_plain)
     install_error_handlers(device)

@@ -8,7 +8,14 @@ from __future__ import annotations
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from pippin.store.models import DEPToken, PushCertificate, PushVendorCertificate, SigningKey
+from pippin.store.models import (
+    CheckinMessage,
+    DEPToken,
+    Enrollment,
+    PushCertificate,
+    PushVendorCertificate,
+    SigningKey,
+)
 
 SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes], ...] = (
     DEPToken.private_key_encrypted,
@@ -18,4 +25,7 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     PushCertificate.private_key_encrypted,
     PushCertificate.pending_private_key_encrypted,
     PushVendorCertificate.private_key_encrypted,
+    Enrollment.unlock_token_encrypted,
+    Enrollment.bootstrap_token_encrypted,
+    CheckinMessage.raw_encrypted,
 )
