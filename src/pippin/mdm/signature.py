@@ -19,6 +19,7 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
+from functools import lru_cache
 
 from asn1crypto import cms as asn1_cms
 from cryptography.exceptions import InvalidSignature
@@ -104,15 +105,29 @@ def _tlv(data: bytes, offset: int, end: int) -> tuple[int, int, int]:
 
 
 def _expect(data: bytes, offset: int, end: int, tag: int) -> tuple[int, int]:
-    found, start, stop = _tlv(data, offset, end)
-    if found != tag:
+    """The start and end of the value of the element at ``offset``, which must have ``tag``.
+
+    :func:`_tlv` written out again: this runs a few dozen times per check-in, and a call is most of its cost.
+    """
+    if offset + 2 > end or data[offset] != tag:
+        raise _Unknown
+    first = data[offset + 1]
+    if first < 0x80:
+        start, stop = offset + 2, offset + 2 + first
+    else:
+        count = first & 0x7F
+        if count == 0 or count > 3:
+            raise _Unknown
+        start = offset + 2 + count
+        stop = start + int.from_bytes(data[offset + 2 : start], "big")
+    if stop > end:
         raise _Unknown
     return start, stop
 
 
-def _oid(data: bytes, offset: int, end: int) -> tuple[str, int]:
-    start, stop = _expect(data, offset, end, 0x06)
-    value = data[start:stop]
+@lru_cache(maxsize=128)
+def _dotted(value: bytes) -> str:
+    """An OID's dotted form; the few that signatures use are decoded once."""
     if not value:
         raise _Unknown
     parts = [*divmod(value[0], 40)] if value[0] < 80 else [2, value[0] - 80]
@@ -122,7 +137,12 @@ def _oid(data: bytes, offset: int, end: int) -> tuple[str, int]:
         if not byte & 0x80:
             parts.append(number)
             number = 0
-    return ".".join(map(str, parts)), stop
+    return ".".join(map(str, parts))
+
+
+def _oid(data: bytes, offset: int, end: int) -> tuple[str, int]:
+    start, stop = _expect(data, offset, end, 0x06)
+    return _dotted(data[start:stop]), stop
 
 
 def _algorithm(data: bytes, offset: int, end: int) -> tuple[str, int]:
@@ -250,9 +270,12 @@ def decode_header(value: str) -> bytes:
     if len(value) > MAX_SIGNATURE_CHARS:
         raise SignatureRefused("The Mdm-Signature header is too long to be a device's signature.")
     try:
-        der = base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError) as exc:
-        raise SignatureRefused("The Mdm-Signature header is not base64.") from exc
+        der = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        try:
+            der = base64.b64decode("".join(value.split()), validate=True)
+        except (binascii.Error, ValueError) as exc:
+            raise SignatureRefused("The Mdm-Signature header is not base64.") from exc
     if not der:
         raise SignatureRefused("The Mdm-Signature header is empty.")
     return der
