@@ -161,7 +161,12 @@ def _row(table: Table, row: int) -> dict[str, Any]:
     for column in table.columns:
         foreign = next(iter(column.foreign_keys), None)
         if foreign is not None:
-            values[column.name] = row  # the parent's row with the same number: every reference is real
+            # The parent's row with the same number: every reference is real (a text key is generated alike).
+            parent = foreign.column
+            if isinstance(parent.type, Integer):
+                values[column.name] = row
+            else:
+                values[column.name] = _generated(parent.table, parent.name, parent.type, row)  # type: ignore[arg-type]
         elif column.primary_key and isinstance(column.type, Integer):
             values[column.name] = row
         elif (table.name, column.name) in MEANINGFUL_VALUES:
