@@ -160,6 +160,15 @@ class Settings(BaseSettings):
         description="Reverse proxies (IP addresses or CIDR ranges, comma-separated) whose X-Forwarded-For and "
         "X-Forwarded-Proto are believed; from any other peer those headers are ignored.",
     )
+    trusted_client_cert_header: str | None = Field(
+        default=None,
+        description="Header in which a trusted proxy forwards the device's TLS client certificate (RFC 9440 "
+        ":base64-DER: or URL-escaped PEM); unset: devices authenticate by Mdm-Signature only.",
+    )
+    return_to_service: bool = Field(
+        default=False,
+        description="Whether a device's ReturnToService check-in is told to erase itself and enroll again.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field(default="text", description="`text` for people, `json` for log collectors.")
 
@@ -262,6 +271,19 @@ class Settings(BaseSettings):
             raise ValueError(f"must be at most {MAX_PUSH_EXPIRATION.days} days")
         return value
 
+    @field_validator("trusted_client_cert_header", mode="before")
+    @classmethod
+    def _header_name(cls, value: object) -> object:
+        """An HTTP header name (letters, digits, ``-``); empty means unset."""
+        if isinstance(value, str):
+            value = value.strip()
+            if not value:
+                return None
+            if len(value) > 64 or not all(c.isascii() and (c.isalnum() or c in "-_") for c in value):
+                raise ValueError("must be an HTTP header name such as X-Client-Cert")
+            return value.lower()
+        return value
+
     @field_validator("trusted_proxies", mode="before")
     @classmethod
     def _networks(cls, value: object) -> object:
@@ -326,6 +348,8 @@ EXAMPLES: dict[str, str] = {
     "server_url": "https://mdm.example.com",
     "device_trust_anchors_file": "/etc/pippin/apple-device-cas.pem",
     "trusted_proxies": "10.0.0.5, 10.1.0.0/16",
+    "trusted_client_cert_header": "X-Client-Cert (RFC 9440's Client-Cert, or nginx's $ssl_client_escaped_cert)",
+    "return_to_service": "false",
     "log_level": "INFO",
     "log_format": "json",
 }

@@ -28,8 +28,11 @@ from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import (
     PUSH_CERTIFICATE_ID,
     AuditEvent,
+    CheckinMessage,
     DEPProfile,
     DEPToken,
+    Enrollment,
+    EnrollmentStatus,
     MasterKeyCheck,
     ProfileDefinition,
     PushCertificate,
@@ -71,6 +74,7 @@ def world(session_factory: SessionFactory, settings: Settings, sim: RunningSimul
         add_push_secrets(session, env.box)
         # The SCEP CA and the profile-signing identity, both sealed.
         ensure_server_identity(session, box=env.box, generate_key=pooled_key_generator(), now=utcnow())
+        add_enrollment_secrets(session, env.box)
     create(env)
     env.seed(3)
     env.sync()
@@ -93,6 +97,28 @@ def add_push_secrets(session: Session, box: SecretBox) -> None:
     push = session.get(PushCertificate, PUSH_CERTIFICATE_ID)
     assert push is not None
     push.private_key_encrypted = seal_private_key(pooled_key_generator()(), box)  # an active certificate's key
+
+
+def add_enrollment_secrets(session: Session, box: SecretBox) -> None:
+    """An enrolled device's UnlockToken and bootstrap token, and one raw check-in message: all sealed."""
+    session.add(
+        Enrollment(
+            udid="UDID-ROTATED",
+            status=EnrollmentStatus.enrolled,
+            unlock_token_encrypted=box.encrypt(b"unlock token"),
+            bootstrap_token_encrypted=box.encrypt(b"bootstrap token"),
+        )
+    )
+    session.flush()
+    session.add(
+        CheckinMessage(
+            udid="UDID-ROTATED",
+            message_type="TokenUpdate",
+            received_at=utcnow(),
+            identity_fingerprint="0" * 64,
+            raw_encrypted=box.encrypt(b"<plist/>"),
+        )
+    )
 
 
 def enrollment_reference(env: Env) -> tuple[str, ProfileRevision]:
@@ -207,8 +233,8 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
     # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the SCEP CA's and the
-    # profile-signing identity's keys, the signing keys.
-    assert len(values) == 4 + 3 + 2 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
+    # profile-signing identity's keys, the three enrollment secrets (add_enrollment_secrets), the signing keys.
+    assert len(values) == 4 + 3 + 2 + 3 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
 def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:

@@ -50,7 +50,14 @@ DEVICE_KEYS = {
     "assigned_revision",
     "enrollment_status",
     "enrolled_at",
+    "first_contact_at",
     "last_seen_at",
+    "udid",
+    "os_version",
+    "build_version",
+    "product_name",
+    "primary_user_id",
+    "has_dep_record",
 }
 
 

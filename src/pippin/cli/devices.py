@@ -93,7 +93,7 @@ def list_devices(
         return
     table = Table(
         "serial", "model", "description", "asset tag", "OS", "token", "state", "profile", "Apple profile",
-        "assignment", "last synced",
+        "assignment", "last synced", "UDID", "product", "OS version", "user", "last seen",
     )  # fmt: skip
     for device in devices:
         # Apple's texts are data, not markup: cells print them as plain text, control characters escaped.
@@ -107,8 +107,17 @@ def list_devices(
             _label(device.enrollment_state),
             cell(device.profile),
             cell(device.profile_status),
-            cell(device.assignment_status, missing="-" if device.can_enroll else "none: cannot enroll"),
+            cell(
+                device.assignment_status,
+                missing="-" if device.can_enroll or not device.has_dep_record else "none: cannot enroll",
+            ),
             _when(device.last_synced_at),
+            # What the device itself reported at check-in; the primary user by id (`pippin users list`).
+            cell(device.udid),
+            cell(device.product_name),
+            cell(device.os_version),
+            cell(None if device.primary_user_id is None else str(device.primary_user_id)),
+            _when(device.last_seen_at),
         )
     stdout.print(table)
     suffix = "; more match, raise --limit or narrow the search" if more else ""
@@ -118,10 +127,12 @@ def list_devices(
 @app.command("show")
 def show_device(
     ctx: typer.Context,
-    serial: Annotated[str, typer.Argument(help="The serial number.")],
+    serial: Annotated[
+        str, typer.Argument(help="The serial number (or the UDID of a device that enrolled without reporting one).")
+    ],
     json_output: JSONOption = False,
 ) -> None:
-    """Show one device: Apple's record, its token and enrollment state."""
+    """Show one device: Apple's record, its token, its enrollment (UDID, OS, product, primary user) and state."""
     context = cli_context(ctx)
     with read_transaction(context.session_factory) as session:
         device = inventory_service.get_device(session, serial=serial)

@@ -143,11 +143,13 @@ def device_list(
 @router.get("/devices/{serial}", response_class=HTMLResponse)
 def device_detail(request: Request, db: DBSession, signed_in: Viewer, serial: str) -> Response:
     device = inventory_service.get_device(db, serial=serial)
-    record, profile_name = db.execute(
+    found = db.execute(
         select(Device, DEPProfile.name)
         .outerjoin(DEPProfile, DEPProfile.id == Device.assigned_profile_id)
         .where(Device.serial_number == device.serial_number)
-    ).one()
+    ).one_or_none()
+    # A device enrolled through a manual enrollment link has no DEP record: its enrollment is all there is.
+    record, profile_name = (found[0], found[1]) if found is not None else (None, None)
     syncs = sync_run_service.list_sync_runs(db, token_name=device.token, limit=10) if device.token else []
     history = audit_service.list_events(db, target=device.serial_number, limit=50)
     return render(
@@ -156,7 +158,7 @@ def device_detail(request: Request, db: DBSession, signed_in: Viewer, serial: st
         {
             "device": device,
             "record": record,
-            "apple_record": record.apple_record,
+            "apple_record": record.apple_record if record is not None else None,
             "profile_name": profile_name,
             "syncs": syncs,
             "history": history,

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, or_, select, tuple_
+from sqlalchemy import ColumnElement, Select, String, func, literal, or_, select, tuple_, union_all
 from sqlalchemy.orm import Session
 
 from pippin.errors import InvalidInput, NotFound
+from pippin.inventory import manual_enrollments
 from pippin.inventory.cursor import Position, decode_cursor, encode_cursor
 from pippin.inventory.schemas import (
     AssignmentFilter,
@@ -76,8 +77,7 @@ def _device_query() -> _Query:
             DEPToken.name.label("token"),
             DEPProfile.name.label("profile"),
             Enrollment.status.label("enrollment_status"),
-            Enrollment.enrolled_at.label("enrolled_at"),
-            Enrollment.last_seen_at.label("last_seen_at"),
+            *(getattr(Enrollment, name).label(name) for name in _ENROLLMENT_FIELDS),
             state_expression().label("enrollment_state"),
         )
         .select_from(Device)
@@ -132,15 +132,18 @@ def _read(row: Any) -> DeviceRead:
             apple_status=apple_status, profile_status=profile_status, enrollment_status=values["enrollment_status"]
         ),
         enrollment_status=values["enrollment_status"],
-        enrolled_at=values["enrolled_at"],
-        last_seen_at=values["last_seen_at"],
+        **{name: values[name] for name in _ENROLLMENT_FIELDS},
     )
 
 
+#: The enrollment's own columns a device's row shows, by the same names.
+_ENROLLMENT_FIELDS = (
+    "enrolled_at", "first_contact_at", "last_seen_at", "udid", "os_version", "build_version", "product_name",
+    "primary_user_id",
+)  # fmt: skip
 _COMPUTED = {
     "profile_status", "enrollment_state", "token", "profile", "can_enroll", "cannot_enroll", "enrollment_status",
-    "enrolled_at",
-    "last_seen_at",
+    "has_dep_record", *_ENROLLMENT_FIELDS,
 }  # fmt: skip
 _DEVICE_FIELDS = tuple(name for name in DeviceRead.model_fields if name not in _COMPUTED)
 
@@ -166,13 +169,18 @@ def list_devices(
     # Two steps: the page's ids in order, reading only what filters and sorts need, then those rows whole. A sort
     # that cannot walk an index then carries a few columns per device through the sorter, not every device's
     # Apple record.
-    query = select(Device.id, Device.serial_number, key).select_from(Device)
+    query = select(
+        Device.id.label("device_id"),
+        literal(None, type_=String).label("udid"),
+        Device.serial_number.label("serial"),
+        key.label("sort_value"),
+    ).select_from(Device)
     if _needs_enrollment(filters, sort):
         query = query.outerjoin(Enrollment, Enrollment.device_id == Device.id)
     query = _filtered(query, filters)
     descending = direction is SortDirection.desc
-    if cursor is not None:
-        position = decode_cursor(cursor, sort=sort, direction=direction)
+    position = decode_cursor(cursor, sort=sort, direction=direction) if cursor is not None else None
+    if position is not None:
         if sort is DeviceSort.serial:
             after = Device.serial_number < position.serial if descending else Device.serial_number > position.serial
         else:
@@ -183,14 +191,24 @@ def list_devices(
         order = [Device.serial_number.desc() if descending else Device.serial_number.asc()]
     else:
         order = [key.desc(), Device.serial_number.desc()] if descending else [key.asc(), Device.serial_number.asc()]
-    keys = session.execute(query.order_by(*order).limit(limit + 1)).all()
-    ids = [row[0] for row in keys[:limit]]
+    query = query.order_by(*order).limit(limit + 1)
+    if manual_enrollments.applies(filters) and manual_enrollments.any_exist(session):
+        # Devices with no DEP record join the page: each side's best candidates (each walking its own index),
+        # merged and cut by the database, so the order is the database's for both.
+        manual = manual_enrollments.key_query(filters, sort, position, descending=descending, limit=limit + 1)
+        both = union_all(select(query.subquery()), select(manual.subquery())).subquery()
+        merged = [both.c.sort_value.desc(), both.c.serial.desc()] if descending else [both.c.sort_value, both.c.serial]
+        query = select(both).order_by(*merged).limit(limit + 1)
+    keys = session.execute(query).all()
+    page = keys[:limit]
+    ids = [row.device_id for row in page if row.device_id is not None]
     found = {row.id: row for row in session.execute(_device_query().where(Device.id.in_(ids)))} if ids else {}
-    devices = [_read(found[device_id]) for device_id in ids]
+    enrolled_only = manual_enrollments.read_enrollments(session, [row.udid for row in page if row.device_id is None])
+    devices = [_read(found[row.device_id]) if row.device_id is not None else enrolled_only[row.udid] for row in page]
     next_cursor = None
     if len(keys) > limit:
-        _, serial, value = keys[limit - 1]
-        next_cursor = encode_cursor(Position(sort=sort, direction=direction, value=value, serial=serial))
+        last = keys[limit - 1]
+        next_cursor = encode_cursor(Position(sort=sort, direction=direction, value=last.sort_value, serial=last.serial))
     return InventoryPage(devices=devices, next_cursor=next_cursor)
 
 
@@ -199,7 +217,9 @@ def find_device(session: Session, *, serial: str) -> DeviceRead | None:
     if not 0 < len(serial) <= _SERIAL_MAX:
         return None
     row = session.execute(_device_query().where(Device.serial_number == serial)).one_or_none()
-    return None if row is None else _read(row)
+    if row is None:
+        return manual_enrollments.find_enrollment(session, serial=serial)
+    return _read(row)
 
 
 def get_device(session: Session, *, serial: str) -> DeviceRead:

@@ -54,7 +54,11 @@ class DeviceFilters:
 
 
 class DeviceRead(BaseModel):
-    """One corporate-owned device: Apple's fields and side, its enrollment, and the state derived from both."""
+    """One corporate-owned device: Apple's fields and side, its enrollment, and the state derived from both.
+
+    A device enrolled without a DEP record (through a manual enrollment link) has its enrollment's fields only:
+    Apple's are null, and its serial number is the UDID when the device never reported one.
+    """
 
     serial_number: str
     model: str | None
@@ -68,7 +72,10 @@ class DeviceRead(BaseModel):
         "device enrolls, pending_reset when it enrolled with another profile revision than the one now assigned, "
         "removed when Apple no longer assigns it to this server."
     )
-    apple_status: AppleStatus = Field(description="Apple's side: assigned to this MDM server, or removed.")
+    apple_status: AppleStatus | None = Field(
+        description="Apple's side: assigned to this MDM server, or removed; null for a device with no DEP record "
+        "(enrolled through a manual enrollment link)."
+    )
     profile_status: ProfileStatus | None = Field(description="Apple's profile status (null: Apple sent none).")
     profile_uuid: str | None
     profile_assign_time: datetime | None
@@ -78,8 +85,8 @@ class DeviceRead(BaseModel):
     last_op_type: str | None = Field(description="Apple's last reported change: added, modified or deleted.")
     last_op_date: datetime | None
     token: str | None = Field(description="Name of the DEP token (MDM server) the device is assigned through.")
-    first_seen_at: datetime
-    last_synced_at: datetime
+    first_seen_at: datetime | None = Field(description="When a sync first brought the device (null: no DEP record).")
+    last_synced_at: datetime | None = Field(description="The device's last sync from Apple (null: no DEP record).")
     removed_at: datetime | None
     profile: str | None = Field(default=None, description="The enrollment profile Pippin assigns the device.")
     assigned_revision: int | None = Field(default=None, description="The revision of that profile.")
@@ -96,10 +103,23 @@ class DeviceRead(BaseModel):
         description="Assigned at Apple, not enrolled, and Apple holds no profile: switched on, it would not enroll.",
     )
     enrollment_status: EnrollmentStatus | None = Field(
-        default=None, description="The device's MDM enrollment: enrolled, unenrolled, failed, or null (none yet)."
+        default=None,
+        description="The device's MDM enrollment: enrolling (authenticated, no push token yet), enrolled, "
+        "unenrolled, failed, or null (none yet).",
     )
     enrolled_at: datetime | None = None
+    first_contact_at: datetime | None = Field(default=None, description="The device's first check-in.")
     last_seen_at: datetime | None = Field(default=None, description="The device's last check-in.")
+    udid: str | None = Field(default=None, description="The UDID the enrolled device reported.")
+    os_version: str | None = Field(default=None, description="The OS version the device reported at check-in.")
+    build_version: str | None = Field(default=None, description="The OS build the device reported at check-in.")
+    product_name: str | None = Field(default=None, description="The device's product type, e.g. iPhone16,2.")
+    primary_user_id: int | None = Field(
+        default=None, description="The organisation's user the device was enrolled for (user affinity), by id."
+    )
+    has_dep_record: bool = Field(
+        default=True, description="False for a device enrolled without Apple's DEP (a manual enrollment link)."
+    )
 
 
 class InventoryPage(BaseModel):

@@ -13,7 +13,11 @@ In order of precedence:
 - ``enrolled``: enrolled (whether or not Apple still assigns it: it is managed until it checks out);
 - ``removed``: no longer assigned to this MDM server at Apple;
 - ``failed`` / ``unenrolled``: what the enrollment records;
-- ``not_contacted``: assigned at Apple and never enrolled (the seed's "Ej ansluten").
+- ``not_contacted``: assigned at Apple and never enrolled (the seed's "Ej ansluten"); a device that has
+  authenticated but not yet sent its push token (``enrolling``) is still not contacted: it is not managed yet.
+
+A device enrolled through a manual enrollment link has no DEP record: its state is the same rules with no Apple
+side (:func:`enrollment_only_state_expression` in SQL).
 """
 
 from __future__ import annotations
@@ -97,6 +101,17 @@ def state_expression() -> ColumnElement[str]:
         ),
         (enrolled, DeviceState.enrolled.value),
         (Device.apple_status == AppleStatus.removed, DeviceState.removed.value),
+        (Enrollment.status == EnrollmentStatus.failed, DeviceState.failed.value),
+        (Enrollment.status == EnrollmentStatus.unenrolled, DeviceState.unenrolled.value),
+        else_=DeviceState.not_contacted.value,
+    )
+
+
+def enrollment_only_state_expression() -> ColumnElement[str]:
+    """:func:`derive_state` in SQL for an enrollment with no DEP record (``apple_status`` None), over
+    ``enrollments`` alone."""
+    return case(
+        (Enrollment.status == EnrollmentStatus.enrolled, DeviceState.enrolled.value),
         (Enrollment.status == EnrollmentStatus.failed, DeviceState.failed.value),
         (Enrollment.status == EnrollmentStatus.unenrolled, DeviceState.unenrolled.value),
         else_=DeviceState.not_contacted.value,

@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from pippin.store.models import DEPToken, PKIAuthority, PushCertificate, PushVendorCertificate, SigningKey
+from pippin.store.models import (
+    CheckinMessage,
+    DEPToken,
+    Enrollment,
+    PKIAuthority,
+    PushCertificate,
+    PushVendorCertificate,
+    SigningKey,
+)
 
 SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes], ...] = (
     DEPToken.private_key_encrypted,
@@ -20,4 +28,7 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     PushVendorCertificate.private_key_encrypted,
     PKIAuthority.private_key_encrypted,
     PKIAuthority.server_identity_key_encrypted,
+    Enrollment.unlock_token_encrypted,
+    Enrollment.bootstrap_token_encrypted,
+    CheckinMessage.raw_encrypted,
 )

@@ -5,6 +5,7 @@ from pippin.store.models.admin_user import AdminRole, AdminUser
 from pippin.store.models.api_token import AdminAPIToken, APITokenScope
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import MAX_STORED_INTEGER, Base, UTCDateTime, utcnow
+from pippin.store.models.checkin_message import CheckinMessage
 from pippin.store.models.dep_profile import (
     AssignmentStatus,
     DEPProfile,
@@ -41,6 +42,7 @@ __all__ = [
     "AssignmentStatus",
     "AuditEvent",
     "Base",
+    "CheckinMessage",
     "CursorKind",
     "DEPProfile",
     "DEPToken",

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
@@ -20,6 +20,8 @@ from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
 class EnrollmentStatus(StrEnum):
     """Where one enrollment stands, as the device half records it."""
 
+    #: Authenticated (the identity is bound to the UDID), no TokenUpdate yet: not pushed, not yet managed.
+    enrolling = "enrolling"
     #: Authenticated and given its push token (TokenUpdate): the device is managed.
     enrolled = "enrolled"
     #: The device checked out (CheckOut), or was erased, after having enrolled.
@@ -57,3 +59,25 @@ class Enrollment(Base):
     # MDM client, which then authenticates itself, so it is kept as sent but never logged or shown in full.
     push_token: Mapped[str | None] = mapped_column(String(200))
     push_magic: Mapped[str | None] = mapped_column(String(200))
+
+    # From the Authenticate check-in (reference section 2): the identity certificate that speaks for the device
+    # (lowercase hex SHA-256 of its DER, as ``IssuedCertificate.fingerprint``), the push topic it enrolled with,
+    # and the facts it reports about itself.
+    identity_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    topic: Mapped[str | None] = mapped_column(String(255))
+    os_version: Mapped[str | None] = mapped_column(String(32))
+    build_version: Mapped[str | None] = mapped_column(String(32))
+    product_name: Mapped[str | None] = mapped_column(String(64))
+    imei: Mapped[str | None] = mapped_column(String(32))
+    meid: Mapped[str | None] = mapped_column(String(32))
+    #: The organisation's user the enrollment challenge was bound to (user affinity), when there was one.
+    primary_user_id: Mapped[int | None] = mapped_column(Integer)
+    authenticated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+    # From TokenUpdate and the bootstrap token check-ins: secrets that clear a passcode or unlock the device's
+    # keys, kept sealed by the master key (``store/sealed.py``). A TokenUpdate without UnlockToken keeps the one
+    # sent before.
+    unlock_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    bootstrap_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    #: True while the device waits in Setup Assistant for DeviceConfigured (TokenUpdate ``AwaitingConfiguration``).
+    awaiting_configuration: Mapped[bool | None] = mapped_column(Boolean)

@@ -1,0 +1,125 @@
+"""The CheckInURL (``PUT /mdm/checkin``) and the ServerURL (``PUT /mdm/connect``) as devices reach them.
+
+Each route only translates HTTP: it reads the bounded body, takes the device's proof of identity (the
+``Mdm-Signature`` header, or the client certificate a trusted proxy forwards under
+``PIPPIN_TRUSTED_CLIENT_CERT_HEADER``), and calls ``mdm/checkin.py`` in one transaction, off the event loop.
+Refusals become plain 400s through ``device/errors.py`` (never 401: reference section 2) and roll back.
+
+ServerURL: until the commands issue, an enrolled device's ``Idle`` gets an empty 200 (no command waits), and a
+command report is refused clearly.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from pippin.mdm.checkin import CheckinAnswer, connect_idle, handle_checkin
+from pippin.mdm.checkin_wire import MAX_CHECKIN_BYTES, CheckinRefused, read_checkin, read_device_plist, read_udid
+from pippin.mdm.device_auth import AuthenticatedDevice, CertificateCache, authenticate_device
+from pippin.mdm.identities import IdentityStore
+from pippin.server.deps import server_resources
+from pippin.server.errors import RequestTooLarge
+from pippin.server.proxies import trusted_proxy_of
+from pippin.server.resources import ServerResources
+from pippin.store.db import request_session
+
+router = APIRouter()
+
+_NO_STORE = {"Cache-Control": "no-store"}
+
+
+def _proof(request: Request, resources: ServerResources) -> tuple[str | None, str | None]:
+    """The Mdm-Signature, and the forwarded certificate when a trusted proxy sent it under the configured name."""
+    signature = request.headers.get("mdm-signature")
+    header = resources.settings.trusted_client_cert_header
+    forwarded = None
+    if header and trusted_proxy_of(request) is not None:
+        forwarded = request.headers.get(header)
+    return signature, forwarded
+
+
+async def _body(request: Request) -> bytes:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_CHECKIN_BYTES:
+            raise RequestTooLarge(f"The message is larger than {MAX_CHECKIN_BYTES // 1024} KiB.")
+    return bytes(body)
+
+
+def _identities(request: Request) -> tuple[IdentityStore, CertificateCache]:
+    state = request.app.state
+    return state.device_identities, state.certificate_cache
+
+
+def _answer(answer: CheckinAnswer) -> Response:
+    return Response(content=answer.body, status_code=answer.status, media_type=answer.content_type, headers=_NO_STORE)
+
+
+@router.put("/checkin")
+async def checkin(request: Request) -> Response:
+    resources = server_resources(request)
+    body = await _body(request)
+    signature, forwarded = _proof(request, resources)
+    identities, cache = _identities(request)
+    message = read_checkin(body)
+
+    def work() -> CheckinAnswer:
+        with request_session(resources.session_factory, method="PUT") as session:
+            now = resources.clock()
+            device = authenticate_device(
+                session,
+                body=body,
+                signature=signature,
+                forwarded_certificate=forwarded,
+                identities=identities,
+                cache=cache,
+                now=now,
+            )
+            answer = handle_checkin(
+                session,
+                message,
+                device,
+                identities=identities,
+                box=resources.secret_box,
+                settings=resources.settings,
+                now=now,
+            )
+            session.commit()
+            return answer
+
+    return _answer(await run_in_threadpool(work))
+
+
+@router.put("/connect")
+async def connect(request: Request) -> Response:
+    resources = server_resources(request)
+    body = await _body(request)
+    signature, forwarded = _proof(request, resources)
+    identities, cache = _identities(request)
+    report = read_device_plist(body)
+    udid = read_udid(report)
+    status = report.get("Status")
+    if status != "Idle":
+        raise CheckinRefused("Command reports are not accepted yet: this server issues no commands.")
+
+    def work() -> AuthenticatedDevice:
+        with request_session(resources.session_factory, method="PUT") as session:
+            now = resources.clock()
+            device = authenticate_device(
+                session,
+                body=body,
+                signature=signature,
+                forwarded_certificate=forwarded,
+                identities=identities,
+                cache=cache,
+                now=now,
+            )
+            connect_idle(session, udid=udid, device=device, identities=identities, now=now)
+            session.commit()
+            return device
+
+    await run_in_threadpool(work)
+    return Response(status_code=200, headers=_NO_STORE)
