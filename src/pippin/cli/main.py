@@ -20,6 +20,7 @@ from pippin.cli import devices as devices_cli
 from pippin.cli import profiles as profiles_cli
 from pippin.cli import push as push_cli
 from pippin.cli import secrets as secrets_cli
+from pippin.cli import users as users_cli
 from pippin.cli.context import CLIContext, CLIInjections
 from pippin.cli.doctor import doctor
 from pippin.cli.output import stderr, stdout
@@ -173,5 +174,6 @@ app.add_typer(profiles_cli.app, name="profiles")
 app.add_typer(push_cli.app, name="push")
 app.add_typer(secrets_cli.app, name="secrets")
 app.add_typer(sim_app, name="sim")
+app.add_typer(users_cli.app, name="users")
 app.command("serve")(serve)
 app.command("doctor")(doctor)

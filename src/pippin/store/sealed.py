@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import InstrumentedAttribute
 
-from pippin.store.models import DEPToken, PushCertificate, PushVendorCertificate, SigningKey
+from pippin.store.models import DEPToken, EnrollmentLink, PushCertificate, PushVendorCertificate, SigningKey
 
 SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes], ...] = (
     DEPToken.private_key_encrypted,
@@ -18,4 +18,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     PushCertificate.private_key_encrypted,
     PushCertificate.pending_private_key_encrypted,
     PushVendorCertificate.private_key_encrypted,
+    EnrollmentLink.profile_encrypted,
 )

@@ -15,7 +15,10 @@ from pippin.store.models.dep_profile import (
 from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.device_state_count import DeviceStateCount
+from pippin.store.models.directory_user import DirectoryUser
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
+from pippin.store.models.enrollment_link import EnrollmentLink
+from pippin.store.models.enrollment_web_state import EnrollmentWebState
 from pippin.store.models.master_key import MASTER_KEY_CHECK_ID, MasterKeyCheck, SigningKey
 from pippin.store.models.push_certificate import PUSH_CERTIFICATE_ID, PushCertificate
 from pippin.store.models.push_delivery import PushDelivery, PushResult
@@ -42,8 +45,11 @@ __all__ = [
     "DEPToken",
     "Device",
     "DeviceStateCount",
+    "DirectoryUser",
     "Enrollment",
+    "EnrollmentLink",
     "EnrollmentStatus",
+    "EnrollmentWebState",
     "MasterKeyCheck",
     "ProfileDefinition",
     "ProfileStatus",
