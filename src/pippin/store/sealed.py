@@ -18,5 +18,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     PushCertificate.private_key_encrypted,
     PushCertificate.pending_private_key_encrypted,
     PushVendorCertificate.private_key_encrypted,
-    EnrollmentLink.profile_encrypted,
+    EnrollmentLink.challenge_encrypted,
 )

@@ -2,8 +2,9 @@
 
 For test devices, re-enrollment and load tests. The URL's token is stored as its SHA-256 only; the profile it
 serves carries a SCEP challenge that allows ``uses`` enrollments until ``expires_at`` (the challenge's own row,
-``enrollment_challenges`` with this link's id, counts what is left). What is needed to serve the same profile
-again is sealed with the master key (``profile_encrypted``), as the clear challenge is inside it.
+``enrollment_challenges`` with this link's id, counts what is left). The clear challenge, needed to build the
+profile again each time the link is opened, is sealed with the master key (``challenge_encrypted``); the
+challenge's row keeps only its hash.
 """
 
 from __future__ import annotations
@@ -28,5 +29,5 @@ class EnrollmentLink(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     created_by: Mapped[str] = mapped_column(String(320))
-    # The signed profile the link serves (its challenge inside), sealed; null until it is made.
-    profile_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The clear SCEP challenge of the link's profile, sealed.
+    challenge_encrypted: Mapped[bytes] = mapped_column(LargeBinary)

@@ -7,7 +7,7 @@ Create Date: 2026-12-02 10:22:30
 ``directory_users`` is the organisation's local directory (who signs in on a device's enrollment page and becomes
 its primary user); ``enrollment_web_states`` holds the single-use state of each opened sign-in page, as a hash,
 bound to the device's serial number and UDID; ``enrollment_links`` the manual enrollment links, their tokens as
-hashes and the profile each serves sealed. All three start empty.
+hashes and the challenge of each sealed. All three start empty.
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("created_at", pippin.store.models.base.UTCDateTime(), nullable=False),
         sa.Column("expires_at", pippin.store.models.base.UTCDateTime(), nullable=False),
         sa.Column("created_by", sa.String(length=320), nullable=False),
-        sa.Column("profile_encrypted", sa.LargeBinary(), nullable=True),
+        sa.Column("challenge_encrypted", sa.LargeBinary(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_enrollment_links")),
         sa.UniqueConstraint("token_sha256", name=op.f("uq_enrollment_links_token_sha256")),
     )
