@@ -15,7 +15,7 @@ from pippin.admin import users as admin_users
 from pippin.admin.audit import Actor, AuditAction, Interface
 from pippin.admin.passwords import DEFAULT_PASSWORDS, PasswordWork
 from pippin.crypto.secrets import SecretBox
-from pippin.errors import Conflict, InvalidInput, NotFound
+from pippin.errors import Conflict, InvalidInput, NotFound, PippinError
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AdminUser, AuditEvent, DirectoryUser
 from tests.actors import TEST_ACTOR
@@ -124,7 +124,7 @@ def _sign_in(factory: SessionFactory, work: PasswordWork, box: SecretBox, userna
             now=T0,
             serial_number="C02TEST0001",
         )
-    except Exception as error:  # noqa: BLE001 (the test compares outcomes)
+    except PippinError as error:  # the test compares outcomes
         return error
 
 
