@@ -161,7 +161,11 @@ def _row(table: Table, row: int) -> dict[str, Any]:
     for column in table.columns:
         foreign = next(iter(column.foreign_keys), None)
         if foreign is not None:
-            values[column.name] = row  # the parent's row with the same number: every reference is real
+            # The parent's row with the same number, by the value of the column referred to (an id, or a UDID):
+            # every reference is real.
+            referred = foreign.column
+            is_id = isinstance(referred.type, Integer)
+            values[column.name] = row if is_id else _row(referred.table, row)[referred.name]
         elif column.primary_key and isinstance(column.type, Integer):
             values[column.name] = row
         elif (table.name, column.name) in MEANINGFUL_VALUES:
