@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from pippin.device import enroll_links
 from pippin.device.errors import install_error_handlers, refuse_plain
 from pippin.server.middleware import BodySizeLimit
 from pippin.server.resources import ServerResources
@@ -25,4 +26,5 @@ def create_device_app(resources: ServerResources) -> FastAPI:
     # Added first so it sits inside the unexpected-error guard that install_error_handlers adds.
     device.add_middleware(BodySizeLimit, max_bytes=MAX_REQUEST_BYTES, refuse=refuse_plain)
     install_error_handlers(device)
+    device.include_router(enroll_links.router)
     return device
