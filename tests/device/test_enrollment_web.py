@@ -24,6 +24,8 @@ from pippin.dep.enrollment_reference import ProfileRevision, build_reference
 from pippin.device.enrollment_web import MAX_REQUEST_BYTES
 from pippin.mdm import enrollment_web_states as states
 from pippin.pki.authority import load_authority
+from pippin.pki.challenges import binding_of, redeem_challenge
+from pippin.store.db import transaction
 from pippin.store.models import AuditEvent, EnrollmentChallenge, EnrollmentWebState
 from tests.actors import TEST_ACTOR
 from tests.clocks import Clock
@@ -139,9 +141,12 @@ def test_a_user_signs_in_and_the_device_gets_its_profile_with_them_as_primary_us
     assert authority is not None
     profile = read_profile(answer.content, trusted=authority.certificate, workdir=world.tmp_path / "p")
     assert profile["PayloadRemovalDisallowed"] is True
-    assert payloads_by_type(profile)["com.apple.security.scep"][0]["PayloadContent"]["Challenge"]
     binding = (challenge.serial_number, challenge.udid, challenge.primary_user_id, challenge.uses_left)
     assert binding == (SERIAL, UDID, world.user_id, 1)
+    clear = payloads_by_type(profile)["com.apple.security.scep"][0]["PayloadContent"]["Challenge"]
+    with transaction(resources.session_factory) as session:  # what SCEP does with the device's request
+        redeemed = binding_of(redeem_challenge(session, clear, now=NOW))
+    assert (redeemed.serial_number, redeemed.udid, redeemed.primary_user_id) == (SERIAL, UDID, world.user_id)
     assert (signed_in.actor, signed_in.interface, signed_in.detail) == ("alice", "device", {"serial_number": SERIAL})
 
 
