@@ -26,11 +26,11 @@ from pippin.mdm import enrollment_web_states as states
 from pippin.pki.authority import load_authority
 from pippin.pki.challenges import binding_of, redeem_challenge
 from pippin.store.db import transaction
-from pippin.store.models import AuditEvent, EnrollmentChallenge, EnrollmentWebState
+from pippin.store.models import AuditEvent, EnrollmentChallenge, EnrollmentWebState, UserAffinity
 from tests.actors import TEST_ACTOR
 from tests.clocks import Clock
 from tests.mdm.device_ca import device_ca, issue_device_identity, machine_info_plist, sign_machine_info
-from tests.mdm.enrollment_setup import NOW, activate_push_certificate, assigned_device, dep_profile
+from tests.mdm.enrollment_setup import NOW, ORGANIZATION, activate_push_certificate, assigned_device, dep_profile
 from tests.mdm.profiles import payloads_by_type, read_profile
 from tests.servers import build_server, cheap_argon2, resources_of
 
@@ -54,6 +54,7 @@ class World:
     server: Starlette
     clock: Clock
     reference: str
+    without_affinity: str
     user_id: int
     tmp_path: Path
 
@@ -95,9 +96,14 @@ def _world(settings: Settings, tmp_path: Path, *, anchors: bool = True) -> Itera
     with resources.session_factory() as session, session.begin():
         activate_push_certificate(session)
         profile = dep_profile(session, name="Staff", locked=True)
+        profile.user_affinity = UserAffinity.with_user
+        without = dep_profile(session, name="Shared", locked=True)
         assigned_device(session, SERIAL, profile=profile)
+        assigned_device(session, "NOPROFILE001", profile=None)
+        assigned_device(session, "EMPTY0000001", profile=profile, profile_status="empty")
         assigned_device(session, "GONE00000001", profile=profile, apple_status="removed")
         reference = build_reference(resources.secret_box, ProfileRevision(profile_id=profile.id, revision=3))
+        shared = build_reference(resources.secret_box, ProfileRevision(profile_id=without.id, revision=3))
         user = directory.add_user(
             session, username="alice", password=PASSWORD, display_name="Alice", actor=TEST_ACTOR,
             passwords=cheap_argon2(),
@@ -105,7 +111,7 @@ def _world(settings: Settings, tmp_path: Path, *, anchors: bool = True) -> Itera
         directory.add_user(session, username="carol", password=PASSWORD, actor=TEST_ACTOR, passwords=cheap_argon2())
         directory.disable_user(session, username="carol", actor=TEST_ACTOR)
     with TestClient(server, raise_server_exceptions=False) as client:
-        yield World(client, server, clock, reference, user.id, tmp_path)
+        yield World(client, server, clock, reference, shared, user.id, tmp_path)
     resources.engine.dispose()
 
 
@@ -141,6 +147,7 @@ def test_a_user_signs_in_and_the_device_gets_its_profile_with_them_as_primary_us
     assert authority is not None
     profile = read_profile(answer.content, trusted=authority.certificate, workdir=world.tmp_path / "p")
     assert profile["PayloadRemovalDisallowed"] is True
+    assert profile["PayloadOrganization"] == ORGANIZATION
     binding = (challenge.serial_number, challenge.udid, challenge.primary_user_id, challenge.uses_left)
     assert binding == (SERIAL, UDID, world.user_id, 1)
     clear = payloads_by_type(profile)["com.apple.security.scep"][0]["PayloadContent"]["Challenge"]
@@ -232,7 +239,9 @@ def test_machine_info_signed_by_another_ca_is_refused(world: World) -> None:
 
 def test_a_device_not_managed_here_or_an_unknown_page_is_told_so(world: World) -> None:
     _assert_page(world.open(_header(serial="GONE00000001")), 403, "not one your organisation manages")
-    _assert_page(world.open(_header(serial="NEVERSEEN001")), 403, "not one your organisation manages")
+    for serial in ("NEVERSEEN001", "NOPROFILE001", "EMPTY0000001"):
+        _assert_page(world.open(_header(serial=serial)), 403, "not one your organisation manages")
+    _assert_page(world.open(url=f"/enroll/web/{world.without_affinity}"), 404, "no enrollment sign-in page")
     for url in ("/enroll/web/forged", "/enroll/web/" + "A" * 40, "/enroll/web/%3Cscript%3E"):
         _assert_page(world.open(url=url), 404, "no enrollment sign-in page")
     assert world.count(EnrollmentWebState) == 0

@@ -35,7 +35,7 @@ from pippin.mdm import enrollment_web_states as states
 from pippin.mdm.enrollment_profile import enrollment_profile
 from pippin.pki.challenges import EnrollmentBinding
 from pippin.store.db import SessionFactory, read_transaction, transaction
-from pippin.store.models import AppleStatus, DEPProfile, Device
+from pippin.store.models import DEPProfile, DEPToken, Device, UserAffinity
 
 
 class UnknownEnrollmentPage(NotFound):
@@ -97,11 +97,13 @@ def _profile(session: Session, target: ProfileRevision) -> DEPProfile:
     return profile
 
 
-def _check_device(session: Session, serial_number: str) -> None:
-    """Apple assigned the device to this server (the sync saw it): the same rule as ADE enrollment's."""
+def _check_device(session: Session, serial_number: str) -> Device:
+    """Apple assigned the device to one of this server's tokens with a profile (the sync saw it): ADE
+    enrollment's rule (``mdm/ade_enrollment.py``), as the page leads to the same enrollment."""
     device = session.scalars(select(Device).where(Device.serial_number == serial_number)).one_or_none()
-    if device is None or device.apple_status != AppleStatus.assigned:
+    if device is None or device.token_id is None or not device.can_enroll or device.assigned_profile_id is None:
         raise DeviceNotManaged()
+    return device
 
 
 def open_page(
@@ -110,6 +112,8 @@ def open_page(
     """A new sign-in page for the device whose verified MachineInfo gave ``serial_number`` and ``udid``."""
     target = page_target(box, reference)
     profile = _profile(session, target)
+    if profile.user_affinity != UserAffinity.with_user:
+        raise UnknownEnrollmentPage()  # its devices enroll without signing in: this page is not theirs
     _check_device(session, serial_number)
     state = states.open_state(session, serial_number=serial_number, udid=udid, target=target, now=now)
     return OpenedPage(state=state, profile_name=profile.name)
@@ -168,7 +172,8 @@ def sign_in_and_enroll(
     with transaction(session_factory) as session:
         states.use_state(session, state=found, now=now)
         profile = _profile(session, target)
-        _check_device(session, found.serial_number)
+        assigned = _check_device(session, found.serial_number)
+        token = session.get(DEPToken, assigned.token_id)
         return enrollment_profile(
             session,
             settings=settings,
@@ -184,4 +189,5 @@ def sign_in_and_enroll(
             ),
             uses=1,
             removal_disallowed=not profile.is_mdm_removable,
+            organization=token.org_name if token is not None else None,
         )
