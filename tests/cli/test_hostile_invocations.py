@@ -153,6 +153,7 @@ def test_the_walk_finds_every_command() -> None:
     found = {command.id for command in COMMANDS}
     assert {"dep keypair", "audit list", "devices list", "profiles create", "serve", "sim apple"} <= found
     assert {"push csr", "push vendor import", "push upload-cert", "push status"} <= found
+    assert {"users add", "users list", "users disable", "users import"} <= found
     assert len(COMMANDS) >= 25
 
 
@@ -297,6 +298,7 @@ def baseline(command: Command, runner: Runner, files: dict[str, Path]) -> Invoca
     known: dict[str, list[str]] = {
         "email": [runner.unique("admin") + "@example.com"],
         "apple_id": ["admin@example.com"],
+        "username": [runner.unique("user")],
         "name": [{"profiles": "Staff", "admin": runner.unique("ci-")}.get(area, "acme")],
         "token": ["acme"],
         "profile": ["Staff"],
@@ -318,7 +320,7 @@ def baseline(command: Command, runner: Runner, files: dict[str, Path]) -> Invoca
         if param.required or (param.name in known and param.name in ("output", "data", "port", "apns_port", "serials"))
     }
     invocation = Invocation(command, values)
-    if command.id == "admin user create":
+    if command.id in ("admin user create", "users add"):
         invocation.flags.append("--password-stdin")
         invocation.stdin = "a perfectly long password\n"
     return invocation
@@ -383,7 +385,7 @@ def test_every_command_survives_hostile_arguments(
             for value in hostile_values(param, tmp_path):
                 hostile = baseline(command, runner, files).replaced(param, value)
                 runner.invoke(hostile.args(), input=hostile.stdin)
-        if command.id == "admin user create":
+        if command.id in ("admin user create", "users add"):
             for stdin in (b"\xff\xfe not text\n", "a\x00b perfectly long\n", "x" * 100_000, ""):
                 runner.invoke(baseline(command, runner, files).args(), input=stdin)
     finally:

@@ -54,6 +54,15 @@ class AuditAction(StrEnum):
     admin_api_token_create = "admin.api_token.create"  # noqa: S105
     admin_api_token_revoke = "admin.api_token.revoke"  # noqa: S105
     master_key_rotate = "master_key.rotate"
+    #: An organisation user added to the local directory (`detail.via` is ``import`` for a CSV import).
+    directory_user_add = "directory.user.add"
+    directory_user_disable = "directory.user.disable"
+    #: An organisation user signed in on a device's enrollment page (``detail`` has the device's serial number).
+    directory_sign_in = "directory.sign_in"
+    #: A wrong password or an unknown user on an enrollment page (counted by the throttle).
+    directory_sign_in_failed = "directory.sign_in.failed"
+    #: `pippin enroll link` or `pippin enroll profile`: a profile any device may enroll with, N times.
+    enrollment_link_create = "enrollment.link.create"
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,11 @@ from pippin.cli import audit as audit_cli
 from pippin.cli import db as db_cli
 from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
+from pippin.cli import enroll as enroll_cli
 from pippin.cli import profiles as profiles_cli
 from pippin.cli import push as push_cli
 from pippin.cli import secrets as secrets_cli
+from pippin.cli import users as users_cli
 from pippin.cli.context import CLIContext, CLIInjections
 from pippin.cli.doctor import doctor
 from pippin.cli.output import stderr, stdout
@@ -169,9 +171,11 @@ app.add_typer(admin_cli.app, name="admin")
 app.add_typer(audit_cli.app, name="audit")
 app.add_typer(dep_cli.app, name="dep")
 app.add_typer(devices_cli.app, name="devices")
+app.add_typer(enroll_cli.app, name="enroll")
 app.add_typer(profiles_cli.app, name="profiles")
 app.add_typer(push_cli.app, name="push")
 app.add_typer(secrets_cli.app, name="secrets")
 app.add_typer(sim_app, name="sim")
+app.add_typer(users_cli.app, name="users")
 app.command("serve")(serve)
 app.command("doctor")(doctor)

@@ -5,6 +5,7 @@ mounts, each with its own error contract and body limit:
 
 - ``/console``: the admin console (HTML pages), ``console/app.py``;
 - ``/mdm``: the device endpoints (plain text, never 401), ``device/app.py``;
+- ``/enroll/web``: the enrollment sign-in page a device opens with user affinity (HTML), ``device/enrollment_web.py``;
 - everything else: the REST API (JSON; ``/api/v1``, ``/api/docs``, ``/healthz``), ``api/app.py``.
 
 Around all three, :class:`~pippin.server.proxies.TrustedProxyHeaders` believes forwarded headers from the
@@ -34,6 +35,7 @@ from pippin.config import Settings
 from pippin.console.app import create_console
 from pippin.crypto.keys import KeyGenerator, generate_private_key
 from pippin.device.app import create_device_app
+from pippin.device.enrollment_web import create_enrollment_web_app
 from pippin.private_files import secure_data_directory
 from pippin.push.delivery import CertificateRefusal, IdentityLoader, PushSender
 from pippin.server.proxies import TrustedProxyHeaders
@@ -127,13 +129,17 @@ def create_server(
             Route("/console", _to_console, include_in_schema=False),
             _mount("/console", create_console(resources)),
             _mount("/mdm", create_device_app(resources)),
+            _mount("/enroll/web", create_enrollment_web_app(resources)),
             # Last: the API answers every other path, so an unknown one gets the API's JSON 404.
             _mount("", create_api(resources)),
         ],
         middleware=[
             # Outermost: every layer below sees the forwarded client and scheme, or the peer's own.
             Middleware(TrustedProxyHeaders, trusted=settings.trusted_proxies),
-            Middleware(SecurityHeaders, policies=(("/console", CONSOLE_POLICY), ("/api/docs", DOCS_POLICY))),
+            Middleware(
+                SecurityHeaders,
+                policies=(("/console", CONSOLE_POLICY), ("/enroll/web", CONSOLE_POLICY), ("/api/docs", DOCS_POLICY)),
+            ),
         ],
         lifespan=lifespan,
     )

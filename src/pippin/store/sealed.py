@@ -12,6 +12,7 @@ from pippin.store.models import (
     CheckinMessage,
     DEPToken,
     Enrollment,
+    EnrollmentLink,
     PKIAuthority,
     PushCertificate,
     PushVendorCertificate,
@@ -31,4 +32,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     Enrollment.unlock_token_encrypted,
     Enrollment.bootstrap_token_encrypted,
     CheckinMessage.raw_encrypted,
+    EnrollmentLink.challenge_encrypted,
 )

@@ -16,8 +16,11 @@ from pippin.store.models.dep_profile import (
 from pippin.store.models.dep_token import CursorKind, DEPToken, TokenStatus
 from pippin.store.models.device import AppleStatus, Device, ProfileStatus
 from pippin.store.models.device_state_count import DeviceStateCount
+from pippin.store.models.directory_user import DirectoryUser
 from pippin.store.models.enrollment import Enrollment, EnrollmentStatus
 from pippin.store.models.enrollment_challenge import EnrollmentChallenge
+from pippin.store.models.enrollment_link import EnrollmentLink
+from pippin.store.models.enrollment_web_state import EnrollmentWebState
 from pippin.store.models.issued_certificate import IssuedCertificate
 from pippin.store.models.master_key import MASTER_KEY_CHECK_ID, MasterKeyCheck, SigningKey
 from pippin.store.models.pki_authority import PKI_AUTHORITY_ID, PKIAuthority
@@ -48,9 +51,12 @@ __all__ = [
     "DEPToken",
     "Device",
     "DeviceStateCount",
+    "DirectoryUser",
     "Enrollment",
     "EnrollmentChallenge",
+    "EnrollmentLink",
     "EnrollmentStatus",
+    "EnrollmentWebState",
     "IssuedCertificate",
     "MasterKeyCheck",
     "PKIAuthority",
