@@ -124,6 +124,7 @@ def create_mdm_server(body: MDMServerCreate, request: Request) -> dict[str, Any]
             public_key_pem=body.public_key_pem,
             admin_apple_id=body.admin_apple_id,
             now=state.clock.now(),
+            wall_now=state.clock.wall_now(),
         )
         return {"server_uuid": server.server_uuid, "name": server.name}
 
@@ -139,7 +140,7 @@ def replace_public_key(server_uuid: str, body: PublicKeyUpdate, request: Request
     state = sim_state(request)
     with state.transaction() as session:
         server = servers.replace_public_key(
-            session, server_uuid=server_uuid, public_key_pem=body.public_key_pem, now=state.clock.now()
+            session, server_uuid=server_uuid, public_key_pem=body.public_key_pem, wall_now=state.clock.wall_now()
         )
         return {"server_uuid": server.server_uuid, "name": server.name}
 
