@@ -233,3 +233,18 @@ class SimAPNsToken(SimBase):
     created_at: Mapped[datetime] = mapped_column(SimDateTime())
     # Set by DELETE /apns/tokens/{token}: from then on a push answers 410 Unregistered with this time.
     unregistered_at: Mapped[datetime | None] = mapped_column(SimDateTime(), default=None)
+
+
+class SimDeviceIdentity(SimBase):
+    """A device's identity from the simulator's device CA (``factory_ca.py``): made on first request, then kept.
+
+    Like the CAs' keys, the device key is kept in clear: a simulated device's key guards nothing.
+    """
+
+    __tablename__ = "sim_device_identities"
+
+    serial_number: Mapped[str] = mapped_column(ForeignKey("sim_devices.serial_number"), primary_key=True)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(SimDateTime())
+
