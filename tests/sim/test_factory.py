@@ -95,6 +95,8 @@ def test_facts_of_devices_outside_the_catalogue() -> None:
     assert device_facts(bare) == facts
     old = SimDevice(serial_number="DMPXK0ABJF8J", model="iPad (7th generation)", device_family="iPad", extra={})
     assert re.fullmatch(r"[0-9a-f]{40}", device_facts(old).udid)
+    mac = device_facts(SimDevice(serial_number="C02ZZ0ABCDEF", model="Mac 15", device_family="Mac", extra={}))
+    assert mac.product == "Mac14,2" and mac.imei is None and mac.os_version.startswith("15.")
 
 
 def test_the_device_ca_has_apples_shape(sim: RunningSimulator) -> None:

@@ -9,7 +9,8 @@ second simulator on the same state and every client agree on them without a migr
 - Product type (``PRODUCT`` in MachineInfo): Apple's identifier of the model, for iPads the Wi-Fi or cellular
   variant, e.g. ``iPhone17,3`` or ``iPad13,18``. A model name the catalogue does not know (renamed in the portal)
   falls back to the newest model of the device's family.
-- OS version and build: a release of iOS or iPadOS 18 that the model can run, with Apple's build number for it.
+- OS version and build: a release of iOS or iPadOS 18 that the model can run, with Apple's build number for it
+  (macOS 15 for the Macs that tests write into the devices table).
 - IMEI and MEID: only for cellular devices (every iPhone, iPads sold with cellular); the first of the IMEIs and
   MEIDs the portal reports for the device (protocol-10 ``imei``/``meid``), with a valid Luhn check digit.
 """
@@ -49,11 +50,13 @@ PRODUCT_LINES: dict[str, ProductLine] = {
     "iPad mini (6th generation)": ProductLine("iPad14,1", "iPad14,2", 0x8110),
     "iPad Pro 11-inch (4th generation)": ProductLine("iPad14,3", "iPad14,4", 0x8112),
     "iPad (7th generation)": ProductLine("iPad7,11", "iPad7,12", 0x8010),
+    # Not in the portal's catalogue; Macs reach the simulator only through tests that write devices directly.
+    "MacBook Air (M2)": ProductLine("Mac14,2", None, 0x8112),
 }
-_FAMILY_DEFAULT = {"iPhone": "iPhone 16", "iPad": "iPad (10th generation)"}
+_FAMILY_DEFAULT = {"iPhone": "iPhone 16", "iPad": "iPad (10th generation)", "Mac": "MacBook Air (M2)"}
 
 #: iOS and iPadOS 18 releases with Apple's build numbers; every model of the catalogue runs them all.
-OS_RELEASES: tuple[tuple[str, str], ...] = (
+IOS_RELEASES: tuple[tuple[str, str], ...] = (
     ("18.0", "22A3354"),
     ("18.0.1", "22A3370"),
     ("18.1", "22B83"),
@@ -68,6 +71,15 @@ OS_RELEASES: tuple[tuple[str, str], ...] = (
     ("18.5", "22F76"),
     ("18.6", "22G86"),
     ("18.6.2", "22G100"),
+)
+MACOS_RELEASES: tuple[tuple[str, str], ...] = (
+    ("15.0", "24A335"),
+    ("15.1", "24B83"),
+    ("15.2", "24C101"),
+    ("15.3", "24D60"),
+    ("15.4", "24E248"),
+    ("15.5", "24F74"),
+    ("15.6", "24G84"),
 )
 
 
@@ -101,7 +113,8 @@ def device_facts(device: SimDevice) -> DeviceFacts:
     cellular = is_cellular(device)
     imei, meid = _cellular_identifiers(device) if cellular else (None, None)
     product = line.cellular_product if cellular and line.cellular_product else line.wifi_product
-    os_version, build_version = OS_RELEASES[_digest_int(device.serial_number, "os") % len(OS_RELEASES)]
+    releases = MACOS_RELEASES if device.device_family == "Mac" else IOS_RELEASES
+    os_version, build_version = releases[_digest_int(device.serial_number, "os") % len(releases)]
     return DeviceFacts(
         serial_number=device.serial_number,
         udid=udid(device.serial_number, chip_id=line.chip_id),
@@ -119,8 +132,8 @@ def product_line(model: str, family: str) -> ProductLine:
 
 
 def is_cellular(device: SimDevice) -> bool:
-    """iPhones always are; an iPad is when the portal lists IMEIs for it (a Wi-Fi + Cellular model)."""
-    return device.device_family != "iPad" or bool(_first((device.extra or {}).get("imei")))
+    """iPhones always are; an iPad (or another device) is when the portal lists IMEIs for it."""
+    return device.device_family == "iPhone" or bool(_first((device.extra or {}).get("imei")))
 
 
 def udid(serial_number: str, *, chip_id: int) -> str:
