@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date
 from typing import Any
 
 import httpx
@@ -12,7 +13,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import pkcs7
 
 from pippin.dep.client import DEPClient, OAuthCredentials
-from pippin.dep.errors import CursorExhausted, CursorExpired, CursorInvalid, TermsNotSigned, TokenExpired, TokenRejected
+from pippin.dep.errors import (
+    CursorExhausted,
+    CursorExpired,
+    CursorInvalid,
+    DEPRequestRejected,
+    TermsNotSigned,
+    TokenExpired,
+    TokenRejected,
+)
 from pippin.dep.wire import Profile
 from tests.sim.portal_client import assign, create_devices, create_server, default_certificate_pem, rsa_key
 from tests.simulator import RunningSimulator
@@ -169,6 +178,23 @@ def test_profiles_define_read_assign_and_remove(apple: RunningSimulator, client:
     detail = details[serials[0]].device
     assert detail is not None and detail.profile_uuid == defined.profile_uuid
     assert client.remove_profile([serials[0]]) == {serials[0]: "SUCCESS"}
+
+
+def test_replacement_details_of_a_replaced_device(apple: RunningSimulator, client: DEPClient, server_uuid: str) -> None:
+    original, replacement = create_devices(apple.portal, 2)
+    assign(apple.portal, server_uuid, [original, replacement])
+    marked = apple.portal.post(
+        f"/portal/devices/{replacement}/replacement",
+        json={"original_serial_number": original, "replacement_date": "2026-05-06"},
+    )
+    assert marked.status_code == 201, marked.text
+    details = client.replacement_details(replacement)
+    assert (details.serial_number, details.original_device_serial_number) == (replacement, original)
+    assert details.replacement_date == date(2026, 5, 6)
+    detail = client.device_details([replacement])[replacement].device
+    assert detail is not None and detail.is_replacement_device is True
+    with pytest.raises(DEPRequestRejected):
+        client.replacement_details(original)
 
 
 def test_client_completes_through_injected_faults(

@@ -6,7 +6,7 @@ import base64
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -15,10 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import func, select
 
+from pippin.sim import push_ca
 from pippin.sim.models import SimCertificateAuthority
 from pippin.sim.push_ca import APNS_PRODUCTION_OID, MDM_CSR_SIGNING_OID, push_ca_certificates
 from pippin.sim.state import open_state
 from tests.sim.push_client import (
+    Vendor,
     create_push_certificate,
     csr_der,
     customer_key,
@@ -150,7 +152,7 @@ def test_expiry_and_the_renewal_grace_period_follow_the_simulator_clock(sim: Run
     sim.state.advance_clock(366 * 24 * 3600)
     listed = sim.portal.get("/portal/push/certificates", params={"apple_id": "admin@example.com"}).json()
     assert listed["certificates"][0]["status"] == "expired"
-    # The vendor certificate expired too: a fresh one signs the renewal, within 30 days of expiry.
+    # A fresh vendor certificate signs the renewal, within 30 days of expiry.
     fresh = get_vendor(sim.portal)
     renewed = renew(sim.portal, issued["serial"], signed_request(fresh))
     assert renewed.status_code == 201 and renewed.json()["topic"] == issued["topic"]
@@ -165,9 +167,13 @@ def test_expiry_and_the_renewal_grace_period_follow_the_simulator_clock(sim: Run
 
 
 def test_an_expired_vendor_certificate_is_refused(sim: RunningSimulator) -> None:
-    vendor = get_vendor(sim.portal)
-    request = signed_request(vendor)
-    sim.state.advance_clock(365 * 24 * 3600 + 1)
+    """Expired by the wall clock, by which vendors date their certificates (the simulator's clock has no say)."""
+    with sim.state.transaction() as session:
+        authorities = push_ca.load_authorities(session, now=sim.state.clock.now())
+    a_year_ago = datetime.now(UTC) - timedelta(days=366)
+    issued = push_ca.issue_vendor_certificate(authorities, vendor_name="Old", now=a_year_ago)
+    chain_pem = "".join(push_ca.certificate_pem(cert) for cert in [issued.certificate, *issued.chain])
+    request = signed_request(Vendor(certificate=issued.certificate, key=issued.private_key, chain_pem=chain_pem))
     response = upload(sim.portal, request)
     assert response.status_code == 400 and response.json()["error"] == "vendor_certificate_expired"
     listed = sim.portal.get("/portal/push/certificates", params={"apple_id": "admin@example.com"}).json()

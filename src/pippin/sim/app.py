@@ -1,11 +1,11 @@
 """The simulator's one HTTP app: Apple's DEP API at Apple's paths, the Business Manager portal, the Push
-Certificates Portal, and APNs' device side."""
+Certificates Portal, APNs' device side, and the factory (device facts and identities)."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
-from pippin.sim import apns_devices, controls, dep_api, portal, push_pages, push_portal, wire
+from pippin.sim import apns_devices, controls, dep_api, factory, portal, push_pages, push_portal, wire
 from pippin.sim.apns_delivery import APNsDelivery
 from pippin.sim.state import SimState
 
@@ -25,5 +25,6 @@ def create_app(state: SimState, *, apns: APNsDelivery | None = None) -> FastAPI:
     app.include_router(push_portal.router)
     app.include_router(push_pages.router)
     app.include_router(apns_devices.router)
+    app.include_router(factory.router)
     wire.install_error_pages(app)
     return app

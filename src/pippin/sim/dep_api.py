@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from pippin.sim import account, device_actions, device_feed, profiles
+from pippin.sim import account, device_actions, device_feed, enrollment_services, profiles
 from pippin.sim.exchange import DEPCall, serve, serve_session
 
 router = APIRouter(include_in_schema=False)
@@ -76,6 +76,26 @@ def _remove_profile(call: DEPCall) -> dict[str, Any]:
     return profiles.remove_profile(call.session, _caller(call), call.body)
 
 
+def _beta_tokens(call: DEPCall) -> dict[str, Any]:
+    return enrollment_services.beta_enrollment_tokens(call.session)
+
+
+def _get_discovery(call: DEPCall) -> dict[str, Any]:
+    return enrollment_services.get_service_discovery(call.session, server=call.server)
+
+
+def _set_discovery(call: DEPCall) -> dict[str, Any]:
+    return enrollment_services.set_service_discovery(call.session, server=call.server, now=call.now, body=call.body)
+
+
+def _remove_discovery(call: DEPCall) -> dict[str, Any]:
+    return enrollment_services.remove_service_discovery(call.session, server=call.server)
+
+
+def _replacement_details(call: DEPCall) -> dict[str, Any]:
+    return enrollment_services.replacement_details(call.session, server=call.server, query=dict(call.query))
+
+
 @router.get("/session")
 async def session(request: Request) -> Response:
     return await serve_session(request)
@@ -135,3 +155,28 @@ async def assign_profile_legacy(request: Request) -> Response:
 @router.delete("/profile/devices")
 async def remove_profile(request: Request) -> Response:
     return await serve(request, "delete_profile_devices", _remove_profile, with_body=True)
+
+
+@router.get("/device/replacementDetails")
+async def replacement_details(request: Request) -> Response:
+    return await serve(request, "get_device_replacementdetails", _replacement_details, with_body=False)
+
+
+@router.get("/os-beta-enrollment/tokens")
+async def beta_enrollment_tokens(request: Request) -> Response:
+    return await serve(request, "get_os_beta_enrollment_tokens", _beta_tokens, with_body=False)
+
+
+@router.get("/account-driven-enrollment/profile")
+async def get_service_discovery(request: Request) -> Response:
+    return await serve(request, "get_account_driven_enrollment_profile", _get_discovery, with_body=False)
+
+
+@router.post("/account-driven-enrollment/profile")
+async def set_service_discovery(request: Request) -> Response:
+    return await serve(request, "post_account_driven_enrollment_profile", _set_discovery, with_body=True)
+
+
+@router.delete("/account-driven-enrollment/profile")
+async def remove_service_discovery(request: Request) -> Response:
+    return await serve(request, "delete_account_driven_enrollment_profile", _remove_discovery, with_body=False)

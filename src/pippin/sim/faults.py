@@ -48,6 +48,11 @@ ENDPOINTS = (
     "put_profile_devices",
     "delete_profile_devices",
     "post_device_activationlock",
+    "get_device_replacementdetails",
+    "get_os_beta_enrollment_tokens",
+    "get_account_driven_enrollment_profile",
+    "post_account_driven_enrollment_profile",
+    "delete_account_driven_enrollment_profile",
 )
 APNS_ENDPOINT = "post_apns_device"
 ALL_ENDPOINTS = "all"

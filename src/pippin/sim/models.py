@@ -8,10 +8,10 @@ with no upgrade path to promise).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -233,3 +233,51 @@ class SimAPNsToken(SimBase):
     created_at: Mapped[datetime] = mapped_column(SimDateTime())
     # Set by DELETE /apns/tokens/{token}: from then on a push answers 410 Unregistered with this time.
     unregistered_at: Mapped[datetime | None] = mapped_column(SimDateTime(), default=None)
+
+
+class SimDeviceIdentity(SimBase):
+    """A device's identity from the simulator's device CA (``factory_ca.py``): made on first request, then kept.
+
+    Like the CAs' keys, the device key is kept in clear: a simulated device's key guards nothing.
+    """
+
+    __tablename__ = "sim_device_identities"
+
+    serial_number: Mapped[str] = mapped_column(ForeignKey("sim_devices.serial_number"), primary_key=True)
+    private_key_pem: Mapped[str] = mapped_column(Text)
+    certificate_pem: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(SimDateTime())
+
+
+class SimReplacement(SimBase):
+    """A device AppleCare gave the organisation in place of another (``GET /device/replacementDetails``)."""
+
+    __tablename__ = "sim_replacements"
+
+    serial_number: Mapped[str] = mapped_column(ForeignKey("sim_devices.serial_number"), primary_key=True)
+    original_serial_number: Mapped[str] = mapped_column(String(64))
+    replacement_date: Mapped[date] = mapped_column(Date)
+
+
+class SimServiceDiscovery(SimBase):
+    """An MDM server's account-driven enrollment service discovery URL (``/account-driven-enrollment/profile``)."""
+
+    __tablename__ = "sim_service_discovery"
+
+    server_id: Mapped[int] = mapped_column(ForeignKey("sim_mdm_servers.id"), primary_key=True)
+    url: Mapped[str] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(SimDateTime())
+
+
+class SimBetaProgram(SimBase):
+    """The organisation's AppleSeed for IT settings: whether beta access is on, and its beta enrollment tokens.
+
+    One row, made with default tokens on first use (``GET /os-beta-enrollment/tokens``).
+    """
+
+    __tablename__ = "sim_beta_program"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # [{"token", "title", "os"}, ...] as Apple's SeedBuildToken objects.
+    tokens: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)

@@ -128,6 +128,7 @@ async def add_server(request: Request) -> Response:
                 public_key_pem=pem.decode("utf-8", "replace"),
                 admin_apple_id=form_text(form, "admin_apple_id"),
                 now=state.clock.now(),
+                wall_now=state.clock.wall_now(),
             )
             return f"Added {server.name} ({server.server_uuid}). Download its token below."
 

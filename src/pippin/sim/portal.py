@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Coroutine
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -22,9 +23,9 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from pippin.sim import activation, assignment, inventory, pages, servers, tokens
+from pippin.sim import activation, assignment, enrollment_services, inventory, pages, servers, tokens
 from pippin.sim.models import SimDevice, SimMDMServer, SimProfile
-from pippin.sim.portal_errors import PortalError, not_found, read_capped_body
+from pippin.sim.portal_errors import PortalError, invalid, not_found, read_capped_body
 from pippin.sim.state import SimState
 
 
@@ -110,6 +111,24 @@ class AssignmentDelete(Strict):
     serials: list[Any] = Field(max_length=assignment.MAX_SERIALS_PER_REQUEST)
 
 
+class ReplacementCreate(Strict):
+    original_serial_number: StrictStr = Field(max_length=64)
+    replacement_date: StrictStr | None = Field(
+        default=None, pattern=r"^\d{4}-\d{2}-\d{2}$", description="YYYY-MM-DD; today by the simulator's clock."
+    )
+
+
+class BetaToken(Strict):
+    token: StrictStr
+    title: StrictStr
+    os: StrictStr
+
+
+class BetaProgramUpdate(Strict):
+    enabled: bool
+    tokens: list[BetaToken] | None = Field(default=None, max_length=enrollment_services.MAX_BETA_TOKENS)
+
+
 class CloudConfigurationRequest(Strict):
     serial_number: StrictStr = Field(max_length=64)
 
@@ -124,6 +143,7 @@ def create_mdm_server(body: MDMServerCreate, request: Request) -> dict[str, Any]
             public_key_pem=body.public_key_pem,
             admin_apple_id=body.admin_apple_id,
             now=state.clock.now(),
+            wall_now=state.clock.wall_now(),
         )
         return {"server_uuid": server.server_uuid, "name": server.name}
 
@@ -139,7 +159,7 @@ def replace_public_key(server_uuid: str, body: PublicKeyUpdate, request: Request
     state = sim_state(request)
     with state.transaction() as session:
         server = servers.replace_public_key(
-            session, server_uuid=server_uuid, public_key_pem=body.public_key_pem, now=state.clock.now()
+            session, server_uuid=server_uuid, public_key_pem=body.public_key_pem, wall_now=state.clock.wall_now()
         )
         return {"server_uuid": server.server_uuid, "name": server.name}
 
@@ -214,6 +234,45 @@ def update_device(serial_number: str, body: DeviceUpdate, request: Request) -> d
         changes: dict[str, str | None] = body.model_dump(exclude_unset=True)
         device = inventory.update_device(session, serial_number=serial_number, changes=changes, now=state.clock.now())
         return inventory.device_view(device, server_uuid=_server_uuid(session, device.server_id))
+
+
+@router.post("/portal/devices/{serial_number}/replacement", status_code=201)
+def mark_replacement(serial_number: str, body: ReplacementCreate, request: Request) -> dict[str, Any]:
+    """Record that AppleCare gave ``serial_number`` in place of ``original_serial_number``."""
+    try:
+        day = None if body.replacement_date is None else date.fromisoformat(body.replacement_date)
+    except ValueError:
+        raise invalid("invalid_field", "replacement_date is not a date (YYYY-MM-DD).") from None
+    state = sim_state(request)
+    with state.transaction() as session:
+        now = state.clock.now()
+        replacement = enrollment_services.mark_replacement(
+            session,
+            serial_number=serial_number,
+            original_serial_number=body.original_serial_number,
+            replacement_date=day or now.date(),
+            now=now,
+        )
+        return {
+            "serial_number": replacement.serial_number,
+            "original_device_serial_number": replacement.original_serial_number,
+            "replacement_date": replacement.replacement_date.isoformat(),
+        }
+
+
+@router.get("/portal/beta-enrollment")
+def read_beta_program(request: Request) -> dict[str, Any]:
+    with sim_state(request).transaction() as session:
+        return enrollment_services.beta_program_view(enrollment_services.beta_program(session))
+
+
+@router.put("/portal/beta-enrollment")
+def update_beta_program(body: BetaProgramUpdate, request: Request) -> dict[str, Any]:
+    """Turn AppleSeed for IT on or off, and replace the beta enrollment tokens when ``tokens`` is given."""
+    tokens = None if body.tokens is None else [token.model_dump() for token in body.tokens]
+    with sim_state(request).transaction() as session:
+        program = enrollment_services.set_beta_program(session, enabled=body.enabled, tokens=tokens)
+        return enrollment_services.beta_program_view(program)
 
 
 @router.post("/portal/assignments")

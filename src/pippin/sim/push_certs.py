@@ -28,16 +28,26 @@ RENEWAL_GRACE = timedelta(days=30)
 MAX_IDENTIFIER_LENGTH = 128
 
 
-def create_certificate(session: Session, *, apple_id: str, upload: str | bytes, now: datetime) -> SimPushCertificate:
-    """Upload a signed request as a new certificate: a new topic."""
+def create_certificate(
+    session: Session, *, apple_id: str, upload: str | bytes, now: datetime, wall_now: datetime
+) -> SimPushCertificate:
+    """Upload a signed request as a new certificate: a new topic.
+
+    The vendor certificate in the request is checked at ``wall_now`` (the real time, by which the vendor dated
+    it); the push certificate is issued at ``now``, the simulator's clock.
+    """
     apple_id = _owner(apple_id)
-    return _issue(session, apple_id=apple_id, upload=upload, topic=TOPIC_PREFIX + str(uuid.uuid4()), now=now)
+    topic = TOPIC_PREFIX + str(uuid.uuid4())
+    return _issue(session, apple_id=apple_id, upload=upload, topic=topic, now=now, wall_now=wall_now)
 
 
 def renew_certificate(
-    session: Session, *, apple_id: str, identifier: str, upload: str | bytes, now: datetime
+    session: Session, *, apple_id: str, identifier: str, upload: str | bytes, now: datetime, wall_now: datetime
 ) -> SimPushCertificate:
-    """Renew the certificate named by serial or topic with a new signed request: same topic, a new year."""
+    """Renew the certificate named by serial or topic with a new signed request: same topic, a new year.
+
+    As for :func:`create_certificate`, the request's vendor certificate is checked at ``wall_now``.
+    """
     apple_id = _owner(apple_id)
     current = _current(session, get_certificate(session, apple_id=apple_id, identifier=identifier))
     if current.not_after + RENEWAL_GRACE <= now:
@@ -47,7 +57,7 @@ def renew_certificate(
             f"This certificate expired on {current.not_after:%Y-%m-%d}, more than {RENEWAL_GRACE.days} days ago, and "
             "can no longer be renewed. Create a new certificate: it gets a new topic, so every device must re-enroll.",
         )
-    certificate = _issue(session, apple_id=apple_id, upload=upload, topic=current.topic, now=now)
+    certificate = _issue(session, apple_id=apple_id, upload=upload, topic=current.topic, now=now, wall_now=wall_now)
     certificate.renewed_from_serial = current.serial
     current.renewed_at = now
     return certificate
@@ -111,9 +121,11 @@ def status(row: SimPushCertificate, *, now: datetime) -> str:
     return "renewed" if row.renewed_at is not None else "active"
 
 
-def _issue(session: Session, *, apple_id: str, upload: str | bytes, topic: str, now: datetime) -> SimPushCertificate:
+def _issue(
+    session: Session, *, apple_id: str, upload: str | bytes, topic: str, now: datetime, wall_now: datetime
+) -> SimPushCertificate:
     authorities = push_ca.load_authorities(session, now=now)
-    request = verify_request(upload, authorities=authorities, now=now)
+    request = verify_request(upload, authorities=authorities, now=wall_now)
     not_before = now.replace(microsecond=0)
     certificate = push_ca.issue_push_certificate(
         authorities,

@@ -61,7 +61,9 @@ async def upload_request(request: Request) -> Response:
 
     def create(state: SimState) -> str:
         with state.transaction() as session:
-            row = push_certs.create_certificate(session, apple_id=apple_id, upload=data, now=state.clock.now())
+            row = push_certs.create_certificate(
+                session, apple_id=apple_id, upload=data, now=state.clock.now(), wall_now=state.clock.wall_now()
+            )
             return f"Created a push certificate for topic {row.topic}. Download it below."
 
     notice = await run_work(request, create)
@@ -76,7 +78,12 @@ async def renew(identifier: str, request: Request) -> Response:
     def run(state: SimState) -> str:
         with state.transaction() as session:
             row = push_certs.renew_certificate(
-                session, apple_id=apple_id, identifier=identifier, upload=data, now=state.clock.now()
+                session,
+                apple_id=apple_id,
+                identifier=identifier,
+                upload=data,
+                now=state.clock.now(),
+                wall_now=state.clock.wall_now(),
             )
             return f"Renewed: topic {row.topic} kept, new certificate valid until {row.not_after:%Y-%m-%d}."
 

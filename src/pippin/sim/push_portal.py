@@ -68,15 +68,17 @@ class PushCertificateList(BaseModel):
 
 @router.post("/vendor-certificates", status_code=201, response_model=VendorCertificateRead)
 def create_vendor_certificate(body: VendorCertificateCreate, request: Request) -> dict[str, Any]:
-    """A test MDM vendor certificate and its key (real vendors get theirs from Apple's developer programme)."""
+    """A test MDM vendor certificate and its key (real vendors get theirs from Apple's developer programme).
+
+    Dated by the wall clock: the vendor's tools and the portal's upload check judge it by real time.
+    """
     name = body.vendor_name.strip()
     if not name or len(name) > MAX_VENDOR_NAME or any(ord(char) < 32 for char in name):
         raise invalid("invalid_field", f"vendor_name must be one line of 1 to {MAX_VENDOR_NAME} characters.")
     state = sim_state(request)
     with state.transaction() as session:
-        now = state.clock.now()
-        authorities = push_ca.load_authorities(session, now=now)
-    vendor = push_ca.issue_vendor_certificate(authorities, vendor_name=name, now=now)
+        authorities = push_ca.load_authorities(session, now=state.clock.now())
+    vendor = push_ca.issue_vendor_certificate(authorities, vendor_name=name, now=state.clock.wall_now())
     certificate_pem = push_ca.certificate_pem(vendor.certificate)
     return {
         "certificate_pem": certificate_pem,
@@ -106,7 +108,9 @@ def create_push_certificate(body: PushCertificateUpload, request: Request) -> di
     state = sim_state(request)
     with state.transaction() as session:
         now = state.clock.now()
-        row = push_certs.create_certificate(session, apple_id=body.apple_id, upload=body.request, now=now)
+        row = push_certs.create_certificate(
+            session, apple_id=body.apple_id, upload=body.request, now=now, wall_now=state.clock.wall_now()
+        )
         return push_certs.certificate_view(row, now=now)
 
 
@@ -153,6 +157,11 @@ def renew_push_certificate(identifier: str, body: PushCertificateUpload, request
     with state.transaction() as session:
         now = state.clock.now()
         row = push_certs.renew_certificate(
-            session, apple_id=body.apple_id, identifier=identifier, upload=body.request, now=now
+            session,
+            apple_id=body.apple_id,
+            identifier=identifier,
+            upload=body.request,
+            now=now,
+            wall_now=state.clock.wall_now(),
         )
         return push_certs.certificate_view(row, now=now)

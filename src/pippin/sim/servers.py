@@ -23,12 +23,16 @@ MAX_APPLE_ID_LENGTH = 320
 
 
 def create_server(
-    session: Session, *, name: str, public_key_pem: str, admin_apple_id: str, now: datetime
+    session: Session, *, name: str, public_key_pem: str, admin_apple_id: str, now: datetime, wall_now: datetime
 ) -> SimMDMServer:
-    """Add an MDM server with the certificate its token will be encrypted to."""
+    """Add an MDM server with the certificate its token will be encrypted to.
+
+    The certificate's validity is checked at ``wall_now`` (the real time): the MDM server dated it by its own
+    clock, which the simulator's settable one (``now``, the server's creation time) may be far ahead of.
+    """
     name = _clean_text(name, field="name", limit=MAX_NAME_LENGTH)
     admin_apple_id = _clean_apple_id(admin_apple_id)
-    certificate = load_certificate_pem(public_key_pem, now=now)
+    certificate = load_certificate_pem(public_key_pem, now=wall_now)
     server = SimMDMServer(
         server_uuid=secrets.token_hex(16).upper(),
         name=name,
@@ -91,9 +95,10 @@ def server_view(server: SimMDMServer, *, device_count: int, token: SimServerToke
     }
 
 
-def replace_public_key(session: Session, *, server_uuid: str, public_key_pem: str, now: datetime) -> SimMDMServer:
-    """Upload a new certificate: later downloads encrypt to it; the current token keeps working."""
-    certificate = load_certificate_pem(public_key_pem, now=now)
+def replace_public_key(session: Session, *, server_uuid: str, public_key_pem: str, wall_now: datetime) -> SimMDMServer:
+    """Upload a new certificate, valid at ``wall_now`` (the real time): later downloads encrypt to it; the
+    current token keeps working."""
+    certificate = load_certificate_pem(public_key_pem, now=wall_now)
     server = get_server(session, server_uuid=server_uuid)
     server.public_key_pem = normalized_pem(certificate)
     return server

@@ -27,6 +27,12 @@ class SimClock:
     def now(self) -> datetime:
         return datetime.now(UTC) + self.offset
 
+    def wall_now(self) -> datetime:
+        """The real time, whatever the offset. Clients stamp the certificates they upload with it, and check
+        those the simulator gives them (vendor certificates, device identities) against it, so certificate
+        validity is judged by it, not by the settable clock."""
+        return datetime.now(UTC)
+
 
 @dataclass
 class SimState:

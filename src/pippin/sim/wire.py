@@ -121,9 +121,10 @@ async def read_body(request: Request) -> bytes:
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
-    """404/405 at Apple's paths look like Apple's; the simulator's own APIs (``/portal``, ``/apns``) keep JSON."""
+    """404/405 at Apple's paths look like Apple's; the simulator's own APIs (``/portal``, ``/apns``, ``/factory``) keep
+    JSON."""
     assert isinstance(exc, StarletteHTTPException)
-    if request.url.path.startswith(("/portal", "/apns")):
+    if request.url.path.startswith(("/portal", "/apns", "/factory")):
         return await http_exception_handler(request, exc)
     code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "BAD_REQUEST")
     return apple_error(AppleError(exc.status_code, code))
