@@ -9,22 +9,29 @@ import html
 import plistlib
 import secrets
 import threading
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
+from sqlalchemy import select, update
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from pippin.sim.iphone.device_state import DeviceState, StateDirectory
+from pippin.sim.models import SimDevice, SimMDMServer, SimProfile
 from tests.servers import serve_in_thread
-from tests.sim.iphone.pki import DeviceIdentity, SCEPAuthority, issue, new_ca, sign_profile, verify_cms
+from tests.sim.iphone.pki import DeviceIdentity, SCEPAuthority, facts, issue, new_ca, sign_profile, verify_cms
 from tests.sim.iphone.profiles import enrollment_profile, plist
+from tests.sim.portal_client import assign, create_devices, create_server
+from tests.simulator import RunningSimulator
 
 PROFILE_TYPE = "application/x-apple-aspen-config"
+DEVICE_CA = new_ca("Simulated iPhone Device CA")
 
 
 @dataclass
@@ -144,3 +151,29 @@ def run_mdm_server(server: MDMServer) -> Iterator[MDMServer]:
     with serve_in_thread(app, lifespan="off") as base_url:
         server.base_url = base_url
         yield server
+
+
+def device_assigned_to(
+    apple: RunningSimulator, mdm: MDMServer, states: StateDirectory, *, os_version: str = "18.1", **profile: Any
+) -> str:
+    """A new device of the simulator assigned a DEP profile that points at ``mdm``; its factory facts and identity
+    are put in its saved state (made here, standing in for the simulator's factory). Returns its serial."""
+    server = create_server(apple.portal)
+    (serial,) = create_devices(apple.portal, 1)
+    assign(apple.portal, server, [serial])
+    body = {"url": f"{mdm.base_url}/enroll", "anchor_certs": [mdm.anchor_b64()], **profile}
+    profile_uuid = uuid.uuid4().hex.upper()
+    with apple.state.transaction() as session:
+        server_id = session.scalars(select(SimMDMServer.id).where(SimMDMServer.server_uuid == server)).one()
+        now = apple.state.clock.now()
+        session.add(SimProfile(profile_uuid=profile_uuid, server_id=server_id, body=body, created_at=now))
+        session.execute(
+            update(SimDevice)
+            .where(SimDevice.serial_number == serial)
+            .values(profile_uuid=profile_uuid, profile_status="assigned", profile_assign_time=now)
+        )
+    identity = issue(DEVICE_CA, serial)
+    states.save(
+        DeviceState(serial_number=serial, facts=facts(serial, os_version=os_version), factory_identity=identity)
+    )
+    return serial

@@ -12,21 +12,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
 
 from pippin.sim.apns_delivery import Notification
 from pippin.sim.iphone.device import SimulatedDevice
 from pippin.sim.iphone.device_state import DeviceState, StateDirectory
 from pippin.sim.iphone.errors import RemovalRefused, SetupFailed
-from pippin.sim.models import SimDevice, SimMDMServer, SimProfile
-from tests.sim.iphone.mdm_server import MDMServer, run_mdm_server
-from tests.sim.iphone.pki import facts, issue, new_ca
+from tests.sim.iphone.mdm_server import DEVICE_CA, MDMServer, device_assigned_to, run_mdm_server
+from tests.sim.iphone.pki import facts, issue
 from tests.sim.iphone.profiles import TOPIC
-from tests.sim.portal_client import assign, create_devices, create_server
+from tests.sim.portal_client import create_devices
 from tests.simulator import RunningSimulator, run_simulator
 
 WAIT_SECONDS = 30.0  # an upper bound for a thread to react, never a timing the test measures
-DEVICE_CA = new_ca("Simulated iPhone Device CA")
 
 
 @pytest.fixture(scope="module")
@@ -44,30 +41,8 @@ def mdm() -> Iterator[MDMServer]:
 def _device_for(
     apple: RunningSimulator, mdm: MDMServer, tmp_path: Path, *, os_version: str = "18.1", **profile: Any
 ) -> SimulatedDevice:
-    """A device of the simulator assigned a DEP profile pointing at ``mdm``, its factory facts in its state."""
-    server = create_server(apple.portal)
-    (serial,) = create_devices(apple.portal, 1)
-    assign(apple.portal, server, [serial])
-    body = {"url": f"{mdm.base_url}/enroll", "anchor_certs": [mdm.anchor_b64()], **profile}
-    profile_uuid = uuid.uuid4().hex.upper()
-    with apple.state.transaction() as session:
-        server_id = session.scalars(select(SimMDMServer.id).where(SimMDMServer.server_uuid == server)).one()
-        session.add(
-            SimProfile(profile_uuid=profile_uuid, server_id=server_id, body=body, created_at=apple.state.clock.now())
-        )
-        session.execute(
-            update(SimDevice)
-            .where(SimDevice.serial_number == serial)
-            .values(profile_uuid=profile_uuid, profile_status="assigned", profile_assign_time=apple.state.clock.now())
-        )
     states = StateDirectory(tmp_path / "devices")
-    states.save(
-        DeviceState(
-            serial_number=serial,
-            facts=facts(serial, os_version=os_version),
-            factory_identity=issue(DEVICE_CA, serial),
-        )
-    )
+    serial = device_assigned_to(apple, mdm, states, os_version=os_version, **profile)
     return SimulatedDevice(sim_url=apple.base_url, serial_number=serial, states=states)
 
 

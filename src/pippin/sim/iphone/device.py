@@ -51,7 +51,6 @@ class SimulatedDevice:
         user: str | None = None,
         password: str | None = None,
         progress: Progress | None = None,
-        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.serial_number = serial_number
         self._sim_url = sim_url
@@ -59,7 +58,6 @@ class SimulatedDevice:
         self._trust = list(trust)
         self._user, self._password = user, password
         self._progress = progress or (lambda serial, text: None)
-        self._transport = transport
         self.state: DeviceState = states.load(serial_number)
         self.profiles = ProfileStore.from_state(self.state.profiles)
 
@@ -271,15 +269,12 @@ class SimulatedDevice:
         self._progress(self.serial_number, text)
 
     def _sim(self, *, timeout: float = 30.0) -> httpx.Client:
-        return httpx.Client(
-            base_url=self._sim_url, timeout=timeout, transport=self._transport, verify=_ssl_context(self._trust)
-        )
+        return httpx.Client(base_url=self._sim_url, timeout=timeout, verify=_ssl_context(self._trust))
 
     def _mdm_client(self, trust: Sequence[x509.Certificate]) -> httpx.Client:
         return httpx.Client(
             timeout=30.0,
             follow_redirects=True,
-            transport=self._transport,
             verify=_ssl_context(trust),
             headers={"User-Agent": "MDM/1.0"},
         )
