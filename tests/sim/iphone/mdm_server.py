@@ -43,7 +43,9 @@ class MDMServer:
     minimum_os: tuple[str, str] | None = None  # (OSVersion, BuildVersion) below which enrollment is refused
     unrecognized: bool = False
     users: dict[str, str] = field(default_factory=dict)
-    unauthorized: bool = False  # answer 401 to the next connect
+    unauthorized: bool = False  # answer 401 to connects
+    failing: bool = False  # answer 500 to connects
+    failed: threading.Event = field(default_factory=threading.Event)
     machine_infos: list[dict[str, Any]] = field(default_factory=list)
     messages: list[dict[str, Any]] = field(default_factory=list)
     signed_in: list[str] = field(default_factory=list)
@@ -104,6 +106,9 @@ class MDMServer:
         self._record(request, await request.body())
         if self.unauthorized:
             return Response(status_code=401)
+        if self.failing:
+            self.failed.set()
+            return Response(status_code=500)
         self.connected.set()
         return Response(b"")
 

@@ -180,6 +180,39 @@ def test_the_user_cannot_remove_a_locked_enrollment(apple: RunningSimulator, mdm
     assert device.state.enrolled and mdm.message_types() == ["Authenticate", "TokenUpdate"]
 
 
+def test_the_user_cannot_remove_an_mdm_profile_apple_says_is_unremovable(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path, is_mdm_removable=False)
+    device.boot()
+    with pytest.raises(RemovalRefused, match="unremovable"):
+        device.remove_profile("com.example.mdm.enrollment", by_user=True)
+    assert device.state.enrolled
+
+
+def test_a_failed_connect_leaves_the_device_waiting_for_the_next_push(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    token, magic = device.state.push_token, device.state.push_magic
+    assert token and magic
+    mdm.failing = True
+    stop = threading.Event()
+    waiter = threading.Thread(target=device.wait_for_pushes, args=(stop,), kwargs={"wait_seconds": 1.0})
+    waiter.start()
+    try:
+        _push(apple, token, magic)
+        assert mdm.failed.wait(WAIT_SECONDS)
+        mdm.failing = False
+        _push(apple, token, magic)
+        assert mdm.connected.wait(WAIT_SECONDS)
+    finally:
+        stop.set()
+        waiter.join(WAIT_SECONDS)
+    assert device.state.enrolled
+
+
 def test_removing_a_removable_enrollment_checks_out(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
     device = _device_for(apple, mdm, tmp_path)
     device.boot()

@@ -75,6 +75,7 @@ class SimulatedDevice:
                 self._save()
             self._say("asking Apple for its cloud configuration")
             configuration = self._cloud_configuration(sim)
+        self.state.mdm_unremovable = configuration.get("IsMDMUnremovable") is True
         trust = [*self._trust, *_anchor_certificates(configuration)]
         with self._mdm_client(trust) as mdm:
             profile = self._fetch_profile(mdm, configuration, trust)
@@ -219,6 +220,9 @@ class SimulatedDevice:
                     self._say("the server answered 401: removing the MDM profile")
                     self._drop_enrollment(sim)
                     return connects
+                except SetupFailed as exc:
+                    self._say(f"the connection failed ({exc.reason}); waiting for the next push")
+                    continue
                 connects += 1
         return connects
 
@@ -227,8 +231,11 @@ class SimulatedDevice:
         profile = self.profiles.find(identifier)
         if profile is None:
             raise RemovalRefused(f"no profile {identifier!r} is installed")
-        self.profiles.remove(identifier, by_user=by_user)
         payload = profile.payload_of(MDM_TYPE)
+        if by_user and payload is not None and self.state.mdm_unremovable:
+            # The cloud configuration's IsMDMUnremovable locks the MDM profile whatever the profile says.
+            raise RemovalRefused("Apple's cloud configuration makes this device's MDM profile unremovable")
+        self.profiles.remove(identifier, by_user=by_user)
         with self._sim() as sim, self._mdm_client(self._trust_now()) as mdm:
             if payload is not None and payload.get("CheckOutWhenRemoved") is True and self.state.mdm_identity:
                 with contextlib.suppress(SetupFailed):

@@ -33,6 +33,7 @@ class DeviceState:
     push_magic: str | None = None
     unlock_token: bytes | None = None
     enrolled: bool = False
+    mdm_unremovable: bool = False  # the cloud configuration's IsMDMUnremovable
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -46,6 +47,7 @@ class DeviceState:
             "push_magic": self.push_magic,
             "unlock_token": base64.b64encode(self.unlock_token).decode() if self.unlock_token else None,
             "enrolled": self.enrolled,
+            "mdm_unremovable": self.mdm_unremovable,
         }
 
     @classmethod
@@ -63,6 +65,7 @@ class DeviceState:
             push_magic=data.get("push_magic"),
             unlock_token=base64.b64decode(unlock) if unlock else None,
             enrolled=bool(data.get("enrolled")),
+            mdm_unremovable=bool(data.get("mdm_unremovable")),
         )
 
 
