@@ -12,7 +12,7 @@ from asn1crypto import cms, core
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.ciphers import algorithms
 from cryptography.hazmat.primitives.serialization import pkcs7
 from cryptography.x509.oid import NameOID
@@ -22,6 +22,22 @@ from pippin.sim.iphone.identity import DeviceFacts, DeviceIdentity
 NOW = datetime(2026, 12, 1, tzinfo=UTC)
 SCEP = "2.16.840.1.113733.1.9."
 _HASHES = {"sha1": hashes.SHA1, "sha256": hashes.SHA256, "sha512": hashes.SHA512}
+
+
+def issue_ec(ca: DeviceIdentity, name: str) -> DeviceIdentity:
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(ca.certificate.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - timedelta(days=1))
+        .not_valid_after(NOW + timedelta(days=3650))
+        .sign(ca.key, hashes.SHA256())
+    )
+    return DeviceIdentity(key=key, certificate=leaf, chain=(ca.certificate,))
 
 
 def new_key(size: int = 2048) -> rsa.RSAPrivateKey:
@@ -90,8 +106,11 @@ def verify_cms(data: bytes, *, detached: bytes | None = None) -> Verified:
     assert attributes["1.2.840.113549.1.9.4"] == hashlib.new(digest, content).digest()
     to_sign = signer_info["signed_attrs"].untag().dump(force=True)
     public_key = signer.public_key()
-    assert isinstance(public_key, rsa.RSAPublicKey)
-    public_key.verify(signer_info["signature"].native, to_sign, padding.PKCS1v15(), _HASHES[digest]())
+    if isinstance(public_key, ec.EllipticCurvePublicKey):
+        public_key.verify(signer_info["signature"].native, to_sign, ec.ECDSA(_HASHES[digest]()))
+    else:
+        assert isinstance(public_key, rsa.RSAPublicKey)
+        public_key.verify(signer_info["signature"].native, to_sign, padding.PKCS1v15(), _HASHES[digest]())
     return Verified(content=content, signer=signer, digest=digest, attributes=attributes)
 
 

@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import serialization
 from pippin.sim.iphone.device_state import DeviceState, StateDirectory
 from pippin.sim.iphone.errors import SetupFailed
 from pippin.sim.iphone.identity import DeviceFacts, DeviceIdentity
-from tests.sim.iphone.pki import facts, issue, new_ca, new_key
+from tests.sim.iphone.pki import facts, issue, issue_ec, new_ca, new_key
 
 
 def test_the_identity_pem_is_the_key_then_the_certificate_then_the_chain() -> None:
@@ -19,6 +19,11 @@ def test_the_identity_pem_is_the_key_then_the_certificate_then_the_chain() -> No
     loaded = DeviceIdentity.from_pem(identity.to_pem())
     assert loaded.certificate == identity.certificate and loaded.chain == (ca.certificate,)
     assert loaded.key.private_numbers() == identity.key.private_numbers()
+
+
+def test_an_ec_identity_is_taken_too() -> None:
+    identity = issue_ec(new_ca(), "device")
+    assert DeviceIdentity.from_pem(identity.to_pem()).certificate == identity.certificate
 
 
 def test_an_identity_pem_without_a_key_or_with_another_keys_certificate_is_refused() -> None:

@@ -8,7 +8,7 @@ import plistlib
 from asn1crypto import cms
 
 from pippin.sim.iphone.machine_info import device_info_header, machine_info_plist, signed_machine_info
-from tests.sim.iphone.pki import facts, issue, new_ca, verify_cms
+from tests.sim.iphone.pki import facts, issue, issue_ec, new_ca, verify_cms
 
 
 def test_machine_info_is_ber_with_indefinite_lengths_and_sha1_and_verifies() -> None:
@@ -23,6 +23,12 @@ def test_machine_info_is_ber_with_indefinite_lengths_and_sha1_and_verifies() -> 
     verified = verify_cms(signed)
     assert verified.digest == "sha1" and verified.signer == identity.certificate
     assert verified.content == machine_info_plist(facts())
+
+
+def test_a_factory_identity_with_an_ec_key_signs_with_ecdsa_over_sha1() -> None:
+    identity = issue_ec(new_ca("Device CA"), "device")
+    verified = verify_cms(signed_machine_info(facts(), identity))
+    assert verified.digest == "sha1" and verified.signer == identity.certificate
 
 
 def test_a_changed_byte_in_the_content_fails_verification() -> None:

@@ -53,7 +53,7 @@ class SignedContent:
 PrivateKey = rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
 
 
-def sign_ber_sha1(content: bytes, *, key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> bytes:
+def sign_ber_sha1(content: bytes, *, key: PrivateKey, certificate: x509.Certificate) -> bytes:
     """An attached SignedData over ``content`` as iOS writes MachineInfo: BER, indefinite lengths, SHA-1."""
     attributes = cms.CMSAttributes(
         [
@@ -62,7 +62,11 @@ def sign_ber_sha1(content: bytes, *, key: rsa.RSAPrivateKey, certificate: x509.C
             {"type": "message_digest", "values": [hashlib.sha1(content).digest()]},  # noqa: S324 (what iOS sends)
         ]
     )
-    signature = key.sign(attributes.dump(), asym_padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+    sha1 = hashes.SHA1()  # noqa: S303 (what iOS signs MachineInfo with)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature, algorithm = key.sign(attributes.dump(), ec.ECDSA(sha1)), "sha1_ecdsa"
+    else:
+        signature, algorithm = key.sign(attributes.dump(), asym_padding.PKCS1v15(), sha1), "rsassa_pkcs1v15"
     signer = _asn1_certificate(certificate)
     signer_info = cms.SignerInfo(
         {
@@ -72,7 +76,7 @@ def sign_ber_sha1(content: bytes, *, key: rsa.RSAPrivateKey, certificate: x509.C
             ),
             "digest_algorithm": {"algorithm": "sha1"},
             "signed_attrs": attributes,
-            "signature_algorithm": {"algorithm": "rsassa_pkcs1v15"},
+            "signature_algorithm": {"algorithm": algorithm},
             "signature": signature,
         }
     )

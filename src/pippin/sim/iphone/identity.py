@@ -13,8 +13,10 @@ from typing import Any
 import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 
+from pippin.sim.iphone.cms import PrivateKey
 from pippin.sim.iphone.errors import SetupFailed
 
 _PEM_KEY = re.compile(rb"-----BEGIN PRIVATE KEY-----.+?-----END PRIVATE KEY-----", re.DOTALL)
@@ -68,7 +70,7 @@ class DeviceFacts:
 class DeviceIdentity:
     """A private key and its certificate, with the chain of CAs above it (leaf-most first)."""
 
-    key: rsa.RSAPrivateKey
+    key: PrivateKey  # RSA as Apple's device CA issues them; EC taken too, for other factories
     certificate: x509.Certificate
     chain: tuple[x509.Certificate, ...] = ()
 
@@ -90,12 +92,15 @@ class DeviceIdentity:
             certificates = x509.load_pem_x509_certificates(data)
         except ValueError:
             raise SetupFailed("factory", "the identity PEM does not decode") from None
-        if not isinstance(key, rsa.RSAPrivateKey):
-            raise SetupFailed("factory", "the identity key is not RSA, which device identities are")
-        leaf_key = certificates[0].public_key()
-        if not isinstance(leaf_key, rsa.RSAPublicKey) or leaf_key.public_numbers() != key.public_key().public_numbers():
+        if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+            raise SetupFailed("factory", "the identity key is neither RSA nor EC")
+        if _public_der(certificates[0].public_key()) != _public_der(key.public_key()):
             raise SetupFailed("factory", "the identity PEM's first certificate is not the key's")
         return cls(key=key, certificate=certificates[0], chain=tuple(certificates[1:]))
+
+
+def _public_der(key: PublicKeyTypes) -> bytes:
+    return key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
 def fetch_from_factory(client: httpx.Client, serial_number: str) -> tuple[DeviceFacts, DeviceIdentity]:
