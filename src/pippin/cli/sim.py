@@ -1,4 +1,5 @@
-"""`pippin sim apple`: serve the simulator of Apple's DEP service, Business Manager, push portal and APNs.
+"""`pippin sim apple`: serve the simulator of Apple's DEP service, Business Manager, push portal and APNs;
+`pippin sim devices`: switch simulated iPhones and iPads on, to enroll into an MDM server.
 
 The one product module allowed to import ``pippin.sim`` (it only starts it; Pippin itself meets the
 simulator over HTTP, like Apple).
@@ -25,6 +26,9 @@ if TYPE_CHECKING:
     from pippin.sim.state import SimState
 
 MAX_SEED_DEVICES = 1_000_000
+MAX_BOOTED_DEVICES = 100_000
+MAX_CONCURRENCY = 1000
+_SERIAL = re.compile(r"[A-Za-z0-9]{1,64}")
 _HOST_LABEL = re.compile(r"[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
 
 sim_app = typer.Typer(help="Simulators of Apple's side, for tests and demos.", no_args_is_help=True)
@@ -164,3 +168,153 @@ def _seed_devices(state: SimState, rng: random.Random, count: int) -> None:
             create_devices(session, rng, count=batch, now=state.clock.now())
         remaining -= batch
     stdout.print(f"Created {count:,} unassigned devices.")
+
+
+@sim_app.command("devices")
+def devices(
+    sim_url: str = typer.Option(..., "--sim-url", help="URL of the simulated Apple (`pippin sim apple`)."),
+    serial: list[str] = typer.Option([], "--serial", help="Serial number of a device to switch on (repeatable)."),
+    count: int | None = typer.Option(
+        None, "--count", help="Switch on this many of the simulator's devices that have a DEP profile assigned."
+    ),
+    concurrency: int = typer.Option(8, help=f"Devices in Setup Assistant at once, 1-{MAX_CONCURRENCY}."),
+    user: str | None = typer.Option(None, "--user", help="User who signs in when the enrollment asks (user affinity)."),
+    password: str | None = typer.Option(None, "--password", help="That user's password."),
+    trust_ca: Path | None = typer.Option(
+        None, "--trust-ca", help="PEM file of CA certificates the devices trust (the MDM server's TLS and profile CA)."
+    ),
+    state_dir: Path | None = typer.Option(
+        None, "--state-dir", help="Directory keeping each device's state, so a stopped device can boot again."
+    ),
+    stay: bool = typer.Option(False, "--stay", help="Keep enrolled devices on, waiting for pushes, until Ctrl-C."),
+) -> None:
+    """Switch simulated iPhones and iPads on: each enrolls as in Setup Assistant, into the MDM server Apple names."""
+    import threading
+
+    import httpx
+
+    from pippin.sim.iphone.device import SimulatedDevice
+    from pippin.sim.iphone.device_state import StateDirectory
+    from pippin.sim.iphone.errors import SetupFailed
+    from pippin.sim.iphone.fleet import BootResult, assigned_serials, boot_devices
+
+    base_url = _http_url(sim_url)
+    if bool(serial) == (count is not None):
+        raise InvalidInput("give either --serial (one or more) or --count.", hint="e.g. --count 10 or --serial C02X1")
+    if count is not None and not 1 <= count <= MAX_BOOTED_DEVICES:
+        raise InvalidInput(f"--count {count} is out of range.", hint=f"Use 1 to {MAX_BOOTED_DEVICES:,}.")
+    for value in serial:
+        if not _SERIAL.fullmatch(value):
+            raise InvalidInput("a --serial is not a serial number.", hint="Serial numbers are letters and digits.")
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise InvalidInput(f"--concurrency {concurrency} is out of range.", hint=f"Use 1 to {MAX_CONCURRENCY}.")
+    if (user is None) != (password is None):
+        raise InvalidInput("give --user and --password together.", hint="Both are the directory user's sign-in.")
+    trust = _trusted_cas(trust_ca)
+    if state_dir is not None and state_dir.exists() and not state_dir.is_dir():
+        raise InvalidInput(f"--state-dir {state_dir} is a file, not a directory.", hint="Give a directory.")
+    if count is not None:
+        try:
+            with httpx.Client(base_url=base_url, timeout=30) as sim:
+                serials = assigned_serials(sim, count)
+        except SetupFailed as exc:
+            raise InvalidInput(f"cannot list the simulator's devices: {exc.reason}.", hint="Check --sim-url.") from None
+        if len(serials) < count:
+            raise InvalidInput(
+                f"the simulator has {len(serials)} devices with a DEP profile assigned, fewer than --count {count}.",
+                hint="Assign a profile to more devices (the MDM server's DEP sync does), or ask for fewer.",
+            )
+    else:
+        serials = list(dict.fromkeys(serial))
+    states = StateDirectory(state_dir)
+    lock = threading.Lock()
+
+    def progress(device_serial: str, text: str) -> None:
+        with lock:
+            stdout.print(f"{device_serial}: {text}")
+
+    def report(result: BootResult) -> None:
+        if not result.enrolled:
+            progress(result.serial_number, f"FAILED at {result.step}: {result.reason}")
+
+    booted = []
+    for device_serial in serials:
+        try:
+            booted.append(
+                SimulatedDevice(
+                    sim_url=base_url,
+                    serial_number=device_serial,
+                    states=states,
+                    trust=trust,
+                    user=user,
+                    password=password,
+                    progress=progress,
+                )
+            )
+        except SetupFailed as exc:
+            raise InvalidInput(f"{device_serial}: {exc.reason}.", hint="Check --state-dir.") from None
+    stop = threading.Event()
+    results: list[BootResult] = []
+    runner = threading.Thread(
+        target=lambda: results.extend(
+            boot_devices(booted, concurrency=concurrency, stay=stop if stay else None, on_result=report)
+        ),
+        daemon=True,
+    )
+    runner.start()
+    try:
+        while runner.is_alive():
+            runner.join(0.5)
+    except KeyboardInterrupt:
+        stop.set()
+        stdout.print("Stopping: devices finish what they are doing.")
+        runner.join()
+    _summarise(results, total=len(booted))
+
+
+def _summarise(results: Sequence[object], *, total: int) -> None:
+    from pippin.sim.iphone.fleet import BootResult
+
+    done = [r for r in results if isinstance(r, BootResult)]
+    failed = [r for r in done if not r.enrolled]
+    stdout.print(f"{len(done) - len(failed)} of {total} devices enrolled, {len(failed)} failed.")
+    reasons: dict[str, int] = {}
+    for result in failed:
+        key = f"{result.step}: {result.reason}"
+        reasons[key] = reasons.get(key, 0) + 1
+    for reason, times in sorted(reasons.items(), key=lambda item: -item[1]):
+        stdout.print(f"  {times} x {reason}")
+    if failed or len(done) < total:
+        raise typer.Exit(1)
+
+
+def _http_url(value: str) -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and not parts.query
+        _ = parts.port  # raises for a port that is not a number
+    except ValueError:
+        valid = False
+    if not valid:
+        raise InvalidInput(
+            "--sim-url is not an http(s) URL.", hint="Give the simulator's URL, e.g. --sim-url http://127.0.0.1:8081"
+        )
+    return value.rstrip("/")
+
+
+def _trusted_cas(path: Path | None) -> list[x509.Certificate]:
+    from cryptography import x509
+
+    if path is None:
+        return []
+    try:
+        found = x509.load_pem_x509_certificates(path.read_bytes())
+    except OSError as exc:
+        raise InvalidInput(f"cannot read --trust-ca {path}: {exc.strerror}.", hint="Give a PEM file.") from None
+    except ValueError:
+        raise InvalidInput(
+            f"--trust-ca {path} holds no PEM certificate.", hint="Give a PEM file of CA certificates."
+        ) from None
+    return found

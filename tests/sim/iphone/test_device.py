@@ -1,0 +1,223 @@
+"""A simulated device switched on: the whole of Setup Assistant against the simulated Apple and an MDM server,
+over real HTTP, then pushes, restarts, 401s and removal."""
+
+from __future__ import annotations
+
+import json
+import threading
+import uuid
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pippin.sim.apns_delivery import Notification
+from pippin.sim.iphone.device import SimulatedDevice
+from pippin.sim.iphone.device_state import DeviceState, StateDirectory
+from pippin.sim.iphone.errors import RemovalRefused, SetupFailed
+from tests.sim.iphone.mdm_server import DEVICE_CA, MDMServer, device_assigned_to, run_mdm_server
+from tests.sim.iphone.pki import facts, issue
+from tests.sim.iphone.profiles import TOPIC
+from tests.sim.portal_client import create_devices
+from tests.simulator import RunningSimulator, run_simulator
+
+WAIT_SECONDS = 30.0  # an upper bound for a thread to react, never a timing the test measures
+
+
+@pytest.fixture(scope="module")
+def apple(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSimulator]:
+    with run_simulator(tmp_path_factory.mktemp("sim"), with_apns=True) as running:
+        yield running
+
+
+@pytest.fixture
+def mdm() -> Iterator[MDMServer]:
+    with run_mdm_server(MDMServer()) as running:
+        yield running
+
+
+def _device_for(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path, *, os_version: str = "18.1", **profile: Any
+) -> SimulatedDevice:
+    states = StateDirectory(tmp_path / "devices")
+    serial = device_assigned_to(apple, mdm, states, os_version=os_version, **profile)
+    return SimulatedDevice(sim_url=apple.base_url, serial_number=serial, states=states)
+
+
+def _push(apple: RunningSimulator, token: str, magic: str) -> None:
+    assert apple.apns is not None
+    delivery = apple.apns.delivery
+    payload = json.dumps({"mdm": magic}).encode()
+    delivery.push(
+        token,
+        Notification(
+            apns_id=str(uuid.uuid4()),
+            payload=payload,
+            topic=TOPIC,
+            push_type="mdm",
+            priority=10,
+            expires_at=delivery.now() + timedelta(hours=1),  # kept until the device waits
+            received_at=delivery.now(),
+        ),
+    )
+
+
+def test_a_device_enrolls_over_the_air_and_connects_when_pushed(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path, await_device_configured=True)
+    device.boot()
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    (info,) = mdm.machine_infos
+    assert info["SERIAL"] == device.serial_number and info["OS_VERSION"] == "18.1"
+    update_message = mdm.messages[1]
+    state = device.state
+    assert state.enrolled and state.push_token and state.push_magic
+    assert update_message["Token"] == bytes.fromhex(state.push_token)
+    assert update_message["PushMagic"] == state.push_magic and update_message["AwaitingConfiguration"] is True
+    assert apple.portal.get(f"/apns/tokens/{state.push_token}").json()["topic"] == TOPIC
+    assert mdm.scep.requests[0].subject.rfc4514_string() == "CN=MDM identity,O=Example"
+
+    stop = threading.Event()
+    waiter = threading.Thread(target=device.wait_for_pushes, args=(stop,), kwargs={"wait_seconds": 1.0})
+    waiter.start()
+    try:
+        _push(apple, state.push_token, state.push_magic)
+        assert mdm.connected.wait(WAIT_SECONDS)
+    finally:
+        stop.set()
+        waiter.join(WAIT_SECONDS)
+    assert mdm.messages[-1] == {"Status": "Idle", "UDID": facts().udid}
+
+
+def test_a_device_switched_on_again_stays_enrolled_and_does_not_enroll_twice(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    again = SimulatedDevice(sim_url=apple.base_url, serial_number=device.serial_number, states=device._states)
+    again.boot()
+    assert again.state.enrolled and again.state.push_magic == device.state.push_magic
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+
+
+def test_the_software_update_the_server_requires_is_made_once_and_enrollment_tried_again(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    mdm.minimum_os = ("18.2", "22C152")
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    assert [(i["OS_VERSION"], i["VERSION"]) for i in mdm.machine_infos] == [("18.1", "22B83"), ("18.2", "22C152")]
+    assert mdm.messages[0]["OSVersion"] == "18.2"
+
+
+def test_a_device_that_cannot_request_an_update_stops_clearly(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    mdm.minimum_os = ("17.0", "21A329")
+    device = _device_for(apple, mdm, tmp_path, os_version="16.7")
+    with pytest.raises(SetupFailed, match="cannot ask for") as raised:
+        device.boot()
+    assert raised.value.step == "enrollment" and not mdm.messages
+
+
+def test_an_unrecognised_device_stops_at_enrollment(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
+    mdm.unrecognized = True
+    with pytest.raises(SetupFailed, match="does not recognise"):
+        _device_for(apple, mdm, tmp_path).boot()
+
+
+def test_user_affinity_signs_in_on_the_web_page_then_enrolls(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    mdm.users = {"ann@example.com": "correct horse"}
+    device = _device_for(apple, mdm, tmp_path, configuration_web_url=f"{mdm.base_url}/web")
+    device._user, device._password = "ann@example.com", "correct horse"
+    device.boot()
+    assert mdm.signed_in == ["ann@example.com"] and mdm.message_types() == ["Authenticate", "TokenUpdate"]
+
+
+def test_a_wrong_password_or_none_stops_at_sign_in(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
+    mdm.users = {"ann@example.com": "correct horse"}
+    device = _device_for(apple, mdm, tmp_path, configuration_web_url=f"{mdm.base_url}/web")
+    with pytest.raises(SetupFailed, match="--user and --password"):
+        device.boot()
+    device._user, device._password = "ann@example.com", "wrong"
+    with pytest.raises(SetupFailed, match="not accepted") as raised:
+        device.boot()
+    assert raised.value.step == "sign-in" and not mdm.messages
+
+
+def test_no_profile_assigned_stops_at_the_cloud_configuration(apple: RunningSimulator, tmp_path: Path) -> None:
+    (serial,) = create_devices(apple.portal, 1)
+    states = StateDirectory(tmp_path)
+    states.save(DeviceState(serial_number=serial, facts=facts(serial), factory_identity=issue(DEVICE_CA, serial)))
+    with pytest.raises(SetupFailed, match="not assigned") as raised:
+        SimulatedDevice(sim_url=apple.base_url, serial_number=serial, states=states).boot()
+    assert raised.value.step == "cloud configuration"
+
+
+def test_a_401_makes_the_device_remove_its_mdm_profile(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    token, magic = device.state.push_token, device.state.push_magic
+    assert token and magic
+    mdm.unauthorized = True
+    _push(apple, token, magic)  # stored by APNs until the device waits
+    assert device.wait_for_pushes(threading.Event(), wait_seconds=1.0) == 0
+    assert not device.state.enrolled and device.profiles.mdm_profile() is None
+    assert apple.portal.get(f"/apns/tokens/{token}").json()["unregistered_at"] is not None
+
+
+def test_the_user_cannot_remove_a_locked_enrollment(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
+    mdm.locked = True
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    with pytest.raises(RemovalRefused):
+        device.remove_profile("com.example.mdm.enrollment", by_user=True)
+    assert device.state.enrolled and mdm.message_types() == ["Authenticate", "TokenUpdate"]
+
+
+def test_the_user_cannot_remove_an_mdm_profile_apple_says_is_unremovable(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path, is_mdm_removable=False)
+    device.boot()
+    with pytest.raises(RemovalRefused, match="unremovable"):
+        device.remove_profile("com.example.mdm.enrollment", by_user=True)
+    assert device.state.enrolled
+
+
+def test_a_failed_connect_leaves_the_device_waiting_for_the_next_push(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    token, magic = device.state.push_token, device.state.push_magic
+    assert token and magic
+    mdm.failing = True
+    stop = threading.Event()
+    waiter = threading.Thread(target=device.wait_for_pushes, args=(stop,), kwargs={"wait_seconds": 1.0})
+    waiter.start()
+    try:
+        _push(apple, token, magic)
+        assert mdm.failed.wait(WAIT_SECONDS)
+        mdm.failing = False
+        _push(apple, token, magic)
+        assert mdm.connected.wait(WAIT_SECONDS)
+    finally:
+        stop.set()
+        waiter.join(WAIT_SECONDS)
+    assert device.state.enrolled
+
+
+def test_removing_a_removable_enrollment_checks_out(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    token = device.state.push_token
+    device.remove_profile("com.example.mdm.enrollment", by_user=True)
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "CheckOut"]
+    assert not device.state.enrolled and device._states.load(device.serial_number).enrolled is False
+    assert apple.portal.get(f"/apns/tokens/{token}").json()["unregistered_at"] is not None
