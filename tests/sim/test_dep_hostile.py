@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import func, select
 
-from pippin.sim.models import SimDevice, SimDeviceEvent, SimProfile, SimSession
+from pippin.sim.models import SimDevice, SimDeviceEvent, SimProfile, SimServiceDiscovery, SimSession
 from tests.sim.apple import DEPTestClient, ServerCredentials, seed_devices
 from tests.simulator import RunningSimulator
 
@@ -22,6 +22,7 @@ BODY_ENDPOINTS = [
     ("POST", "/profile/devices"),
     ("PUT", "/profile/devices"),
     ("DELETE", "/profile/devices"),
+    ("POST", "/account-driven-enrollment/profile"),
 ]
 
 _BAD_SERIALS = [
@@ -39,6 +40,11 @@ WRONG_TYPES: dict[str, list[dict[str, object]]] = {
     "/device/activationlock": [{"device": ["x"]}, {"device": 5}, {"device": "x", "escrow_key": 5}],
     "/profile": [{"profile_name": 5, "url": "https://e.com/"}, {"profile_name": "p", "url": ["https://e.com/"]}],
     "/profile/devices": [{"profile_uuid": {}, "devices": ["A"]}, *({"profile_uuid": "A", **b} for b in _BAD_SERIALS)],
+    "/account-driven-enrollment/profile": [
+        {"mdm_service_discovery_url": 5},
+        {"mdm_service_discovery_url": ["https://e.com/"]},
+        {"mdm_service_discovery_url": {"url": "https://e.com/"}},
+    ],
 }
 
 
@@ -47,6 +53,7 @@ def _fingerprint(apple: RunningSimulator) -> tuple[object, ...]:
         return (
             session.scalar(select(func.count()).select_from(SimDeviceEvent)),
             session.scalar(select(func.count()).select_from(SimProfile)),
+            session.scalar(select(func.count()).select_from(SimServiceDiscovery)),
             tuple(
                 session.execute(
                     select(
@@ -118,6 +125,9 @@ def test_wrong_methods_and_unknown_paths(apple: RunningSimulator, armed: DEPTest
         ("GET", "/profile/devices"),
         ("POST", "/session"),
         ("GET", "/devices/disown"),
+        ("PUT", "/account-driven-enrollment/profile"),
+        ("POST", "/os-beta-enrollment/tokens"),
+        ("POST", "/device/replacementDetails"),
     ):
         response = armed.call(method, path)
         assert (response.status_code, response.text) == (405, "METHOD_NOT_ALLOWED"), (method, path)
@@ -131,7 +141,15 @@ def test_wrong_methods_and_unknown_paths(apple: RunningSimulator, armed: DEPTest
 def test_every_endpoint_needs_a_user_agent_and_a_session(apple: RunningSimulator, armed: DEPTestClient) -> None:
     with apple.state.transaction() as session:
         sessions_before = session.scalar(select(func.count()).select_from(SimSession))
-    for method, path in [("GET", "/account"), ("GET", "/profile?profile_uuid=X"), *BODY_ENDPOINTS]:
+    reads = [
+        ("GET", "/account"),
+        ("GET", "/profile?profile_uuid=X"),
+        ("GET", "/os-beta-enrollment/tokens"),
+        ("GET", "/account-driven-enrollment/profile"),
+        ("DELETE", "/account-driven-enrollment/profile"),
+        ("GET", "/device/replacementDetails?device=X"),
+    ]
+    for method, path in [*reads, *BODY_ENDPOINTS]:
         response = armed.http.request(method, path, headers={"User-Agent": "", "X-ADM-Auth-Session": "x"}, json={})
         assert (response.status_code, response.text) == (400, "USER_AGENT_MISSING")
         response = armed.http.request(method, path, json={})
