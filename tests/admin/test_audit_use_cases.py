@@ -122,5 +122,10 @@ def test_every_action_the_log_knows_is_recorded_by_some_use_case() -> None:
         AuditAction.push_certificate_upload,
         AuditAction.push_send,
         AuditAction.push_test,
+        AuditAction.directory_user_add,  # tests/admin/test_directory.py and tests/cli/test_users.py
+        AuditAction.directory_user_disable,
+        AuditAction.directory_sign_in,  # tests/device/test_enrollment_web.py
+        AuditAction.directory_sign_in_failed,
+        AuditAction.enrollment_link_create,  # tests/mdm/test_enrollment_links.py
     }
     assert set(USE_CASES) | elsewhere == set(AuditAction)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import threading
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -32,6 +33,7 @@ from pippin.store.models import (
     DEPProfile,
     DEPToken,
     Enrollment,
+    EnrollmentLink,
     EnrollmentStatus,
     MasterKeyCheck,
     ProfileDefinition,
@@ -100,7 +102,8 @@ def add_push_secrets(session: Session, box: SecretBox) -> None:
 
 
 def add_enrollment_secrets(session: Session, box: SecretBox) -> None:
-    """An enrolled device's UnlockToken and bootstrap token, and one raw check-in message: all sealed."""
+    """An enrolled device's UnlockToken and bootstrap token, one raw check-in message and a manual enrollment
+    link's challenge: all sealed."""
     session.add(
         Enrollment(
             udid="UDID-ROTATED",
@@ -117,6 +120,16 @@ def add_enrollment_secrets(session: Session, box: SecretBox) -> None:
             received_at=utcnow(),
             identity_fingerprint="0" * 64,
             raw_encrypted=box.encrypt(b"<plist/>"),
+        )
+    )
+    # A manual enrollment link keeps its SCEP challenge sealed, to serve its profile again.
+    session.add(
+        EnrollmentLink(
+            token_sha256="1" * 64,
+            uses=5,
+            expires_at=utcnow() + timedelta(days=7),
+            created_by="ann@example.com",
+            challenge_encrypted=box.encrypt(b"challenge"),
         )
     )
 
@@ -233,8 +246,8 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
     # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the SCEP CA's and the
-    # profile-signing identity's keys, the three enrollment secrets (add_enrollment_secrets), the signing keys.
-    assert len(values) == 4 + 3 + 2 + 3 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
+    # profile-signing identity's keys, the four enrollment secrets (add_enrollment_secrets), the signing keys.
+    assert len(values) == 4 + 3 + 2 + 4 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
 def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:

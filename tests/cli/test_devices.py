@@ -57,6 +57,7 @@ DEVICE_KEYS = {
     "build_version",
     "product_name",
     "primary_user_id",
+    "primary_user",
     "has_dep_record",
 }
 
