@@ -116,7 +116,7 @@ def list_devices(
             cell(device.udid),
             cell(device.product_name),
             cell(device.os_version),
-            cell(None if device.primary_user_id is None else str(device.primary_user_id)),
+            cell(device.primary_user),
             _when(device.last_seen_at),
         )
     stdout.print(table)

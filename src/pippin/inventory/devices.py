@@ -38,6 +38,7 @@ from pippin.store.models import (
     DEPToken,
     Device,
     DeviceStateCount,
+    DirectoryUser,
     Enrollment,
     ProfileStatus,
 )
@@ -78,12 +79,14 @@ def _device_query() -> _Query:
             DEPProfile.name.label("profile"),
             Enrollment.status.label("enrollment_status"),
             *(getattr(Enrollment, name).label(name) for name in _ENROLLMENT_FIELDS),
+            DirectoryUser.username.label("primary_user"),
             state_expression().label("enrollment_state"),
         )
         .select_from(Device)
         .outerjoin(DEPToken, DEPToken.id == Device.token_id)
         .outerjoin(DEPProfile, DEPProfile.id == Device.assigned_profile_id)
         .outerjoin(Enrollment, Enrollment.device_id == Device.id)
+        .outerjoin(DirectoryUser, DirectoryUser.id == Enrollment.primary_user_id)
     )
 
 
@@ -133,6 +136,7 @@ def _read(row: Any) -> DeviceRead:
         ),
         enrollment_status=values["enrollment_status"],
         **{name: values[name] for name in _ENROLLMENT_FIELDS},
+        primary_user=values["primary_user"],
     )
 
 
@@ -143,7 +147,7 @@ _ENROLLMENT_FIELDS = (
 )  # fmt: skip
 _COMPUTED = {
     "profile_status", "enrollment_state", "token", "profile", "can_enroll", "cannot_enroll", "enrollment_status",
-    "has_dep_record", *_ENROLLMENT_FIELDS,
+    "has_dep_record", "primary_user", *_ENROLLMENT_FIELDS,
 }  # fmt: skip
 _DEVICE_FIELDS = tuple(name for name in DeviceRead.model_fields if name not in _COMPUTED)
 

@@ -17,7 +17,7 @@ from pippin.inventory.cursor import Position
 from pippin.inventory.schemas import DeviceFilters, DeviceRead, DeviceSort
 from pippin.inventory.state import DeviceState, derive_state, enrollment_only_state_expression
 from pippin.store.matching import contains_ignoring_case
-from pippin.store.models import Enrollment
+from pippin.store.models import DirectoryUser, Enrollment
 
 _Query = Select[*tuple[Any, ...]]
 
@@ -81,21 +81,27 @@ def read_enrollments(session: Session, udids: list[str]) -> dict[str, DeviceRead
     """The enrollments ``udids`` as inventory rows."""
     if not udids:
         return {}
-    rows = session.scalars(select(Enrollment).where(Enrollment.udid.in_(udids), _manual())).all()
-    return {row.udid: _read(row) for row in rows}
+    rows = session.execute(
+        select(Enrollment, DirectoryUser.username)
+        .outerjoin(DirectoryUser, DirectoryUser.id == Enrollment.primary_user_id)
+        .where(Enrollment.udid.in_(udids), _manual())
+    ).all()
+    return {enrollment.udid: _read(enrollment, username) for enrollment, username in rows}
 
 
 def find_enrollment(session: Session, *, serial: str) -> DeviceRead | None:
     """The enrollment with no DEP record whose serial number (or, when it reported none, UDID) is ``serial``."""
-    row = session.scalars(
-        select(Enrollment).where(
+    row = session.execute(
+        select(Enrollment, DirectoryUser.username)
+        .outerjoin(DirectoryUser, DirectoryUser.id == Enrollment.primary_user_id)
+        .where(
             _manual(),
             or_(
                 Enrollment.serial_number == serial, and_(Enrollment.serial_number.is_(None), Enrollment.udid == serial)
             ),
         )
     ).first()
-    return None if row is None else _read(row)
+    return None if row is None else _read(row[0], row[1])
 
 
 def _state(enrollment: Enrollment) -> DeviceState:
@@ -109,7 +115,7 @@ def _state(enrollment: Enrollment) -> DeviceState:
     )
 
 
-def _read(enrollment: Enrollment) -> DeviceRead:
+def _read(enrollment: Enrollment, primary_user: str | None) -> DeviceRead:
     return DeviceRead(
         serial_number=enrollment.serial_number or enrollment.udid,
         model=enrollment.product_name,
@@ -141,5 +147,6 @@ def _read(enrollment: Enrollment) -> DeviceRead:
         build_version=enrollment.build_version,
         product_name=enrollment.product_name,
         primary_user_id=enrollment.primary_user_id,
+        primary_user=primary_user,
         has_dep_record=False,
     )

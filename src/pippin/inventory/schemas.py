@@ -117,6 +117,9 @@ class DeviceRead(BaseModel):
     primary_user_id: int | None = Field(
         default=None, description="The organisation's user the device was enrolled for (user affinity), by id."
     )
+    primary_user: str | None = Field(
+        default=None, description="That user's username (null when none, or when the user was deleted)."
+    )
     has_dep_record: bool = Field(
         default=True, description="False for a device enrolled without Apple's DEP (a manual enrollment link)."
     )
