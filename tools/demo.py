@@ -1,4 +1,4 @@
-"""`make demo`: walk the seed's steps 1 to 7 on one machine, then leave Pippin running to look at.
+"""`make demo`: walk the seed's steps 1 to 8 on one machine, then leave Pippin running to look at.
 
 Each step is a function below, in the order an admin takes them:
 0. start `pippin sim apple` (the simulated Apple: DEP service, Business Manager, Push Certificates Portal, APNs)
@@ -13,7 +13,9 @@ Each step is a function below, in the order an admin takes them:
 6. at the simulated Business Manager: assign devices to the server the seed's three ways (serials, an order
    number, a CSV file);
 7. `pippin dep sync`, then `pippin devices list`: the devices are "Not contacted", with the profile assigned;
-8. start `pippin serve` (REST API and admin console) with a demo admin, print where to look, run until Ctrl-C.
+8. start `pippin serve` (REST API, admin console and the device endpoints) with a demo admin and an organisation
+   user, switch simulated devices on with `pippin sim devices` (three enroll directly, one through the user-affinity
+   sign-in as that user), `pippin devices list --state enrolled`; then print where to look and run until Ctrl-C.
 
 The demo starts from nothing each time: its state lives in var/demo/ and is cleared first. With --check (what the
 tests run) it verifies every step and exits instead of serving.
@@ -35,6 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_DEVICES = 500
@@ -44,6 +48,9 @@ APPLE_ID = "it-admin@example.com"
 PROFILE_NAME = "Corporate iPhones"
 HIDDEN_PANES = ("Siri", "Diagnostics", "ScreenTime", "AppleID", "Privacy")
 DEMO_ADMIN = "admin@example.com"
+STAFF_PROFILE_NAME = "Staff iPhones"
+DEMO_USER = "alice"
+DIRECT_DEVICES = 3
 
 
 @dataclass
@@ -58,6 +65,10 @@ class Demo:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     server_uuid: str = ""
     admin_password: str = ""
+    user_password: str = ""
+    #: The devices switched on at step 8: enrolled directly, and through the sign-in as the demo user.
+    direct_serials: list[str] = field(default_factory=list)
+    staff_serial: str = ""
 
     @property
     def sim_url(self) -> str:
@@ -66,6 +77,10 @@ class Demo:
     @property
     def server_url(self) -> str:
         return f"http://127.0.0.1:{self.server_port}"
+
+    @property
+    def device_ca_path(self) -> Path:
+        return self.data_dir / "device-ca.pem"
 
     @property
     def environment(self) -> dict[str, str]:
@@ -77,6 +92,8 @@ class Demo:
         # The simulated APNs, whose TLS certificate comes from the simulator's own CA (kept in its data folder).
         env["PIPPIN_APNS_BASE_URL"] = f"https://127.0.0.1:{self.apns_port}"
         env["PIPPIN_APNS_CA_FILE"] = str(self.data_dir / "sim" / "apns-tls-ca.pem")
+        # The simulated factory's device CA stands in for Apple's: it signs the devices' MachineInfo.
+        env["PIPPIN_DEVICE_TRUST_ANCHORS_FILE"] = str(self.device_ca_path)
         # The commands' output is captured, not a terminal: keep tables as wide as the demo's own terminal.
         env["COLUMNS"] = str(max(shutil.get_terminal_size((160, 40)).columns, 120))
         return env
@@ -246,6 +263,19 @@ def create_profile(demo: Demo) -> None:
         *skips,
     )
     pippin(demo, "profiles", "set-default", TOKEN_NAME, PROFILE_NAME)
+    say(demo, "Seed step 5, with user affinity: staff sign in during setup and become the device's primary user")
+    pippin(
+        demo,
+        "profiles",
+        "create",
+        STAFF_PROFILE_NAME,
+        "--description",
+        "iPhones handed to one member of staff",
+        "--supervised",
+        "--locked",
+        "--user-affinity",
+        "with_user",
+    )
 
 
 def assign_devices(demo: Demo, portal: httpx.Client) -> int:
@@ -276,6 +306,13 @@ def sync(demo: Demo, assigned: int) -> None:
     say(demo, "Seed step 7: sync with Apple; the devices show as Not contacted, with the default profile")
     pippin(demo, "dep", "sync", TOKEN_NAME)
     pippin(demo, "devices", "list", "--token", TOKEN_NAME, "--limit", "15")
+    devices = json.loads(
+        pippin(demo, "devices", "list", "--token", TOKEN_NAME, "--json", "--limit", "1000", quiet=True)
+    )
+    serials = sorted(device["serial_number"] for device in devices)
+    demo.direct_serials = serials[:DIRECT_DEVICES]
+    demo.staff_serial = serials[DIRECT_DEVICES]
+    pippin(demo, "profiles", "assign", STAFF_PROFILE_NAME, demo.staff_serial)
     if demo.check:
         devices = json.loads(
             pippin(demo, "devices", "list", "--token", TOKEN_NAME, "--json", "--limit", "1000", quiet=True)
@@ -285,17 +322,58 @@ def sync(demo: Demo, assigned: int) -> None:
             raise SystemExit(f"expected {assigned} devices not contacted, got {len(devices)} in states {states}")
 
 
-def start_server(demo: Demo) -> None:
-    """Step 8: the REST API and the admin console, with a demo admin."""
-    say(demo, f"Starting Pippin's server (REST API and admin console) on {demo.server_url}")
+def start_server(demo: Demo, portal: httpx.Client) -> None:
+    """The REST API, the admin console and the device endpoints, with a demo admin and an organisation user."""
+    say(demo, f"Starting Pippin's server (REST API, admin console, device endpoints) on {demo.server_url}")
     demo.admin_password = secrets.token_urlsafe(12)
     pippin(demo, "admin", "user", "create", DEMO_ADMIN, "--password-stdin", stdin=demo.admin_password + "\n")
+    demo.user_password = secrets.token_urlsafe(12)
+    pippin(
+        demo, "users", "add", DEMO_USER, "--name", "Alice Svensson", "--password-stdin", stdin=demo.user_password + "\n"
+    )
+    device_ca = portal.get("/factory/device-ca.pem")
+    device_ca.raise_for_status()
+    demo.device_ca_path.write_bytes(device_ca.content)
     command = [*pippin_command(), "serve", "--port", str(demo.server_port)]
     output = subprocess.DEVNULL if demo.check else None
     demo.processes.append(
         subprocess.Popen(command, env=demo.environment, stdout=output, stderr=output)  # noqa: S603 - fixed args
     )
     wait_until_answering(demo, f"{demo.server_url}/healthz", "pippin serve")
+
+
+def switch_devices_on(demo: Demo) -> None:
+    """Step 8 (seed: hand out the devices; switched on, they enroll, and their users cannot remove management)."""
+    say(demo, "Seed step 8: switch devices on; each enrolls over the air in Setup Assistant")
+    # The devices trust the CA that signs Pippin's enrollment profiles, as a DEP profile's anchor certificates
+    # would make them (`GetCACert` hands it out).
+    ca = httpx.get(f"{demo.server_url}/mdm/scep", params={"operation": "GetCACert"}, timeout=30)
+    ca.raise_for_status()
+    trusted = demo.data_dir / "pippin-ca.pem"
+    trusted.write_bytes(x509.load_der_x509_certificate(ca.content).public_bytes(serialization.Encoding.PEM))
+    common = ("--sim-url", demo.sim_url, "--trust-ca", str(trusted), "--state-dir", str(demo.data_dir / "devices"))
+    pippin(demo, "sim", "devices", *common, *(arg for serial in demo.direct_serials for arg in ("--serial", serial)))
+    pippin(
+        demo,
+        "sim",
+        "devices",
+        *common,
+        "--serial",
+        demo.staff_serial,
+        "--user",
+        DEMO_USER,
+        "--password",
+        demo.user_password,
+    )
+    pippin(demo, "devices", "list", "--state", "enrolled")
+    if demo.check:
+        enrolled = json.loads(pippin(demo, "devices", "list", "--state", "enrolled", "--json", quiet=True))
+        by_serial = {device["serial_number"]: device for device in enrolled}
+        expected = {*demo.direct_serials, demo.staff_serial}
+        if set(by_serial) != expected:
+            raise SystemExit(f"expected {sorted(expected)} enrolled, got {sorted(by_serial)}")
+        if by_serial[demo.staff_serial]["primary_user_id"] is None:
+            raise SystemExit(f"{demo.staff_serial} enrolled without its primary user")
 
 
 def show_where_to_look(demo: Demo) -> None:
@@ -373,12 +451,14 @@ def main(argv: list[str] | None = None) -> int:
             upload_token(demo, token_file)
             create_profile(demo)
             assigned = assign_devices(demo, portal)
-        sync(demo, assigned)
-        start_server(demo)
+            sync(demo, assigned)
+            start_server(demo, portal)
+        switch_devices_on(demo)
         if demo.check:
             print(
                 f"\ndemo check passed: push certificate renewed with its topic and a push delivered, {assigned} "
-                f"devices synced, server answering on {demo.server_url}"
+                f"devices synced, {DIRECT_DEVICES + 1} enrolled over the air (one with its primary user), server "
+                f"answering on {demo.server_url}"
             )
             return 0
         show_where_to_look(demo)
