@@ -146,16 +146,16 @@ def test_a_ber_bomb_is_refused_cheaply() -> None:
     ]
     for bomb in bombs:
         started = time.process_time()
-        _refused(bomb[:MAX_BODY_BYTES], "nests deeper|more elements|longer|cut short")
+        _refused(bomb[:MAX_BODY_BYTES], "nested deeper|more values|length|cut short")
         assert time.process_time() - started < 0.5
 
 
 def test_the_ber_walk_accepts_what_it_bounds() -> None:
     nested = b"\x30\x80" * MAX_BER_DEPTH + b"\x00\x00" * MAX_BER_DEPTH
     check_ber_shape(nested)
-    with pytest.raises(MachineInfoRefused, match="nests deeper"):
+    with pytest.raises(MachineInfoRefused, match="nested deeper"):
         check_ber_shape(b"\x30\x80" + nested + b"\x00\x00")
-    with pytest.raises(MachineInfoRefused, match="primitive element"):
+    with pytest.raises(MachineInfoRefused, match="primitive value"):
         check_ber_shape(b"\x04\x80\x00\x00")
 
 

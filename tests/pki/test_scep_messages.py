@@ -9,9 +9,9 @@ from asn1crypto import cms as asn1_cms
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from pippin.crypto.ber_bounds import HostileEncoding
 from pippin.crypto.secrets import SecretBox
 from pippin.pki.authority import Authority
-from pippin.pki.ber_bounds import HostileEncoding
 from pippin.pki.scep_messages import (
     FailInfo,
     MalformedPKIMessage,

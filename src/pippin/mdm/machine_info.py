@@ -35,6 +35,7 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from pippin.crypto.ber_bounds import HostileEncoding, check_ber
 from pippin.errors import InvalidInput
 
 #: A MachineInfo is a few hundred bytes of plist and a 3-certificate chain; 64 KiB is what go-apple-dm allows too.
@@ -95,79 +96,13 @@ def _refuse(message: str) -> MachineInfoRefused:
 # --- the BER shape, walked before anything parses it ----------------------------------------------------------
 
 
-def _read_header(body: bytes, at: int, end: int) -> tuple[bool, int | None, int]:
-    """(constructed, content length or None for indefinite, where the content starts) of the element at ``at``."""
-    if at >= end:
-        raise _refuse("The signed body is cut short.")
-    first = body[at]
-    at += 1
-    if first & 0x1F == 0x1F:  # a high tag number: base-128 digits, the last without its top bit
-        for _ in range(4):
-            if at >= end:
-                raise _refuse("The signed body is cut short.")
-            digit = body[at]
-            at += 1
-            if not digit & 0x80:
-                break
-        else:
-            raise _refuse("The signed body has a tag number no CMS uses.")
-    if at >= end:
-        raise _refuse("The signed body is cut short.")
-    length_byte = body[at]
-    at += 1
-    constructed = bool(first & 0x20)
-    if length_byte == 0x80:
-        if not constructed:
-            raise _refuse("The signed body is not valid BER: a primitive element has an indefinite length.")
-        return constructed, None, at
-    if length_byte < 0x80:
-        return constructed, length_byte, at
-    octets = length_byte & 0x7F
-    if octets > 4 or at + octets > end:
-        raise _refuse("The signed body has an element longer than the body itself.")
-    length = int.from_bytes(body[at : at + octets], "big")
-    return constructed, length, at + octets
-
-
 def check_ber_shape(body: bytes, *, max_depth: int = MAX_BER_DEPTH, max_elements: int = MAX_BER_ELEMENTS) -> None:
-    """Refuse ``body`` unless it is one BER element, nested at most ``max_depth`` deep, of at most ``max_elements``.
-
-    One pass without recursion, so a body built to exhaust a recursive parser (a "BER bomb": thousands of nested
-    indefinite lengths, or lengths that lie) costs this walk at most ``max_elements`` steps.
-    """
-    # Where each open constructed element's content ends (None for an indefinite length: it ends at 00 00), and
-    # beside it the innermost definite end, which no element inside may pass.
-    open_ends: list[int | None] = []
-    limits = [len(body)]
-    at, elements = 0, 0
-    while True:
-        if open_ends and open_ends[-1] == at:
-            open_ends.pop()
-            limits.pop()
-        elif open_ends and open_ends[-1] is None and body[at : at + 2] == b"\x00\x00":
-            at += 2
-            open_ends.pop()
-            limits.pop()
-        else:
-            elements += 1
-            if elements > max_elements:
-                raise _refuse("The signed body has more elements than any MachineInfo.")
-            limit = limits[-1]
-            constructed, length, at = _read_header(body, at, limit)
-            if length is not None and at + length > limit:
-                raise _refuse("The signed body has an element longer than what holds it.")
-            if constructed:
-                if len(open_ends) >= max_depth:
-                    raise _refuse("The signed body nests deeper than any MachineInfo.")
-                open_ends.append(None if length is None else at + length)
-                limits.append(limit if length is None else at + length)
-                continue
-            assert length is not None
-            at += length
-        if not open_ends:
-            break
-    if at != len(body):
-        raise _refuse("The signed body has bytes after its end.")
+    """Refuse ``body`` unless it is one BER element, nested at most ``max_depth`` deep, of at most ``max_elements``
+    (``crypto/ber_bounds.py``: a "BER bomb" costs the walk at most ``max_elements`` steps)."""
+    try:
+        check_ber(body, max_nesting=max_depth, max_values=max_elements)
+    except HostileEncoding as exc:
+        raise _refuse(f"The signed body is refused. {exc.message}") from None
 
 
 # --- the CMS signature ------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ A PKIMessage (reference ``apple-mdm-protocol.md`` section 6) is CMS SignedData, 
 temporary self-signed certificate, whose signed attributes carry the SCEP fields (``messageType``,
 ``transactionID``, ``senderNonce``) and whose content is an EnvelopedData encrypted to the CA, holding the
 PKCS#10 request. Parsing is asn1crypto's (it reads BER, which ``cryptography`` does not), after a walk that bounds
-the nesting (``ber_bounds.py``); the envelope is opened by ``crypto/cms.py`` (AES with ``cryptography``, 3DES
+the nesting (``crypto/ber_bounds.py``); the envelope is opened by ``crypto/cms.py`` (AES with ``cryptography``, 3DES
 with its ``decrepit`` primitives).
 
 Two kinds of failure. A message too damaged to answer (no signer, no transactionID or nonce) is
@@ -27,8 +27,8 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import AttributeOID
 
 from pippin.crypto import cms
+from pippin.crypto.ber_bounds import check_ber
 from pippin.errors import InvalidInput
-from pippin.pki.ber_bounds import check_ber
 
 #: The SCEP attributes' arc (VeriSign), RFC 8894 section 3.2.1.
 _SCEP_ARC = "2.16.840.1.113733.1.9."

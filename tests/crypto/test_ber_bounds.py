@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pippin.pki.ber_bounds import MAX_NESTING, HostileEncoding, check_ber
+from pippin.crypto.ber_bounds import MAX_NESTING, HostileEncoding, check_ber
 
 
 def _sequence(content: bytes, *, indefinite: bool = False) -> bytes:

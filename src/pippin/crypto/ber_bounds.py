@@ -1,8 +1,9 @@
 """A walk over BER's tag-length-value headers that refuses hostile nesting before any parser recurses into it.
 
-A SCEP request is BER from an unauthenticated client. ``asn1crypto`` parses indefinite-length values by
-recursion, so a few kilobytes of nested ``30 80`` headers (a "BER bomb") would exhaust Python's stack; a length
-that points past the end, or a value that does not fill its parent exactly, marks a truncated or forged message.
+A SCEP request, like the MachineInfo a device in Setup Assistant posts, is BER from an unauthenticated client.
+``asn1crypto`` parses indefinite-length values by recursion, so a few kilobytes of nested ``30 80`` headers (a
+"BER bomb") would exhaust Python's stack; a length that points past the end, or a value that does not fill its
+parent exactly, marks a truncated or forged message.
 This walk reads only headers, iteratively, in linear time, and says what is wrong in one line.
 """
 
@@ -53,8 +54,9 @@ def _header(data: bytes, offset: int, end: int) -> tuple[bool, int | None, int]:
     return constructed, length, offset + count
 
 
-def check_ber(data: bytes, *, max_nesting: int = MAX_NESTING) -> None:
-    """Refuse ``data`` unless it is exactly one BER value, nested at most ``max_nesting`` deep."""
+def check_ber(data: bytes, *, max_nesting: int = MAX_NESTING, max_values: int = MAX_VALUES) -> None:
+    """Refuse ``data`` unless it is exactly one BER value of at most ``max_values`` values, nested at most
+    ``max_nesting`` deep: one pass without recursion, at most ``max_values`` steps whatever ``data`` holds."""
     if not data:
         raise HostileEncoding("The message is empty.")
     # Each open constructed value: its end offset, or None while indefinite (then closed by 00 00).
@@ -74,7 +76,7 @@ def check_ber(data: bytes, *, max_nesting: int = MAX_NESTING) -> None:
                 break
             continue
         values += 1
-        if values > MAX_VALUES:
+        if values > max_values:
             raise HostileEncoding("The message holds more values than any real one.")
         constructed, length, offset = _header(data, offset, limit)
         if length is not None and offset + length > limit:
