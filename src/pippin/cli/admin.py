@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from typing import Annotated
 
 import typer
@@ -16,6 +15,7 @@ from pippin.admin.schemas import AdminUserRead
 from pippin.cli.audit import cli_actor
 from pippin.cli.context import cli_context
 from pippin.cli.output import print_json, stdout
+from pippin.cli.password_input import read_password
 from pippin.errors import InvalidInput
 from pippin.store.db import read_transaction, transaction
 from pippin.store.models import APITokenScope
@@ -24,25 +24,6 @@ app = typer.Typer(help="Admins: console accounts and REST API tokens.", no_args_
 # Every command that changes an account is one call into pippin.admin.user_lifecycle inside one transaction.
 user_app = typer.Typer(help="Console accounts (argon2-hashed passwords, admin or read-only).", no_args_is_help=True)
 app.add_typer(user_app, name="user")
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        # One line, as `echo "$PASSWORD" | pippin admin user create ...` sends it; read a little past the limit
-        # so an oversized input is refused instead of silently cut.
-        not_text = InvalidInput("The password on standard input is not UTF-8 text.", hint="Send it as UTF-8.")
-        try:
-            line = sys.stdin.readline(user_service.MAX_PASSWORD_CHARS + 2)
-            # Undecodable bytes arrive as lone surrogates (PEP 383), or fail right away under a strict locale.
-            line.encode("utf-8")
-        except UnicodeError:
-            raise not_text from None
-        password = line.removesuffix("\n").removesuffix("\r")
-        if not password:
-            raise InvalidInput("No password arrived on standard input.", hint="Send it as one line.")
-        return password
-    prompted: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return prompted
 
 
 @user_app.command("create")
@@ -58,7 +39,7 @@ def create_user(
     """Create a console account; the password is prompted for (twice) unless --password-stdin."""
     address = user_service.normalize_email(email)
     user_service.parse_role(role)
-    password = _read_password(password_stdin)
+    password = read_password(password_stdin)
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
         user = user_service.create_user(session, email=address, password=password, role=role, actor=cli_actor())
@@ -158,7 +139,7 @@ def reset_password(
     context = cli_context(ctx)
     with read_transaction(context.session_factory) as session:  # an unknown address is refused before the prompt
         lifecycle_service.get_user(session, email=address)
-    password = None if generate else _read_password(password_stdin)
+    password = None if generate else read_password(password_stdin)
     if password is not None:
         user_service.check_password_strength(password)  # refused before the master key's box is opened
     with transaction(context.session_factory) as session:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -11,11 +10,11 @@ from rich.table import Table
 
 from pippin.admin import directory as directory_service
 from pippin.admin import directory_import as import_service
-from pippin.admin import users as admin_user_service
 from pippin.cli.audit import cli_actor
 from pippin.cli.context import cli_context
 from pippin.cli.files import shown_path
 from pippin.cli.output import cell, print_json, stdout
+from pippin.cli.password_input import read_password
 from pippin.errors import Conflict, InvalidInput
 from pippin.store.db import read_transaction, transaction
 
@@ -26,23 +25,6 @@ app = typer.Typer(
 
 UsernameArgument = Annotated[str, typer.Argument(help="What the user types to sign in, e.g. alice.smith.")]
 JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _read_password(from_stdin: bool) -> str:
-    if from_stdin:
-        # One line; read a little past the limit so that an oversized input is refused instead of silently cut.
-        not_text = InvalidInput("The password on standard input is not UTF-8 text.", hint="Send it as UTF-8.")
-        try:
-            line = sys.stdin.readline(admin_user_service.MAX_PASSWORD_CHARS + 2)
-            line.encode("utf-8")  # undecodable bytes arrive as lone surrogates (PEP 383)
-        except UnicodeError:
-            raise not_text from None
-        password = line.removesuffix("\n").removesuffix("\r")
-        if not password:
-            raise InvalidInput("No password arrived on standard input.", hint="Send it as one line.")
-        return password
-    prompted: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
-    return prompted
 
 
 @app.command("add")
@@ -64,7 +46,7 @@ def add_user(
     with read_transaction(context.session_factory) as session:  # a taken name is refused before the prompt
         if directory_service.find_user(session, username=wanted) is not None:
             raise Conflict(f"A user {wanted!r} already exists.", hint="Choose another username.")
-    password = _read_password(password_stdin)
+    password = read_password(password_stdin)
     with transaction(context.session_factory) as session:
         user = directory_service.add_user(
             session, username=wanted, password=password, display_name=name, email=email, actor=cli_actor()
