@@ -6,14 +6,16 @@ tools that install profiles from files. Both allow N enrollments until they expi
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
+from sqlalchemy.orm import Session
 
 from pippin.cli.audit import cli_actor
-from pippin.cli.context import cli_context
+from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.files import shown_path, written_after_commit
 from pippin.cli.output import cell, print_json, stderr, stdout
 from pippin.mdm import enrollment_links as link_service
@@ -34,21 +36,12 @@ def create_link(ctx: typer.Context, uses: UsesOption = 1, expires: ExpiresOption
     lifetime = link_service.parse_lifetime(expires)
     context = cli_context(ctx)
     with transaction(context.session_factory) as session:
-        link, url, _profile = link_service.create_link(
-            session,
-            settings=context.settings,
-            box=context.secret_box,
-            generate_key=context.generate_key,
-            uses=uses,
-            lifetime=lifetime,
-            actor=cli_actor(),
-        )
+        link, url, _profile = _create(session, context, uses=uses, lifetime=lifetime, with_url=True)
     assert url is not None, "a link has a URL"
     # print() rather than Rich: the URL must reach pipes whole, unwrapped, alone on its line.
     print(url)
     stderr.print(
-        f"Enrollment link {link.id}: {link.uses} enrollment{'s' if link.uses != 1 else ''} until "
-        f"{link.expires_at:%Y-%m-%d %H:%M} UTC. It is shown only this once; open it in Safari on the device.",
+        f"Enrollment link {link.id}: {_allowance(link)}. It is shown only this once; open it in Safari on the device.",
         markup=False,
     )
 
@@ -67,23 +60,29 @@ def write_profile(
     context = cli_context(ctx)
     # The file is checked before, and in place after, the transaction: a failure leaves neither challenge nor file.
     with written_after_commit(output, force=force) as staged, transaction(context.session_factory) as session:
-        link, _url, profile = link_service.create_link(
-            session,
-            settings=context.settings,
-            box=context.secret_box,
-            generate_key=context.generate_key,
-            uses=uses,
-            lifetime=lifetime,
-            actor=cli_actor(),
-            with_url=False,
-        )
+        link, _url, profile = _create(session, context, uses=uses, lifetime=lifetime, with_url=False)
         assert staged is not None
         staged.write(profile)
-    stderr.print(
-        f"Wrote the enrollment profile to {shown_path(output)}: {link.uses} enrollment"
-        f"{'s' if link.uses != 1 else ''} until {link.expires_at:%Y-%m-%d %H:%M} UTC.",
-        markup=False,
+    stderr.print(f"Wrote the enrollment profile to {shown_path(output)}: {_allowance(link)}.", markup=False)
+
+
+def _create(
+    session: Session, context: CLIContext, *, uses: int, lifetime: timedelta, with_url: bool
+) -> tuple[link_service.EnrollmentLinkRead, str | None, bytes]:
+    return link_service.create_link(
+        session,
+        settings=context.settings,
+        box=context.secret_box,
+        generate_key=context.generate_key,
+        uses=uses,
+        lifetime=lifetime,
+        actor=cli_actor(),
+        with_url=with_url,
     )
+
+
+def _allowance(link: link_service.EnrollmentLinkRead) -> str:
+    return f"{link.uses} enrollment{'s' if link.uses != 1 else ''} until {link.expires_at:%Y-%m-%d %H:%M} UTC"
 
 
 @app.command("links")
