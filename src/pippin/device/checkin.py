@@ -11,7 +11,10 @@ command report is refused clearly.
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from fastapi import APIRouter, Request
+from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
@@ -49,9 +52,26 @@ async def _body(request: Request) -> bytes:
     return bytes(body)
 
 
-def _identities(request: Request) -> tuple[IdentityStore, CertificateCache]:
-    state = request.app.state
-    return state.device_identities, state.certificate_cache
+def _identities(request: Request) -> IdentityStore:
+    store: IdentityStore = request.app.state.device_identities
+    return store
+
+
+def _authenticated(
+    session: Session, request: Request, resources: ServerResources, *, body: bytes, now: datetime
+) -> AuthenticatedDevice:
+    """The enrollment whose identity signed ``body`` (or the trusted proxy forwarded), else a refusal."""
+    signature, forwarded = _proof(request, resources)
+    cache: CertificateCache = request.app.state.certificate_cache
+    return authenticate_device(
+        session,
+        body=body,
+        signature=signature,
+        forwarded_certificate=forwarded,
+        identities=_identities(request),
+        cache=cache,
+        now=now,
+    )
 
 
 def _answer(answer: CheckinAnswer) -> Response:
@@ -62,22 +82,13 @@ def _answer(answer: CheckinAnswer) -> Response:
 async def checkin(request: Request) -> Response:
     resources = server_resources(request)
     body = await _body(request)
-    signature, forwarded = _proof(request, resources)
-    identities, cache = _identities(request)
+    identities = _identities(request)
     message = read_checkin(body)
 
     def work() -> CheckinAnswer:
         with request_session(resources.session_factory, method="PUT") as session:
             now = resources.clock()
-            device = authenticate_device(
-                session,
-                body=body,
-                signature=signature,
-                forwarded_certificate=forwarded,
-                identities=identities,
-                cache=cache,
-                now=now,
-            )
+            device = _authenticated(session, request, resources, body=body, now=now)
             answer = handle_checkin(
                 session,
                 message,
@@ -97,8 +108,7 @@ async def checkin(request: Request) -> Response:
 async def connect(request: Request) -> Response:
     resources = server_resources(request)
     body = await _body(request)
-    signature, forwarded = _proof(request, resources)
-    identities, cache = _identities(request)
+    identities = _identities(request)
     report = read_device_plist(body)
     udid = read_udid(report)
     status = report.get("Status")
@@ -108,15 +118,7 @@ async def connect(request: Request) -> Response:
     def work() -> AuthenticatedDevice:
         with request_session(resources.session_factory, method="PUT") as session:
             now = resources.clock()
-            device = authenticate_device(
-                session,
-                body=body,
-                signature=signature,
-                forwarded_certificate=forwarded,
-                identities=identities,
-                cache=cache,
-                now=now,
-            )
+            device = _authenticated(session, request, resources, body=body, now=now)
             connect_idle(session, udid=udid, device=device, identities=identities, now=now)
             session.commit()
             return device
