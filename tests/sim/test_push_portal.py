@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy import func, select
 
-from pippin.sim import push_ca
+from pippin.sim import push_ca, stored_authorities
 from pippin.sim.models import SimCertificateAuthority
 from pippin.sim.push_ca import APNS_PRODUCTION_OID, MDM_CSR_SIGNING_OID, push_ca_certificates
 from pippin.sim.state import open_state
@@ -172,7 +172,7 @@ def test_an_expired_vendor_certificate_is_refused(sim: RunningSimulator) -> None
         authorities = push_ca.load_authorities(session, now=sim.state.clock.now())
     a_year_ago = datetime.now(UTC) - timedelta(days=366)
     issued = push_ca.issue_vendor_certificate(authorities, vendor_name="Old", now=a_year_ago)
-    chain_pem = "".join(push_ca.certificate_pem(cert) for cert in [issued.certificate, *issued.chain])
+    chain_pem = "".join(stored_authorities.certificate_pem(cert) for cert in [issued.certificate, *issued.chain])
     request = signed_request(Vendor(certificate=issued.certificate, key=issued.private_key, chain_pem=chain_pem))
     response = upload(sim.portal, request)
     assert response.status_code == 400 and response.json()["error"] == "vendor_certificate_expired"

@@ -10,7 +10,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from pippin.sim import push_ca
+from pippin.sim import push_ca, stored_authorities
 from pippin.sim.portal_errors import PortalError
 from pippin.sim.push_requests import verify_request
 from tests.sim.push_client import Vendor, csr_der, request_plist, sign
@@ -41,7 +41,7 @@ def world(shared_sim: RunningSimulator) -> tuple[push_ca.Authorities, Vendor]:
     with state.transaction() as session:
         authorities = push_ca.load_authorities(session, now=state.clock.now())
     issued = push_ca.issue_vendor_certificate(authorities, vendor_name="Fuzz", now=state.clock.now())
-    chain = "".join(push_ca.certificate_pem(cert) for cert in [issued.certificate, *issued.chain])
+    chain = "".join(stored_authorities.certificate_pem(cert) for cert in [issued.certificate, *issued.chain])
     return authorities, Vendor(certificate=issued.certificate, key=issued.private_key, chain_pem=chain)
 
 

@@ -33,8 +33,9 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from sqlalchemy.orm import Session
 
-from pippin.sim.models import SimCertificateAuthority, SimDeviceIdentity
+from pippin.sim.models import SimDeviceIdentity
 from pippin.sim.state import SimState
+from pippin.sim.stored_authorities import Authority, certificate_pem, load_or_create, private_key_pem, rsa_key
 
 DEVICE_ROOT = "device_root"
 DEVICE_INTERMEDIATE = "device_intermediate"
@@ -86,12 +87,6 @@ _ISSUERS = {DEVICE_ROOT: None, DEVICE_INTERMEDIATE: DEVICE_ROOT, DEVICE_CA: DEVI
 
 
 @dataclass(frozen=True)
-class Authority:
-    certificate: x509.Certificate
-    key: rsa.RSAPrivateKey
-
-
-@dataclass(frozen=True)
 class DeviceAuthorities:
     """The three authorities of one simulator state."""
 
@@ -123,7 +118,10 @@ def load_device_authorities(session: Session, *, now: datetime) -> DeviceAuthori
     """The state's device authorities, made (and stored with ``session``) the first time they are needed."""
     loaded: dict[str, Authority] = {}
     for name, issuer in _ISSUERS.items():
-        loaded[name] = _load_or_create(session, name, issuer=None if issuer is None else loaded[issuer], now=now)
+        signer = None if issuer is None else loaded[issuer]
+        loaded[name] = load_or_create(
+            session, name, create=functools.partial(_create_authority, name, issuer=signer), now=now
+        )
     return DeviceAuthorities(
         root=loaded[DEVICE_ROOT], intermediate=loaded[DEVICE_INTERMEDIATE], device_ca=loaded[DEVICE_CA]
     )
@@ -195,33 +193,6 @@ def issue_device_certificate(
     return _sign_sha1(builder, issuer.key)
 
 
-def certificate_pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-def private_key_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
-def _load_or_create(session: Session, name: str, *, issuer: Authority | None, now: datetime) -> Authority:
-    row = session.get(SimCertificateAuthority, name)
-    if row is not None:
-        return _parse_authority(row.certificate_pem, row.private_key_pem)
-    authority = _create_authority(name, issuer=issuer)
-    session.add(
-        SimCertificateAuthority(
-            name=name,
-            certificate_pem=certificate_pem(authority.certificate),
-            private_key_pem=private_key_pem(authority.key),
-            created_at=now,
-        )
-    )
-    session.flush()
-    return authority
-
-
 def _create_authority(name: str, *, issuer: Authority | None) -> Authority:
     profile = _PROFILES[name]
     key = rsa.generate_private_key(public_exponent=65537, key_size=KEY_BITS)
@@ -273,24 +244,11 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _parse_authority(certificate_text: str, key_text: str) -> Authority:
-    """Parsed once per process: loading (and checking) an RSA private key costs more than the request."""
-    return Authority(certificate=x509.load_pem_x509_certificate(certificate_text.encode("ascii")), key=_rsa(key_text))
-
-
 @functools.lru_cache(maxsize=4096)
 def _parse_device(key_text: str, certificate_text: str) -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
-    return _rsa(key_text), x509.load_pem_x509_certificate(certificate_text.encode("ascii"))
+    return rsa_key(key_text), x509.load_pem_x509_certificate(certificate_text.encode("ascii"))
 
 
 def _parse_identity(key_text: str, certificate_text: str, authorities: DeviceAuthorities) -> DeviceIdentity:
     key, certificate = _parse_device(key_text, certificate_text)
     return DeviceIdentity(private_key=key, certificate=certificate, chain=authorities.chain())
-
-
-def _rsa(key_text: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(key_text.encode("ascii"), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):  # only this module writes these rows
-        raise TypeError("a simulator device key is not RSA")
-    return key

@@ -17,19 +17,18 @@ do. The portal accepts only vendor certificates that carry it.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from sqlalchemy.orm import Session
 
-from pippin.sim.models import SimCertificateAuthority
 from pippin.sim.state import SimState
+from pippin.sim.stored_authorities import Authority, load_or_create
 
 PUSH_ROOT = "push_root"
 WWDR_ROOT = "wwdr_root"
@@ -59,12 +58,6 @@ _NAMES = {
 
 
 @dataclass(frozen=True)
-class Authority:
-    certificate: x509.Certificate
-    key: rsa.RSAPrivateKey
-
-
-@dataclass(frozen=True)
 class Authorities:
     """The three authorities of one simulator state."""
 
@@ -88,9 +81,9 @@ class VendorIdentity:
 
 def load_authorities(session: Session, *, now: datetime) -> Authorities:
     """The state's authorities, made (and stored with ``session``) the first time they are needed."""
-    push_root = _load_or_create(session, PUSH_ROOT, issuer=None, now=now)
-    wwdr_root = _load_or_create(session, WWDR_ROOT, issuer=None, now=now)
-    wwdr_intermediate = _load_or_create(session, WWDR_INTERMEDIATE, issuer=wwdr_root, now=now)
+    push_root = _stored(session, PUSH_ROOT, issuer=None, now=now)
+    wwdr_root = _stored(session, WWDR_ROOT, issuer=None, now=now)
+    wwdr_intermediate = _stored(session, WWDR_INTERMEDIATE, issuer=wwdr_root, now=now)
     return Authorities(push_root=push_root, wwdr_root=wwdr_root, wwdr_intermediate=wwdr_intermediate)
 
 
@@ -157,39 +150,8 @@ def has_mdm_csr_marker(certificate: x509.Certificate) -> bool:
     return isinstance(extension.value, x509.UnrecognizedExtension) and extension.value.value == _DER_NULL
 
 
-def certificate_pem(certificate: x509.Certificate) -> str:
-    return certificate.public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-def private_key_pem(key: rsa.RSAPrivateKey) -> str:
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode("ascii")
-
-
-def _load_or_create(session: Session, name: str, *, issuer: Authority | None, now: datetime) -> Authority:
-    row = session.get(SimCertificateAuthority, name)
-    if row is None:
-        authority = _create_authority(name, issuer=issuer, now=now)
-        row = SimCertificateAuthority(
-            name=name,
-            certificate_pem=certificate_pem(authority.certificate),
-            private_key_pem=private_key_pem(authority.key),
-            created_at=now,
-        )
-        session.add(row)
-        session.flush()
-        return authority
-    return _parse_authority(row.certificate_pem, row.private_key_pem)
-
-
-@functools.lru_cache(maxsize=32)
-def _parse_authority(certificate_pem: str, private_key_pem: str) -> Authority:
-    """Parsed once per process: loading (and checking) an RSA private key costs more than a whole portal call."""
-    key = serialization.load_pem_private_key(private_key_pem.encode("ascii"), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):  # only this module writes these rows
-        raise TypeError("a simulator authority's key is not RSA")
-    return Authority(certificate=x509.load_pem_x509_certificate(certificate_pem.encode("ascii")), key=key)
+def _stored(session: Session, name: str, *, issuer: Authority | None, now: datetime) -> Authority:
+    return load_or_create(session, name, create=lambda: _create_authority(name, issuer=issuer, now=now), now=now)
 
 
 def _create_authority(name: str, *, issuer: Authority | None, now: datetime) -> Authority:

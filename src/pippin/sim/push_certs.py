@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
-from pippin.sim import push_ca
+from pippin.sim import push_ca, stored_authorities
 from pippin.sim.models import SimPushCertificate
 from pippin.sim.portal_errors import PortalError, not_found
 from pippin.sim.push_requests import verify_request
@@ -138,7 +138,7 @@ def _issue(
         serial=format(certificate.serial_number, "x"),
         topic=topic,
         apple_id=apple_id,
-        certificate_pem=push_ca.certificate_pem(certificate),
+        certificate_pem=stored_authorities.certificate_pem(certificate),
         vendor=request.vendor.subject.rfc4514_string()[:255],
         not_before=certificate.not_valid_before_utc,
         not_after=certificate.not_valid_after_utc,

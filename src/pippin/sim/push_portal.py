@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, Field, StrictStr
 
-from pippin.sim import push_ca, push_certs
+from pippin.sim import push_ca, push_certs, stored_authorities
 from pippin.sim.portal import PortalRoute, Strict, sim_state
 from pippin.sim.portal_errors import invalid
 
@@ -79,11 +79,11 @@ def create_vendor_certificate(body: VendorCertificateCreate, request: Request) -
     with state.transaction() as session:
         authorities = push_ca.load_authorities(session, now=state.clock.now())
     vendor = push_ca.issue_vendor_certificate(authorities, vendor_name=name, now=state.clock.wall_now())
-    certificate_pem = push_ca.certificate_pem(vendor.certificate)
+    certificate_pem = stored_authorities.certificate_pem(vendor.certificate)
     return {
         "certificate_pem": certificate_pem,
-        "private_key_pem": push_ca.private_key_pem(vendor.private_key),
-        "chain_pem": certificate_pem + "".join(push_ca.certificate_pem(cert) for cert in vendor.chain),
+        "private_key_pem": stored_authorities.private_key_pem(vendor.private_key),
+        "chain_pem": certificate_pem + "".join(stored_authorities.certificate_pem(cert) for cert in vendor.chain),
         "serial": format(vendor.certificate.serial_number, "x"),
         "not_after": vendor.certificate.not_valid_after_utc.strftime("%Y-%m-%dT%H:%M:%SZ"),
     }
@@ -96,9 +96,9 @@ def read_authorities(request: Request) -> dict[str, Any]:
     with state.transaction() as session:
         authorities = push_ca.load_authorities(session, now=state.clock.now())
     return {
-        "push_ca_pem": push_ca.certificate_pem(authorities.push_root.certificate),
-        "wwdr_intermediate_pem": push_ca.certificate_pem(authorities.wwdr_intermediate.certificate),
-        "wwdr_root_pem": push_ca.certificate_pem(authorities.wwdr_root.certificate),
+        "push_ca_pem": stored_authorities.certificate_pem(authorities.push_root.certificate),
+        "wwdr_intermediate_pem": stored_authorities.certificate_pem(authorities.wwdr_intermediate.certificate),
+        "wwdr_root_pem": stored_authorities.certificate_pem(authorities.wwdr_root.certificate),
     }
 
 
