@@ -18,6 +18,7 @@ from pippin.errors import InvalidInput, NotFound
 from pippin.inventory import manual_enrollments
 from pippin.inventory.cursor import Position, decode_cursor, encode_cursor
 from pippin.inventory.schemas import (
+    ENROLLMENT_FIELDS,
     AssignmentFilter,
     DeviceFilters,
     DeviceRead,
@@ -78,7 +79,7 @@ def _device_query() -> _Query:
             DEPToken.name.label("token"),
             DEPProfile.name.label("profile"),
             Enrollment.status.label("enrollment_status"),
-            *(getattr(Enrollment, name).label(name) for name in _ENROLLMENT_FIELDS),
+            *(getattr(Enrollment, name).label(name) for name in ENROLLMENT_FIELDS),
             DirectoryUser.username.label("primary_user"),
             state_expression().label("enrollment_state"),
         )
@@ -135,19 +136,14 @@ def _read(row: Any) -> DeviceRead:
             apple_status=apple_status, profile_status=profile_status, enrollment_status=values["enrollment_status"]
         ),
         enrollment_status=values["enrollment_status"],
-        **{name: values[name] for name in _ENROLLMENT_FIELDS},
+        **{name: values[name] for name in ENROLLMENT_FIELDS},
         primary_user=values["primary_user"],
     )
 
 
-#: The enrollment's own columns a device's row shows, by the same names.
-_ENROLLMENT_FIELDS = (
-    "enrolled_at", "first_contact_at", "last_seen_at", "udid", "os_version", "build_version", "product_name",
-    "primary_user_id",
-)  # fmt: skip
 _COMPUTED = {
     "profile_status", "enrollment_state", "token", "profile", "can_enroll", "cannot_enroll", "enrollment_status",
-    "has_dep_record", "primary_user", *_ENROLLMENT_FIELDS,
+    "has_dep_record", "primary_user", *ENROLLMENT_FIELDS,
 }  # fmt: skip
 _DEVICE_FIELDS = tuple(name for name in DeviceRead.model_fields if name not in _COMPUTED)
 

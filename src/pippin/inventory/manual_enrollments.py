@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Integer, Select, String, and_, exists, fun
 from sqlalchemy.orm import Session
 
 from pippin.inventory.cursor import Position
-from pippin.inventory.schemas import DeviceFilters, DeviceRead, DeviceSort
+from pippin.inventory.schemas import ENROLLMENT_FIELDS, DeviceFilters, DeviceRead, DeviceSort
 from pippin.inventory.state import DeviceState, derive_state, enrollment_only_state_expression
 from pippin.store.matching import contains_ignoring_case
 from pippin.store.models import DirectoryUser, Enrollment
@@ -117,36 +117,21 @@ def _state(enrollment: Enrollment) -> DeviceState:
 
 def _read(enrollment: Enrollment, primary_user: str | None) -> DeviceRead:
     return DeviceRead(
+        **dict.fromkeys(_APPLE_RECORD_FIELDS),
         serial_number=enrollment.serial_number or enrollment.udid,
         model=enrollment.product_name,
-        description=None,
-        color=None,
-        asset_tag=None,
-        os=None,
-        device_family=None,
         enrollment_state=_state(enrollment),
-        apple_status=None,
-        profile_status=None,
-        profile_uuid=None,
-        profile_assign_time=None,
-        profile_push_time=None,
-        device_assigned_date=None,
-        device_assigned_by=None,
-        last_op_type=None,
-        last_op_date=None,
-        token=None,
-        first_seen_at=None,
-        last_synced_at=None,
-        removed_at=None,
         enrollment_status=enrollment.status,
-        enrolled_at=enrollment.enrolled_at,
-        first_contact_at=enrollment.first_contact_at,
-        last_seen_at=enrollment.last_seen_at,
-        udid=enrollment.udid,
-        os_version=enrollment.os_version,
-        build_version=enrollment.build_version,
-        product_name=enrollment.product_name,
-        primary_user_id=enrollment.primary_user_id,
+        **{name: getattr(enrollment, name) for name in ENROLLMENT_FIELDS},
         primary_user=primary_user,
         has_dep_record=False,
     )
+
+
+#: What only Apple's record of a device tells (every field a device row must have, but its serial, model and
+#: state): null for a device Apple never told Pippin of.
+_APPLE_RECORD_FIELDS = tuple(
+    name
+    for name, field in DeviceRead.model_fields.items()
+    if field.is_required() and name not in ("serial_number", "model", "enrollment_state")
+)

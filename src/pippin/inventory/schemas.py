@@ -53,6 +53,13 @@ class DeviceFilters:
     cannot_enroll: bool = False
 
 
+#: The enrollment's own columns a device's row shows, by the same names.
+ENROLLMENT_FIELDS = (
+    "enrolled_at", "first_contact_at", "last_seen_at", "udid", "os_version", "build_version", "product_name",
+    "primary_user_id",
+)  # fmt: skip
+
+
 class DeviceRead(BaseModel):
     """One corporate-owned device: Apple's fields and side, its enrollment, and the state derived from both.
 
