@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy.orm import Session
 
-from pippin.inventory.devices import find_device, get_device, list_devices
+from pippin.inventory.devices import count_by_state, find_device, get_device, list_devices
 from pippin.inventory.schemas import DeviceFilters, DeviceSort, SortDirection
 from pippin.inventory.state import DeviceState
 from pippin.store.models import Enrollment, EnrollmentStatus
@@ -101,3 +101,21 @@ def test_an_enrolled_dep_device_shows_what_it_reported(session: Session, fleet: 
     assert (device.udid, device.os_version, device.product_name, device.primary_user_id, device.has_dep_record) == (
         "UDID-C02B", "26.1", "iPad13,16", 9, True,
     )  # fmt: skip
+
+
+def test_manual_enrollments_are_counted_in_their_states(session: Session, fleet: dict[str, Row]) -> None:
+    before = count_by_state(session)
+    session.add_all(
+        [
+            Enrollment(udid="COUNTED-1", status=EnrollmentStatus.enrolled),
+            Enrollment(udid="COUNTED-2", status=EnrollmentStatus.enrolled),
+            Enrollment(udid="COUNTED-3", status=EnrollmentStatus.unenrolled),
+            Enrollment(udid="COUNTED-4", status=EnrollmentStatus.enrolling),
+        ]
+    )
+    session.flush()
+    after = count_by_state(session)
+    assert after[DeviceState.enrolled] == before[DeviceState.enrolled] + 2
+    assert after[DeviceState.unenrolled] == before[DeviceState.unenrolled] + 1
+    assert after[DeviceState.not_contacted] == before[DeviceState.not_contacted] + 1
+    assert sum(after.values()) == sum(before.values()) + 4

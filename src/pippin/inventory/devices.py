@@ -238,13 +238,15 @@ def count_by_state(session: Session) -> dict[DeviceState, int]:
     """How many devices are in each derived state (every state present, zero when none).
 
     Read from ``device_state_counts``, which the database keeps as devices and enrollments change: a few rows,
-    whatever the size of the fleet.
+    whatever the size of the fleet; devices enrolled without a DEP record are added from their enrollments.
     """
     counts = dict.fromkeys(DeviceState, 0)
     for state, count in session.execute(
         select(DeviceStateCount.state, func.sum(DeviceStateCount.devices)).group_by(DeviceStateCount.state)
     ).all():
         counts[DeviceState(state)] += int(count)
+    for state, count in manual_enrollments.count_by_state(session).items():
+        counts[state] += count
     return counts
 
 
