@@ -10,6 +10,7 @@ import json
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 from typer.testing import CliRunner, Result
@@ -66,6 +67,7 @@ def test_json_names_every_setting_and_where_it_came_from(doctor: Run, secret_key
         "master key": "ok",
         "master key in database": "warning",
         "Apple DEP": "ok",
+        "device trust anchors": "warning",
     }
 
 
@@ -124,3 +126,27 @@ def test_a_bad_setting_exits_2_naming_the_variable_and_an_example(doctor: Run, v
     assert result.exit_code == 2
     assert f"{variable}:" in result.output and f"for example {variable}=" in result.output
     assert "Traceback" not in result.output
+
+
+def test_device_trust_anchors_are_checked_when_set_and_warned_about_when_not(
+    doctor: Run, tmp_path: Path, sim: RunningSimulator
+) -> None:
+    unset = doctor("--json")
+    assert unset.exit_code == 0, unset.output
+    checks = {check["name"]: check for check in json.loads(unset.stdout)["checks"]}
+    assert checks["device trust anchors"]["status"] == "warning"
+    assert "PIPPIN_DEVICE_TRUST_ANCHORS_FILE" in checks["device trust anchors"]["detail"]
+
+    bundle = tmp_path / "device-cas.pem"
+    bundle.write_text(httpx.get(f"{sim.base_url}/factory/device-ca.pem").text)
+    good = doctor(PIPPIN_DEVICE_TRUST_ANCHORS_FILE=str(bundle))
+    assert good.exit_code == 0, good.output
+    assert "3 certificates" in good.output and "iPhone Device CA" in good.output
+
+    for content in ("not a certificate", "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"):
+        bundle.write_text(content)
+        bad = doctor(PIPPIN_DEVICE_TRUST_ANCHORS_FILE=str(bundle))
+        assert bad.exit_code == 1 and "ADE enrollment is refused" in bad.output, bad.output
+        assert "Traceback" not in bad.output
+    missing = doctor(PIPPIN_DEVICE_TRUST_ANCHORS_FILE=str(tmp_path / "absent.pem"))
+    assert missing.exit_code == 1 and "cannot be read" in missing.output, missing.output

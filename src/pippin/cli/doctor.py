@@ -1,11 +1,13 @@
 """`pippin doctor`: what this Pippin would run with, and whether what it needs answers.
 
 It prints the settings in force (secrets masked) and where each came from, the data directory, the database,
-the master key's fingerprint and whether it is the key the database's secrets are sealed with, and Apple's DEP
-service, each checked with a short timeout. It changes nothing: no
-database or key file is created, no migration is run, so it is safe on a machine that is not set up yet. It
+the master key's fingerprint and whether it is the key the database's secrets are sealed with, Apple's DEP
+service, each checked with a short timeout, and the device trust anchors ADE enrollment checks devices against.
+It changes nothing: no database or key file is created, no migration is run, so it is safe on a machine that is
+not set up yet. It
 exits 0 when everything answers, 5 when the database or Apple cannot be reached, 1 when something is wrong
-with the configuration itself (a master key file others can read, one that is not a key).
+with the configuration itself (a master key file others can read, one that is not a key, a trust anchor file
+that cannot be read or holds no certificate).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Annotated, Literal
 
 import httpx
 import typer
+from cryptography import x509
+from cryptography.x509.oid import NameOID
 from rich.table import Table
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
@@ -26,7 +30,8 @@ from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stdout
 from pippin.config import Settings, source_of, unknown_variables, variable_name
 from pippin.crypto.secrets import KEY_FILE_NAME, SecretBox, key_fingerprint, parse_master_key
-from pippin.errors import PippinError
+from pippin.errors import ConfigurationError, PippinError
+from pippin.mdm.trust_anchors import load_device_trust_anchors
 from pippin.printable import printable
 from pippin.private_files import PRIVATE_DIRECTORY_MODE
 from pippin.store.db import DatabaseUnavailable, create_db_engine, create_session_factory, read_transaction
@@ -196,6 +201,26 @@ def check_apple(settings: Settings, *, transport: httpx.BaseTransport | None = N
     return Check("Apple DEP", "ok", f"{shown}: reachable (HTTP {response.status_code})")
 
 
+def check_device_trust_anchors(settings: Settings) -> Check:
+    """Whether ADE enrollment can tell Apple's devices: the trust anchor bundle is set, readable and holds
+    certificates (``mdm/trust_anchors.py``). Unset is a warning: everything but ADE enrollment works without it."""
+    name = "device trust anchors"
+    variable = variable_name("device_trust_anchors_file")
+    if settings.device_trust_anchors_file is None:
+        return Check(name, "warning", f"{variable} is not set: ADE enrollment is refused until it names Apple's CAs")
+    try:
+        anchors = load_device_trust_anchors(settings)
+    except ConfigurationError as error:
+        return Check(name, "failed", error.message, exit_code=1)
+    subjects = ", ".join(_common_name(anchor) for anchor in anchors[:4]) + (", ..." if len(anchors) > 4 else "")
+    return Check(name, "ok", printable(f"{len(anchors)} certificate{'s' if len(anchors) != 1 else ''}: {subjects}"))
+
+
+def _common_name(certificate: x509.Certificate) -> str:
+    names = certificate.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value)[:80] if names else certificate.subject.rfc4514_string()[:80]
+
+
 def run_checks(settings: Settings, *, transport: httpx.BaseTransport | None = None) -> list[Check]:
     checks = [
         Check("unknown variable", "warning", f"{name} is ignored" + (f"; did you mean {near}?" if near else ""))
@@ -208,6 +233,7 @@ def run_checks(settings: Settings, *, transport: httpx.BaseTransport | None = No
         check_master_key(settings),
         check_key_matches_database(settings),
         check_apple(settings, transport=transport),
+        check_device_trust_anchors(settings),
     ]
 
 
@@ -215,7 +241,8 @@ def doctor(
     ctx: typer.Context,
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
-    """Show the settings in force (secrets masked) and check the data directory, database, master key and Apple."""
+    """Show the settings in force (secrets masked) and check the data directory, database, master key, Apple and
+    the device trust anchors."""
     settings = cli_context(ctx).settings
     checks = run_checks(settings)
     code = next((check.exit_code for check in checks if check.status == "failed" and check.exit_code), 0)
