@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from pippin.config import Settings
-from pippin.store.models import CheckinMessage, Enrollment, EnrollmentStatus, PushDelivery
+from pippin.store.models import CheckinMessage, Device, Enrollment, EnrollmentStatus, PushDelivery
 from pippin.store.models.push_certificate import PUSH_CERTIFICATE_ID, PushCertificate
 from tests.conftest import fixture_path
 from tests.device.conftest import NANOMDM_TOPIC, DeviceServer, build_device_server
@@ -288,6 +288,22 @@ def test_idle_at_the_server_url_from_an_enrolled_device_gets_an_empty_answer(dev
     answer = devices.put("connect", idle, signature=identity.sign(idle))
     assert (answer.status_code, answer.content) == (200, b"")
     assert enrollment(devices).last_seen_at == NOW + timedelta(minutes=5)
+
+
+def test_a_device_enrolled_before_its_dep_record_arrived_is_tied_to_it_at_its_next_message(
+    devices: DeviceServer,
+) -> None:
+    identity = enroll(devices, serial_number=SERIAL, profile_id=None)
+    assert enrollment(devices).device_id is None  # no DEP record yet: listed by UDID and serial alone
+    with devices.session() as session, session.begin():
+        # What a sync writes when Apple's record of the device arrives later.
+        record = Device(serial_number=SERIAL, profile_status="empty", apple_record={})
+        session.add(record)
+        session.flush()
+        record_id = record.id
+    idle = plistlib.dumps({"Status": "Idle", "UDID": UDID})
+    assert devices.put("connect", idle, signature=identity.sign(idle)).status_code == 200
+    assert enrollment(devices).device_id == record_id
 
 
 def test_the_server_url_refuses_reports_and_devices_not_enrolled(devices: DeviceServer) -> None:

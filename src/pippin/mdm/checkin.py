@@ -146,15 +146,7 @@ def _authenticate(
     if enrollment is None:
         enrollment = Enrollment(udid=request.udid, status=EnrollmentStatus.enrolling, first_contact_at=now)
         session.add(enrollment)
-    device_id = dep_device.id if dep_device is not None else None
-    if device_id is not None and enrollment.device_id != device_id:
-        # One enrollment per DEP record: a device that enrolled before under another UDID leaves that one.
-        session.execute(
-            update(Enrollment)
-            .where(Enrollment.device_id == device_id, Enrollment.udid != request.udid)
-            .values(device_id=None)
-        )
-    enrollment.device_id = device_id
+    _link(session, enrollment, dep_device.id if dep_device is not None else None)
     enrollment.serial_number = serial
     enrollment.status = EnrollmentStatus.enrolling
     if binding.profile_id is not None:
@@ -192,6 +184,29 @@ def _enrollment_of(
     if topic is not None and topic != enrollment.topic:
         raise CheckinRefused("The check-in's Topic is not the one the device enrolled with.")
     return enrollment
+
+
+def _link(session: Session, enrollment: Enrollment, device_id: int | None) -> None:
+    """Tie ``enrollment`` to the DEP record ``device_id`` (or to none)."""
+    if device_id is not None and enrollment.device_id != device_id:
+        # One enrollment per DEP record: a device that enrolled before under another UDID leaves that one.
+        session.execute(
+            update(Enrollment)
+            .where(Enrollment.device_id == device_id, Enrollment.udid != enrollment.udid)
+            .values(device_id=None)
+        )
+    enrollment.device_id = device_id
+
+
+def _link_late_dep_record(session: Session, enrollment: Enrollment) -> None:
+    """A device enrolled before Apple's record of it reached Pippin (a manual enrollment, then a sync): tied to that
+    record at its next message, so the inventory shows one device, not two. Only the device half writes enrollments
+    (DESIGN.md), so the sync leaves this to the device's check-ins; a lookup by serial, only while unlinked."""
+    if enrollment.device_id is not None or not enrollment.serial_number:
+        return
+    device_id = session.scalar(select(Device.id).where(Device.serial_number == enrollment.serial_number))
+    if device_id is not None:
+        _link(session, enrollment, device_id)
 
 
 def _token_update(
@@ -280,6 +295,7 @@ def handle_checkin(
         answer = _plist({"ReturnToService": configuration})
     else:  # pragma: no cover - every MessageType is handled above
         raise InvalidInput(f"Check-in messages of type {kind.value} are not answered.")
+    _link_late_dep_record(session, enrollment)
     enrollment.last_seen_at = now
     _record(session, request, device, box=box, now=now)
     return answer
@@ -295,4 +311,5 @@ def connect_idle(
         raise DeviceAuthenticationRefused("The identity certificate is not this enrollment's.")
     if enrollment.status is not EnrollmentStatus.enrolled:
         raise CheckinRefused("The device is not enrolled; it must check in (Authenticate, TokenUpdate) first.")
+    _link_late_dep_record(session, enrollment)
     enrollment.last_seen_at = now
