@@ -173,19 +173,28 @@ def _empty_all(engine: Engine) -> None:
         conn.exec_driver_sql("; ".join([*deletes, *deletes, _RESTART_SEQUENCES]))
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of an empty, migrated database; parametrised over SQLite and PostgreSQL."""
-    if request.param == "sqlite":
-        path = tmp_path / "pippin.db"
+#: The databases every database test runs on.
+DATABASES = ["sqlite", "postgresql"]
+
+
+def empty_database_url(request: pytest.FixtureRequest, kind: str, directory: Path) -> str:
+    """The URL of an empty, migrated database of ``kind`` (one of :data:`DATABASES`), a SQLite file kept in
+    ``directory``; for :func:`database_url` and for fixtures of a wider scope that share one database."""
+    if kind == "sqlite":
+        path = directory / "pippin.db"
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
-        yield f"sqlite:///{path}"
-        return
+        return f"sqlite:///{path}"
     url: str = request.getfixturevalue("postgres_schema_url")
     engine = create_db_engine(url)
     _empty_all(engine)
     engine.dispose()
-    yield url
+    return url
+
+
+@pytest.fixture(params=DATABASES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """The URL of an empty, migrated database; parametrised over SQLite and PostgreSQL."""
+    return empty_database_url(request, request.param, tmp_path)
 
 
 @pytest.fixture
