@@ -194,7 +194,8 @@ class SCEPAuthority:
             {
                 "version": "v1",
                 "digest_algorithms": [{"algorithm": "sha256"}],
-                "encap_content_info": {"content_type": "data", "content": content},
+                # RFC 8894 section 3.3.2: a FAILURE or PENDING encapsulates no content (the pkcsPKIEnvelope).
+                "encap_content_info": {"content_type": "data", "content": content or None},
                 "certificates": [ca],
                 "signer_infos": [
                     {

@@ -147,8 +147,14 @@ def sign_attached(
     return der
 
 
-def read_signed_data(data: bytes, *, detached_content: bytes | None = None) -> SignedContent:
-    """Verify a SignedData (BER or DER): one signer, its messageDigest and signature; not yet whom it chains to."""
+def read_signed_data(
+    data: bytes, *, detached_content: bytes | None = None, absent_content: bytes | None = None
+) -> SignedContent:
+    """Verify a SignedData (BER or DER): one signer, its messageDigest and signature; not yet whom it chains to.
+
+    ``absent_content`` is what the signature covers when the SignedData encapsulates no content and none is
+    ``detached_content`` (a SCEP CertRep of FAILURE or PENDING: RFC 8894 section 3.3.2); without it that is refused.
+    """
     try:
         info = cms.ContentInfo.load(data, strict=True)
         if info["content_type"].native != "signed_data":
@@ -156,6 +162,8 @@ def read_signed_data(data: bytes, *, detached_content: bytes | None = None) -> S
         signed = info["content"]
         encapsulated = signed["encap_content_info"]["content"]
         content = detached_content if detached_content is not None else encapsulated.native
+        if content is None:
+            content = absent_content
         if content is None:
             raise CMSError("the SignedData carries no content")
         certificates = [x509.load_der_x509_certificate(c.chosen.dump()) for c in signed["certificates"] or []]

@@ -210,7 +210,8 @@ def read_cert_rep(
 ) -> x509.Certificate:
     """The certificate a CertRep issues to ``request``'s key; :class:`SetupFailed` for anything else."""
     try:
-        signed = read_signed_data(answer)
+        # A FAILURE or PENDING carries no content: its messageDigest is over nothing.
+        signed = read_signed_data(answer, absent_content=b"")
     except CMSError as exc:
         raise SetupFailed("scep", f"the CertRep is refused: {exc}") from None
     if not chains_to(signed.signer, included=signed.certificates, anchors=ca_certificates):
