@@ -52,8 +52,8 @@ USER = "alice"
 class SeededPippin:
     """Pippin serving at ``url`` over ``settings``, with the simulated Apple ``apple`` it synced from.
 
-    ``serials`` are the synced devices with the default profile, handed out one test at a time by
-    :meth:`take`; ``staff_serial`` has the profile with user affinity, for ``USER`` with ``password``.
+    The synced devices are handed out one test at a time by :meth:`take`: those with the default profile, or
+    with ``staff`` those with the profile with user affinity, whose user ``USER`` signs in with ``password``.
     """
 
     url: str
@@ -62,19 +62,19 @@ class SeededPippin:
     apple: RunningSimulator
     pippin_ca: x509.Certificate
     password: str
-    staff_serial: str
     serials: list[str]
+    staff_serials: list[str]
     states: StateDirectory
-    _taken: int = field(default=0)
+    _taken: set[str] = field(default_factory=set)
 
     @property
     def session_factory(self) -> SessionFactory:
         return resources_of(self.server).session_factory
 
-    def take(self) -> str:
-        """A device of the default profile no test has switched on yet."""
-        serial = self.serials[self._taken]
-        self._taken += 1
+    def take(self, *, staff: bool = False) -> str:
+        """A device no test has switched on yet, of the default profile or (``staff``) the one with user affinity."""
+        serial = next(s for s in (self.staff_serials if staff else self.serials) if s not in self._taken)
+        self._taken.add(serial)
         return serial
 
     def device(
@@ -142,9 +142,12 @@ def _define_profiles(factory: SessionFactory, settings: Settings) -> None:
 
 
 @contextmanager
-def seeded_pippin(database_url: str, directory_path: Path, *, devices: int) -> Iterator[SeededPippin]:
-    """Pippin on ``database_url`` (empty, migrated) after the seed's steps 1 to 7 with ``devices`` devices, one of
-    them with user affinity; serving until the block ends. Files go under ``directory_path``."""
+def seeded_pippin(
+    database_url: str, directory_path: Path, *, devices: int, staff_devices: int
+) -> Iterator[SeededPippin]:
+    """Pippin on ``database_url`` (empty, migrated) after the seed's steps 1 to 7 with ``devices`` devices of the
+    default profile and ``staff_devices`` with user affinity; serving until the block ends. Files go under
+    ``directory_path``."""
     port = free_port()
     with run_simulator(directory_path / "sim", with_apns=True) as apple:
         assert apple.apns is not None
@@ -168,16 +171,16 @@ def seeded_pippin(database_url: str, directory_path: Path, *, devices: int) -> I
         keys = pooled_key_generator()
         _activate_push_certificate(factory, box, apple, generate_key=keys)
         server_uuid = connect_token(factory, settings, apple, TOKEN, generate_key=keys)
-        serials = sorted(add_devices(apple, server_uuid, devices))
+        serials = sorted(add_devices(apple, server_uuid, devices + staff_devices))
         _define_profiles(factory, settings)
         open_client = dep_client_factory(box=box, settings=settings)
         synced = sync_and_assign_now(factory, token_name=TOKEN, settings=settings, box=box, open_client=open_client)
         assert synced.outcome == "succeeded", synced
-        staff_serial = serials.pop()
+        staff_serials, serials = serials[:staff_devices], serials[staff_devices:]
         with transaction(factory) as session:
-            assignment.queue_assignment(session, profile_name=STAFF_PROFILE, serials=[staff_serial], actor=TEST_ACTOR)
+            assignment.queue_assignment(session, profile_name=STAFF_PROFILE, serials=staff_serials, actor=TEST_ACTOR)
         sent = run_due_assignments(factory, settings=settings, box=box, open_client=open_client)
-        assert sent.sent == 1, sent
+        assert sent.sent == staff_devices, sent
         password = secrets.token_urlsafe(12)
         with transaction(factory) as session:
             directory.add_user(session, username=USER, password=password, actor=TEST_ACTOR, passwords=cheap_argon2())
@@ -193,7 +196,7 @@ def seeded_pippin(database_url: str, directory_path: Path, *, devices: int) -> I
                 apple=apple,
                 pippin_ca=x509.load_der_x509_certificate(ca.content),
                 password=password,
-                staff_serial=staff_serial,
                 serials=serials,
+                staff_serials=staff_serials,
                 states=StateDirectory(directory_path / "devices"),
             )

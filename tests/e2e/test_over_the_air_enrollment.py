@@ -44,9 +44,9 @@ from tests.conftest import DATABASES, empty_database_url
 from tests.e2e.seeded_pippin import USER, SeededPippin, seeded_pippin
 from tests.servers import resources_of
 
-#: Devices per database: one with user affinity; of the default profile, two switched on directly, one killed at
-#: each of six steps, one whose challenge is used twice, one pushed.
-DEVICES = 1 + 2 + 6 + 1 + 1
+#: Devices per database of the default profile: two switched on, one killed at each of six steps, one whose
+#: challenge is used twice, one pushed; and with user affinity: one switched on, one killed at each of two steps.
+DEVICES, STAFF_DEVICES = 2 + 6 + 1 + 1, 1 + 2
 #: An upper bound for a thread to react, never a timing the test measures.
 WAIT_SECONDS = 30.0
 
@@ -54,7 +54,8 @@ WAIT_SECONDS = 30.0
 @pytest.fixture(scope="module", params=DATABASES)
 def pippin(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SeededPippin]:
     directory = tmp_path_factory.mktemp(f"over-the-air-{request.param}")
-    with seeded_pippin(empty_database_url(request, request.param, directory), directory, devices=DEVICES) as seeded:
+    url = empty_database_url(request, request.param, directory)
+    with seeded_pippin(url, directory, devices=DEVICES, staff_devices=STAFF_DEVICES) as seeded:
         yield seeded
 
 
@@ -106,7 +107,7 @@ def test_devices_switched_on_enroll_and_are_listed_as_enrolled_one_with_its_prim
     pippin: SeededPippin,
 ) -> None:
     direct = [pippin.device(pippin.take()) for _ in range(2)]
-    staff = pippin.device(pippin.staff_serial, user=USER, password=pippin.password)
+    staff = pippin.device(pippin.take(staff=True), user=USER, password=pippin.password)
     results = boot_devices([*direct, staff], concurrency=3)
     assert [(r.serial_number, r.enrolled, r.reason) for r in results] == [
         (d.serial_number, True, None) for d in (*direct, staff)
@@ -146,11 +147,21 @@ CUTS = {
 }
 
 
-@pytest.mark.parametrize("where", list(CUTS))
-def test_a_device_killed_during_enrollment_starts_again_and_enrolls_once(pippin: SeededPippin, where: str) -> None:
-    serial, cut = pippin.take(), CUTS[where]
+#: Every cut on a device of the default profile; on one with user affinity, after its user signed in (the profile
+#: was fetched) and after Authenticate.
+KILLS = [*((where, False) for where in CUTS), ("after fetching the profile", True), ("after Authenticate", True)]
+
+
+@pytest.mark.parametrize(
+    ("where", "staff"), KILLS, ids=[f"{where}{', signed in' if staff else ''}" for where, staff in KILLS]
+)
+def test_a_device_killed_during_enrollment_starts_again_and_enrolls_once(
+    pippin: SeededPippin, where: str, staff: bool
+) -> None:
+    serial, cut = pippin.take(staff=staff), CUTS[where]
+    user, password = (USER, pippin.password) if staff else (None, None)
     killed = (
-        pippin.device(serial, progress=_cut_at(cut.step))
+        pippin.device(serial, progress=_cut_at(cut.step), user=user, password=password)
         if cut.step is not None
         else pippin.device(serial, states=_CutBeforeSavingEnrolled(pippin.states.directory))
     )
@@ -161,7 +172,7 @@ def test_a_device_killed_during_enrollment_starts_again_and_enrolls_once(pippin:
     earlier_identity = pippin.states.load(serial).mdm_identity
     assert (earlier_identity is not None) == cut.has_identity
 
-    again = pippin.device(serial)
+    again = pippin.device(serial, user=user, password=password)
     again.boot()
     assert again.state.enrolled and again.state.mdm_identity is not None and again.state.facts is not None
     (enrollment,) = _enrollments_of(pippin, serial)
@@ -175,7 +186,7 @@ def test_a_device_killed_during_enrollment_starts_again_and_enrolls_once(pippin:
             _connect(again, earlier_identity)
     with transaction(pippin.session_factory) as session:
         shown = inventory.get_device(session, serial=serial)
-    assert shown.enrollment_state == InventoryState.enrolled
+    assert (shown.enrollment_state, shown.primary_user) == (InventoryState.enrolled, user)
 
 
 def test_an_enrollment_challenge_gets_one_certificate_and_is_refused_the_second_time(pippin: SeededPippin) -> None:
