@@ -24,8 +24,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import func, select
 
+from pippin.admin.api_tokens import create_api_token
 from pippin.inventory import devices as inventory
-from pippin.inventory.schemas import DeviceFilters
 from pippin.inventory.state import DeviceState as InventoryState
 from pippin.push.delivery import request_push, send_due_pushes
 from pippin.sim.iphone import scep_client
@@ -113,18 +113,25 @@ def test_devices_switched_on_enroll_and_are_listed_as_enrolled_one_with_its_prim
         (d.serial_number, True, None) for d in (*direct, staff)
     ]
 
+    # What an admin sees: the REST API's device list, enrolled only.
     with transaction(pippin.session_factory) as session:
-        page = inventory.list_devices(session, filters=DeviceFilters(state=InventoryState.enrolled), limit=100)
-    listed = {device.serial_number: device for device in page.devices}
+        _, token = create_api_token(session, name="inventory", actor=TEST_ACTOR)
+    answer = httpx.get(
+        f"{pippin.url}/api/v1/devices",
+        params={"state": "enrolled", "limit": 100},
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    listed = {device["serial_number"]: device for device in answer.json()["devices"]}
     for device in (*direct, staff):
         facts = device.state.facts
         assert facts is not None and device.serial_number in listed
-        shown = listed[device.serial_number]
-        assert (shown.udid, shown.os_version, shown.product_name) == (facts.udid, facts.os_version, facts.product)
-        assert shown.token == "acme" and shown.enrollment_status == "enrolled"
-    assert listed[staff.serial_number].primary_user == USER
-    assert listed[staff.serial_number].profile == "Staff iPhones"
-    assert [listed[d.serial_number].primary_user for d in direct] == [None, None]
+        shown = [listed[device.serial_number][key] for key in ("udid", "os_version", "product_name", "token")]
+        assert shown == [facts.udid, facts.os_version, facts.product, "acme"]
+    by_staff = listed[staff.serial_number]
+    assert (by_staff["primary_user"], by_staff["profile"]) == (USER, "Staff iPhones")
+    assert [listed[d.serial_number]["primary_user"] for d in direct] == [None, None]
 
 
 @dataclass(frozen=True)
