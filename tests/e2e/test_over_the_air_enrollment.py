@@ -37,7 +37,7 @@ from pippin.sim.iphone.identity import DeviceIdentity, fetch_from_factory
 from pippin.sim.iphone.machine_info import signed_machine_info
 from pippin.sim.iphone.profiles import MDM_TYPE, read_profile
 from pippin.store.db import transaction
-from pippin.store.models import Enrollment, IssuedCertificate, PushResult
+from pippin.store.models import CheckinMessage, Enrollment, IssuedCertificate, PushResult
 from tests.actors import TEST_ACTOR
 from tests.conftest import DATABASES, empty_database_url
 from tests.e2e.seeded_pippin import USER, SeededPippin, seeded_pippin
@@ -102,6 +102,17 @@ def _connect(device: SimulatedDevice, identity: DeviceIdentity) -> int:
         return MDMClient(http, mdm_payload=payload, identity=identity, facts=device.state.facts).connect()
 
 
+def _checkins(pippin: SeededPippin, udid: str) -> list[tuple[str, str]]:
+    """The check-in messages Pippin recorded from ``udid``, in order: their type and the identity that signed."""
+    with transaction(pippin.session_factory) as session:
+        rows = session.execute(
+            select(CheckinMessage.message_type, CheckinMessage.identity_fingerprint)
+            .where(CheckinMessage.udid == udid)
+            .order_by(CheckinMessage.id)
+        ).all()
+    return [(kind, fingerprint) for kind, fingerprint in rows]
+
+
 def test_devices_switched_on_enroll_and_are_listed_as_enrolled_one_with_its_primary_user(
     pippin: SeededPippin,
 ) -> None:
@@ -111,6 +122,15 @@ def test_devices_switched_on_enroll_and_are_listed_as_enrolled_one_with_its_prim
     assert [(r.serial_number, r.enrolled, r.reason) for r in results] == [
         (d.serial_number, True, None) for d in (*direct, staff)
     ]
+
+    for device in (*direct, staff):
+        identity, facts = device.state.mdm_identity, device.state.facts
+        assert identity is not None and facts is not None
+        # The identity from Pippin's SCEP signed the device's check-ins, Authenticate then TokenUpdate.
+        assert _checkins(pippin, facts.udid) == [
+            ("Authenticate", _fingerprint(identity)),
+            ("TokenUpdate", _fingerprint(identity)),
+        ]
 
     # What an admin sees: the REST API's device list, enrolled only.
     with transaction(pippin.session_factory) as session:
