@@ -40,7 +40,7 @@ from pippin.store.db import transaction
 from pippin.store.models import CheckinMessage, Enrollment, IssuedCertificate, PushResult
 from tests.actors import TEST_ACTOR
 from tests.conftest import DATABASES, empty_database_url
-from tests.e2e.seeded_pippin import USER, SeededPippin, seeded_pippin
+from tests.e2e.seeded_pippin import STAFF_PROFILE, TOKEN, USER, SeededPippin, seeded_pippin
 from tests.servers import resources_of
 
 #: Devices per database of the default profile: two switched on, one killed at each of six steps, one whose
@@ -147,9 +147,9 @@ def test_devices_switched_on_enroll_and_are_listed_as_enrolled_one_with_its_prim
         facts = device.state.facts
         assert facts is not None and device.serial_number in listed
         shown = [listed[device.serial_number][key] for key in ("udid", "os_version", "product_name", "token")]
-        assert shown == [facts.udid, facts.os_version, facts.product, "acme"]
+        assert shown == [facts.udid, facts.os_version, facts.product, TOKEN]
     by_staff = listed[staff.serial_number]
-    assert (by_staff["primary_user"], by_staff["profile"]) == (USER, "Staff iPhones")
+    assert (by_staff["primary_user"], by_staff["profile"]) == (USER, STAFF_PROFILE)
     assert [listed[d.serial_number]["primary_user"] for d in direct] == [None, None]
 
 
