@@ -81,12 +81,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_in_thread(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on") -> Iterator[str]:
-    """Serve ``app`` on a free loopback port until the block ends; yields its base URL.
+def serve_in_thread(app: ASGIApp, *, lifespan: Literal["on", "off"] = "on", port: int | None = None) -> Iterator[str]:
+    """Serve ``app`` on a free loopback port (or ``port``) until the block ends; yields its base URL.
 
-    ``lifespan="on"`` runs the app's startup and shutdown (a Pippin server's jobs and engine disposal).
+    ``lifespan="on"`` runs the app's startup and shutdown (a Pippin server's jobs and engine disposal). ``port``
+    is for a server whose settings must name its own address before it starts (``PIPPIN_SERVER_URL``).
     """
-    port = free_port()
+    port = port or free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan=lifespan))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
