@@ -137,3 +137,48 @@ def test_an_assignment_and_a_new_revision_go_to_apple_after_the_answer_as_from_e
     assert edited.status_code == 200 and edited.json()["revision"] == 2
     devices = client.get("/api/v1/profiles/Staff", headers=auth).json()["devices"]
     assert devices["assigned"] == 3 and len(_APPLE.defined) == 2, "the new revision was defined and sent"
+
+
+def test_the_minimum_os_version_is_read_and_written_and_keeps_the_revision(
+    client: TestClient, auth: dict[str, str]
+) -> None:
+    created = client.post("/api/v1/profiles", json={"name": "Staff", "minimum_os_version": "17.4"}, headers=auth)
+    assert created.status_code == 201, created.text
+    assert (created.json()["minimum_os_version"], created.json()["revision"]) == ("17.4", 1)
+    patched = client.patch("/api/v1/profiles/Staff", json={"minimum_os_version": "18.1.1"}, headers=auth)
+    assert (patched.json()["minimum_os_version"], patched.json()["revision"]) == ("18.1.1", 1)
+    assert client.get("/api/v1/profiles/Staff", headers=auth).json()["minimum_os_version"] == "18.1.1"
+    cleared = client.patch("/api/v1/profiles/Staff", json={"minimum_os_version": None}, headers=auth)
+    assert (cleared.json()["minimum_os_version"], cleared.json()["revision"]) == (None, 1)
+    schema = client.get("/api/openapi.json").json()["components"]["schemas"]
+    assert "not sent to Apple" in schema["ProfileRead"]["properties"]["minimum_os_version"]["description"]
+
+
+@pytest.mark.parametrize(
+    ("value", "status", "text"),
+    [
+        ("17.4.1.2", 400, "minimum_os_version"),
+        ("17..4", 400, "minimum_os_version"),
+        ("17.1000", 400, "minimum_os_version"),
+        ("\u0661\u0667", 400, "minimum_os_version"),
+        ("<script>alert(1)</script>", 400, "minimum_os_version"),
+        ("9" * 10_000, 400, "minimum_os_version"),
+        ("9" * 10_001, 422, "minimum_os_version"),
+        ("17.4\u0000", 422, "minimum_os_version"),
+        ("17.4\n", 422, "minimum_os_version"),
+        (17.4, 422, "minimum_os_version"),
+        (["17.4"], 422, "minimum_os_version"),
+        ({"major": 17}, 422, "minimum_os_version"),
+    ],
+)
+def test_a_bad_minimum_os_version_is_refused_naming_it_and_changes_nothing(
+    client: TestClient, auth: dict[str, str], value: object, status: int, text: str
+) -> None:
+    answer = client.post("/api/v1/profiles", json={"name": "Staff", "minimum_os_version": value}, headers=auth)
+    assert answer.status_code == status, answer.text
+    assert text in answer.text and "<script>" not in answer.text
+    assert client.get("/api/v1/profiles", headers=auth).json() == []
+    assert client.post("/api/v1/profiles", json={"name": "Staff", "minimum_os_version": "17"}, headers=auth).is_success
+    edited = client.patch("/api/v1/profiles/Staff", json={"minimum_os_version": value}, headers=auth)
+    assert edited.status_code == status, edited.text
+    assert client.get("/api/v1/profiles/Staff", headers=auth).json()["minimum_os_version"] == "17"

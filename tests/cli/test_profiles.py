@@ -39,6 +39,7 @@ PROFILE_KEYS = {
     "region",
     "anchor_certs",
     "skip_setup_items",
+    "minimum_os_version",
     "setup_panes",
     "url",
     "configuration_web_url",
@@ -195,3 +196,44 @@ def test_an_edit_with_a_control_character_changes_nothing(pippin: Any) -> None:
     refused = pippin("profiles", "edit", "Staff", "--name", "Sta\x1bff")
     assert refused.exit_code == 2 and "NAME/--name: contains U+001B" in refused.stderr, refused.output
     assert json.loads(pippin("profiles", "show", "Staff", "--json").stdout)["revision"] == 1
+
+
+def test_the_minimum_os_version_is_set_shown_and_cleared_without_a_new_revision(pippin: Any) -> None:
+    created = pippin("profiles", "create", "Staff", "--minimum-os-version", "17.4", "--json")
+    assert created.exit_code == 0, created.output
+    assert json.loads(created.stdout)["minimum_os_version"] == "17.4"
+    shown = pippin("profiles", "show", "Staff")
+    assert shown.exit_code == 0 and "minimum OS version" in shown.output and "17.4" in shown.output
+    edited = pippin("profiles", "edit", "Staff", "--minimum-os-version", "18.2")
+    assert edited.exit_code == 0 and "Apple sees no change" in edited.output, edited.output
+    cleared = pippin("profiles", "edit", "Staff", "--clear-minimum-os-version", "--json")
+    assert cleared.exit_code == 0, cleared.output
+    profile = json.loads(cleared.stdout)["profile"]
+    assert (profile["minimum_os_version"], profile["revision"]) == (None, 1)
+    assert "minimum OS version" in pippin("profiles", "show", "Staff").output
+    both = pippin("profiles", "edit", "Staff", "--minimum-os-version", "17", "--clear-minimum-os-version")
+    assert both.exit_code == 2 and "not both" in both.stderr
+    assert "--minimum-os-version" in pippin("profiles", "edit", "--help").output
+
+
+@pytest.mark.parametrize(
+    ("value", "rule"),
+    [
+        ("17.4.1.2", "minimum OS version"),
+        ("17.x", "minimum OS version"),
+        ("1234", "minimum OS version"),
+        ("\u0661\u0667", "minimum OS version"),
+        ("-1", "minimum OS version"),
+        ("9" * 20_000, "--minimum-os-version"),
+        ("17\x1b.4", "--minimum-os-version: contains U+001B"),
+        ("17.4\u2028", "--minimum-os-version: contains U+2028"),
+    ],
+)
+def test_a_bad_minimum_os_version_exits_2_and_changes_nothing(pippin: Any, value: str, rule: str) -> None:
+    created = pippin("profiles", "create", "Staff", "--minimum-os-version", value)
+    assert created.exit_code == 2 and rule in created.stderr and "Traceback" not in created.output, created.output
+    assert json.loads(pippin("profiles", "list", "--json").stdout) == []
+    assert pippin("profiles", "create", "Staff", "--minimum-os-version", "17").exit_code == 0
+    edited = pippin("profiles", "edit", "Staff", "--minimum-os-version", value)
+    assert edited.exit_code == 2 and rule in edited.stderr, edited.output
+    assert json.loads(pippin("profiles", "show", "Staff", "--json").stdout)["minimum_os_version"] == "17"

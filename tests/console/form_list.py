@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from pippin.admin.users import MAX_PASSWORD_CHARS
 from pippin.console.profiles import MAX_SERIALS
-from pippin.dep.profiles import MAX_DESCRIPTION, MAX_NAME
+from pippin.dep.profiles import MAX_DESCRIPTION, MAX_NAME, MAX_OS_VERSION_PART
 from pippin.dep.setup_panes import PANES
 from pippin.dep.token import MAX_TOKEN_FILE_BYTES
 from pippin.text import MAX_DEP_TOKEN_NAME, MAX_EMAIL
@@ -44,6 +44,7 @@ class Kind(StrEnum):
     password = "password"
     text = "free text"
     code = "code"  # a language or region code
+    version = "version"  # an OS version: 1 to 3 numbers separated by dots
     certificates = "certificates"  # PEM, several lines
     serials = "serial numbers"  # several lines
     choice = "choice"  # one of a few values the page offers
@@ -138,6 +139,7 @@ def _profile_fields() -> tuple[Field, ...]:
         Field("org_magic", Kind.text, ("org_magic",), required=False, limit=256),
         Field("language", Kind.code, ("language",), required=False),
         Field("region", Kind.code, ("region",), required=False),
+        Field("minimum_os_version", Kind.version, ("minimum_os_version", "minimum OS version"), required=False),
     )
     flags = tuple(Field(flag, Kind.checkbox, (flag,), required=False) for flag in _FLAGS)
     return (
@@ -160,6 +162,7 @@ def profile_values(name: str) -> dict[str, Value]:
         "org_magic": "",
         "language": "en",
         "region": "US",
+        "minimum_os_version": "17.4",
         "user_affinity": "none",
         "supervised": "true",
         "allow_pairing": "true",
@@ -173,6 +176,7 @@ def _profile_limits(name: str) -> list[tuple[str, dict[str, Value]]]:
         "support_phone": "5" * 50,
         "support_email": "s" * (250 - len("@example.com")) + "@example.com",
         "org_magic": "m" * 256,
+        "minimum_os_version": f"{MAX_OS_VERSION_PART}.{MAX_OS_VERSION_PART}.{MAX_OS_VERSION_PART}",
     }
     return [("every text at its limit", {**profile_values(name), **longest, "locked": "true"})]
 

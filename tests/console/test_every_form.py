@@ -476,6 +476,17 @@ def hostile_cases(form: ConsoleForm, item: Field, base: Value) -> list[Case]:
         ]
     if item.kind is Kind.code:
         cases += [Case("markup", SCRIPT), Case("Arabic-Indic digits", "\u0663\u0664"), Case("too long", "english")]
+    if item.kind is Kind.version:
+        cases += [
+            Case("markup", SCRIPT),
+            Case("Arabic-Indic digits", "\u0661\u0667.\u0664"),
+            Case("four numbers", "17.4.1.2"),
+            Case("a number past the limit", "17.1000"),
+            Case("an empty number", "17..4"),
+            Case("a leading zero", "17.04"),
+            Case("a sign", "-17"),
+            Case("words", "iOS 17"),
+        ]
     if item.kind in (Kind.choice, Kind.checkbox, Kind.switches):
         cases += [Case(f"number {name}", number) for name, number in NUMBERS.items()]
         cases += [Case("markup", SCRIPT), Case("not offered", "maybe")]

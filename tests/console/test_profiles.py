@@ -58,3 +58,46 @@ def test_read_only_admins_and_forged_forms_change_no_profile(
     assert _create(rita, name="Sneaky").status_code == 403  # type: ignore[attr-defined]
     assert ann.post("/console/profiles/new", data={"name": "Forged"}).status_code == 403
     assert _count(resources) == 0
+
+
+def _profile(resources: ServerResources) -> tuple[str | None, int]:
+    with transaction(resources.session_factory) as session:
+        profile = session.scalars(select(DEPProfile)).one()
+        return profile.minimum_os_version, profile.revision
+
+
+def test_the_minimum_os_version_is_set_shown_and_cleared_in_the_form(
+    ann: TestClient, resources: ServerResources
+) -> None:
+    form = ann.get("/console/profiles/new")
+    assert 'name="minimum_os_version"' in form.text and "not sent to Apple" in form.text
+    assert _create(ann, name="Staff", minimum_os_version="17.4").status_code == 303  # type: ignore[attr-defined]
+    assert _profile(resources) == ("17.4", 1)
+    assert "<dt>Minimum OS version</dt><dd>17.4</dd>" in ann.get("/console/profiles/Staff").text
+    edit = ann.get("/console/profiles/Staff/edit")
+    assert 'value="17.4"' in edit.text
+    cleared = ann.post(
+        "/console/profiles/Staff/edit",
+        data={"name": "Staff", "minimum_os_version": "", "csrf_token": csrf_of(edit.text)},
+    )
+    assert cleared.status_code == 303
+    assert _profile(resources) == (None, 1)  # Pippin's policy alone: no new revision at Apple
+    assert "<dt>Minimum OS version</dt><dd>any</dd>" in ann.get("/console/profiles/Staff").text
+
+
+def test_a_bad_minimum_os_version_is_refused_by_name_and_changes_nothing(
+    ann: TestClient, resources: ServerResources
+) -> None:
+    for value in ("17.4.1.2", "<script>alert(1)</script>", "\u0661\u0667", "9" * 20_000):
+        answer = _create(ann, name="Staff", minimum_os_version=value)
+        assert answer.status_code == 400 and 'role="alert"' in answer.text  # type: ignore[attr-defined]
+        assert "minimum" in answer.text.lower() and "<script>alert(1)" not in answer.text  # type: ignore[attr-defined]
+    assert _count(resources) == 0
+    assert _create(ann, name="Staff", minimum_os_version="17").status_code == 303  # type: ignore[attr-defined]
+    edit = ann.get("/console/profiles/Staff/edit")
+    refused = ann.post(
+        "/console/profiles/Staff/edit",
+        data={"name": "Staff", "minimum_os_version": "17..4", "csrf_token": csrf_of(edit.text)},
+    )
+    assert refused.status_code == 400 and "minimum OS version" in refused.text
+    assert _profile(resources) == ("17", 1)

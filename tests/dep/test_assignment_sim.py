@@ -207,6 +207,7 @@ def test_every_field_reaches_apple_as_the_admin_set_it(env: Env) -> None:
         region="SE",
         anchor_certs=[cert.public_bytes(Encoding.PEM).decode()],
         skip_setup_items=["Passcode", "Siri", "Location", "TOS", "AppleID", "Diagnostics"],
+        minimum_os_version="17.4",
     )
     serials = env.seed(3)
     env.sync()
@@ -239,6 +240,8 @@ def test_every_field_reaches_apple_as_the_admin_set_it(env: Env) -> None:
         "skip_setup_items": ["AppleID", "Diagnostics", "Location", "Passcode", "Siri", "TOS"],
     }
     assert {key: stored["profile"].get(key) for key in expected} == expected
+    # The minimum OS version is Pippin's alone: Apple's profile has no such field, and is never given one.
+    assert "minimum_os_version" not in stored["profile"] and "17.4" not in json.dumps(stored["profile"])
     assert stored["devices"] == sorted(serials)
     assert stored["server_uuid"] == env.server.server_uuid
 
@@ -350,6 +353,30 @@ def test_an_edit_is_defined_anew_and_reaches_every_device(env: Env) -> None:
     assert env.apple_profile(new_uuid)["profile"]["skip_setup_items"] == ["Passcode", "Siri"]
     assert env.apple_profile(new_uuid)["devices"] == sorted(serials)
     assert env.apple_profile(old_uuid)["devices"] == []
+
+
+def test_a_new_minimum_os_version_is_not_defined_at_apple(env: Env) -> None:
+    """Apple never sees the setting, so changing it redefines nothing and leaves every device assigned."""
+    create(env)
+    serials = env.seed(5)
+    env.sync()
+    env.queue(all_unassigned=True)
+    env.run()
+    before = env.current_uuid()
+    with transaction(env.factory) as session:
+        changed = profiles.update_profile(
+            session,
+            name="Staff",
+            changes=ProfileUpdate(minimum_os_version="17.4"),
+            settings=env.settings,
+            actor=TEST_ACTOR,
+        )
+    assert changed.revision == 1
+    report = env.run()
+    assert (report.apple_calls, report.definitions, report.sent) == (0, 0, 0)
+    assert env.current_uuid() == before
+    assert env.apple_profile(before)["devices"] == sorted(serials)
+    assert {d.assignment_status for d in env.devices().values()} == {"assigned"}
 
 
 def test_the_default_profile_reaches_devices_added_by_a_sync(env: Env) -> None:

@@ -295,3 +295,120 @@ def test_a_profile_in_use_cannot_be_deleted(session: Session, settings: Settings
     session.execute(Device.__table__.delete())
     profiles.delete_profile(session, name="Staff iPhones", actor=TEST_ACTOR)
     assert count_profiles(session) == 0
+
+
+# --- the minimum OS version: Pippin's own policy, never Apple's ----------------------------------------------
+
+
+def test_the_minimum_os_version_is_kept_and_never_sent_to_apple(session: Session, settings: Settings) -> None:
+    read = create(session, settings, minimum_os_version=" 17.4 ")
+    assert read.minimum_os_version == "17.4"
+    stored = profiles.get_profile(session, name="Staff iPhones")
+    assert stored.minimum_os_version == "17.4"
+    wire = profiles.apple_profile(stored, settings=settings, box=SecretBox.from_settings(settings)).to_wire()
+    assert not any("os" in key.lower().split("_") or "version" in key.lower() for key in wire)
+    assert "17.4" not in repr(wire)
+
+
+@pytest.mark.parametrize("version", ["0", "17", "17.4", "17.4.1", "999.999.999", "26.0.0"])
+def test_minimum_os_versions_of_one_to_three_numbers_are_taken(
+    session: Session, settings: Settings, version: str
+) -> None:
+    assert create(session, settings, minimum_os_version=version).minimum_os_version == version
+
+
+@pytest.mark.parametrize(
+    "version",
+    [
+        "17.",
+        ".4",
+        "17..4",
+        "17.4.1.2",
+        "1000",
+        "17.1000",
+        "017",
+        "17.04",
+        "17.4a",
+        "v17.4",
+        "iOS 17.4",
+        "17,4",
+        "17 .4",
+        "-1",
+        "+17",
+        "1e3",
+        "0x11",
+        "\u0661\u0667.\u0664",  # Arabic-Indic digits: int() reads them, the device never sends them
+        "\uff11\uff17",  # fullwidth digits
+        "<script>alert(1)</script>",
+        "17.4; DROP TABLE enrollment_profiles",
+        "1" * 10_000,
+    ],
+)
+def test_a_malformed_minimum_os_version_is_refused_naming_the_field(
+    session: Session, settings: Settings, version: str
+) -> None:
+    with pytest.raises(InvalidInput, match="minimum OS version") as refused:
+        create(session, settings, minimum_os_version=version)
+    with pytest.raises(InvalidInput) as other:
+        profiles.check_minimum_os_version("x")
+    assert refused.value.message == other.value.message  # the same words for every value: no input echoed
+    assert count_profiles(session) == 0
+
+
+def test_hostile_characters_in_the_minimum_os_version_are_refused(session: Session, settings: Settings) -> None:
+    for value in ("17.4\x00", "17.4\n", "17\u202e.4", "17.4\u2028"):
+        with pytest.raises(ValidationError, match="control, format or separator characters"):
+            create(session, settings, minimum_os_version=value)
+        unchecked = ProfileCreate.model_construct(name="Staff iPhones", minimum_os_version=value)
+        with pytest.raises(InvalidInput, match="control, format or separator characters"):
+            profiles.create_profile(session, data=unchecked, settings=settings, actor=TEST_ACTOR)
+    assert count_profiles(session) == 0
+
+
+def test_changing_only_the_minimum_os_version_keeps_the_revision_and_the_devices(
+    session: Session, settings: Settings
+) -> None:
+    create(session, settings)
+    profile = profiles.get_profile(session, name="Staff iPhones")
+    token = DEPToken(name="acme", status="ok")
+    session.add(token)
+    session.flush()
+    session.add(
+        Device(
+            serial_number="S0",
+            token_id=token.id,
+            assigned_profile_id=profile.id,
+            assigned_revision=1,
+            assignment_status="assigned",
+        )
+    )
+    session.flush()
+
+    def edit(**changes: Any) -> Any:
+        return profiles.update_profile(
+            session, name="Staff iPhones", changes=ProfileUpdate(**changes), settings=settings, actor=TEST_ACTOR
+        )
+
+    assert (edit(minimum_os_version="17.4").revision, edit(minimum_os_version="18").revision) == (1, 1)
+    assert profiles.read_profile(session, name="Staff iPhones", settings=settings).minimum_os_version == "18"
+    cleared = edit(minimum_os_version=None)
+    assert (cleared.revision, cleared.minimum_os_version) == (1, None)
+    assert edit(minimum_os_version="").minimum_os_version is None  # empty text clears, as for every optional text
+    device = session.scalars(select(Device).execution_options(populate_existing=True)).one()
+    assert (device.assignment_status, device.assigned_revision) == (AssignmentStatus.assigned, 1)
+    both = edit(minimum_os_version="17.4", department="Sales")
+    assert (both.revision, both.minimum_os_version) == (2, "17.4")  # the department is Apple's: a new revision
+
+
+def test_a_malformed_minimum_os_version_edit_changes_nothing(session: Session, settings: Settings) -> None:
+    create(session, settings, minimum_os_version="17.4")
+    with pytest.raises(InvalidInput, match="minimum OS version"):
+        profiles.update_profile(
+            session,
+            name="Staff iPhones",
+            changes=ProfileUpdate(minimum_os_version="17.4.1.2", department="Sales"),
+            settings=settings,
+            actor=TEST_ACTOR,
+        )
+    read = profiles.read_profile(session, name="Staff iPhones", settings=settings)
+    assert (read.revision, read.minimum_os_version, read.department) == (1, "17.4", None)

@@ -21,7 +21,7 @@ from pippin.crypto.certs import certificate_to_der
 from pippin.dep.enrollment_reference import ProfileRevision, build_reference
 from pippin.mdm.machine_info import MAX_BODY_BYTES
 from pippin.pki.authority import load_authority
-from pippin.store.models import EnrollmentChallenge
+from pippin.store.models import DEPProfile, EnrollmentChallenge
 from tests.clocks import Clock
 from tests.mdm.device_ca import DeviceIdentity, device_ca, issue_device_identity, machine_info_plist, sign_machine_info
 from tests.mdm.enrollment_setup import NOW, ORGANIZATION, TOPIC, activate_push_certificate, assigned_device, dep_profile
@@ -248,3 +248,55 @@ def test_without_a_push_certificate_the_device_retries_later_and_the_admin_is_to
         assert answer.status_code == 500 and "retry later" in answer.text
         assert "push certificate" in caplog.text
         assert world.challenges() == 0
+
+
+def _require(world: World, version: str | None, profile: str = "Locked") -> None:
+    with resources_of(world.server).session_factory() as session, session.begin():
+        found = session.scalars(select(DEPProfile).where(DEPProfile.name == profile)).one()
+        found.minimum_os_version = version
+
+
+def _update_required(answer: httpx.Response) -> dict[str, object]:
+    assert answer.status_code == 403, answer.text
+    assert answer.headers["content-type"].startswith("application/xml")
+    body: dict[str, object] = plistlib.loads(answer.content, fmt=plistlib.FMT_XML)
+    assert body["code"] == "com.apple.softwareupdate.required"
+    return body
+
+
+@pytest.mark.parametrize("minimum", ["17.4", "17.0.1", "18"])
+def test_an_older_device_that_can_update_is_told_the_version_and_nothing_is_stored(world: World, minimum: str) -> None:
+    _require(world, minimum)
+    body = _update_required(world.post(_signed(os_version="17.0", can_update=True)))
+    assert body["details"] == {"OSVersion": minimum}
+    assert world.challenges() == 0
+
+
+@pytest.mark.parametrize(
+    ("os_version", "can_update"),
+    [("17.4", True), ("17.4.1", True), ("18.0", True), ("17.0", False), (None, None), (None, True)],
+)
+def test_a_device_at_the_minimum_or_unable_to_update_enrolls(
+    world: World, os_version: str | None, can_update: bool | None
+) -> None:
+    _require(world, "17.4")
+    answer = world.post(_signed(os_version=os_version, can_update=can_update))
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/x-apple-aspen-config"
+    assert world.challenges() == 1
+
+
+def test_a_new_minimum_applies_to_the_revision_the_device_already_has(world: World) -> None:
+    """The setting is Pippin's, read when the device asks: the URL Apple gave it before the change is held to it."""
+    assert world.post(_signed(os_version="17.0")).status_code == 200
+    _require(world, "17.2")
+    _update_required(world.post(_signed(os_version="17.0")))
+    _require(world, None)
+    assert world.post(_signed(os_version="17.0")).status_code == 200
+    assert world.challenges() == 2
+
+
+def test_an_unrecognized_device_is_told_so_before_any_update(world: World) -> None:
+    _require(world, "17.4")
+    answer = world.post(_signed("UNKNOWN00001", os_version="16.0"))
+    assert plistlib.loads(answer.content, fmt=plistlib.FMT_XML)["code"] == "com.apple.unrecognized.device"

@@ -6,6 +6,7 @@ clear page, never 401 or 500. Both databases; the clock is the test's."""
 from __future__ import annotations
 
 import base64
+import plistlib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ from pippin.mdm import enrollment_web_states as states
 from pippin.pki.authority import load_authority
 from pippin.pki.challenges import binding_of, redeem_challenge
 from pippin.store.db import transaction
-from pippin.store.models import AuditEvent, EnrollmentChallenge, EnrollmentWebState, UserAffinity
+from pippin.store.models import AuditEvent, DEPProfile, EnrollmentChallenge, EnrollmentWebState, UserAffinity
 from tests.actors import TEST_ACTOR
 from tests.clocks import Clock
 from tests.mdm.device_ca import device_ca, issue_device_identity, machine_info_plist, sign_machine_info
@@ -43,9 +44,10 @@ PASSWORD = "correct horse battery staple"
 STATE = re.compile(r'name="state" value="([A-Za-z0-9_-]+)"')
 
 
-def _header(serial: str = SERIAL, udid: str = UDID, *, ca=CA) -> str:  # type: ignore[no-untyped-def]
+def _header(serial: str = SERIAL, udid: str = UDID, *, ca=CA, **plist: object) -> str:  # type: ignore[no-untyped-def]
     identity = DEVICE if ca is CA and udid == UDID else issue_device_identity(ca, udid)
-    return base64.b64encode(sign_machine_info(machine_info_plist(serial=serial, udid=udid), identity, ca=ca)).decode()
+    signed = sign_machine_info(machine_info_plist(serial=serial, udid=udid, **plist), identity, ca=ca)  # type: ignore[arg-type]
+    return base64.b64encode(signed).decode()
 
 
 @dataclass
@@ -295,3 +297,36 @@ def test_without_trust_anchors_the_page_says_setup_cannot_continue_now(settings:
         answer = world.open()
         _assert_page(answer, 503, "Setup cannot continue right now", "tell your IT department")
         assert "PIPPIN_" not in answer.text  # the operator's words stay in the log
+
+
+def _require(world: World, version: str | None) -> None:
+    with resources_of(world.server).session_factory() as session, session.begin():
+        session.scalars(select(DEPProfile).where(DEPProfile.name == "Staff")).one().minimum_os_version = version
+
+
+def _update_required(answer: httpx.Response, version: str) -> None:
+    """Apple's 403 plist, which Setup Assistant reads itself, rather than a page for the person."""
+    assert answer.status_code == 403, answer.text
+    assert answer.headers["content-type"].startswith("application/xml")
+    body = plistlib.loads(answer.content, fmt=plistlib.FMT_XML)
+    assert (body["code"], body["details"]) == ("com.apple.softwareupdate.required", {"OSVersion": version})
+
+
+def test_an_older_device_that_can_update_is_told_to_before_anyone_signs_in(world: World) -> None:
+    _require(world, "17.4")
+    _update_required(world.open(_header(os_version="17.0", can_update=True)), "17.4")
+    assert world.count(EnrollmentWebState) == 0
+    assert world.open(_header(os_version="17.0", can_update=False)).status_code == 200  # it cannot: it enrolls
+    page = world.open(_header(os_version="17.4.1"))
+    assert page.status_code == 200 and world.count(EnrollmentWebState) == 2
+
+
+def test_a_minimum_raised_after_the_page_opened_refuses_the_sign_in_and_uses_nothing(world: World) -> None:
+    state = world.state()  # the default header: iOS 17.0, able to update
+    _require(world, "17.2")
+    _update_required(world.sign_in(state, **{"x-apple-aspen-deviceinfo": _header()}), "17.2")
+    assert world.count(EnrollmentChallenge) == 0
+    with resources_of(world.server).session_factory() as session:
+        assert session.scalars(select(EnrollmentWebState)).one().used_at is None
+    _require(world, None)
+    assert world.sign_in(state, **{"x-apple-aspen-deviceinfo": _header()}).status_code == 200

@@ -40,5 +40,6 @@ def test_a_device_that_cannot_be_asked_to_update_is_never_refused() -> None:
     assert required_update(_info(None), minimum_os_version="17.4") is None
 
 
-def test_dep_profiles_set_no_minimum_os_yet() -> None:
+def test_the_gate_reads_the_profile_s_minimum_os_version() -> None:
     assert minimum_os_version(DEPProfile(name="Staff")) is None
+    assert minimum_os_version(DEPProfile(name="Staff", minimum_os_version="17.4")) == "17.4"

@@ -114,6 +114,15 @@ EXPECTED_CHANGES["0009"] = _existing_tokens_keep_writing
 EXPECTED_CHANGES["0013"] = _master_key_tables_start_empty
 
 
+def _profiles_start_without_a_minimum_os(rows: Rows) -> Rows:
+    """0020: every existing profile lets devices of any OS version enroll, as before."""
+    profiles = [{**profile, "minimum_os_version": None} for profile in rows.get("enrollment_profiles", [])]
+    return {**rows, "enrollment_profiles": profiles}
+
+
+EXPECTED_CHANGES["0020"] = _profiles_start_without_a_minimum_os
+
+
 def _revisions() -> list[str]:
     script = ScriptDirectory.from_config(alembic_config(create_db_engine("sqlite://")))
     return [rev.revision for rev in reversed(list(script.walk_revisions()))]

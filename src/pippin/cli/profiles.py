@@ -70,6 +70,14 @@ Skip = Annotated[
     list[str] | None, typer.Option("--skip", help="A Setup Assistant pane to hide, e.g. Siri; repeatable.")
 ]
 Show = Annotated[list[str] | None, typer.Option("--show", help="A Setup Assistant pane to show again; repeatable.")]
+MinimumOS = Annotated[
+    str | None,
+    typer.Option(
+        "--minimum-os-version",
+        help="The OS version a device must run to enroll, e.g. 17.4; an older one that can update (iOS 17+) is "
+        "told to first. Pippin's own policy: not sent to Apple, and changing it keeps the revision.",
+    ),
+]
 QueueOnly = Annotated[bool, typer.Option("--queue-only", help="Only queue; `retry-due` or the next sync sends.")]
 
 
@@ -148,6 +156,7 @@ def _print_profile(profile: ProfileRead) -> None:
         ("department", profile.department or "-"),
         ("support", " ".join(filter(None, [profile.support_phone, profile.support_email])) or "-"),
         ("language / region", f"{profile.language or '-'} / {profile.region or '-'}"),
+        ("minimum OS version", profile.minimum_os_version or "any"),
         ("MDM URL", profile.url),
         ("sign-in URL", profile.configuration_web_url or "-"),
         ("anchor certificates", ", ".join(c.subject for c in profile.anchor_certs) or "-"),
@@ -205,6 +214,7 @@ def create(
     region: Region = None,
     anchor_cert: AnchorCerts = None,
     skip: Skip = None,
+    minimum_os_version: MinimumOS = None,
     json_output: JSONOption = False,
 ) -> None:
     """Create an enrollment profile; it is defined at Apple when first assigned."""
@@ -227,6 +237,7 @@ def create(
         "region": region,
         "anchor_certs": _read_certificates(anchor_cert or []),
         "skip_setup_items": skip or [],
+        "minimum_os_version": minimum_os_version,
     }
     data = _parse(ProfileCreate, {key: value for key, value in fields.items() if value is not None})
     with transaction(context.session_factory) as session:
@@ -299,10 +310,15 @@ def edit(
     ] = False,
     skip: Skip = None,
     show: Show = None,
+    minimum_os_version: MinimumOS = None,
+    clear_minimum_os_version: Annotated[
+        bool, typer.Option("--clear-minimum-os-version", help="Let devices of any OS version enroll.")
+    ] = False,
     queue_only: QueueOnly = False,
     json_output: JSONOption = False,
 ) -> None:
-    """Change a profile. Apple's profiles cannot change, so it is defined anew and sent to every device that had it."""
+    """Change a profile. Apple's profiles cannot change, so it is defined anew and sent to every device that had it
+    (a change of only the description or the minimum OS version is Pippin's alone, and keeps the revision)."""
     context = cli_context(ctx)
     changes: dict[str, Any] = {
         key: value
@@ -322,9 +338,14 @@ def edit(
             "org_magic": org_magic,
             "language": language,
             "region": region,
+            "minimum_os_version": minimum_os_version,
         }.items()
         if value is not None
     }
+    if clear_minimum_os_version:
+        if minimum_os_version is not None:
+            raise InvalidInput("Give --minimum-os-version or --clear-minimum-os-version, not both.")
+        changes["minimum_os_version"] = None
     shown = {get_pane(text).key for text in show or []}
     hidden = {get_pane(text).key for text in skip or []}
     if shown & hidden:

@@ -30,7 +30,16 @@ from pippin.text import check_text
 
 router = APIRouter(route_class=SignedInRoute)
 _FLAGS = ("supervised", "locked", "mandatory", "allow_pairing", "await_device_configured", "auto_advance_setup")
-_TEXTS = ("description", "department", "support_phone", "support_email", "org_magic", "language", "region")
+_TEXTS = (
+    "description",
+    "department",
+    "support_phone",
+    "support_email",
+    "org_magic",
+    "language",
+    "region",
+    "minimum_os_version",
+)
 _MAX_FIELD_CHARS = 10_000
 #: Serial numbers one form may name; more go through a token, "every device without a profile", or the CLI.
 MAX_SERIALS = 10_000

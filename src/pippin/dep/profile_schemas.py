@@ -15,6 +15,11 @@ from pippin.store.models import UserAffinity
 from pippin.text import Line, MultiLine
 
 _TEXT = 10_000  # far above every Apple limit: longer input is refused by type, the rest by the service
+_MINIMUM_OS_VERSION = (
+    "The OS version a device must run to enroll, 1 to 3 numbers separated by dots (e.g. 17.4); an older device "
+    "that can update (iOS 17+) is told to first. Pippin's own policy: not sent to Apple, and changing it keeps "
+    "the revision."
+)
 
 
 class _ProfileFields(BaseModel):
@@ -48,6 +53,9 @@ class _ProfileFields(BaseModel):
     skip_setup_items: list[Line] = Field(
         default_factory=list, max_length=200, description="Apple's SkipKeys: the Setup Assistant panes to hide."
     )
+    minimum_os_version: Line | None = Field(
+        default=None, max_length=_TEXT, examples=["17.4"], description=_MINIMUM_OS_VERSION
+    )
 
 
 class ProfileCreate(_ProfileFields):
@@ -78,6 +86,7 @@ class ProfileUpdate(BaseModel):
     region: Line | None = Field(default=None, max_length=_TEXT)
     anchor_certs: list[MultiLine] | None = Field(default=None, max_length=20)
     skip_setup_items: list[Line] | None = Field(default=None, max_length=200)
+    minimum_os_version: Line | None = Field(default=None, max_length=_TEXT, examples=["17.4"])
 
 
 class SetupPaneRead(BaseModel):
@@ -141,6 +150,7 @@ class ProfileRead(BaseModel):
     region: str | None
     anchor_certs: list[AnchorCertificateRead]
     skip_setup_items: list[str]
+    minimum_os_version: str | None = Field(description=_MINIMUM_OS_VERSION)
     setup_panes: list[SetupPaneRead]
     url: str = Field(
         description="Where devices are sent to enroll; each definition at Apple adds a signed reference to its "

@@ -67,6 +67,10 @@ _LANGUAGE = re.compile(r"[a-z]{2,3}")
 _REGION = re.compile(r"[A-Z]{2}")
 _EMAIL = re.compile(r"[^\s@]+@[^\s@]+")
 _PEM_BLOCK = re.compile(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", re.S)
+#: A minimum OS version: 1 to 3 numbers (major, minor, patch), each 0 to 999 without leading zeros, ASCII digits
+#: only (``\d`` would take other scripts' digits, which the device never reports).
+MAX_OS_VERSION_PART = 999
+_OS_VERSION = re.compile(r"(0|[1-9][0-9]{0,2})(\.(0|[1-9][0-9]{0,2})){0,2}")
 
 # Admin-facing keys -> columns, for the fields whose names differ.
 _COLUMN_FOR = {
@@ -88,8 +92,12 @@ _NOT_NULL = (
     "anchor_certs",
     "skip_setup_items",
 )
-# Columns that do not change what Apple stores; editing only these keeps the revision.
-_PIPPIN_ONLY = {"description"}
+# Columns that do not change what Apple stores; editing only these keeps the revision. A new revision is defined
+# at Apple and reassigned to every device that had the profile, which Apple may show as "Pending reset" on enrolled
+# devices: a price worth paying only for what Apple sends the device. The minimum OS version is Pippin's own policy,
+# applied when a device asks to enroll (``mdm/ade_enrollment.py``), so a change to it takes effect at once with
+# nothing sent to Apple.
+_PIPPIN_ONLY = {"description", "minimum_os_version"}
 
 
 def _apple_rule(code: str, message: str, hint: str) -> InvalidInput:
@@ -150,6 +158,19 @@ def parse_anchor_certificates(values: list[str]) -> list[str]:
     return list(dict.fromkeys(found))
 
 
+def check_minimum_os_version(value: str | None) -> str | None:
+    """``value`` as a minimum OS version (e.g. ``17.4``), ``None`` for none (also for empty text), or
+    :class:`InvalidInput` naming the field. Pippin's rule, not Apple's: the profile JSON has no such field."""
+    version = _clean_text("The minimum OS version", value)
+    if version is not None and not _OS_VERSION.fullmatch(version):
+        raise InvalidInput(
+            "The minimum OS version (minimum_os_version) must be 1 to 3 numbers separated by dots, each 0 to "
+            f"{MAX_OS_VERSION_PART} without leading zeros, such as 17.4 or 17.4.1.",
+            hint="Give the iOS or iPadOS version devices must run to enroll, or leave it empty for none.",
+        )
+    return version
+
+
 def _validate(values: dict[str, Any]) -> dict[str, Any]:
     """Columns checked against Apple's rules (reference 3.5); the first broken rule is raised."""
     values = dict(values)
@@ -189,6 +210,7 @@ def _validate(values: dict[str, Any]) -> dict[str, Any]:
     values["region"] = region.upper() if region else None
     values["skip_setup_items"] = normalize_skip_keys(values.get("skip_setup_items") or [])
     values["anchor_certs"] = parse_anchor_certificates(values.get("anchor_certs") or [])
+    values["minimum_os_version"] = check_minimum_os_version(values.get("minimum_os_version"))
     if values.get("user_affinity") not in (None, *UserAffinity):
         raise InvalidInput("user_affinity must be none or with_user.")
     return values
@@ -458,6 +480,7 @@ def to_read(session: Session, profile: DEPProfile, *, settings: Settings) -> Pro
         region=profile.region,
         anchor_certs=[_certificate_read(encoded) for encoded in profile.anchor_certs],
         skip_setup_items=list(profile.skip_setup_items),
+        minimum_os_version=profile.minimum_os_version,
         setup_panes=[
             SetupPaneRead(key=p.key, name=p.name, platforms=p.platforms, note=p.note, shown=p.key not in skipped)
             for p in PANES

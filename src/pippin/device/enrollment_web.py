@@ -8,7 +8,9 @@ The use cases are ``mdm/web_enrollment.py``'s; here HTTP becomes their arguments
 
 A person reads these pages, on a phone, in the middle of setup: plain, accessible HTML in the console's style
 (its stylesheet, no script), every refusal saying what to do next, and never 401 (the device may be mid-way
-through enrollment). The form is small and read whole before anything is checked; a body over
+through enrollment). One refusal is for the device, not the person: a device that must update to the profile's
+minimum OS version first gets Apple's 403 ``com.apple.softwareupdate.required`` plist (``device/refusals.py``),
+which Setup Assistant acts on itself. The form is small and read whole before anything is checked; a body over
 :data:`MAX_REQUEST_BYTES` is refused unread.
 """
 
@@ -31,9 +33,11 @@ from pippin.admin.actor import ANONYMOUS, Actor, Interface
 from pippin.admin.directory import MAX_USERNAME_CHARS, DirectoryUserDisabled, sign_in_failed
 from pippin.admin.passwords import PasswordWorkBusy
 from pippin.admin.users import MAX_PASSWORD_CHARS, SignInFailed, SignInThrottled
+from pippin.device.refusals import software_update_required
 from pippin.errors import ConfigurationError, InvalidInput, PippinError
 from pippin.mdm import enrollment_web_states as states
 from pippin.mdm import web_enrollment
+from pippin.mdm.ade_enrollment import SoftwareUpdateRequired
 from pippin.mdm.enrollment_profile import PROFILE_MEDIA_TYPE
 from pippin.mdm.enrollment_web_states import StateRefused
 from pippin.mdm.machine_info import MachineInfo, read_device_info_header
@@ -170,16 +174,13 @@ async def open_page(request: Request, reference: str) -> Response:
         assert info is not None
         with transaction(resources.session_factory) as session:
             return web_enrollment.open_page(
-                session,
-                box=resources.secret_box,
-                reference=reference,
-                serial_number=info.serial_number,
-                udid=info.udid,
-                now=resources.clock(),
+                session, box=resources.secret_box, reference=reference, machine_info=info, now=resources.clock()
             )
 
     try:
         page = await run_in_threadpool(opened)  # verifying the CMS and the database are blocking work
+    except SoftwareUpdateRequired as required:
+        return software_update_required(required.os_version, required.build_version)
     except PippinError as error:
         return _error_page(request, error)
     return _sign_in_page(request, reference=reference, state=page.state, profile_name=page.profile_name)
@@ -211,7 +212,7 @@ async def sign_in(request: Request, reference: str) -> Response:
             password=password,
             actor=Actor(name=ANONYMOUS, interface=Interface.device, source=client_address(request)),
             now=resources.clock(),
-            device=(info.serial_number, info.udid) if info is not None else None,
+            machine_info=info,
         )
 
     def still_open() -> str:
@@ -222,6 +223,8 @@ async def sign_in(request: Request, reference: str) -> Response:
 
     try:
         profile = await run_in_threadpool(enrolled)
+    except SoftwareUpdateRequired as required:
+        return software_update_required(required.os_version, required.build_version)
     except _TRY_AGAIN as refused:
         try:  # the page again while its state lives (a tenth wrong password ends it)
             profile_name = await run_in_threadpool(still_open)

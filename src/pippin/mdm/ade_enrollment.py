@@ -91,10 +91,12 @@ def required_update(machine_info: MachineInfo, *, minimum_os_version: str | None
 
 
 def minimum_os_version(profile: DEPProfile) -> str | None:
-    """The OS version ``profile`` requires before enrollment: none, as DEP profiles do not set one yet; when they
-    do, this is the one place that reads it."""
-    del profile
-    return None
+    """The OS version ``profile`` requires before enrollment (``None``: any), the one place that reads it.
+
+    The profile's current setting, whichever revision the device was given: it is Pippin's policy, never sent to
+    Apple, so a change applies to the next device that asks, with no new revision.
+    """
+    return profile.minimum_os_version
 
 
 def _anchor_certificates(profile: DEPProfile) -> list[x509.Certificate]:

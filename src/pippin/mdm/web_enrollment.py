@@ -5,9 +5,9 @@ A profile with user affinity gives Apple a ``configuration_web_url`` (``dep/prof
 The device opens it in a web view with its signed MachineInfo in the ``x-apple-aspen-deviceinfo`` header
 (reference ``apple-mdm-updates-2026.md`` section 3); the interface verifies that header, and here:
 
-- :func:`open_page` checks the reference and that the device is one this server manages, and opens a
-  single-use state bound to its serial number and UDID (``mdm/enrollment_web_states.py``: web views lose
-  cookies);
+- :func:`open_page` checks the reference, that the device is one this server manages and that it runs the
+  profile's minimum OS version (or cannot update to it), and opens a single-use state bound to its serial number
+  and UDID (``mdm/enrollment_web_states.py``: web views lose cookies);
 - :func:`sign_in_and_enroll` takes the state and an organisation user's sign-in (``admin/directory.py``, with
   the sign-in throttle), ends the state and returns the signed enrollment profile
   (``mdm/enrollment_profile.py``) whose challenge binds the device and, as its primary user, the user. Check-in
@@ -16,6 +16,7 @@ The device opens it in a web view with its signed MachineInfo in the ``x-apple-a
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,10 +33,14 @@ from pippin.crypto.secrets import SecretBox
 from pippin.dep.enrollment_reference import ProfileRevision, read_reference
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.mdm import enrollment_web_states as states
+from pippin.mdm.ade_enrollment import SoftwareUpdateRequired, minimum_os_version, required_update
 from pippin.mdm.enrollment_profile import enrollment_profile
+from pippin.mdm.machine_info import MachineInfo
 from pippin.pki.challenges import EnrollmentBinding
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import DEPProfile, DEPToken, Device, UserAffinity
+
+logger = logging.getLogger(__name__)
 
 
 class UnknownEnrollmentPage(NotFound):
@@ -106,16 +111,32 @@ def _check_device(session: Session, serial_number: str) -> Device:
     return device
 
 
+def _check_os_version(profile: DEPProfile, machine_info: MachineInfo) -> None:
+    """:class:`SoftwareUpdateRequired` when the device must update first: ADE enrollment's rule, asked before
+    anyone signs in, so that nobody signs in on a device that is then refused."""
+    update_to = required_update(machine_info, minimum_os_version=minimum_os_version(profile))
+    if update_to is not None:
+        fields = {"serial": machine_info.serial_number, "udid": machine_info.udid, "profile": profile.id}
+        logger.info("enrollment page refused: software update required", extra={"fields": fields})
+        raise SoftwareUpdateRequired(update_to)
+
+
 def open_page(
-    session: Session, *, box: SecretBox, reference: str, serial_number: str, udid: str, now: datetime
+    session: Session, *, box: SecretBox, reference: str, machine_info: MachineInfo, now: datetime
 ) -> OpenedPage:
-    """A new sign-in page for the device whose verified MachineInfo gave ``serial_number`` and ``udid``."""
+    """A new sign-in page for the device whose verified MachineInfo is ``machine_info``.
+
+    Raises :class:`UnknownEnrollmentPage`, :class:`DeviceNotManaged` and :class:`SoftwareUpdateRequired`.
+    """
     target = page_target(box, reference)
     profile = _profile(session, target)
     if profile.user_affinity != UserAffinity.with_user:
         raise UnknownEnrollmentPage()  # its devices enroll without signing in: this page is not theirs
-    _check_device(session, serial_number)
-    state = states.open_state(session, serial_number=serial_number, udid=udid, target=target, now=now)
+    _check_device(session, machine_info.serial_number)
+    _check_os_version(profile, machine_info)
+    state = states.open_state(
+        session, serial_number=machine_info.serial_number, udid=machine_info.udid, target=target, now=now
+    )
     return OpenedPage(state=state, profile_name=profile.name)
 
 
@@ -137,23 +158,26 @@ def sign_in_and_enroll(
     password: str,
     actor: Actor,
     now: datetime,
-    device: tuple[str, str] | None = None,
+    machine_info: MachineInfo | None = None,
 ) -> bytes:
     """The signed enrollment profile for the page's device, with the user who signed in as its primary user.
 
-    ``device`` is the (serial number, UDID) of a MachineInfo header sent with the sign-in, if any: it must be
-    the device that opened the page. Commits in steps: the state is read, the password checked (the throttle's
+    ``machine_info`` is the verified MachineInfo header sent with the sign-in, if any: it must be the device that
+    opened the page, and is held to the profile's minimum OS version again (it may have been raised since the page
+    opened). Commits in steps: the state is read, the password checked (the throttle's
     own steps), a wrong password counted on the page, and the state ended with the profile's challenge issued in
     one last transaction, so a profile is handed out at most once per page. Raises
-    :class:`~pippin.mdm.enrollment_web_states.StateRefused`, :class:`DeviceMismatch`, and the sign-in's errors
-    (``admin/directory.check_sign_in``).
+    :class:`~pippin.mdm.enrollment_web_states.StateRefused`, :class:`DeviceMismatch`,
+    :class:`SoftwareUpdateRequired`, and the sign-in's errors (``admin/directory.check_sign_in``).
     """
     target = page_target(box, reference)
     with read_transaction(session_factory) as session:
         found = states.find_state(session, state=state, target=target, now=now)
-        _profile(session, target)
-    if device is not None and device != (found.serial_number, found.udid):
-        raise DeviceMismatch()
+        profile = _profile(session, target)
+    if machine_info is not None:
+        if (machine_info.serial_number, machine_info.udid) != (found.serial_number, found.udid):
+            raise DeviceMismatch()
+        _check_os_version(profile, machine_info)
     try:
         user = directory.check_sign_in(
             session_factory,

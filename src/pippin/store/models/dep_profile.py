@@ -67,6 +67,9 @@ class DEPProfile(Base):
     anchor_certs: Mapped[list[str]] = mapped_column(JSON, default=list)
     # Apple's SkipKeys: the panes Setup Assistant does not show.
     skip_setup_items: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Pippin's own policy, never sent to Apple: the OS version a device must run to enroll (e.g. "17.4"); an older
+    # device that can update is told to first (``mdm/ade_enrollment.py``). Editing it keeps the revision.
+    minimum_os_version: Mapped[str | None] = mapped_column(String(16))
 
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
