@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -31,7 +30,7 @@ from typing import Any
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from world import BENCH_ACTOR, World, connected_world, start_pippin_serve
+from world import BENCH_ACTOR, World, connected_world, pippin_env, start_pippin_serve
 
 from pippin.admin import api_tokens as api_token_service
 from pippin.admin import users as user_service
@@ -66,22 +65,8 @@ def _prepare(world: World, clients: int) -> str:
     return api_token
 
 
-def _pippin_env(world: World) -> dict[str, str]:
-    """The environment of a `pippin` process on the benchmark's database, with the simulator as Apple."""
-    assert world.settings.secret_key is not None
-    env = {key: value for key, value in os.environ.items() if not key.startswith("PIPPIN_")}
-    return env | {
-        "PIPPIN_DATA_DIR": str(world.settings.data_dir),
-        "PIPPIN_DATABASE_URL": world.settings.resolved_database_url,
-        "PIPPIN_SECRET_KEY": world.settings.secret_key.get_secret_value(),
-        "PIPPIN_DEP_BASE_URL": world.settings.dep_base_url,
-        "PIPPIN_DEP_TIMEOUT": "120",
-        "PIPPIN_LOG_LEVEL": "WARNING",
-    }
-
-
 def _serve(world: World, work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    return start_pippin_serve(_pippin_env(world), work)
+    return start_pippin_serve(pippin_env(world), work)
 
 
 def _sign_in(http: httpx.Client, email: str) -> None:
@@ -164,7 +149,7 @@ def run(
                 sync_process = None
                 if with_sync and sync_from == "cli":
                     command = [str(PIPPIN), "dep", "sync", SERVER_NAME, "--full"]
-                    sync_process = subprocess.Popen(command, env=_pippin_env(world), stdout=subprocess.DEVNULL)
+                    sync_process = subprocess.Popen(command, env=pippin_env(world), stdout=subprocess.DEVNULL)
                 elif with_sync:
                     started = http.post(
                         f"/api/v1/dep/tokens/{SERVER_NAME}/sync", params={"full": "true"}, headers=headers

@@ -8,6 +8,7 @@ private schema, dropped at the end.
 
 from __future__ import annotations
 
+import os
 import secrets
 import socket
 import subprocess
@@ -48,6 +49,7 @@ class World:
     server_uuid: str
     token_name: str
     assigned: int
+    simulator: subprocess.Popen[bytes]
 
 
 def free_port() -> int:
@@ -76,10 +78,12 @@ def start_simulator(data_dir: Path, devices: int) -> tuple[subprocess.Popen[byte
     raise SystemExit("the simulator did not start")
 
 
-def start_pippin_serve(env: dict[str, str], work: Path) -> tuple[subprocess.Popen[bytes], str]:
-    """`pippin serve` as its own process with ``env``, on a free port, once it answers ``/healthz``; its log in
-    ``work/serve.log``. Returns the process and its base URL."""
-    port = free_port()
+def start_pippin_serve(
+    env: dict[str, str], work: Path, *, port: int | None = None
+) -> tuple[subprocess.Popen[bytes], str]:
+    """`pippin serve` as its own process with ``env``, on ``port`` (a free one by default), once it answers
+    ``/healthz``; its log in ``work/serve.log``. Returns the process and its base URL."""
+    port = port or free_port()
     log = (work / "serve.log").open("wb")
     pippin = Path(sys.executable).with_name("pippin")
     process = subprocess.Popen([str(pippin), "serve", "--port", str(port)], env=env, stdout=log, stderr=log)
@@ -94,6 +98,20 @@ def start_pippin_serve(env: dict[str, str], work: Path) -> tuple[subprocess.Pope
         except httpx.TransportError:
             time.sleep(0.2)
     raise SystemExit("pippin serve did not start")
+
+
+def pippin_env(world: World) -> dict[str, str]:
+    """The environment of a `pippin` process on the benchmark's database, with the simulator as Apple."""
+    assert world.settings.secret_key is not None
+    env = {key: value for key, value in os.environ.items() if not key.startswith("PIPPIN_")}
+    return env | {
+        "PIPPIN_DATA_DIR": str(world.settings.data_dir),
+        "PIPPIN_DATABASE_URL": world.settings.resolved_database_url,
+        "PIPPIN_SECRET_KEY": world.settings.secret_key.get_secret_value(),
+        "PIPPIN_DEP_BASE_URL": world.settings.dep_base_url,
+        "PIPPIN_DEP_TIMEOUT": "120",
+        "PIPPIN_LOG_LEVEL": "WARNING",
+    }
 
 
 def private_schema(url: str) -> tuple[str, str, str]:
@@ -163,7 +181,7 @@ def connected_world(devices: int, database_url: str | None, work: Path, *, token
             body = {"server_uuid": server_uuid, "serials": serials}
             portal.post("/portal/assignments", json=body).raise_for_status()
             print(f"assigned {len(serials):,} devices to the MDM server", flush=True)
-            yield World(settings, engine, factory, box, portal, server_uuid, token_name, len(serials))
+            yield World(settings, engine, factory, box, portal, server_uuid, token_name, len(serials), simulator)
     finally:
         simulator.terminate()
         simulator.wait(timeout=30)
