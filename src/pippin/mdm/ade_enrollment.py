@@ -99,6 +99,16 @@ def minimum_os_version(profile: DEPProfile) -> str | None:
     return profile.minimum_os_version
 
 
+def require_minimum_os(profile: DEPProfile, machine_info: MachineInfo, *, refused_by: str) -> None:
+    """:class:`SoftwareUpdateRequired` (logged as refused by ``refused_by``) when the device must update before it
+    enrolls with ``profile``; the one gate both the enrollment URL and the sign-in page apply."""
+    update_to = required_update(machine_info, minimum_os_version=minimum_os_version(profile))
+    if update_to is not None:
+        fields = {"serial": machine_info.serial_number, "udid": machine_info.udid, "profile": profile.id}
+        logger.info("%s refused: software update required", refused_by, extra={"fields": fields})
+        raise SoftwareUpdateRequired(update_to)
+
+
 def _anchor_certificates(profile: DEPProfile) -> list[x509.Certificate]:
     """The profile's ``anchor_certs`` (base64 DER, what the device trusts for TLS in Setup Assistant), kept trusted
     after enrollment too; one that does not parse is left out rather than failing the enrollment."""
@@ -151,10 +161,7 @@ def enroll_ade_device(
     if device is None or profile is None:
         logger.info("ADE enrollment refused: device not recognized", extra={"fields": fields})
         raise DeviceNotRecognized("This device is not assigned to this server with an enrollment profile.")
-    update_to = required_update(machine_info, minimum_os_version=minimum_os_version(profile))
-    if update_to is not None:
-        logger.info("ADE enrollment refused: software update required", extra={"fields": fields})
-        raise SoftwareUpdateRequired(update_to)
+    require_minimum_os(profile, machine_info, refused_by="ADE enrollment")
     token = session.get(DEPToken, device.token_id)
     binding = EnrollmentBinding(
         serial_number=machine_info.serial_number,

@@ -16,7 +16,6 @@ The device opens it in a web view with its signed MachineInfo in the ``x-apple-a
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -33,14 +32,12 @@ from pippin.crypto.secrets import SecretBox
 from pippin.dep.enrollment_reference import ProfileRevision, read_reference
 from pippin.errors import InvalidInput, NotFound, PippinError
 from pippin.mdm import enrollment_web_states as states
-from pippin.mdm.ade_enrollment import SoftwareUpdateRequired, minimum_os_version, required_update
+from pippin.mdm.ade_enrollment import require_minimum_os
 from pippin.mdm.enrollment_profile import enrollment_profile
 from pippin.mdm.machine_info import MachineInfo
 from pippin.pki.challenges import EnrollmentBinding
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import DEPProfile, DEPToken, Device, UserAffinity
-
-logger = logging.getLogger(__name__)
 
 
 class UnknownEnrollmentPage(NotFound):
@@ -111,29 +108,20 @@ def _check_device(session: Session, serial_number: str) -> Device:
     return device
 
 
-def _check_os_version(profile: DEPProfile, machine_info: MachineInfo) -> None:
-    """:class:`SoftwareUpdateRequired` when the device must update first: ADE enrollment's rule, asked before
-    anyone signs in, so that nobody signs in on a device that is then refused."""
-    update_to = required_update(machine_info, minimum_os_version=minimum_os_version(profile))
-    if update_to is not None:
-        fields = {"serial": machine_info.serial_number, "udid": machine_info.udid, "profile": profile.id}
-        logger.info("enrollment page refused: software update required", extra={"fields": fields})
-        raise SoftwareUpdateRequired(update_to)
-
-
 def open_page(
     session: Session, *, box: SecretBox, reference: str, machine_info: MachineInfo, now: datetime
 ) -> OpenedPage:
     """A new sign-in page for the device whose verified MachineInfo is ``machine_info``.
 
-    Raises :class:`UnknownEnrollmentPage`, :class:`DeviceNotManaged` and :class:`SoftwareUpdateRequired`.
+    Raises :class:`UnknownEnrollmentPage`, :class:`DeviceNotManaged` and
+    :class:`~pippin.mdm.ade_enrollment.SoftwareUpdateRequired`.
     """
     target = page_target(box, reference)
     profile = _profile(session, target)
     if profile.user_affinity != UserAffinity.with_user:
         raise UnknownEnrollmentPage()  # its devices enroll without signing in: this page is not theirs
     _check_device(session, machine_info.serial_number)
-    _check_os_version(profile, machine_info)
+    require_minimum_os(profile, machine_info, refused_by="enrollment page")
     state = states.open_state(
         session, serial_number=machine_info.serial_number, udid=machine_info.udid, target=target, now=now
     )
@@ -168,7 +156,8 @@ def sign_in_and_enroll(
     own steps), a wrong password counted on the page, and the state ended with the profile's challenge issued in
     one last transaction, so a profile is handed out at most once per page. Raises
     :class:`~pippin.mdm.enrollment_web_states.StateRefused`, :class:`DeviceMismatch`,
-    :class:`SoftwareUpdateRequired`, and the sign-in's errors (``admin/directory.check_sign_in``).
+    :class:`~pippin.mdm.ade_enrollment.SoftwareUpdateRequired`, and the sign-in's errors
+    (``admin/directory.check_sign_in``).
     """
     target = page_target(box, reference)
     with read_transaction(session_factory) as session:
@@ -177,7 +166,7 @@ def sign_in_and_enroll(
     if machine_info is not None:
         if (machine_info.serial_number, machine_info.udid) != (found.serial_number, found.udid):
             raise DeviceMismatch()
-        _check_os_version(profile, machine_info)
+        require_minimum_os(profile, machine_info, refused_by="enrollment page")
     try:
         user = directory.check_sign_in(
             session_factory,
