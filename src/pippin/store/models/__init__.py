@@ -6,6 +6,7 @@ from pippin.store.models.api_token import AdminAPIToken, APITokenScope
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import MAX_STORED_INTEGER, Base, UTCDateTime, utcnow
 from pippin.store.models.checkin_message import CheckinMessage
+from pippin.store.models.command import WAITING, WAITING_SQL, Command, CommandStatus, waiting_clause
 from pippin.store.models.dep_profile import (
     AssignmentStatus,
     DEPProfile,
@@ -36,6 +37,8 @@ __all__ = [
     "PKI_AUTHORITY_ID",
     "PUSH_CERTIFICATE_ID",
     "PUSH_VENDOR_CERTIFICATE_ID",
+    "WAITING",
+    "WAITING_SQL",
     "APITokenScope",
     "AdminAPIToken",
     "AdminRole",
@@ -46,6 +49,8 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CheckinMessage",
+    "Command",
+    "CommandStatus",
     "CursorKind",
     "DEPProfile",
     "DEPToken",
@@ -78,4 +83,5 @@ __all__ = [
     "UTCDateTime",
     "UserAffinity",
     "utcnow",
+    "waiting_clause",
 ]
