@@ -5,8 +5,8 @@ Each route only translates HTTP: it reads the bounded body, takes the device's p
 ``PIPPIN_TRUSTED_CLIENT_CERT_HEADER``), and calls ``mdm/checkin.py`` in one transaction, off the event loop.
 Refusals become plain 400s through ``device/errors.py`` (never 401: reference section 2) and roll back.
 
-ServerURL: until the commands issue, an enrolled device's ``Idle`` gets an empty 200 (no command waits), and a
-command report is refused clearly.
+ServerURL: an enrolled device's report (``Idle``, or an answer) is stored and answered with its next command, or an
+empty 200 when none waits (``mdm/connect.py``). Reports may be larger than check-ins (``MAX_REPORT_BYTES``).
 """
 
 from __future__ import annotations
@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
-from pippin.mdm.checkin import CheckinAnswer, connect_idle, handle_checkin
-from pippin.mdm.checkin_wire import MAX_CHECKIN_BYTES, CheckinRefused, read_checkin, read_device_plist, read_udid
+from pippin.mdm.checkin import CheckinAnswer, handle_checkin
+from pippin.mdm.checkin_wire import MAX_CHECKIN_BYTES, read_checkin
+from pippin.mdm.command_wire import MAX_REPORT_BYTES, read_command_report
+from pippin.mdm.connect import handle_connect
 from pippin.mdm.device_auth import AuthenticatedDevice, CertificateCache, authenticate_device
 from pippin.mdm.identities import IdentityStore
 from pippin.server.deps import server_resources
@@ -43,12 +45,12 @@ def _proof(request: Request, resources: ServerResources) -> tuple[str | None, st
     return signature, forwarded
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, *, limit: int = MAX_CHECKIN_BYTES) -> bytes:
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
-        if len(body) > MAX_CHECKIN_BYTES:
-            raise RequestTooLarge(f"The message is larger than {MAX_CHECKIN_BYTES // 1024} KiB.")
+        if len(body) > limit:
+            raise RequestTooLarge(f"The message is larger than {limit // 1024} KiB.")
     return bytes(body)
 
 
@@ -107,21 +109,24 @@ async def checkin(request: Request) -> Response:
 @router.put("/connect")
 async def connect(request: Request) -> Response:
     resources = server_resources(request)
-    body = await _body(request)
+    body = await _body(request, limit=MAX_REPORT_BYTES)
     identities = _identities(request)
-    report = read_device_plist(body)
-    udid = read_udid(report)
-    status = report.get("Status")
-    if status != "Idle":
-        raise CheckinRefused("Command reports are not accepted yet: this server issues no commands.")
+    report = read_command_report(body)
 
-    def work() -> AuthenticatedDevice:
+    def work() -> CheckinAnswer:
         with request_session(resources.session_factory, method="PUT") as session:
             now = resources.clock()
             device = _authenticated(session, request, resources, body=body, now=now)
-            connect_idle(session, udid=udid, device=device, identities=identities, now=now)
+            answer = handle_connect(
+                session,
+                report,
+                device,
+                identities=identities,
+                box=resources.secret_box,
+                settings=resources.settings,
+                now=now,
+            )
             session.commit()
-            return device
+            return answer
 
-    await run_in_threadpool(work)
-    return Response(status_code=200, headers=_NO_STORE)
+    return _answer(await run_in_threadpool(work))

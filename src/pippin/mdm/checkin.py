@@ -6,8 +6,9 @@ Return to Service; section 4 item 8). The request was read (``mdm/checkin_wire.p
 raw message, and says what to answer. It runs in the caller's transaction and never commits.
 
 - Authenticate binds the identity to the UDID and serial, and starts (or restarts: a new Authenticate for a
-  known UDID is a re-enrollment) the enrollment as ``enrolling``; it is not pushed until its TokenUpdate. Its
-  Topic must be the push certificate's: a device enrolled under another topic cannot be woken.
+  known UDID is a re-enrollment, which cancels the commands still waiting for it) the enrollment as
+  ``enrolling``; it is not pushed until its TokenUpdate. Its Topic must be the push certificate's: a device
+  enrolled under another topic cannot be woken.
 - TokenUpdate gives the push token and PushMagic; the enrollment is ``enrolled`` and the push layer watches it.
   The UnlockToken is kept sealed, and kept when a later TokenUpdate omits it.
 - CheckOut records that the device left (``unenrolled``). It is sent once, best effort, and may never come.
@@ -30,6 +31,7 @@ from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.errors import InvalidInput, NotFound
 from pippin.mdm.checkin_wire import CheckinRefused, CheckinRequest, MessageType
+from pippin.mdm.command_queue import cancel_waiting_commands
 from pippin.mdm.device_auth import AuthenticatedDevice, DeviceAuthenticationRefused, check_device_binding
 from pippin.mdm.identities import IdentityBinding, IdentityStore
 from pippin.push.sweep import watch_enrollment
@@ -146,6 +148,9 @@ def _authenticate(
     if enrollment is None:
         enrollment = Enrollment(udid=request.udid, status=EnrollmentStatus.enrolling, first_contact_at=now)
         session.add(enrollment)
+    else:
+        # A re-enrollment: the device starts over (often erased), so what waited for it before is canceled.
+        cancel_waiting_commands(session, udid=request.udid, now=now)
     _link(session, enrollment, dep_device.id if dep_device is not None else None)
     enrollment.serial_number = serial
     enrollment.status = EnrollmentStatus.enrolling
@@ -301,10 +306,10 @@ def handle_checkin(
     return answer
 
 
-def connect_idle(
+def connected_enrollment(
     session: Session, *, udid: str, device: AuthenticatedDevice, identities: IdentityStore, now: datetime
-) -> None:
-    """An Idle report at the ServerURL from an enrolled device: it is seen, and there is no command for it yet."""
+) -> Enrollment:
+    """The enrolled device's enrollment for a report at the ServerURL, seen now (``mdm/connect.py`` serves it)."""
     check_device_binding(session, device, udid=udid, serial_number=None, identities=identities, may_bind=False)
     enrollment = session.get(Enrollment, udid)
     if enrollment is None or enrollment.identity_fingerprint != device.fingerprint:
@@ -313,3 +318,7 @@ def connect_idle(
         raise CheckinRefused("The device is not enrolled; it must check in (Authenticate, TokenUpdate) first.")
     _link_late_dep_record(session, enrollment)
     enrollment.last_seen_at = now
+    # Written now: on PostgreSQL the row lock taken here orders two reports of one device, so each reads the
+    # queue as the other left it.
+    session.flush()
+    return enrollment

@@ -91,12 +91,13 @@ def _check_markup(body: bytes) -> None:
         raise CheckinRefused("The check-in declares entities or other markup; only Apple's plist DOCTYPE is accepted.")
 
 
-def read_device_plist(body: bytes) -> dict[str, Any]:
-    """The dictionary of a device's XML plist body (a check-in or a command report); refused otherwise."""
+def read_device_plist(body: bytes, *, max_bytes: int = MAX_CHECKIN_BYTES) -> dict[str, Any]:
+    """The dictionary of a device's XML plist body (a check-in or a command report, which may be larger: a list of
+    apps or certificates); refused otherwise."""
     if not body:
         raise CheckinRefused("The check-in has no body.")
-    if len(body) > MAX_CHECKIN_BYTES:
-        raise CheckinRefused(f"The check-in is larger than {MAX_CHECKIN_BYTES // 1024} KiB.")
+    if len(body) > max_bytes:
+        raise CheckinRefused(f"The check-in is larger than {max_bytes // 1024} KiB.")
     _check_markup(body)
     try:
         message = plistlib.loads(body, fmt=plistlib.FMT_XML)
