@@ -48,7 +48,7 @@ class UnknownCommand(CheckinRefused):
     """An answer for a command this server did not send to this device; nothing was stored."""
 
 
-def next_command_query(*, udid: str, now: datetime) -> Select[tuple[Command]]:
+def next_command_query(*, udid: str, now: datetime) -> Select[Command]:
     """The query of the device's next waiting command: it reads the partial index of waiting commands
     (``ix_commands_next``), never the history. (A condition on the expiry here would let SQLite read the expiry
     index instead, every device's waiting commands; an expired one is caught after the read.)"""
