@@ -10,6 +10,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from pippin.store.models import (
     CheckinMessage,
+    CommandApproval,
     DEPToken,
     Enrollment,
     EnrollmentLink,
@@ -33,4 +34,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     Enrollment.bootstrap_token_encrypted,
     CheckinMessage.raw_encrypted,
     EnrollmentLink.challenge_encrypted,
+    CommandApproval.payload_encrypted,
 )

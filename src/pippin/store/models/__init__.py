@@ -6,6 +6,7 @@ from pippin.store.models.api_token import AdminAPIToken, APITokenScope
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import MAX_STORED_INTEGER, Base, UTCDateTime, utcnow
 from pippin.store.models.checkin_message import CheckinMessage
+from pippin.store.models.command_approval import ApprovalStatus, CommandApproval, CommandApprovalTarget
 from pippin.store.models.dep_profile import (
     AssignmentStatus,
     DEPProfile,
@@ -42,10 +43,13 @@ __all__ = [
     "AdminSession",
     "AdminUser",
     "AppleStatus",
+    "ApprovalStatus",
     "AssignmentStatus",
     "AuditEvent",
     "Base",
     "CheckinMessage",
+    "CommandApproval",
+    "CommandApprovalTarget",
     "CursorKind",
     "DEPProfile",
     "DEPToken",
