@@ -57,6 +57,8 @@ _DURATIONS = (
     "push_expiration",
     "push_silent_after",
     "enrollment_challenge_ttl",
+    "command_expiration",
+    "command_retention",
 )
 #: The longest ``apns-expiration`` Pippin asks for.
 MAX_PUSH_EXPIRATION = timedelta(days=30)
@@ -131,6 +133,15 @@ class Settings(BaseSettings):
     push_silent_after: timedelta = Field(
         default=timedelta(days=1),
         description="An enrolled device that has not checked in for this long is pushed again, once per period.",
+    )
+    command_expiration: timedelta = Field(
+        default=timedelta(days=30),
+        description="How long a queued command waits for the device to answer it before it is expired.",
+    )
+    command_retention: timedelta = Field(
+        default=timedelta(days=30),
+        description="How long a finished command (answered, expired or canceled) is kept, with its answer, "
+        "before it is pruned.",
     )
     scep_certificate_days: int = Field(
         default=365,
@@ -343,6 +354,8 @@ EXAMPLES: dict[str, str] = {
     "push_expiration": "P7D (ISO 8601) or 604800 (seconds)",
     "push_max_attempts": "12",
     "push_silent_after": "P1D (ISO 8601) or 86400 (seconds)",
+    "command_expiration": "P30D (ISO 8601) or 2592000 (seconds)",
+    "command_retention": "P30D (ISO 8601) or 2592000 (seconds)",
     "scep_certificate_days": "365",
     "enrollment_challenge_ttl": "PT1H (ISO 8601) or 3600 (seconds)",
     "server_url": "https://mdm.example.com",

@@ -10,6 +10,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from pippin.store.models import (
     CheckinMessage,
+    Command,
     CommandApproval,
     DEPToken,
     Enrollment,
@@ -33,6 +34,8 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     Enrollment.unlock_token_encrypted,
     Enrollment.bootstrap_token_encrypted,
     CheckinMessage.raw_encrypted,
+    Command.body_encrypted,
+    Command.answer_encrypted,
     EnrollmentLink.challenge_encrypted,
     CommandApproval.payload_encrypted,
 )

@@ -6,7 +6,11 @@ from pippin.store.models.api_token import AdminAPIToken, APITokenScope
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import MAX_STORED_INTEGER, Base, UTCDateTime, utcnow
 from pippin.store.models.checkin_message import CheckinMessage
+<<<<<<< HEAD
 from pippin.store.models.command_approval import ApprovalStatus, CommandApproval, CommandApprovalTarget
+=======
+from pippin.store.models.command import WAITING, WAITING_SQL, Command, CommandStatus, waiting_clause
+>>>>>>> queue
 from pippin.store.models.dep_profile import (
     AssignmentStatus,
     DEPProfile,
@@ -37,6 +41,8 @@ __all__ = [
     "PKI_AUTHORITY_ID",
     "PUSH_CERTIFICATE_ID",
     "PUSH_VENDOR_CERTIFICATE_ID",
+    "WAITING",
+    "WAITING_SQL",
     "APITokenScope",
     "AdminAPIToken",
     "AdminRole",
@@ -48,8 +54,13 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CheckinMessage",
+<<<<<<< HEAD
     "CommandApproval",
     "CommandApprovalTarget",
+=======
+    "Command",
+    "CommandStatus",
+>>>>>>> queue
     "CursorKind",
     "DEPProfile",
     "DEPToken",
@@ -82,4 +93,5 @@ __all__ = [
     "UTCDateTime",
     "UserAffinity",
     "utcnow",
+    "waiting_clause",
 ]

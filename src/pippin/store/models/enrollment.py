@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, LargeBinary, String
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from pippin.store.models.base import Base, UTCDateTime, enum_column, utcnow
@@ -81,3 +81,24 @@ class Enrollment(Base):
     bootstrap_token_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
     #: True while the device waits in Setup Assistant for DeviceConfigured (TokenUpdate ``AwaitingConfiguration``).
     awaiting_configuration: Mapped[bool | None] = mapped_column(Boolean)
+
+    # From the device's last DeviceInformation answer (``mdm/command_answers.py``; Apple's
+    # ``mdm/commands/information.device.yaml`` names the keys): what the inventory shows of the device itself.
+    # Null until the device answers, and a key the device did not report keeps the value it had.
+    device_name: Mapped[str | None] = mapped_column(String(255))
+    model: Mapped[str | None] = mapped_column(String(64))
+    model_name: Mapped[str | None] = mapped_column(String(64))
+    #: ``DeviceCapacity`` and ``AvailableDeviceCapacity``: base-10 gigabytes, as Apple reports them.
+    capacity_gb: Mapped[float | None] = mapped_column(Float)
+    available_capacity_gb: Mapped[float | None] = mapped_column(Float)
+    #: ``BatteryLevel``: 0.0 to 1.0 (Apple's -1.0, "unknown", is kept as null).
+    battery_level: Mapped[float | None] = mapped_column(Float)
+    wifi_mac: Mapped[str | None] = mapped_column(String(32))
+    supervised: Mapped[bool | None] = mapped_column(Boolean)
+    activation_lock_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    #: ``IsDeviceLocatorServiceEnabled``: Find My is on.
+    find_my_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    #: ``IsMDMLostModeEnabled``: the device is in MDM lost mode.
+    lost_mode_enabled: Mapped[bool | None] = mapped_column(Boolean)
+    #: When the device last answered DeviceInformation.
+    information_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
