@@ -46,7 +46,7 @@ __all__ = ["APPROVAL_LIFETIME", "InvalidInput", "approve", "needs_approval", "qu
 APPROVAL_LIFETIME = timedelta(hours=24)
 #: The commands that need a second admin when sent to more than one device at once.
 NEEDS_APPROVAL = frozenset({"EraseDevice"})
-BATCH = 1000
+BATCH = queue_service.BULK_BATCH
 MAX_LIST = 1000
 Progress = Callable[[int, int], None]
 
@@ -133,9 +133,7 @@ def _get(session: Session, approval_id: int, *, lock: bool = False) -> CommandAp
     query = select(CommandApproval).where(CommandApproval.id == approval_id)
     approval = session.scalars(query.with_for_update() if lock else query).one_or_none()
     if approval is None:
-        raise NotFound(
-            f"There is no approval request {approval_id}.", hint="`pippin commands approvals` lists them."
-        )
+        raise NotFound(f"There is no approval request {approval_id}.", hint="`pippin commands approvals` lists them.")
     return approval
 
 
@@ -176,7 +174,11 @@ def approve(session: Session, *, approval_id: int, now: datetime, actor: Actor) 
         approval.approved_by = actor.name[:320]
         approval.approved_via = actor.interface.value
         approval.approved_at = now
-        detail = {"request_type": approval.request_type, "devices": approval.devices, "requested_by": approval.requested_by}
+        detail = {
+            "request_type": approval.request_type,
+            "devices": approval.devices,
+            "requested_by": approval.requested_by,
+        }
         record_event(
             session, actor=actor, action=AuditAction.command_approve, target=f"approval {approval_id}",
             detail=detail, now=now,
@@ -218,7 +220,8 @@ def queue_approved(
             query = query.where(CommandApprovalTarget.approval_id == approval_id)
             if approval.queued_through is not None:
                 query = query.where(CommandApprovalTarget.udid > approval.queued_through)
-            batch = session.execute(query.order_by(CommandApprovalTarget.udid).limit(batch_size)).all()
+            size = min(batch_size, BATCH)
+            batch = session.execute(query.order_by(CommandApprovalTarget.udid).limit(size)).all()
             if not batch:
                 approval.status = ApprovalStatus.queued
                 approval.finished_at = now
@@ -226,10 +229,17 @@ def queue_approved(
             enrolled = [udid for udid, status in batch if status is EnrollmentStatus.enrolled]
             if enrolled:
                 queued = build_command(approval.request_type, _payload(approval, box))
-                queue_service.enqueue_bulk(
-                    session, udids=enrolled, queued=queued, box=box, settings=settings, now=now, actor=actor
+                report = queue_service.enqueue_bulk(
+                    session,
+                    udids=enrolled,
+                    queued=queued,
+                    box=box,
+                    settings=settings,
+                    now=now,
+                    actor=actor,
+                    bulk_id=approval.bulk_id,
                 )
-            approval.queued += len(enrolled)
+                approval.queued += len(report.queued)
             approval.queued_through = batch[-1][0]
             done, total = approval.queued, approval.devices
         if progress is not None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import plistlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 
+from pippin.mdm.command_queue import QueuedCommand
 from pippin.mdm.commands.device_commands import MODELLED
 from pippin.mdm.commands.device_queries import INVENTORY_QUERIES
 from pippin.mdm.commands.other_commands import MACOS_ONLY, OTHERS
@@ -45,15 +45,6 @@ MAX_COMMAND_BYTES = 2 * 1024 * 1024
 
 _MODELLED = {spec.request_type: spec for spec in MODELLED}
 _ALL = {**_MODELLED, **{spec.request_type: spec for spec in OTHERS}}
-
-
-@dataclass(frozen=True)
-class QueuedCommand:
-    """A command ready for the queue (the same shape as ``pippin.mdm.command_queue.QueuedCommand``)."""
-
-    request_type: str
-    command: dict[str, object]  # Apple's Command dict, with RequestType, without CommandUUID
-    destructive: bool = False
 
 
 def request_types() -> list[str]:

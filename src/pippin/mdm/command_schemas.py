@@ -14,8 +14,7 @@ from pydantic_core import PydanticCustomError
 
 from pippin.inventory.schemas import DeviceFilters
 from pippin.inventory.state import DeviceState
-from pippin.store.models import ApprovalStatus
-from pippin.store.models.command import CommandStatus
+from pippin.store.models import ApprovalStatus, CommandStatus
 from pippin.text import Line
 
 #: Apple's request types are words of letters and digits (``DeviceInformation``, ``EraseDevice``).
@@ -33,7 +32,7 @@ class CommandCreate(BaseModel):
     request_type: RequestType = Field(description="Apple's RequestType, e.g. DeviceInformation or DeviceLock.")
     payload: dict[str, Any] = Field(
         default_factory=dict,
-        description="The command's parameters by Apple's key names (e.g. {\"Message\": \"...\"} for DeviceLock).",
+        description='The command\'s parameters by Apple\'s key names (e.g. {"Message": "..."} for DeviceLock).',
     )
 
 

@@ -10,6 +10,7 @@ second admin approves (``mdm/command_approvals.py``).
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -68,9 +69,11 @@ def send_command(
     command = queue_service.enqueue_command(
         session, udid=target.udid, queued=queued, box=box, settings=settings, now=now, actor=actor
     )
-    detail = {"request_type": queued.request_type, "command_uuid": command.command_uuid}
-    if queued.destructive:
-        detail["destructive"] = True
+    detail: dict[str, object] = {
+        "request_type": queued.request_type,
+        "command_uuid": command.command_uuid,
+        "destructive": queued.destructive,
+    }
     record_event(session, actor=actor, action=AuditAction.command_send, target=serial, detail=detail, now=now)
     return CommandQueued(
         command_uuid=command.command_uuid,
@@ -81,9 +84,7 @@ def send_command(
     )
 
 
-def list_device_commands(
-    session: Session, *, serial: str, box: SecretBox, limit: int = 100
-) -> list[CommandRead]:
+def list_device_commands(session: Session, *, serial: str, box: SecretBox, limit: int = 100) -> list[CommandRead]:
     """The device's commands, newest first, with each answer parsed (secrets removed by the queue)."""
     if not 1 <= limit <= MAX_LIST:
         raise InvalidInput(f"limit must be between 1 and {MAX_LIST}.", hint="Ask for fewer.")
@@ -152,21 +153,32 @@ def queue_in_batches(
     actor: Actor,
     batch_size: int = BATCH,
     progress: Progress | None = None,
+    bulk_id: str,
     before_commit: Callable[[Session, Sequence[str]], None] | None = None,
 ) -> int:
-    """Queue ``queued`` for every UDID, one transaction per batch; ``before_commit`` adds to each batch's."""
+    """Queue ``queued`` for every UDID, one transaction per batch; ``before_commit`` adds to each batch's.
+
+    How many commands were queued (a device that left enrollment meanwhile gets none)."""
     done = 0
-    for start in range(0, len(udids), batch_size):
-        batch = udids[start : start + batch_size]
+    size = min(batch_size, queue_service.BULK_BATCH)
+    for start in range(0, len(udids), size):
+        batch = udids[start : start + size]
         with transaction(session_factory) as session:
-            queue_service.enqueue_bulk(
-                session, udids=batch, queued=queued, box=box, settings=settings, now=clock(), actor=actor
+            report = queue_service.enqueue_bulk(
+                session,
+                udids=batch,
+                queued=queued,
+                box=box,
+                settings=settings,
+                now=clock(),
+                actor=actor,
+                bulk_id=bulk_id,
             )
             if before_commit is not None:
                 before_commit(session, batch)
-        done += len(batch)
+        done += len(report.queued)
         if progress is not None:
-            progress(done, len(udids))
+            progress(start + len(batch), len(udids))
     return done
 
 
@@ -212,12 +224,18 @@ def send_bulk(
         return BulkCommandQueued(
             devices=len(targets.udids), not_enrolled=targets.not_enrolled, bulk_id=None, approval=approval
         )
+    bulk_id = str(uuid.uuid4())
     audited = False
 
     def audit_once(session: Session, _batch: Sequence[str]) -> None:
         nonlocal audited
         if not audited:
-            detail = {"request_type": queued.request_type, "devices": len(targets.udids), "selection": targets.selection}
+            detail = {
+                "request_type": queued.request_type,
+                "devices": len(targets.udids),
+                "selection": targets.selection,
+                "bulk_id": bulk_id,
+            }
             record_event(session, actor=actor, action=AuditAction.command_send_bulk, detail=detail, now=clock())
             audited = True
 
@@ -231,6 +249,8 @@ def send_bulk(
         actor=actor,
         batch_size=batch_size,
         progress=progress,
+        bulk_id=bulk_id,
         before_commit=audit_once,
     )
-    return BulkCommandQueued(devices=done, not_enrolled=targets.not_enrolled, bulk_id=None)
+    left_out = len(targets.udids) - done
+    return BulkCommandQueued(devices=done, not_enrolled=targets.not_enrolled + left_out, bulk_id=bulk_id)

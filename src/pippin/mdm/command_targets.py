@@ -172,9 +172,7 @@ def filter_targets(session: Session, *, filters: DeviceFilters) -> FilteredTarge
     not_enrolled = 0
     cursor: str | None = None
     while True:
-        page = inventory_service.list_devices(
-            session, filters=filters, limit=inventory_service.MAX_PAGE, cursor=cursor
-        )
+        page = inventory_service.list_devices(session, filters=filters, limit=inventory_service.MAX_PAGE, cursor=cursor)
         for device in page.devices:
             if device.udid is not None and device.enrollment_status is EnrollmentStatus.enrolled:
                 udids.append(device.udid)

@@ -6,11 +6,8 @@ from pippin.store.models.api_token import AdminAPIToken, APITokenScope
 from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import MAX_STORED_INTEGER, Base, UTCDateTime, utcnow
 from pippin.store.models.checkin_message import CheckinMessage
-<<<<<<< HEAD
-from pippin.store.models.command_approval import ApprovalStatus, CommandApproval, CommandApprovalTarget
-=======
 from pippin.store.models.command import WAITING, WAITING_SQL, Command, CommandStatus, waiting_clause
->>>>>>> queue
+from pippin.store.models.command_approval import ApprovalStatus, CommandApproval, CommandApprovalTarget
 from pippin.store.models.dep_profile import (
     AssignmentStatus,
     DEPProfile,
@@ -54,13 +51,10 @@ __all__ = [
     "AuditEvent",
     "Base",
     "CheckinMessage",
-<<<<<<< HEAD
+    "Command",
     "CommandApproval",
     "CommandApprovalTarget",
-=======
-    "Command",
     "CommandStatus",
->>>>>>> queue
     "CursorKind",
     "DEPProfile",
     "DEPToken",

@@ -61,7 +61,5 @@ class CommandApprovalTarget(Base):
 
     __tablename__ = "command_approval_targets"
 
-    approval_id: Mapped[int] = mapped_column(
-        ForeignKey("command_approvals.id", ondelete="CASCADE"), primary_key=True
-    )
+    approval_id: Mapped[int] = mapped_column(ForeignKey("command_approvals.id", ondelete="CASCADE"), primary_key=True)
     udid: Mapped[str] = mapped_column(ForeignKey("enrollments.udid", ondelete="CASCADE"), primary_key=True)
