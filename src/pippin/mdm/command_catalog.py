@@ -54,7 +54,7 @@ def request_types() -> list[str]:
 
 def raw_request_types() -> list[str]:
     """The iOS request types a ``Raw`` command may carry."""
-    return sorted(_ALL)
+    return sorted(name for name, spec in _ALL.items() if spec.available.device_channel)
 
 
 def _spec(request_type: object, table: Mapping[str, CommandSpec]) -> CommandSpec:

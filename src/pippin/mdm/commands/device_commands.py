@@ -102,6 +102,7 @@ MODELLED: tuple[CommandSpec, ...] = (
     ),
     CommandSpec(
         "InstalledApplicationList",
+        available=Availability(since="5.0"),
         keys=(
             Key(
                 "Identifiers",

@@ -113,6 +113,7 @@ OTHERS: tuple[CommandSpec, ...] = (
             items=Key(
                 "Update",
                 Kind.dictionary,
+                required=True,
                 keys=(
                     Key("ProductKey", Kind.string),
                     Key("ProductVersion", Kind.string, available=Availability(since="11.3")),

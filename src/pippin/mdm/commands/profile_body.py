@@ -85,6 +85,8 @@ def check_profile(body: bytes, *, where: str, mdm_payload: bool = False) -> dict
     if not body.strip():
         raise _refuse(where, "it is empty")
     stripped = body.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if stripped.startswith(b"bplist"):
+        raise _refuse(where, "it is a binary plist; Pippin sends XML plists only")
     content = stripped if stripped[:1] == b"<" else _signed_content(body, where)
     profile = _xml_plist(content, where)
     _identifiers(profile, where)
