@@ -62,7 +62,7 @@ def enrolled_device(
 
 
 def acme_token(session: Session) -> DEPToken:
-    token = DEPToken(name="acme", status="ok", credentials_encrypted=b"sealed")
+    token = DEPToken(name="acme", status="ok")
     session.add(token)
     session.flush()
     return token
