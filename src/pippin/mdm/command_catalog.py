@@ -19,14 +19,8 @@ from pippin.mdm.command_queue import QueuedCommand
 from pippin.mdm.commands.device_commands import MODELLED
 from pippin.mdm.commands.device_queries import INVENTORY_QUERIES
 from pippin.mdm.commands.other_commands import MACOS_ONLY, OTHERS
-from pippin.mdm.commands.schema import (
-    CommandRejected,
-    CommandSpec,
-    DeviceFacts,
-    check_available,
-    check_device,
-    check_keys,
-)
+from pippin.mdm.commands.schema import CommandRejected, CommandSpec, DeviceFacts, check_available, check_device
+from pippin.mdm.commands.values import check_keys
 
 __all__ = [
     "MAX_COMMAND_BYTES",
