@@ -127,5 +127,9 @@ def test_every_action_the_log_knows_is_recorded_by_some_use_case() -> None:
         AuditAction.directory_sign_in,  # tests/device/test_enrollment_web.py
         AuditAction.directory_sign_in_failed,
         AuditAction.enrollment_link_create,  # tests/mdm/test_enrollment_links.py
+        AuditAction.command_send,  # tests/mdm/test_command_sending.py
+        AuditAction.command_send_bulk,
+        AuditAction.command_cancel,
+        AuditAction.command_approve,  # tests/mdm/test_command_approvals.py
     }
     assert set(USE_CASES) | elsewhere == set(AuditAction)

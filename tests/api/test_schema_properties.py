@@ -50,7 +50,7 @@ from pippin.config import Settings
 from pippin.dep import token as token_service
 from pippin.server.resources import ServerResources
 from pippin.store.db import read_transaction, transaction
-from pippin.store.models import AdminUser, DEPProfile, DEPToken, Device, Enrollment, EnrollmentStatus
+from pippin.store.models import AdminUser, CommandApproval, DEPProfile, DEPToken, Device, Enrollment, EnrollmentStatus
 from tests.actors import TEST_ACTOR
 from tests.api import request_counts
 from tests.api.request_counts import RunCounts
@@ -82,6 +82,7 @@ PATH_KINDS = {
     ("/api/v1/profiles", "name"): "profile",
     ("/api/v1/devices", "serial"): "serial",
     ("/api/v1/admins", "email"): "email",
+    ("/api/v1/command-approvals", "approval_id"): "approval",
 }
 
 #: Operations that remove what the others need; they run last, in this order.
@@ -142,6 +143,9 @@ def seed_fleet(
                 enrolled_at=NOW,
             )
         )
+    erase = {"request_type": "EraseDevice", "serials": [serials[0]]}
+    asked = client.post("/api/v1/commands", json=erase, headers=admin)
+    assert asked.status_code == 202 and asked.json()["approval"] is not None, asked.text
     listed = client.get("/api/v1/devices", headers=admin).json()["devices"]
     assert sorted(device["serial_number"] for device in listed) == sorted(serials)
     return {"anonymous": {}, "read-only": {"Authorization": f"Bearer {read_only}"}, "read-write": admin}
@@ -162,6 +166,9 @@ class KnownRows:
                 "profile": list(session.scalars(select(DEPProfile.name).order_by(DEPProfile.id).limit(4))),
                 "serial": list(session.scalars(select(Device.serial_number).order_by(Device.id).limit(4))),
                 "email": list(session.scalars(select(AdminUser.email).order_by(AdminUser.id).limit(4))),
+                "approval": [
+                    str(i) for i in session.scalars(select(CommandApproval.id).order_by(CommandApproval.id).limit(4))
+                ],
             }
 
     def _one_of(self, kind: str, generated: Any) -> st.SearchStrategy[Any]:

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Engine,
+    Float,
     Integer,
     LargeBinary,
     MetaData,
@@ -150,7 +151,7 @@ def _generated(table: Table, column_name: str, kind: TypeEngine[Any], row: int) 
     """A value of the column's type, unique per row (unique constraints), within the column's length."""
     if isinstance(kind, Boolean):
         return row % 2 == 0
-    if isinstance(kind, Integer | Numeric):
+    if isinstance(kind, Integer | Numeric | Float):  # SQLAlchemy 2.1's Float is no Numeric
         return 1000 * row + 7
     if isinstance(kind, DateTime | Date):
         return MOMENT + timedelta(days=row, minutes=row)

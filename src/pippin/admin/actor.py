@@ -63,6 +63,14 @@ class AuditAction(StrEnum):
     directory_sign_in_failed = "directory.sign_in.failed"
     #: `pippin enroll link` or `pippin enroll profile`: a profile any device may enroll with, N times.
     enrollment_link_create = "enrollment.link.create"
+    #: An MDM command queued for one device (``detail`` has its request type and command UUID).
+    command_send = "command.send"
+    #: One command queued for many devices (``detail.devices`` counts them), or a bulk erase asked for approval.
+    command_send_bulk = "command.send_bulk"
+    #: A queued command canceled before the device fetched it.
+    command_cancel = "command.cancel"
+    #: A second admin approved a bulk erase another admin asked for; it is queued after this.
+    command_approve = "command.approve"
 
 
 @dataclass(frozen=True)

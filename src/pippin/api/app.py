@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, FastAPI
 
 from pippin import __version__
-from pippin.api import admins, dep, devices, health, profiles, push
+from pippin.api import admins, commands, dep, devices, health, profiles, push
 from pippin.api.deps import require_admin
 from pippin.api.docs import OPENAPI_PATH, install_docs
 from pippin.api.errors import COMMON_RESPONSES, install_error_handlers, refuse_json
@@ -22,7 +22,14 @@ MAX_REQUEST_BYTES = 1024 * 1024
 
 #: Routers mounted under /api/v1, all behind admin authentication: each is built with ``AdminRoute``, which
 #: checks the token before the body is read (``api/deps.py``).
-V1_ROUTERS: tuple[APIRouter, ...] = (dep.router, devices.router, profiles.router, push.router, admins.router)
+V1_ROUTERS: tuple[APIRouter, ...] = (
+    dep.router,
+    devices.router,
+    commands.router,
+    profiles.router,
+    push.router,
+    admins.router,
+)
 
 
 def create_api(resources: ServerResources) -> FastAPI:

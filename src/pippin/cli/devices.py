@@ -9,13 +9,18 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
+from pippin.cli.audit import cli_actor
+from pippin.cli.command_input import confirm, parse_payload
+from pippin.cli.commands import ParamOption, PayloadFileOption, ProfileOption, YesOption
 from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stderr, stdout
 from pippin.inventory import devices as inventory_service
 from pippin.inventory.schemas import AssignmentFilter, DeviceFilters, DeviceRead, DeviceSort, SortDirection
 from pippin.inventory.state import STATE_LABELS, DeviceState
-from pippin.store.db import read_transaction
-from pippin.store.models import MAX_STORED_INTEGER
+from pippin.mdm import command_sending as sending_service
+from pippin.mdm.command_catalog import build_command
+from pippin.store.db import read_transaction, transaction
+from pippin.store.models import MAX_STORED_INTEGER, utcnow
 
 app = typer.Typer(
     help="The corporate-owned devices synced from Apple, and their enrollment states.", no_args_is_help=True
@@ -145,4 +150,63 @@ def show_device(
             table.add_row(field, _label(device.enrollment_state))
             continue
         table.add_row(field, cell(_when(value) if isinstance(value, datetime) else value))
+    stdout.print(table)
+
+
+@app.command("command")
+def send_command(
+    ctx: typer.Context,
+    serial: Annotated[str, typer.Argument(help="The device's serial number.")],
+    request_type: Annotated[str, typer.Argument(help="Apple's RequestType, e.g. DeviceLock or Raw.")],
+    param: ParamOption = None,
+    payload_file: PayloadFileOption = None,
+    profile: ProfileOption = None,
+    yes: YesOption = False,
+    json_output: JSONOption = False,
+) -> None:
+    """Queue an MDM command for one enrolled device; erase, lock and clear passcode ask to type the serial."""
+    context = cli_context(ctx)
+    payload = parse_payload(param or [], payload_file, profile)
+    if build_command(request_type, payload).destructive:
+        confirm(serial, what=f"{request_type} is destructive.", yes=yes)
+    with transaction(context.session_factory) as session:
+        queued = sending_service.send_command(
+            session,
+            serial=serial,
+            request_type=request_type,
+            payload=payload,
+            box=context.secret_box,
+            settings=context.settings,
+            now=utcnow(),
+            actor=cli_actor(),
+        )
+    if json_output:
+        print_json(queued)
+        return
+    stdout.print(f"Queued {queued.request_type} {queued.command_uuid} for {queued.serial_number}.", markup=False)
+
+
+@app.command("commands")
+def list_commands(
+    ctx: typer.Context,
+    serial: Annotated[str, typer.Argument(help="The device's serial number.")],
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, max=sending_service.MAX_LIST, help="At most this many.")
+    ] = 100,
+    json_output: JSONOption = False,
+) -> None:
+    """List a device's commands, newest first, with their status and the device's answer."""
+    context = cli_context(ctx)
+    with read_transaction(context.session_factory) as session:
+        commands = sending_service.list_device_commands(session, serial=serial, box=context.secret_box, limit=limit)
+    if json_output:
+        print_json([command.model_dump(mode="json") for command in commands])
+        return
+    table = Table("UUID", "command", "status", "queued", "sent", "answered", "error")
+    for command in commands:
+        error = "; ".join(str(item.get("LocalizedDescription", item)) for item in command.error_chain or [])
+        table.add_row(
+            cell(command.command_uuid), cell(command.request_type), cell(command.status.value),
+            _when(command.created_at), _when(command.sent_at), _when(command.answered_at), cell(error),
+        )  # fmt: skip
     stdout.print(table)

@@ -14,6 +14,7 @@ from typer.core import TyperGroup
 from pippin import __version__
 from pippin.cli import admin as admin_cli
 from pippin.cli import audit as audit_cli
+from pippin.cli import commands as commands_cli
 from pippin.cli import db as db_cli
 from pippin.cli import dep as dep_cli
 from pippin.cli import devices as devices_cli
@@ -169,6 +170,7 @@ def version() -> None:
 app.add_typer(db_cli.app, name="db")
 app.add_typer(admin_cli.app, name="admin")
 app.add_typer(audit_cli.app, name="audit")
+app.add_typer(commands_cli.app, name="commands")
 app.add_typer(dep_cli.app, name="dep")
 app.add_typer(devices_cli.app, name="devices")
 app.add_typer(enroll_cli.app, name="enroll")

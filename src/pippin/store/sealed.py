@@ -11,6 +11,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from pippin.store.models import (
     CheckinMessage,
     Command,
+    CommandApproval,
     DEPToken,
     Enrollment,
     EnrollmentLink,
@@ -36,4 +37,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     Command.body_encrypted,
     Command.answer_encrypted,
     EnrollmentLink.challenge_encrypted,
+    CommandApproval.payload_encrypted,
 )

@@ -7,6 +7,7 @@ from pippin.store.models.audit_event import AuditEvent
 from pippin.store.models.base import MAX_STORED_INTEGER, Base, UTCDateTime, utcnow
 from pippin.store.models.checkin_message import CheckinMessage
 from pippin.store.models.command import WAITING, WAITING_SQL, Command, CommandStatus, waiting_clause
+from pippin.store.models.command_approval import ApprovalStatus, CommandApproval, CommandApprovalTarget
 from pippin.store.models.dep_profile import (
     AssignmentStatus,
     DEPProfile,
@@ -45,11 +46,14 @@ __all__ = [
     "AdminSession",
     "AdminUser",
     "AppleStatus",
+    "ApprovalStatus",
     "AssignmentStatus",
     "AuditEvent",
     "Base",
     "CheckinMessage",
     "Command",
+    "CommandApproval",
+    "CommandApprovalTarget",
     "CommandStatus",
     "CursorKind",
     "DEPProfile",

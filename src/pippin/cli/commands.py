@@ -1,0 +1,161 @@
+"""`pippin commands`: one command for many devices, canceling one, and the second admin's approval of a bulk
+erase; the CLI face of ``pippin.mdm.command_sending`` and ``pippin.mdm.command_approvals``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import Progress
+from rich.table import Table
+
+from pippin.cli.audit import cli_actor
+from pippin.cli.command_input import confirm, parse_payload
+from pippin.cli.context import cli_context
+from pippin.cli.output import cell, print_json, stderr, stdout
+from pippin.inventory.schemas import DeviceFilters
+from pippin.inventory.state import DeviceState
+from pippin.mdm import command_approvals as approval_service
+from pippin.mdm import command_sending as sending_service
+from pippin.mdm.command_catalog import build_command
+from pippin.mdm.command_schemas import CommandApprovalRead
+from pippin.store.db import read_transaction, transaction
+from pippin.store.models import MAX_STORED_INTEGER, utcnow
+
+app = typer.Typer(help="MDM commands for many devices, and approving a bulk erase.", no_args_is_help=True)
+
+JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON with the REST API's keys.")]
+ParamOption = Annotated[
+    list[str] | None, typer.Option("--param", help="KEY=text or KEY:=json (repeatable), by Apple's key names.")
+]
+PayloadFileOption = Annotated[Path | None, typer.Option("--payload-file", help="A JSON object of the keys.")]
+ProfileOption = Annotated[Path | None, typer.Option("--profile", help="InstallProfile: the .mobileconfig file.")]
+YesOption = Annotated[bool, typer.Option("--yes", help="Do not ask to confirm a destructive command.")]
+
+
+def _show_approval(approval: CommandApprovalRead) -> None:
+    stdout.print(
+        f"Approval request {approval.id}: {approval.request_type} for {approval.devices} devices "
+        f"({approval.status.value}, expires {approval.expires_at:%Y-%m-%d %H:%M} UTC).",
+        markup=False,
+    )
+
+
+@app.command("send")
+def send(
+    ctx: typer.Context,
+    request_type: Annotated[str, typer.Argument(help="Apple's RequestType, e.g. DeviceInformation.")],
+    serial: Annotated[list[str] | None, typer.Option("--serial", help="A device's serial number (repeatable).")] = None,
+    state: Annotated[DeviceState | None, typer.Option("--state", help="Only devices in this state.")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Only devices of this DEP token.")] = None,
+    profile_name: Annotated[str | None, typer.Option("--enrollment-profile", help="Only devices given it.")] = None,
+    search: Annotated[str | None, typer.Option("--search", help="Text in the serial, model, ...")] = None,
+    param: ParamOption = None,
+    payload_file: PayloadFileOption = None,
+    profile: ProfileOption = None,
+    yes: YesOption = False,
+    json_output: JSONOption = False,
+) -> None:
+    """Queue one command for many enrolled devices, 1000 per transaction; a bulk erase waits for another admin."""
+    context = cli_context(ctx)
+    filtered = any(value is not None for value in (state, token, profile_name, search))
+    if bool(serial) == filtered:
+        raise typer.BadParameter("Give --serial, or filters (--state, --token, --enrollment-profile, --search).")
+    payload = parse_payload(param or [], payload_file, profile)
+    queued = build_command(request_type, payload)
+    if queued.destructive:
+        confirm("yes", what=f"{queued.request_type} is destructive and goes to every device chosen.", yes=yes)
+    filters = None if serial else DeviceFilters(state=state, token=token, profile=profile_name, search=search)
+    with Progress(console=stderr, transient=True, disable=json_output) as bar:
+        task = bar.add_task("Queuing", total=None)
+        result = sending_service.send_bulk(
+            context.session_factory,
+            request_type=request_type,
+            payload=payload,
+            serials=serial or None,
+            filters=filters,
+            box=context.secret_box,
+            settings=context.settings,
+            clock=utcnow,
+            actor=cli_actor(),
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    if json_output:
+        print_json(result)
+        return
+    if result.approval is not None:
+        _show_approval(result.approval)
+        stderr.print("Another admin must approve it: `pippin commands approve ID`.", markup=False)
+        return
+    left_out = f"; {result.not_enrolled} not enrolled, left out" if result.not_enrolled else ""
+    stdout.print(f"Queued {queued.request_type} for {result.devices} devices{left_out}.", markup=False)
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    serial: Annotated[str, typer.Argument(help="The device's serial number.")],
+    command_uuid: Annotated[str, typer.Argument(help="The command's UUID (`pippin devices commands SERIAL`).")],
+    json_output: JSONOption = False,
+) -> None:
+    """Cancel a command the device has not fetched yet."""
+    context = cli_context(ctx)
+    with transaction(context.session_factory) as session:
+        canceled = sending_service.cancel_command(
+            session, serial=serial, command_uuid=command_uuid, box=context.secret_box, now=utcnow(), actor=cli_actor()
+        )
+    if json_output:
+        print_json(canceled)
+        return
+    stdout.print(f"Canceled {canceled.request_type} {canceled.command_uuid}.", markup=False)
+
+
+ApprovalArgument = Annotated[int, typer.Argument(min=1, max=MAX_STORED_INTEGER, help="The approval request's id.")]
+
+
+@app.command("approve")
+def approve(
+    ctx: typer.Context, approval_id: ApprovalArgument, yes: YesOption = False, json_output: JSONOption = False
+) -> None:
+    """Approve another admin's bulk erase, and queue it."""
+    context = cli_context(ctx)
+    actor = cli_actor()
+    with read_transaction(context.session_factory) as session:
+        asked = approval_service.get_approval(session, approval_id=approval_id, now=utcnow())
+    confirm(str(asked.devices), what=f"This erases {asked.devices} devices ({asked.selection}).", yes=yes)
+    with transaction(context.session_factory) as session:
+        approval_service.approve(session, approval_id=approval_id, now=utcnow(), actor=actor)
+    with Progress(console=stderr, transient=True, disable=json_output) as bar:
+        task = bar.add_task("Queuing", total=asked.devices)
+        done = approval_service.queue_approved(
+            context.session_factory,
+            approval_id=approval_id,
+            box=context.secret_box,
+            settings=context.settings,
+            clock=utcnow,
+            actor=actor,
+            progress=lambda queued, total: bar.update(task, completed=queued, total=total),
+        )
+    if json_output:
+        print_json(done)
+        return
+    _show_approval(done)
+
+
+@app.command("approvals")
+def approvals(ctx: typer.Context, json_output: JSONOption = False) -> None:
+    """List bulk erase requests, newest first."""
+    context = cli_context(ctx)
+    with read_transaction(context.session_factory) as session:
+        listed = approval_service.list_approvals(session, now=utcnow())
+    if json_output:
+        print_json([approval.model_dump(mode="json") for approval in listed])
+        return
+    table = Table("id", "command", "devices", "chosen by", "status", "asked by", "expires", "approved by", "queued")
+    for a in listed:
+        table.add_row(
+            str(a.id), cell(a.request_type), str(a.devices), cell(a.selection), a.status.value, cell(a.requested_by),
+            f"{a.expires_at:%Y-%m-%d %H:%M}", cell(a.approved_by), str(a.queued),
+        )  # fmt: skip
+    stdout.print(table)
