@@ -17,6 +17,7 @@ from pippin.store.models import (
     PushCertificate,
     PushVendorCertificate,
     SigningKey,
+    WebhookEvent,
 )
 
 SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes], ...] = (
@@ -33,4 +34,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     Enrollment.bootstrap_token_encrypted,
     CheckinMessage.raw_encrypted,
     EnrollmentLink.challenge_encrypted,
+    WebhookEvent.body_encrypted,
 )

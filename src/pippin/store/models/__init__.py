@@ -29,6 +29,7 @@ from pippin.store.models.push_delivery import PushDelivery, PushResult
 from pippin.store.models.push_vendor_certificate import PUSH_VENDOR_CERTIFICATE_ID, PushVendorCertificate
 from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
+from pippin.store.models.webhook_event import WebhookEvent, WebhookEventStatus
 
 __all__ = [
     "MASTER_KEY_CHECK_ID",
@@ -77,5 +78,7 @@ __all__ = [
     "TokenStatus",
     "UTCDateTime",
     "UserAffinity",
+    "WebhookEvent",
+    "WebhookEventStatus",
     "utcnow",
 ]
