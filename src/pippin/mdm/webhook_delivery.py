@@ -89,13 +89,16 @@ class _Outcomes:
     delivered: list[dict[str, Any]] = field(default_factory=list)
     retry: list[dict[str, Any]] = field(default_factory=list)
     given_up: list[dict[str, Any]] = field(default_factory=list)
+    #: Past the maximum age when claimed: given up without a POST, the last attempt's answer kept.
+    expired: list[dict[str, Any]] = field(default_factory=list)
     deferred: list[dict[str, Any]] = field(default_factory=list)
 
 
 def _given_up(event: ClaimedEvent, outcomes: _Outcomes, report: DeliveryReport, result: PostResult | None) -> None:
-    outcomes.given_up.append(
-        {"b_id": event.id, "b_status": result.status if result else None, "b_error": result.error if result else None}
-    )
+    if result is None:
+        outcomes.expired.append({"b_id": event.id})
+    else:
+        outcomes.given_up.append({"b_id": event.id, "b_status": result.status, "b_error": result.error})
     report.given_up += 1
     fields = {
         "event_id": event.event_id,
@@ -165,6 +168,10 @@ def _write(session: Session, claim: str, outcomes: _Outcomes, *, now: datetime) 
         "status": WebhookEventStatus.given_up, "claim": None, "next_attempt_at": None, "finished_at": now,
         "last_status": bindparam("b_status"), "last_error": bindparam("b_error"),
     })  # fmt: skip
+    settle(session, claim, outcomes.expired, {
+        "status": WebhookEventStatus.given_up, "claim": None, "next_attempt_at": None, "finished_at": now,
+        "attempts": c.attempts - 1,
+    })  # fmt: skip
     # Not posted: the attempt counted at the claim is given back.
     settle(session, claim, outcomes.deferred, {
         "claim": None, "next_attempt_at": bindparam("b_next"), "attempts": c.attempts - 1,
@@ -194,6 +201,7 @@ def deliver_due_events(
     poster: WebhookPoster | None = None
     try:
         while should_stop is None or not should_stop():
+            finished_before = report.delivered + report.given_up
             now = clock()
             with transaction(session_factory) as session:
                 claim, claimed = claim_due(session, now=now, lease=lease, limit=batch)
@@ -218,7 +226,8 @@ def deliver_due_events(
                     _write(session, claim, outcomes, now=clock())
                 if outcomes.deferred:
                     break
-            if len(claimed) < batch:
+            # A claim takes each device's oldest pending event; one finished lets the device's next one go.
+            if len(claimed) < batch and report.delivered + report.given_up == finished_before:
                 break
     finally:
         if poster is not None:
