@@ -59,7 +59,11 @@ _DURATIONS = (
     "enrollment_challenge_ttl",
     "command_expiration",
     "command_retention",
+    "webhook_max_age",
+    "webhook_keep_finished",
 )
+#: The shortest webhook secret accepted: an HMAC key guessable by brute force would sign nothing.
+MIN_WEBHOOK_SECRET_CHARS = 16
 #: The longest ``apns-expiration`` Pippin asks for.
 MAX_PUSH_EXPIRATION = timedelta(days=30)
 
@@ -180,6 +184,25 @@ class Settings(BaseSettings):
         default=False,
         description="Whether a device's ReturnToService check-in is told to erase itself and enroll again.",
     )
+    webhook_url: str | None = Field(
+        default=None,
+        description="Where check-in events and command answers are posted as nanomdm/MicroMDM webhook events; "
+        "unset: no events are recorded.",
+    )
+    webhook_secret: SecretStr | None = Field(
+        default=None,
+        description="Key of the HMAC-SHA256 signature of each webhook body (X-Pippin-Signature: sha256=HEX); "
+        f"at least {MIN_WEBHOOK_SECRET_CHARS} characters; unset: events are not signed.",
+    )
+    webhook_timeout: float = Field(default=10.0, gt=0, le=300, description="Seconds one webhook POST may take.")
+    webhook_max_age: timedelta = Field(
+        default=timedelta(days=3),
+        description="A webhook event the receiver has not accepted by this age is given up (logged and counted).",
+    )
+    webhook_keep_finished: timedelta = Field(
+        default=timedelta(days=1),
+        description="How long a delivered or given-up webhook event is kept before it is pruned.",
+    )
     log_level: str = Field(default="INFO", description="DEBUG, INFO, WARNING or ERROR.")
     log_format: str = Field(default="text", description="`text` for people, `json` for log collectors.")
 
@@ -247,10 +270,32 @@ class Settings(BaseSettings):
             raise ValueError("holds no PEM certificate")
         return path
 
-    @field_validator("dep_base_url", "server_url", "apns_base_url")
+    @field_validator("webhook_url", mode="before")
     @classmethod
-    def _web_address(cls, value: str) -> str:
+    def _no_webhook_when_empty(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+    @field_validator("webhook_secret", mode="before")
+    @classmethod
+    def _strong_webhook_secret(cls, value: object) -> object:
+        """Empty means unset; a short key would make the signature guessable, so it is refused."""
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        if isinstance(value, str):
+            if not value.strip():
+                return None
+            if len(value) < MIN_WEBHOOK_SECRET_CHARS or not value.isprintable():
+                raise ValueError(f"must be at least {MIN_WEBHOOK_SECRET_CHARS} printable characters")
+        return value
+
+    @field_validator("dep_base_url", "server_url", "apns_base_url", "webhook_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
         """An http or https URL with a host: anything else would only fail later, at the first request."""
+        if value is None:
+            return None
         value = value.strip()
         try:
             parts = urlsplit(value)
@@ -363,6 +408,12 @@ EXAMPLES: dict[str, str] = {
     "trusted_proxies": "10.0.0.5, 10.1.0.0/16",
     "trusted_client_cert_header": "X-Client-Cert (RFC 9440's Client-Cert, or nginx's $ssl_client_escaped_cert)",
     "return_to_service": "false",
+    "webhook_url": "https://hooks.example.com/mdm",
+    "webhook_secret": "16 or more random characters, e.g. the output of: "
+    'python -c "import secrets;print(secrets.token_urlsafe(32))"',
+    "webhook_timeout": "10",
+    "webhook_max_age": "P3D (ISO 8601) or 259200 (seconds)",
+    "webhook_keep_finished": "P1D (ISO 8601) or 86400 (seconds)",
     "log_level": "INFO",
     "log_format": "json",
 }

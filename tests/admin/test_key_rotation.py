@@ -38,6 +38,8 @@ from pippin.store.models import (
     MasterKeyCheck,
     ProfileDefinition,
     PushCertificate,
+    WebhookEvent,
+    WebhookEventStatus,
     utcnow,
 )
 from pippin.store.sealed import SEALED_COLUMNS
@@ -130,6 +132,19 @@ def add_enrollment_secrets(session: Session, box: SecretBox) -> None:
             expires_at=utcnow() + timedelta(days=7),
             created_by="ann@example.com",
             challenge_encrypted=box.encrypt(b"challenge"),
+        )
+    )
+    # A webhook event waiting to be posted carries the raw message, sealed.
+    session.add(
+        WebhookEvent(
+            event_id="0f6f1c3e-9a52-4d0b-8f57-0c1d2e3f4a5b",
+            topic="mdm.TokenUpdate",
+            udid="UDID-ROTATED",
+            created_at=utcnow(),
+            body_encrypted=box.encrypt(b'{"topic":"mdm.TokenUpdate"}'),
+            status=WebhookEventStatus.pending,
+            attempts=0,
+            next_attempt_at=utcnow(),
         )
     )
 
@@ -246,8 +261,8 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
     # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the SCEP CA's and the
-    # profile-signing identity's keys, the four enrollment secrets (add_enrollment_secrets), the signing keys.
-    assert len(values) == 4 + 3 + 2 + 4 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
+    # profile-signing identity's keys, the five enrollment secrets (add_enrollment_secrets), the signing keys.
+    assert len(values) == 4 + 3 + 2 + 5 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
 def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:

@@ -75,7 +75,7 @@ def shown_setting(settings: Settings, field: str) -> str:
     value = getattr(settings, field)
     if field == "secret_key":
         return "not set" if value is None else "set (hidden)"
-    if field in ("database_url", "dep_base_url", "server_url") and isinstance(value, str):
+    if field in ("database_url", "dep_base_url", "server_url", "webhook_url") and isinstance(value, str):
         return masked_url(value)
     if isinstance(value, tuple):
         return ", ".join(str(item) for item in value) or "-"

@@ -34,6 +34,7 @@ from pippin.mdm.checkin_wire import CheckinRefused, CheckinRequest, MessageType
 from pippin.mdm.command_queue import cancel_waiting_commands
 from pippin.mdm.device_auth import AuthenticatedDevice, DeviceAuthenticationRefused, check_device_binding
 from pippin.mdm.identities import IdentityBinding, IdentityStore
+from pippin.mdm.webhooks import record_checkin_event
 from pippin.push.sweep import watch_enrollment
 from pippin.store.models import (
     PUSH_CERTIFICATE_ID,
@@ -249,6 +250,22 @@ def _declarative_management(request: CheckinRequest) -> CheckinAnswer:
     raise CheckinRefused("This server does not offer declarative management yet.")
 
 
+def _webhook(
+    session: Session, request: CheckinRequest, *, topic: str | None, box: SecretBox, settings: Settings, now: datetime
+) -> None:
+    """The accepted message's webhook event (``mdm.<MessageType>``, its raw plist), when webhooks are configured."""
+    record_checkin_event(
+        session,
+        settings=settings,
+        message_type=request.message_type.value,
+        udid=request.udid,
+        topic=topic,
+        raw=request.raw,
+        now=now,
+        box=box,
+    )
+
+
 def handle_checkin(
     session: Session,
     request: CheckinRequest,
@@ -266,8 +283,9 @@ def handle_checkin(
     """
     kind = request.message_type
     if kind is MessageType.authenticate:
-        _authenticate(session, request, device, identities=identities, now=now)
+        enrolling = _authenticate(session, request, device, identities=identities, now=now)
         _record(session, request, device, box=box, now=now)
+        _webhook(session, request, topic=enrolling.topic, box=box, settings=settings, now=now)
         return CheckinAnswer()
     if kind is MessageType.user_authenticate:
         # Apple's documented decline of a user channel (macOS only): 410.
@@ -303,6 +321,7 @@ def handle_checkin(
     _link_late_dep_record(session, enrollment)
     enrollment.last_seen_at = now
     _record(session, request, device, box=box, now=now)
+    _webhook(session, request, topic=enrollment.topic, box=box, settings=settings, now=now)
     return answer
 
 

@@ -34,6 +34,7 @@ from pippin.mdm.command_answers import apply_answer
 from pippin.mdm.command_wire import COMMAND_CONTENT_TYPE, CommandReport, ReportStatus, command_plist
 from pippin.mdm.device_auth import AuthenticatedDevice
 from pippin.mdm.identities import IdentityStore
+from pippin.mdm.webhooks import record_command_answer_event
 from pippin.store.models import WAITING, Command, CommandStatus, Enrollment, waiting_clause
 
 _FINAL = {
@@ -149,10 +150,17 @@ def handle_connect(
     enrollment = connected_enrollment(session, udid=report.udid, device=device, identities=identities, now=now)
     if report.status is not ReportStatus.idle:
         if record_answer(session, enrollment, report, box=box, now=now):
-            # webhook: command answer
-            # record_command_answer_event(session, settings=settings, udid=report.udid, topic=enrollment.topic,
-            #     command_uuid=..., status=report.status.value, raw=report.raw, now=now, box=box)
-            pass
+            record_command_answer_event(
+                session,
+                settings=settings,
+                udid=report.udid,
+                topic=enrollment.topic,
+                command_uuid=report.command_uuid or "",
+                status=report.status.value,
+                raw=report.raw,
+                now=now,
+                box=box,
+            )
         if report.status is ReportStatus.not_now:
             return CheckinAnswer()
     return _hand_out(session, udid=report.udid, box=box, now=now)

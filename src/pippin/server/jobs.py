@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pippin.dep.scheduled import dep_jobs
 from pippin.jobs.periodic import JobRunner
+from pippin.mdm.webhook_jobs import webhook_jobs
 from pippin.push.scheduled import push_jobs
 from pippin.server.resources import ServerResources
 
@@ -30,7 +31,8 @@ def periodic_jobs(resources: ServerResources) -> JobRunner:
         record_certificate_refusal=resources.record_push_certificate_refusal,
         clock=resources.clock,
     )
+    jobs += webhook_jobs(resources.session_factory, settings=settings, box=resources.secret_box, clock=resources.clock)
     # A sync stopping mid-page finishes its call to Apple first, which may take up to the DEP timeout per retry;
-    # a batch of pushes finishes its pushes, each within the APNs timeout.
-    stop_timeout = max(settings.dep_timeout, settings.apns_timeout) * 2
+    # a batch of pushes finishes its pushes, each within the APNs timeout; a webhook its POST.
+    stop_timeout = max(settings.dep_timeout, settings.apns_timeout, settings.webhook_timeout) * 2
     return JobRunner(jobs, clock=resources.clock, stop_timeout=stop_timeout)

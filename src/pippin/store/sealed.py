@@ -19,6 +19,7 @@ from pippin.store.models import (
     PushCertificate,
     PushVendorCertificate,
     SigningKey,
+    WebhookEvent,
 )
 
 SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribute[bytes], ...] = (
@@ -38,4 +39,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     Command.answer_encrypted,
     EnrollmentLink.challenge_encrypted,
     CommandApproval.payload_encrypted,
+    WebhookEvent.body_encrypted,
 )

@@ -31,6 +31,7 @@ from pippin.store.models.push_delivery import PushDelivery, PushResult
 from pippin.store.models.push_vendor_certificate import PUSH_VENDOR_CERTIFICATE_ID, PushVendorCertificate
 from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
+from pippin.store.models.webhook_event import WebhookEvent, WebhookEventStatus
 
 __all__ = [
     "MASTER_KEY_CHECK_ID",
@@ -86,6 +87,8 @@ __all__ = [
     "TokenStatus",
     "UTCDateTime",
     "UserAffinity",
+    "WebhookEvent",
+    "WebhookEventStatus",
     "utcnow",
     "waiting_clause",
 ]

@@ -1,7 +1,7 @@
 """Bulk erase requests waiting for a second admin's approval
 
 Revision ID: 0023
-Revises: 0021
+Revises: 0022
 Create Date: 2026-12-03 08:10:00
 
 ``command_approvals`` holds each bulk erase an admin asked for (its payload sealed), who approved it and how far
@@ -17,7 +17,7 @@ from alembic import op
 import pippin.store.models.base
 
 revision = "0023"
-down_revision = "0021"
+down_revision = "0022"
 branch_labels = None
 depends_on = None
 
