@@ -28,8 +28,12 @@ from pippin.push import vendor as vendor_service
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import (
     PUSH_CERTIFICATE_ID,
+    ApprovalStatus,
     AuditEvent,
     CheckinMessage,
+    Command,
+    CommandApproval,
+    CommandStatus,
     DEPProfile,
     DEPToken,
     Enrollment,
@@ -147,6 +151,34 @@ def add_enrollment_secrets(session: Session, box: SecretBox) -> None:
             next_attempt_at=utcnow(),
         )
     )
+    # An answered command keeps its body and the device's raw answer sealed; a bulk erase waiting for a second
+    # admin keeps its payload sealed.
+    session.add(
+        Command(
+            command_uuid="5d1b7a3e-1c2d-4e5f-8a9b-0c1d2e3f4a5b",
+            udid="UDID-ROTATED",
+            request_type="DeviceInformation",
+            status=CommandStatus.acknowledged,
+            created_at=utcnow(),
+            expires_at=utcnow() + timedelta(days=30),
+            body_encrypted=box.encrypt(b"<plist/>"),
+            answer_encrypted=box.encrypt(b"<plist/>"),
+        )
+    )
+    session.add(
+        CommandApproval(
+            request_type="EraseDevice",
+            payload_encrypted=box.encrypt(b"{}"),
+            selection="state=enrolled",
+            devices=1,
+            status=ApprovalStatus.pending,
+            requested_by="ann@example.com",
+            requested_via="cli",
+            requested_at=utcnow(),
+            expires_at=utcnow() + timedelta(days=1),
+            bulk_id="8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+        )
+    )
 
 
 def enrollment_reference(env: Env) -> tuple[str, ProfileRevision]:
@@ -261,8 +293,8 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
     # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the SCEP CA's and the
-    # profile-signing identity's keys, the five enrollment secrets (add_enrollment_secrets), the signing keys.
-    assert len(values) == 4 + 3 + 2 + 5 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
+    # profile-signing identity's keys, the eight enrollment secrets (add_enrollment_secrets), the signing keys.
+    assert len(values) == 4 + 3 + 2 + 8 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
 def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:
