@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from fastapi.testclient import TestClient
@@ -69,23 +70,30 @@ def _refused(answer: Any, status: int, location: str) -> dict[str, Any]:
     return body
 
 
-def _integer_query_parameters(client: TestClient) -> list[tuple[str, str, dict[str, Any]]]:
-    """(path, parameter, schema) of every integer query or path parameter under /api/v1."""
+def _integer_parameters(client: TestClient) -> list[tuple[str, str, str, str, dict[str, Any]]]:
+    """(method, path, where, parameter, schema) of every integer query or path parameter under /api/v1."""
     found = []
     for path, operations in client.get("/api/openapi.json").json()["paths"].items():
-        for operation in operations.values():
+        for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 schemas = parameter["schema"].get("anyOf", [parameter["schema"]])
                 for schema in schemas:
                     if schema.get("type") == "integer" and path.startswith("/api/v1"):
-                        found.append((re.sub(r"\{[^}]+\}", "acme", path), parameter["name"], schema))
+                        found.append((method.upper(), path, parameter["in"], parameter["name"], schema))
     return found
 
 
+def _asking(method: str, path: str, where: str, name: str, number: str) -> tuple[str, str, dict[str, str]]:
+    """The request that gives ``number`` as the parameter, every other path parameter a plain name."""
+    if where == "path":
+        path = path.replace("{" + name + "}", quote(number, safe=""))
+    return method, re.sub(r"\{[^}]+\}", "acme", path), {name: number} if where == "query" else {}
+
+
 def test_the_api_has_integer_parameters_and_each_is_bounded_by_the_database(client: TestClient) -> None:
-    found = _integer_query_parameters(client)
-    assert {name for _, name, _ in found} >= {"limit"}
-    for path, name, schema in found:
+    found = _integer_parameters(client)
+    assert {name for _, _, _, name, _ in found} >= {"limit", "approval_id"}
+    for _, path, _, name, schema in found:
         assert 0 <= schema["minimum"] <= schema["maximum"] <= MAX_DB_INTEGER, (path, name, schema)
 
 
@@ -94,8 +102,11 @@ def test_every_integer_parameter_takes_only_plain_digits_the_database_holds(
     client: TestClient, auth: dict[str, str], fleet: None, resources: ServerResources, number: str
 ) -> None:
     before = _state(resources)
-    for path, name, _ in _integer_query_parameters(client):
-        _refused(client.get(path, params={name: number}, headers=auth), 422, f"query.{name}")
+    for method, path, where, name, _ in _integer_parameters(client):
+        if where == "path" and not number.strip():
+            continue  # an empty or blank path segment is another route, or none
+        method, url, params = _asking(method, path, where, name, number)
+        _refused(client.request(method, url, params=params, headers=auth), 422, f"{where}.{name}")
     assert _state(resources) == before
 
 

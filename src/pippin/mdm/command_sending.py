@@ -30,6 +30,7 @@ from pippin.mdm.command_schemas import BulkCommandQueued, CommandQueued, Command
 from pippin.mdm.command_targets import filter_targets, find_targets, get_enrollment_udid, get_target
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import Enrollment
+from pippin.text import check_text
 
 #: Devices queued per transaction: a batch's rows and pushes commit together, and a long run shows progress.
 BATCH = 1000
@@ -97,6 +98,7 @@ def cancel_command(
     session: Session, *, serial: str, command_uuid: str, box: SecretBox, now: datetime, actor: Actor
 ) -> CommandRead:
     """Cancel a command the device has not fetched yet (queued, or waiting after NotNow)."""
+    check_text(command_uuid, field="The command UUID")
     udid = get_enrollment_udid(session, serial=serial)
     command = queue_service.cancel_command(session, udid=udid, command_uuid=command_uuid, now=now, actor=actor)
     detail = {"request_type": command.request_type, "command_uuid": command.command_uuid}
