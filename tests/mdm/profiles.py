@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import plistlib
 import subprocess
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -14,20 +13,10 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from tests.conftest import FIXTURES_DIR
+from tests.apple_schemas import APPLE_SCHEMAS, PLIST_TYPES
 
 OPENSSL = "/usr/bin/openssl"
-SCHEMAS = FIXTURES_DIR.parent / "apple-device-management" / "mdm" / "profiles"
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "<string>": str,
-    "<integer>": int,
-    "<boolean>": bool,
-    "<array>": list,
-    "<dictionary>": dict,
-    "<data>": bytes,
-    "<date>": datetime,
-    "<real>": (float, int),
-}
+SCHEMAS = APPLE_SCHEMAS / "mdm" / "profiles"
 
 
 def verified_content(signed: bytes, *, trusted: x509.Certificate, workdir: Path) -> bytes:
@@ -53,7 +42,7 @@ def _schema_keys(name: str) -> list[dict[str, Any]]:
 
 
 def _conforms(value: Any, key: dict[str, Any], where: str) -> None:
-    expected = _TYPES[key["type"]]
+    expected = PLIST_TYPES[key["type"]]
     assert isinstance(value, expected), f"{where} is {type(value).__name__}, Apple's schema says {key['type']}"
     if key["type"] == "<integer>":
         assert not isinstance(value, bool), where

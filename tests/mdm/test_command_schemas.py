@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from functools import cache
 from typing import Any
 
@@ -14,20 +13,10 @@ from pippin.mdm.command_catalog import RAW, build_command, raw_request_types, re
 from pippin.mdm.commands.device_commands import MODELLED
 from pippin.mdm.commands.other_commands import MACOS_ONLY, OTHERS
 from pippin.mdm.commands.schema import Availability, CommandSpec, Key, Kind, parse_version
-from tests.conftest import FIXTURES_DIR
+from tests.apple_schemas import APPLE_SCHEMAS, PLIST_TYPES
 from tests.mdm.command_samples import MODELLED_SAMPLES, RAW_SAMPLES
 
-SCHEMAS = FIXTURES_DIR.parent / "apple-device-management" / "mdm" / "commands"
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "<string>": str,
-    "<integer>": int,
-    "<boolean>": bool,
-    "<array>": list,
-    "<dictionary>": dict,
-    "<data>": bytes,
-    "<date>": datetime,
-    "<real>": (float, int),
-}
+SCHEMAS = APPLE_SCHEMAS / "mdm" / "commands"
 #: What Apple changed after the 18.1 schemas (reference apple-mdm-updates-2026.md, section 3 and correction 11):
 #: keys added, with the iOS version, and what iOS 27 removed.
 ADDED_LATER = {
@@ -69,7 +58,7 @@ def _on_ios(entry: dict[str, Any]) -> bool:
 
 def _conforms(value: Any, key: dict[str, Any], where: str) -> None:
     assert _on_ios(key), f"{where} is not available on iOS in Apple's schema"
-    expected = _TYPES.get(key["type"])
+    expected = PLIST_TYPES.get(key["type"])
     if expected is not None:
         assert isinstance(value, expected), f"{where} is {type(value).__name__}, Apple's schema says {key['type']}"
     if key["type"] in ("<integer>", "<real>"):
