@@ -164,6 +164,22 @@ def test_a_bulk_command_by_serials_or_filter_answers_the_number_of_devices(
     assert by_state.json()["devices"] == 4  # the manual enrollment too
 
 
+def test_a_bulk_command_sent_again_with_its_bulk_id_queues_nothing_twice(
+    client: TestClient, auth: dict[str, str], fleet: None
+) -> None:
+    body = {
+        "request_type": "SecurityInfo",
+        "serials": ["C01", "C02"],
+        "bulk_id": "3F2B8E6A-4C1D-4E5F-9A7B-0C1D2E3F4A5B",
+    }
+    first = client.post("/api/v1/commands", json=body, headers=auth)
+    assert first.status_code == 202, first.text
+    assert (first.json()["devices"], first.json()["bulk_id"]) == (2, body["bulk_id"].lower())
+    again = client.post("/api/v1/commands", json=body, headers=auth)
+    assert (again.json()["devices"], again.json()["already_queued"]) == (0, 2)
+    assert len(client.get("/api/v1/devices/C01/commands", headers=auth).json()) == 1
+
+
 BULK_REFUSALS: list[tuple[dict[str, Any], int]] = [
     ({"request_type": "DeviceInformation"}, 422),
     ({"request_type": "DeviceInformation", "serials": ["C01"], "state": "enrolled"}, 422),
@@ -176,6 +192,8 @@ BULK_REFUSALS: list[tuple[dict[str, Any], int]] = [
     ({"request_type": "ClearPasscode", "serials": ["C01"]}, 400),
     ({"request_type": "Unknown", "state": "enrolled"}, 400),
     ({"request_type": "DeviceInformation", "token": "a\x00b"}, 422),
+    ({"request_type": "DeviceInformation", "serials": ["C01"], "bulk_id": "not-a-uuid"}, 422),
+    ({"request_type": "DeviceInformation", "serials": ["C01"], "bulk_id": 7}, 422),
 ]
 
 

@@ -89,6 +89,7 @@ def test_install_profile_takes_a_file(pippin: Pippin, fleet: None, tmp_path: Pat
         (["commands", "send", "DeviceInformation"], 2),
         (["commands", "send", "DeviceInformation", "--serial", "C01", "--state", "enrolled"], 2),
         (["commands", "send", "DeviceInformation", "--serial", "C01", "--serial", "NOPE"], 3),
+        (["commands", "send", "DeviceInformation", "--serial", "C01", "--resume", "yesterday"], 2),
         (["commands", "approve", "0"], 2),
         (["commands", "approve", "77"], 3),
     ],
@@ -117,6 +118,11 @@ def test_bulk_send_by_filter_and_a_bulk_erase_approved_by_another_admin(
     sent = pippin("commands", "send", "DeviceInformation", "--token", "acme", "--json")
     assert sent.exit_code == 0, sent.output
     assert (json.loads(sent.stdout)["devices"], json.loads(sent.stdout)["not_enrolled"]) == (2, 1)
+    resumed = pippin(
+        "commands", "send", "DeviceInformation", "--token", "acme", "--resume", json.loads(sent.stdout)["bulk_id"]
+    )
+    assert resumed.exit_code == 0, resumed.output
+    assert "for 0 devices; 2 had it from the earlier run" in resumed.stdout
     not_confirmed = pippin("commands", "send", "EraseDevice", "--state", "enrolled", input="no\n")
     assert not_confirmed.exit_code == 2
     asked = pippin("commands", "send", "EraseDevice", "--serial", "C01", "--serial", "C02", "--yes", "--json")

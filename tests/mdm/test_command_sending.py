@@ -221,3 +221,87 @@ def test_a_bulk_erase_is_not_queued_but_waits_for_approval(
     with transaction(session_factory) as session:
         assert _count(session, Command) == 0
         assert [event.action for event in session.scalars(select(AuditEvent))] == ["command.send_bulk"]
+
+
+def test_a_bulk_command_leaves_out_each_device_it_does_not_apply_to_naming_why(
+    session_factory: SessionFactory, box: SecretBox, settings: Settings
+) -> None:
+    _fleet(session_factory, ["S1", "S2"], supervised=True)
+    _fleet(session_factory, ["N1", "N2", "N3"], supervised=False)
+    result = command_sending.send_bulk(
+        session_factory,
+        request_type="EnableLostMode",
+        payload={"Message": "Call IT"},
+        serials=["S1", "N1", "S2", "N2", "N3"],
+        box=box,
+        settings=settings,
+        clock=Clock(NOW),
+        actor=ANN,
+    )
+    assert (result.devices, result.not_applicable) == (2, 3)
+    assert len(result.reasons) == 1 and "supervised" in result.reasons[0]
+    with transaction(session_factory) as session:
+        assert _count(session, Command) == 2
+
+
+class _StopAfter:
+    """A progress callback that stops the run after ``batches`` batches, as a killed process would."""
+
+    def __init__(self, batches: int) -> None:
+        self.left = batches
+
+    def __call__(self, done: int, total: int) -> None:
+        self.left -= 1
+        if self.left == 0:
+            raise KeyboardInterrupt
+
+
+def test_a_bulk_send_that_stopped_half_way_is_finished_by_its_bulk_id_and_no_device_gets_two(
+    session_factory: SessionFactory, box: SecretBox, settings: Settings
+) -> None:
+    serials = [f"R{n}" for n in range(7)]
+    _fleet(session_factory, serials)
+    bulk_id = "3f2b8e6a-4c1d-4e5f-9a7b-0c1d2e3f4a5b"
+    common: dict[str, Any] = {
+        "request_type": "DeviceInformation",
+        "payload": {},
+        "serials": serials,
+        "box": box,
+        "settings": settings,
+        "clock": Clock(NOW),
+        "actor": ANN,
+        "batch_size": 3,
+        "bulk_id": bulk_id,
+    }
+    with pytest.raises(KeyboardInterrupt):
+        command_sending.send_bulk(session_factory, progress=_StopAfter(1), **common)
+    with transaction(session_factory) as session:
+        assert _count(session, Command) == 3
+    finished = command_sending.send_bulk(session_factory, **common)
+    assert (finished.devices, finished.already_queued, finished.bulk_id) == (4, 3, bulk_id)
+    again = command_sending.send_bulk(session_factory, **common)
+    assert (again.devices, again.already_queued) == (0, 7)
+    with transaction(session_factory) as session:
+        rows = session.execute(select(Command.udid, Command.bulk_id)).all()
+        assert len(rows) == 7 and len({udid for udid, _ in rows}) == 7 and {b for _, b in rows} == {bulk_id}
+
+
+@pytest.mark.parametrize("bulk_id", ["", "not-a-uuid", "3f2b8e6a-4c1d-4e5f-9a7b", "x" * 5000, "3f2b8e6a\x00"])
+def test_a_bulk_id_that_is_not_a_uuid_is_refused_and_queues_nothing(
+    session_factory: SessionFactory, box: SecretBox, settings: Settings, bulk_id: str
+) -> None:
+    _fleet(session_factory, ["Q1"])
+    with pytest.raises(InvalidInput, match="bulk id is a UUID"):
+        command_sending.send_bulk(
+            session_factory,
+            request_type="DeviceInformation",
+            payload={},
+            serials=["Q1"],
+            box=box,
+            settings=settings,
+            clock=Clock(NOW),
+            actor=ANN,
+            bulk_id=bulk_id,
+        )
+    with transaction(session_factory) as session:
+        assert _count(session, Command) == 0 and _count(session, AuditEvent) == 0

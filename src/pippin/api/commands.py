@@ -123,6 +123,7 @@ def send_bulk_command(body: BulkCommandCreate, resources: Resources, actor: APIC
         settings=resources.settings,
         clock=resources.clock,
         actor=actor,
+        bulk_id=str(body.bulk_id) if body.bulk_id is not None else None,
     )
 
 

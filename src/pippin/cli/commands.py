@@ -3,6 +3,7 @@ erase; the CLI face of ``pippin.mdm.command_sending`` and ``pippin.mdm.command_a
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ from pippin.inventory.schemas import DeviceFilters
 from pippin.inventory.state import DeviceState
 from pippin.mdm import command_approvals as approval_service
 from pippin.mdm import command_sending as sending_service
+from pippin.mdm.command_batches import check_bulk_id
 from pippin.mdm.command_catalog import build_command
 from pippin.mdm.command_schemas import CommandApprovalRead
 from pippin.store.db import read_transaction, transaction
@@ -55,6 +57,9 @@ def send(
     payload_file: PayloadFileOption = None,
     profile: ProfileOption = None,
     yes: YesOption = False,
+    resume: Annotated[
+        str | None, typer.Option("--resume", help="The bulk id of a send that stopped: queue only what it did not.")
+    ] = None,
     json_output: JSONOption = False,
 ) -> None:
     """Queue one command for many enrolled devices, 1000 per transaction; a bulk erase waits for another admin."""
@@ -67,6 +72,9 @@ def send(
     if queued.destructive:
         confirm("yes", what=f"{queued.request_type} is destructive and goes to every device chosen.", yes=yes)
     filters = None if serial else DeviceFilters(state=state, token=token, profile=profile_name, search=search)
+    bulk_id = check_bulk_id(resume) if resume is not None else str(uuid.uuid4())
+    if not json_output and not approval_service.needs_approval(queued.request_type):
+        stderr.print(f"Bulk id {bulk_id}: should this stop, run it again with --resume {bulk_id}.", markup=False)
     with Progress(console=stderr, transient=True, disable=json_output) as bar:
         task = bar.add_task("Queuing", total=None)
         result = sending_service.send_bulk(
@@ -80,6 +88,7 @@ def send(
             clock=utcnow,
             actor=cli_actor(),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            bulk_id=bulk_id,
         )
     if json_output:
         print_json(result)
@@ -88,8 +97,14 @@ def send(
         _show_approval(result.approval)
         stderr.print("Another admin must approve it: `pippin commands approve ID`.", markup=False)
         return
-    left_out = f"; {result.not_enrolled} not enrolled, left out" if result.not_enrolled else ""
-    stdout.print(f"Queued {queued.request_type} for {result.devices} devices{left_out}.", markup=False)
+    said = [f"Queued {queued.request_type} for {result.devices} devices"]
+    if result.already_queued:
+        said.append(f"{result.already_queued} had it from the earlier run")
+    if result.not_enrolled:
+        said.append(f"{result.not_enrolled} not enrolled, left out")
+    if result.not_applicable:
+        said.append(f"{result.not_applicable} it does not apply to, left out ({'; '.join(result.reasons)})")
+    stdout.print("; ".join(said) + ".", markup=False)
 
 
 @app.command("cancel")

@@ -28,7 +28,7 @@ from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
 from pippin.errors import Conflict, InvalidInput, NotFound
 from pippin.mdm import command_queue as queue_service
-from pippin.mdm.command_catalog import build_command
+from pippin.mdm.command_batches import queue_batch
 from pippin.mdm.command_schemas import CommandApprovalRead
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import (
@@ -36,8 +36,6 @@ from pippin.store.models import (
     ApprovalStatus,
     CommandApproval,
     CommandApprovalTarget,
-    Enrollment,
-    EnrollmentStatus,
 )
 
 __all__ = ["APPROVAL_LIFETIME", "InvalidInput", "approve", "needs_approval", "queue_approved", "request_approval"]
@@ -214,33 +212,29 @@ def queue_approved(
             now = clock()
             if approval.status is not ApprovalStatus.approved:
                 return _read(approval, now)
-            query = select(CommandApprovalTarget.udid, Enrollment.status).join(
-                Enrollment, Enrollment.udid == CommandApprovalTarget.udid
-            )
-            query = query.where(CommandApprovalTarget.approval_id == approval_id)
+            query = select(CommandApprovalTarget.udid).where(CommandApprovalTarget.approval_id == approval_id)
             if approval.queued_through is not None:
                 query = query.where(CommandApprovalTarget.udid > approval.queued_through)
             size = min(batch_size, BATCH)
-            batch = session.execute(query.order_by(CommandApprovalTarget.udid).limit(size)).all()
+            batch = list(session.scalars(query.order_by(CommandApprovalTarget.udid).limit(size)))
             if not batch:
                 approval.status = ApprovalStatus.queued
                 approval.finished_at = now
                 return _read(approval, now)
-            enrolled = [udid for udid, status in batch if status is EnrollmentStatus.enrolled]
-            if enrolled:
-                queued = build_command(approval.request_type, _payload(approval, box))
-                report = queue_service.enqueue_bulk(
-                    session,
-                    udids=enrolled,
-                    queued=queued,
-                    box=box,
-                    settings=settings,
-                    now=now,
-                    actor=actor,
-                    bulk_id=approval.bulk_id,
-                )
-                approval.queued += len(report.queued)
-            approval.queued_through = batch[-1][0]
+            # Devices that left enrollment, or that the erase no longer applies to, are passed over.
+            done_here = queue_batch(
+                session,
+                udids=batch,
+                request_type=approval.request_type,
+                payload=_payload(approval, box),
+                box=box,
+                settings=settings,
+                now=now,
+                actor=actor,
+                bulk_id=approval.bulk_id,
+            )
+            approval.queued += done_here.queued
+            approval.queued_through = batch[-1]
             done, total = approval.queued, approval.devices
         if progress is not None:
             progress(done, total)

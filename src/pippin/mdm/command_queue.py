@@ -8,7 +8,7 @@ sent before the command was committed"). The device fetches it at the ServerURL 
 Idempotent on the CommandUUID: queuing a UUID that exists for the same device and the same command returns that
 command, however often it is asked (a client retrying after a lost answer queues nothing twice).
 
-Bulk: :func:`enqueue_bulk` queues one command (a fresh UUID per device) for one batch of devices and requests one
+Bulk: :func:`enqueue_bulk` queues one command (a UUID per device) for one batch of devices and requests one
 push per device; the interface commits after each batch (:func:`bulk_batches` cuts a fleet into batches, each device
 once), so 100,000 devices are a few hundred short transactions, and a stop between batches loses none of those
 committed.
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import plistlib
 import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -87,6 +87,8 @@ class BulkReport:
     not_enrolled: list[str] = field(default_factory=list)
     #: Enrolled devices whose push cannot be sent now (no token yet, a token APNs refused): queued, unreachable.
     unreachable: list[str] = field(default_factory=list)
+    #: Devices whose command (under the UUID ``command_uuids`` gave) was queued before: by an earlier run.
+    already_queued: list[str] = field(default_factory=list)
 
 
 def sealed_body(queued: QueuedCommand, *, box: SecretBox) -> bytes:
@@ -244,6 +246,15 @@ def _statuses(session: Session, udids: Sequence[str]) -> dict[str, EnrollmentSta
     return found
 
 
+def _existing_uuids(session: Session, command_uuids: Sequence[str]) -> set[str]:
+    """Which of ``command_uuids`` are queued already (read on the unique index of the UUID, not the history)."""
+    found: set[str] = set()
+    for start in range(0, len(command_uuids), _IN_CHUNK):
+        chunk = command_uuids[start : start + _IN_CHUNK]
+        found.update(session.scalars(select(Command.command_uuid).where(Command.command_uuid.in_(chunk))))
+    return found
+
+
 def enqueue_bulk(
     session: Session,
     *,
@@ -256,12 +267,15 @@ def enqueue_bulk(
     priority: int = 0,
     bulk_id: str | None = None,
     expires_in: timedelta | None = None,
+    command_uuids: Callable[[str], str] | None = None,
 ) -> BulkReport:
-    """Queue ``queued`` for one batch of devices, one fresh CommandUUID each, and ask for one push per device.
+    """Queue ``queued`` for one batch of devices, one CommandUUID each, and ask for one push per device.
 
     One batch, in the caller's transaction: the interface commits after each (see the module docstring) and passes
     the same ``bulk_id`` to every batch of one request. A UDID given twice in the batch gets one command. Devices not
-    enrolled are reported, not refused: the rest of the batch is queued.
+    enrolled are reported, not refused: the rest of the batch is queued. ``command_uuids`` gives each device's UUID
+    (fresh ones without it); a device whose UUID exists already is passed over, so a batch run again after a stop
+    queues nothing twice.
     """
     if len(udids) > BULK_BATCH:
         raise CommandRefused(f"A bulk batch holds at most {BULK_BATCH} devices; cut the list with bulk_batches().")
@@ -271,16 +285,21 @@ def enqueue_bulk(
     report = BulkReport(bulk_id=bulk_id or str(uuid.uuid4()))
     wanted = list(dict.fromkeys(udids))
     statuses = _statuses(session, wanted)
+    chosen = {udid: _check_uuid(command_uuids(udid)) for udid in wanted} if command_uuids is not None else {}
+    existing = _existing_uuids(session, list(chosen.values()))
     rows = []
     for udid in wanted:
         status = statuses.get(udid)
         if status is None:
             report.not_found.append(udid)
             continue
+        if chosen.get(udid) in existing:
+            report.already_queued.append(udid)
+            continue
         if status is not EnrollmentStatus.enrolled:
             report.not_enrolled.append(udid)
             continue
-        command_uuid = str(uuid.uuid4()).upper()
+        command_uuid = chosen.get(udid) or str(uuid.uuid4()).upper()
         report.queued[udid] = command_uuid
         rows.append(
             {

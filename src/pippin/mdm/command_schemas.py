@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 from pydantic_core import PydanticCustomError
@@ -44,6 +45,11 @@ class BulkCommandCreate(CommandCreate):
     token: Line | None = Field(default=None, max_length=64, description="Only devices of this DEP token.")
     profile: Line | None = Field(default=None, max_length=125, description="Only devices given this profile.")
     search: Line | None = Field(default=None, max_length=128, description="Serial, model, asset tag, description.")
+    bulk_id: UUID | None = Field(
+        default=None,
+        description="A UUID of the client's choosing: the same request sent again with it (after a timeout, or a "
+        "send that stopped) queues only the devices it has not queued yet.",
+    )
 
     @model_validator(mode="after")
     def _serials_or_filters(self) -> BulkCommandCreate:
@@ -111,8 +117,16 @@ class BulkCommandQueued(BaseModel):
     """What a bulk request did: the commands queued, or the approval request it made (a bulk erase)."""
 
     devices: int = Field(description="Devices whose command is queued, or would be once approved.")
+    already_queued: int = Field(default=0, description="Devices an earlier run of the same bulk_id queued for.")
     not_enrolled: int = Field(description="Devices the filter matched that are not enrolled: left out.")
-    bulk_id: str | None = Field(description="Shared by the commands queued; null while an approval is pending.")
+    not_applicable: int = Field(
+        default=0, description="Enrolled devices the command does not apply to (not supervised, too old): left out."
+    )
+    reasons: list[str] = Field(default_factory=list, description="Why devices were left out, most common first.")
+    bulk_id: str | None = Field(
+        description="Shared by the commands queued; give it again to finish a send that stopped. Null while an "
+        "approval is pending."
+    )
     approval: CommandApprovalRead | None = Field(
         default=None, description="For a bulk erase: the request a second admin must approve."
     )

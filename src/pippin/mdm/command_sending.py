@@ -24,8 +24,8 @@ from pippin.errors import InvalidInput
 from pippin.inventory.schemas import DeviceFilters
 from pippin.mdm import command_approvals
 from pippin.mdm import command_queue as queue_service
+from pippin.mdm.command_batches import BatchOutcome, batch_commands, check_bulk_id, queue_batch
 from pippin.mdm.command_catalog import build_command
-from pippin.mdm.command_queue import QueuedCommand
 from pippin.mdm.command_schemas import BulkCommandQueued, CommandQueued, CommandRead
 from pippin.mdm.command_targets import filter_targets, find_targets, get_enrollment_udid, get_target
 from pippin.store.db import SessionFactory, read_transaction, transaction
@@ -144,46 +144,6 @@ def _resolve(session: Session, *, serials: Sequence[str] | None, filters: Device
     return BulkTargets(udids=found.udids, not_enrolled=found.not_enrolled, selection=_selection(None, filters))
 
 
-def queue_in_batches(
-    session_factory: SessionFactory,
-    *,
-    udids: Sequence[str],
-    queued: QueuedCommand,
-    box: SecretBox,
-    settings: Settings,
-    clock: Callable[[], datetime],
-    actor: Actor,
-    batch_size: int = BATCH,
-    progress: Progress | None = None,
-    bulk_id: str,
-    before_commit: Callable[[Session, Sequence[str]], None] | None = None,
-) -> int:
-    """Queue ``queued`` for every UDID, one transaction per batch; ``before_commit`` adds to each batch's.
-
-    How many commands were queued (a device that left enrollment meanwhile gets none)."""
-    done = 0
-    size = min(batch_size, queue_service.BULK_BATCH)
-    for start in range(0, len(udids), size):
-        batch = udids[start : start + size]
-        with transaction(session_factory) as session:
-            report = queue_service.enqueue_bulk(
-                session,
-                udids=batch,
-                queued=queued,
-                box=box,
-                settings=settings,
-                now=clock(),
-                actor=actor,
-                bulk_id=bulk_id,
-            )
-            if before_commit is not None:
-                before_commit(session, batch)
-        done += len(report.queued)
-        if progress is not None:
-            progress(start + len(batch), len(udids))
-    return done
-
-
 def send_bulk(
     session_factory: SessionFactory,
     *,
@@ -197,11 +157,14 @@ def send_bulk(
     actor: Actor,
     batch_size: int = BATCH,
     progress: Progress | None = None,
+    bulk_id: str | None = None,
 ) -> BulkCommandQueued:
     """Queue one command for many devices, or, for an erase, ask a second admin to approve it.
 
     Everything is checked (the command, every serial number) before the first batch commits, so a refused
-    request queues nothing. Commits one transaction per batch of ``batch_size`` devices.
+    request queues nothing. Commits one transaction per batch of ``batch_size`` devices; each device's command is
+    checked against what it reported, and left out (counted, with the reason) where it does not apply. The same
+    ``bulk_id`` given again (a run that stopped half-way, a client retrying) queues only what the first run did not.
     """
     if request_type == _CLEAR_PASSCODE:
         raise InvalidInput(
@@ -209,6 +172,7 @@ def send_bulk(
             hint="Send it to each device: `pippin devices command SERIAL ClearPasscode`.",
         )
     queued = build_command(request_type, payload)
+    checked_id = check_bulk_id(bulk_id) if bulk_id is not None else None
     with read_transaction(session_factory) as session:
         targets = _resolve(session, serials=serials, filters=filters)
     if command_approvals.needs_approval(queued.request_type):
@@ -226,33 +190,41 @@ def send_bulk(
         return BulkCommandQueued(
             devices=len(targets.udids), not_enrolled=targets.not_enrolled, bulk_id=None, approval=approval
         )
-    bulk_id = str(uuid.uuid4())
-    audited = False
-
-    def audit_once(session: Session, _batch: Sequence[str]) -> None:
-        nonlocal audited
-        if not audited:
-            detail = {
-                "request_type": queued.request_type,
-                "devices": len(targets.udids),
-                "selection": targets.selection,
-                "bulk_id": bulk_id,
-            }
-            record_event(session, actor=actor, action=AuditAction.command_send_bulk, detail=detail, now=clock())
-            audited = True
-
-    done = queue_in_batches(
-        session_factory,
-        udids=targets.udids,
-        queued=queued,
-        box=box,
-        settings=settings,
-        clock=clock,
-        actor=actor,
-        batch_size=batch_size,
-        progress=progress,
-        bulk_id=bulk_id,
-        before_commit=audit_once,
+    chosen_id = checked_id if checked_id is not None else str(uuid.uuid4())
+    commands = batch_commands(request_type, payload)
+    outcome = BatchOutcome()
+    size = min(batch_size, queue_service.BULK_BATCH)
+    for start in range(0, len(targets.udids), size):
+        batch = targets.udids[start : start + size]
+        with transaction(session_factory) as session:
+            done = queue_batch(
+                session,
+                udids=batch,
+                request_type=request_type,
+                payload=payload,
+                box=box,
+                settings=settings,
+                now=clock(),
+                actor=actor,
+                bulk_id=chosen_id,
+                commands=commands,
+            )
+            if start == 0:
+                detail = {
+                    "request_type": queued.request_type,
+                    "devices": len(targets.udids),
+                    "selection": targets.selection,
+                    "bulk_id": chosen_id,
+                }
+                record_event(session, actor=actor, action=AuditAction.command_send_bulk, detail=detail, now=clock())
+        outcome.add(done)
+        if progress is not None:
+            progress(start + len(batch), len(targets.udids))
+    return BulkCommandQueued(
+        devices=outcome.queued,
+        already_queued=outcome.already_queued,
+        not_enrolled=targets.not_enrolled + outcome.not_enrolled,
+        not_applicable=sum(outcome.not_applicable.values()),
+        reasons=outcome.reasons(),
+        bulk_id=chosen_id,
     )
-    left_out = len(targets.udids) - done
-    return BulkCommandQueued(devices=done, not_enrolled=targets.not_enrolled + left_out, bulk_id=bulk_id)

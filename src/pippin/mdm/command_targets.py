@@ -45,7 +45,8 @@ class CommandTarget:
     facts: DeviceFacts
 
 
-def _facts(enrollment: Enrollment) -> DeviceFacts:
+def device_facts(enrollment: Enrollment) -> DeviceFacts:
+    """What the catalog checks a command against, from what the device reported."""
     return DeviceFacts(
         os_version=enrollment.os_version,
         supervised=enrollment.supervised,
@@ -117,7 +118,9 @@ def find_targets(session: Session, *, serials: Iterable[str]) -> list[CommandTar
         for serial in chunk:
             enrolled = [e for e in candidates[serial] if e.status is EnrollmentStatus.enrolled]
             if enrolled:
-                targets[serial] = CommandTarget(serial_number=serial, udid=enrolled[0].udid, facts=_facts(enrolled[0]))
+                targets[serial] = CommandTarget(
+                    serial_number=serial, udid=enrolled[0].udid, facts=device_facts(enrolled[0])
+                )
             elif candidates[serial] or serial in devices:
                 not_enrolled.append(serial)
             else:
