@@ -60,12 +60,22 @@ class SeededPippin:
     settings: Settings
     server: Starlette
     apple: RunningSimulator
-    pippin_ca: x509.Certificate
     password: str
     serials: list[str]
     staff_serials: list[str]
     states: StateDirectory
     _taken: set[str] = field(default_factory=set)
+    _ca: x509.Certificate | None = None
+
+    @property
+    def pippin_ca(self) -> x509.Certificate:
+        """The CA that signs Pippin's enrollment profiles (GetCACert hands it out), which the devices trust as a
+        DEP profile's anchor certificates would make them; read from the serving Pippin once."""
+        if self._ca is None:
+            ca = httpx.get(f"{self.url}/mdm/scep", params={"operation": "GetCACert"}, timeout=30)
+            assert ca.status_code == 200, ca.text
+            self._ca = x509.load_der_x509_certificate(ca.content)
+        return self._ca
 
     @property
     def session_factory(self) -> SessionFactory:
@@ -143,10 +153,11 @@ def _define_profiles(factory: SessionFactory, settings: Settings) -> None:
 
 @contextmanager
 def seeded_pippin(
-    database_url: str, directory_path: Path, *, devices: int, staff_devices: int
+    database_url: str, directory_path: Path, *, devices: int, staff_devices: int, serve: bool = True
 ) -> Iterator[SeededPippin]:
     """Pippin on ``database_url`` (empty, migrated) after the seed's steps 1 to 7 with ``devices`` devices of the
-    default profile and ``staff_devices`` with user affinity; serving until the block ends. Files go under
+    default profile and ``staff_devices`` with user affinity; serving until the block ends (``serve=False``: the
+    caller serves ``settings.server_url``, e.g. with a ``pippin serve`` process). Files go under
     ``directory_path``."""
     port = free_port()
     with run_simulator(directory_path / "sim", with_apns=True) as apple:
@@ -184,19 +195,18 @@ def seeded_pippin(
         password = secrets.token_urlsafe(12)
         with transaction(factory) as session:
             directory.add_user(session, username=USER, password=password, actor=TEST_ACTOR, passwords=cheap_argon2())
-        with serve_in_thread(server, port=port) as url:
-            # The devices trust the CA that signs Pippin's enrollment profiles (GetCACert hands it out), as a DEP
-            # profile's anchor certificates would make them.
-            ca = httpx.get(f"{url}/mdm/scep", params={"operation": "GetCACert"}, timeout=30)
-            assert ca.status_code == 200, ca.text
-            yield SeededPippin(
-                url=url,
-                settings=settings,
-                server=server,
-                apple=apple,
-                pippin_ca=x509.load_der_x509_certificate(ca.content),
-                password=password,
-                serials=serials,
-                staff_serials=staff_serials,
-                states=StateDirectory(directory_path / "devices"),
-            )
+        seeded = SeededPippin(
+            url=f"http://127.0.0.1:{port}",
+            settings=settings,
+            server=server,
+            apple=apple,
+            password=password,
+            serials=serials,
+            staff_serials=staff_serials,
+            states=StateDirectory(directory_path / "devices"),
+        )
+        if not serve:
+            yield seeded
+            return
+        with serve_in_thread(server, port=port):
+            yield seeded
