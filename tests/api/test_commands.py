@@ -4,6 +4,7 @@ tested in tests/mdm."""
 from __future__ import annotations
 
 import plistlib
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -194,6 +195,9 @@ BULK_REFUSALS: list[tuple[dict[str, Any], int]] = [
     ({"request_type": "DeviceInformation", "token": "a\x00b"}, 422),
     ({"request_type": "DeviceInformation", "serials": ["C01"], "bulk_id": "not-a-uuid"}, 422),
     ({"request_type": "DeviceInformation", "serials": ["C01"], "bulk_id": 7}, 422),
+    ({"request_type": "DeviceInformation", "serials": ["C01"], "expires_in": "soon"}, 422),
+    ({"request_type": "DeviceInformation", "serials": ["C01"], "expires_in": "P400D"}, 400),
+    ({"request_type": "DeviceInformation", "serials": ["C01"], "expires_in": -5}, 400),
 ]
 
 
@@ -267,3 +271,17 @@ def test_a_read_only_token_reads_commands_but_cannot_send_cancel_or_approve(
     assert every_row(resources) == before
     assert client.get("/api/v1/devices/C01/commands", headers=reader).status_code == 200
     assert client.post("/api/v1/devices/C01/commands", json={"request_type": "X"}).status_code == 401
+
+
+def test_a_command_may_wait_less_than_the_setting(client: TestClient, auth: dict[str, str], fleet: None) -> None:
+    queued = client.post(
+        "/api/v1/devices/C01/commands", json={"request_type": "DeviceLocation", "expires_in": "PT1H"}, headers=auth
+    )
+    assert queued.status_code == 201, queued.text
+    bulk = client.post(
+        "/api/v1/commands", json={"request_type": "SecurityInfo", "serials": ["C01"], "expires_in": 600}, headers=auth
+    )
+    assert bulk.status_code == 202, bulk.text
+    listed = client.get("/api/v1/devices/C01/commands", headers=auth).json()
+    waits = sorted(datetime.fromisoformat(c["expires_at"]) - datetime.fromisoformat(c["created_at"]) for c in listed)
+    assert waits == [timedelta(minutes=10), timedelta(hours=1)]

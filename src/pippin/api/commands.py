@@ -60,6 +60,7 @@ def send_command(
         settings=resources.settings,
         now=resources.clock(),
         actor=actor,
+        expires_in=body.expires_in,
     )
 
 
@@ -124,6 +125,7 @@ def send_bulk_command(body: BulkCommandCreate, resources: Resources, actor: APIC
         clock=resources.clock,
         actor=actor,
         bulk_id=str(body.bulk_id) if body.bulk_id is not None else None,
+        expires_in=body.expires_in,
     )
 
 

@@ -1,13 +1,16 @@
 """What `pippin devices command` and `pippin commands send` read from the command line: the parameters of a
-command (``--param``, ``--payload-file``, ``--profile``) and the typed confirmation of a destructive one."""
+command (``--param``, ``--payload-file``, ``--profile``), its expiry (``--expires-in``) and the typed confirmation
+of a destructive one."""
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import TypeAdapter, ValidationError
 
 from pippin.cli.files import shown_path
 from pippin.errors import InvalidInput
@@ -75,3 +78,20 @@ def confirm(expected: str, *, what: str, yes: bool) -> None:
     typed = typer.prompt(f"{what} Type {expected} to confirm", default="", show_default=False)
     if typed.strip() != expected:
         raise InvalidInput("Not confirmed; nothing was sent.", hint="Type it exactly, or pass --yes.")
+
+
+_DURATION = TypeAdapter(timedelta)
+
+
+def parse_expiry(text: str | None) -> timedelta | None:
+    """``--expires-in`` as a duration (ISO 8601 such as ``PT1H``, or seconds), as the API's ``expires_in`` reads it;
+    the queue checks its bounds."""
+    if text is None:
+        return None
+    try:
+        return _DURATION.validate_python(text.strip()[:64])
+    except ValidationError:
+        raise typer.BadParameter(
+            f"{text[:64]!r} is not a duration: give ISO 8601 (PT30M, P1D) or seconds (1800).",
+            param_hint="--expires-in",
+        ) from None

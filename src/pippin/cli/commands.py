@@ -12,7 +12,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from pippin.cli.audit import cli_actor
-from pippin.cli.command_input import confirm, parse_payload
+from pippin.cli.command_input import confirm, parse_expiry, parse_payload
 from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stderr, stdout
 from pippin.inventory.schemas import DeviceFilters
@@ -34,6 +34,10 @@ ParamOption = Annotated[
 PayloadFileOption = Annotated[Path | None, typer.Option("--payload-file", help="A JSON object of the keys.")]
 ProfileOption = Annotated[Path | None, typer.Option("--profile", help="InstallProfile: the .mobileconfig file.")]
 YesOption = Annotated[bool, typer.Option("--yes", help="Do not ask to confirm a destructive command.")]
+ExpiresOption = Annotated[
+    str | None,
+    typer.Option("--expires-in", help="How long it waits for the device: PT1H, P1D or seconds (default: the setting)."),
+]
 
 
 def _show_approval(approval: CommandApprovalRead) -> None:
@@ -57,6 +61,7 @@ def send(
     payload_file: PayloadFileOption = None,
     profile: ProfileOption = None,
     yes: YesOption = False,
+    expires_in: ExpiresOption = None,
     resume: Annotated[
         str | None, typer.Option("--resume", help="The bulk id of a send that stopped: queue only what it did not.")
     ] = None,
@@ -72,6 +77,7 @@ def send(
     if queued.destructive:
         confirm("yes", what=f"{queued.request_type} is destructive and goes to every device chosen.", yes=yes)
     filters = None if serial else DeviceFilters(state=state, token=token, profile=profile_name, search=search)
+    expiry = parse_expiry(expires_in)
     bulk_id = check_bulk_id(resume) if resume is not None else str(uuid.uuid4())
     if not json_output and not approval_service.needs_approval(queued.request_type):
         stderr.print(f"Bulk id {bulk_id}: should this stop, run it again with --resume {bulk_id}.", markup=False)
@@ -89,6 +95,7 @@ def send(
             actor=cli_actor(),
             progress=lambda done, total: bar.update(task, completed=done, total=total),
             bulk_id=bulk_id,
+            expires_in=expiry,
         )
     if json_output:
         print_json(result)

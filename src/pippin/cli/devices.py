@@ -10,8 +10,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pippin.cli.audit import cli_actor
-from pippin.cli.command_input import confirm, parse_payload
-from pippin.cli.commands import ParamOption, PayloadFileOption, ProfileOption, YesOption
+from pippin.cli.command_input import confirm, parse_expiry, parse_payload
+from pippin.cli.commands import ExpiresOption, ParamOption, PayloadFileOption, ProfileOption, YesOption
 from pippin.cli.context import cli_context
 from pippin.cli.output import cell, print_json, stderr, stdout
 from pippin.inventory import devices as inventory_service
@@ -162,11 +162,13 @@ def send_command(
     payload_file: PayloadFileOption = None,
     profile: ProfileOption = None,
     yes: YesOption = False,
+    expires_in: ExpiresOption = None,
     json_output: JSONOption = False,
 ) -> None:
     """Queue an MDM command for one enrolled device; erase, lock and clear passcode ask to type the serial."""
     context = cli_context(ctx)
     payload = parse_payload(param or [], payload_file, profile)
+    expiry = parse_expiry(expires_in)
     if build_command(request_type, payload).destructive:
         confirm(serial, what=f"{request_type} is destructive.", yes=yes)
     with transaction(context.session_factory) as session:
@@ -179,6 +181,7 @@ def send_command(
             settings=context.settings,
             now=utcnow(),
             actor=cli_actor(),
+            expires_in=expiry,
         )
     if json_output:
         print_json(queued)

@@ -13,7 +13,7 @@ import uuid
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -109,6 +109,7 @@ def queue_batch(
     actor: Actor,
     bulk_id: str,
     commands: BulkCommands | None = None,
+    expires_in: timedelta | None = None,
 ) -> BatchOutcome:
     """Queue the command for each of ``udids`` (at most one bulk batch) that it applies to, in the caller's
     transaction, under the UUIDs :func:`bulk_command_uuid` derives; what the batch did."""
@@ -133,6 +134,7 @@ def queue_batch(
             actor=actor,
             bulk_id=bulk_id,
             command_uuids=lambda udid: bulk_command_uuid(bulk_id, udid),
+            expires_in=expires_in,
         )
         outcome.queued += len(report.queued)
         outcome.already_queued += len(report.already_queued)

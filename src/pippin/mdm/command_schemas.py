@@ -6,7 +6,7 @@ a command as an admin asks for it (a request type and typed parameters) and sees
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 from uuid import UUID
 
@@ -34,6 +34,11 @@ class CommandCreate(BaseModel):
     payload: dict[str, Any] = Field(
         default_factory=dict,
         description='The command\'s parameters by Apple\'s key names (e.g. {"Message": "..."} for DeviceLock).',
+    )
+    expires_in: timedelta | None = Field(
+        default=None,
+        description="How long the command waits for the device (ISO 8601, e.g. PT1H, or seconds; at most 365 days); "
+        "PIPPIN_COMMAND_EXPIRATION when absent. A lock or a location is worth little a week later.",
     )
 
 
@@ -91,6 +96,7 @@ class CommandRead(BaseModel):
     sent_at: datetime | None
     answered_at: datetime | None
     finished_at: datetime | None
+    expires_at: datetime = Field(description="When it ends expired if the device has not answered it by then.")
     error_chain: list[dict[str, Any]] | None = Field(description="The device's ErrorChain, for status error.")
     response: dict[str, Any] | None = Field(description="The device's answer, parsed, with its secrets removed.")
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.orm import Session
 
@@ -61,14 +61,23 @@ def send_command(
     settings: Settings,
     now: datetime,
     actor: Actor,
+    expires_in: timedelta | None = None,
 ) -> CommandQueued:
-    """Queue one command for the enrolled device with this serial number, checked against what it reported."""
+    """Queue one command for the enrolled device with this serial number, checked against what it reported;
+    ``expires_in`` overrides ``PIPPIN_COMMAND_EXPIRATION`` for it."""
     target = get_target(session, serial=serial)
     if request_type == _CLEAR_PASSCODE and "UnlockToken" not in payload:
         payload = {**payload, "UnlockToken": _unlock_token(session, udid=target.udid, box=box)}
     queued = build_command(request_type, payload, device=target.facts)
     command = queue_service.enqueue_command(
-        session, udid=target.udid, queued=queued, box=box, settings=settings, now=now, actor=actor
+        session,
+        udid=target.udid,
+        queued=queued,
+        box=box,
+        settings=settings,
+        now=now,
+        actor=actor,
+        expires_in=expires_in,
     )
     detail: dict[str, object] = {
         "request_type": queued.request_type,
@@ -111,6 +120,7 @@ def cancel_command(
         sent_at=command.sent_at,
         answered_at=command.answered_at,
         finished_at=command.finished_at,
+        expires_at=command.expires_at,
         error_chain=command.error_chain,
         response=None,
     )
@@ -158,6 +168,7 @@ def send_bulk(
     batch_size: int = BATCH,
     progress: Progress | None = None,
     bulk_id: str | None = None,
+    expires_in: timedelta | None = None,
 ) -> BulkCommandQueued:
     """Queue one command for many devices, or, for an erase, ask a second admin to approve it.
 
@@ -208,6 +219,7 @@ def send_bulk(
                 actor=actor,
                 bulk_id=chosen_id,
                 commands=commands,
+                expires_in=expires_in,
             )
             if start == 0:
                 detail = {
