@@ -30,10 +30,10 @@ def test_devices_given_by_serial_enroll_and_a_summary_is_printed(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"{serial}: enrolled" in result.output and "1 of 1 devices enrolled, 0 failed." in result.output
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
-    again = CliRunner().invoke(app, args)  # switched on again: still enrolled, nothing sent
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"]
+    again = CliRunner().invoke(app, args)  # switched on again: still enrolled, it only connects
     assert again.exit_code == 0 and f"{serial}: already enrolled" in again.output
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "Idle"]
 
 
 def test_count_takes_the_devices_with_a_profile_and_a_failure_exits_non_zero(
@@ -75,6 +75,10 @@ def test_a_device_the_factory_did_not_make_fails_clearly(sim: RunningSimulator) 
         (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--user", "ann"], "--user and --password"),
         (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--trust-ca", "/nonexistent.pem"], "cannot read"),
         (["--sim-url", "http://127.0.0.1:1", "--count", "1"], "cannot list the simulator's devices"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--not-now-rate", "1.5"], "--not-now-rate 1.5 is out"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--error-rate", "-0.1"], "--error-rate -0.1 is out"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--error-rate", "nan"], "--error-rate nan is out"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--seed", "-1"], "--seed -1 is out"),
     ],
 )
 def test_bad_flags_are_refused_clearly(args: list[str], message: str) -> None:
