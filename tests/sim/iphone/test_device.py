@@ -69,7 +69,8 @@ def test_a_device_enrolls_over_the_air_and_connects_when_pushed(
 ) -> None:
     device = _device_for(apple, mdm, tmp_path, await_device_configured=True)
     device.boot()
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"], "enrolled, it connects once"
+    mdm.connected.clear()
     (info,) = mdm.machine_infos
     assert info["SERIAL"] == device.serial_number and info["OS_VERSION"] == "18.1"
     update_message = mdm.messages[1]
@@ -100,7 +101,7 @@ def test_a_device_switched_on_again_stays_enrolled_and_does_not_enroll_twice(
     again = SimulatedDevice(sim_url=apple.base_url, serial_number=device.serial_number, states=device._states)
     again.boot()
     assert again.state.enrolled and again.state.push_magic == device.state.push_magic
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "Idle"], "it connects at every boot"
 
 
 def test_the_software_update_the_server_requires_is_made_once_and_enrollment_tried_again(
@@ -136,7 +137,7 @@ def test_user_affinity_signs_in_on_the_web_page_then_enrolls(
     device = _device_for(apple, mdm, tmp_path, configuration_web_url=f"{mdm.base_url}/web")
     device._user, device._password = "ann@example.com", "correct horse"
     device.boot()
-    assert mdm.signed_in == ["ann@example.com"] and mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.signed_in == ["ann@example.com"] and mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"]
 
 
 def test_a_wrong_password_or_none_stops_at_sign_in(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
@@ -177,7 +178,7 @@ def test_the_user_cannot_remove_a_locked_enrollment(apple: RunningSimulator, mdm
     device.boot()
     with pytest.raises(RemovalRefused):
         device.remove_profile("com.example.mdm.enrollment", by_user=True)
-    assert device.state.enrolled and mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert device.state.enrolled and mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"]
 
 
 def test_the_user_cannot_remove_an_mdm_profile_apple_says_is_unremovable(
@@ -218,6 +219,6 @@ def test_removing_a_removable_enrollment_checks_out(apple: RunningSimulator, mdm
     device.boot()
     token = device.state.push_token
     device.remove_profile("com.example.mdm.enrollment", by_user=True)
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "CheckOut"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "CheckOut"]
     assert not device.state.enrolled and device._states.load(device.serial_number).enrolled is False
     assert apple.portal.get(f"/apns/tokens/{token}").json()["unregistered_at"] is not None

@@ -118,10 +118,12 @@ def _answers(state: DeviceState) -> dict[str, Callable[[], Any]]:
         "DiagnosticSubmissionEnabled": lambda: False,
         "AppAnalyticsEnabled": lambda: False,
         "MDMOptions": lambda: dict(settings.get("MDMOptions", {})),
-        "OrganizationInfo": lambda: dict(settings.get("OrganizationInfo", {})),
         "EASDeviceIdentifier": lambda: f"{_number(facts.serial_number, 'eas'):020X}"[:20],
         "SoftwareUpdateDeviceID": lambda: facts.product,
     }
+    if "OrganizationInfo" in settings:  # only once a Settings command gave it
+        organization = dict(settings["OrganizationInfo"])
+        answers["OrganizationInfo"] = lambda: organization
     if state.push_token:
         token = bytes.fromhex(state.push_token)
         answers["PushToken"] = lambda: token
