@@ -138,13 +138,17 @@ class MDMClient:
             "User-Agent": USER_AGENT,
         }
         try:
-            response = self._client.put(url, content=body, headers=headers)
+            with self._client.stream("PUT", url, content=body, headers=headers) as response:
+                if response.status_code == 401:
+                    raise ServerUnauthorized(step, "the MDM server answered 401; the device removes its MDM profile")
+                if response.status_code != 200:
+                    raise SetupFailed(step, f"the MDM server answered HTTP {response.status_code}")
+                received, size = [], 0
+                for chunk in response.iter_bytes():  # read no further than a device would
+                    size += len(chunk)
+                    if size > MAX_ANSWER_BYTES:
+                        raise SetupFailed(step, "the MDM server's answer is larger than a device reads")
+                    received.append(chunk)
         except httpx.HTTPError as exc:
             raise SetupFailed(step, f"cannot reach the MDM server ({type(exc).__name__})") from None
-        if response.status_code == 401:
-            raise ServerUnauthorized(step, "the MDM server answered 401; the device removes its MDM profile")
-        if response.status_code != 200:
-            raise SetupFailed(step, f"the MDM server answered HTTP {response.status_code}")
-        if len(response.content) > MAX_ANSWER_BYTES:
-            raise SetupFailed(step, "the MDM server's answer is larger than a device reads")
-        return response.content
+        return b"".join(received)
