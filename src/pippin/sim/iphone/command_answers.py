@@ -6,8 +6,8 @@ saves. Commands the device runs only when supervised (``supervised: true`` in Ap
 unsupervised device as iOS answers them, with the unknown-command error (12021). Error codes: 12021 and 12013 are
 from captured iOS answers (``fixtures/commandment``), an invalid profile is MCInstallationErrorDomain 4000 over
 MCProfileErrorDomain 1000 as iOS logs it, DeviceConfigured outside Setup Assistant is MDMDeviceEnrollment 101
-(reference updates-2026, section 2); the others (12067 for Lost Mode, 12003 for a wrong unlock token) are this
-simulator's choice.
+(reference updates-2026, section 2); the others (12067 for Lost Mode, 12003 for a wrong unlock token, 12001 and
+12081 for a Settings item, 4001 for an MDM payload over MDM) are this simulator's choice.
 """
 
 from __future__ import annotations
@@ -325,13 +325,11 @@ class CommandAnswers:
         }
         if name in value_keys:
             key, kind = value_keys[name]
-            value = item.get(key)
+            value: Any = item.get(key)
             if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
                 raise CommandFailed(ErrorEntry(12001, "MCMDMErrorDomain", f"The {name} setting has no valid {key}."))
             if name == "DeviceName":
-                if not value.strip() or len(value) > 255:
-                    raise CommandFailed(ErrorEntry(12001, "MCMDMErrorDomain", "The device name is not valid."))
-                managed.device_name = value
+                managed.device_name = _device_name(value)
             else:
                 managed.settings[name] = value
         elif name == "OrganizationInfo":
@@ -396,6 +394,12 @@ class CommandAnswers:
             raise CommandFailed(ErrorEntry(101, "MDMDeviceEnrollment", "Device is not AwaitingConfiguration."))
         managed.awaiting_configuration = False
         return {}
+
+
+def _device_name(value: object) -> str:
+    if not isinstance(value, str) or not value.strip() or len(value) > 255:
+        raise CommandFailed(ErrorEntry(12001, "MCMDMErrorDomain", "The device name is not valid."))
+    return value
 
 
 def _chain(failed: CommandFailed) -> dict[str, Any]:
