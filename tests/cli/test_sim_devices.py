@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import plistlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -94,3 +95,14 @@ def test_a_trust_file_without_certificates_is_refused(tmp_path: Path) -> None:
         app, ["sim", "devices", "--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--trust-ca", str(path)]
     )
     assert result.exit_code == 2 and "holds no PEM certificate" in result.output
+
+
+def test_the_rates_reach_the_devices(sim: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
+    states = tmp_path / "devices"
+    serial = device_assigned_to(sim, mdm, StateDirectory(states))
+    mdm.commands = [plistlib.dumps({"CommandUUID": "C-1", "Command": {"RequestType": "DeviceLock"}})]
+    args = ["sim", "devices", "--sim-url", sim.base_url, "--serial", serial, "--state-dir", str(states)]
+    result = CliRunner().invoke(app, [*args, "--not-now-rate", "1", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert f"{serial}: answered DeviceLock: NotNow" in result.output
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "NotNow", "Idle"]

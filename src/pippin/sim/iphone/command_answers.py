@@ -108,7 +108,8 @@ class CommandAnswers:
         managed = self.state.managed
         if command_uuid not in managed.not_now_given and self._rates.puts_off(udid, command_uuid):
             managed.remember_not_now(command_uuid)
-            return Answer({**report, "Status": "NotNow"})
+            named = raw.get("RequestType") if isinstance(raw, dict) else None
+            return Answer({**report, "Status": "NotNow"}, request_type=named if isinstance(named, str) else None)
         try:
             command = read_command(command_uuid, raw)
         except CommandFormatError:
