@@ -1,13 +1,14 @@
 """Simulated devices enrolled into a running Pippin answer the commands Pippin's own use case queued, on SQLite and
 PostgreSQL, and Pippin stores what they said: the answers, the ErrorChains, the inventory a DeviceInformation fills.
 
-The device is woken by calling :meth:`SimulatedDevice.serve`, what a push makes it do (the push itself is
-covered by ``tests/e2e/test_over_the_air_enrollment.py``), so that no test waits on APNs.
+The device is woken by calling :meth:`SimulatedDevice.serve`, what a push makes it do, so that the tests wait on
+no APNs; one test goes the whole way, from Pippin's push through the simulated APNs to the waiting device.
 """
 
 from __future__ import annotations
 
 import plistlib
+import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -17,17 +18,20 @@ from sqlalchemy import select
 
 from pippin.mdm.command_schemas import CommandRead
 from pippin.mdm.command_sending import list_device_commands, send_command
+from pippin.push.delivery import send_due_pushes
 from pippin.sim.iphone.answer_rates import AnswerRates
 from pippin.sim.iphone.device import SimulatedDevice
 from pippin.sim.iphone.device_facts import Hardware
 from pippin.store.db import transaction
-from pippin.store.models import Enrollment
+from pippin.store.models import Command, Enrollment, PushResult
 from tests.actors import TEST_ACTOR
 from tests.conftest import DATABASES, empty_database_url
 from tests.e2e.seeded_pippin import SeededPippin, seeded_pippin
 from tests.servers import resources_of
 
-DEVICES = 4
+DEVICES = 5
+#: An upper bound for a thread to react, never a timing the test measures.
+WAIT_SECONDS = 30.0
 
 
 @pytest.fixture(scope="module", params=DATABASES)
@@ -184,7 +188,44 @@ def test_a_not_now_is_answered_for_real_at_the_next_connection(pippin: SeededPip
     command = _commands(pippin, serial)[locked]
     assert command.status == "acknowledged" and command.response == {"MessageResult": "Success"}
     with transaction(pippin.session_factory) as session:
-        from pippin.store.models import Command
-
         stored = session.scalars(select(Command).where(Command.command_uuid == locked)).one()
         assert (stored.not_now_count, stored.deliveries) == (1, 2)
+
+
+def test_a_command_queued_in_pippin_reaches_the_waiting_device_by_push(pippin: SeededPippin) -> None:
+    serial = pippin.take()
+    stop = threading.Event()
+
+    def answered(_serial: str, text: str) -> None:
+        if text.startswith("answered DeviceLock"):
+            stop.set()  # the device finishes this connection, then stops waiting
+
+    device = SimulatedDevice(
+        sim_url=pippin.apple.base_url,
+        serial_number=serial,
+        states=pippin.states,
+        trust=[pippin.pippin_ca],
+        progress=answered,
+    )
+    device.boot()
+    locked = _send(pippin, serial, "DeviceLock", Message="Pushed")  # asks for a push in the same transaction
+    waiter = threading.Thread(target=device.wait_for_pushes, args=(stop,), kwargs={"wait_seconds": 1.0})
+    waiter.start()
+    try:
+        resources = resources_of(pippin.server)
+        report = send_due_pushes(
+            pippin.session_factory,
+            sender=resources.apns,
+            load_identity=resources.load_push_identity,
+            record_certificate_refusal=resources.record_push_certificate_refusal,
+            settings=pippin.settings,
+        )
+        # Earlier tests' commands asked for pushes too; every one is delivered.
+        assert set(report.outcomes) == {PushResult.delivered}, report
+        assert stop.wait(WAIT_SECONDS)
+    finally:
+        stop.set()
+        waiter.join(WAIT_SECONDS)
+    command = _commands(pippin, serial)[locked]
+    assert command.status == "acknowledged" and command.response == {"MessageResult": "Success"}
+    assert pippin.states.load(serial).managed.lock_message == "Pushed"
