@@ -362,3 +362,15 @@ def test_a_rate_outside_zero_to_one_is_refused(rate: float) -> None:
         AnswerRates(not_now_rate=rate)
     with pytest.raises(RateOutOfRange):
         AnswerRates(error_rate=rate)
+
+
+def test_queries_newer_than_the_devices_ios_are_left_out() -> None:
+    state, profiles = _device()
+    state.facts = facts(os_version="13.7")
+    answers = _answers(state, profiles)
+    responses = _run(answers, "DeviceInformation", Queries=["TimeZone", "SoftwareUpdateDeviceID", "UDID"])
+    assert set(responses.report["QueryResponses"]) == {"UDID"}
+    assert "AutoLockTime" not in _run(answers, "SecurityInfo").report["SecurityInfo"]
+    state.facts = facts(os_version="18.1")
+    responses = _run(answers, "DeviceInformation", Queries=["TimeZone", "SoftwareUpdateDeviceID"])
+    assert set(responses.report["QueryResponses"]) == {"TimeZone", "SoftwareUpdateDeviceID"}

@@ -36,7 +36,7 @@ from pippin.sim.iphone.command_reading import (
     read_command,
     read_envelope,
 )
-from pippin.sim.iphone.device_facts import query_responses
+from pippin.sim.iphone.device_facts import os_version, query_responses
 from pippin.sim.iphone.device_state import DeviceState
 from pippin.sim.iphone.errors import SetupFailed
 from pippin.sim.iphone.managed_state import LostMode
@@ -138,17 +138,17 @@ class CommandAnswers:
 
     def _security_info(self, _: Command) -> Result:
         managed = self.state.managed
-        return {
-            "SecurityInfo": {
-                "HardwareEncryptionCaps": 3,  # block and file level
-                "PasscodePresent": managed.passcode_present,
-                "PasscodeCompliant": True,
-                "PasscodeCompliantWithProfiles": True,
-                "PasscodeLockGracePeriodEnforced": 0,
-                "AutoLockTime": 30,
-                "ManagementStatus": {"IsUserEnrollment": False},
-            }
+        info: dict[str, Any] = {
+            "HardwareEncryptionCaps": 3,  # block and file level
+            "PasscodePresent": managed.passcode_present,
+            "PasscodeCompliant": True,
+            "PasscodeCompliantWithProfiles": True,
+            "PasscodeLockGracePeriodEnforced": 0,
+            "ManagementStatus": {"IsUserEnrollment": False},
         }
+        if self.state.facts is not None and os_version(self.state.facts) >= (17, 0):
+            info["AutoLockTime"] = 30  # seconds; reported from iOS 17
+        return {"SecurityInfo": info}
 
     def _installed_applications(self, command: Command) -> Result:
         wanted = command.optional("Identifiers", list)

@@ -17,6 +17,10 @@ from typing import Any
 from pippin.sim.iphone.device_state import DeviceState
 from pippin.sim.iphone.identity import DeviceFacts
 
+#: Queries a device answers only from an iOS version on (``information.device.yaml``), and until one (iOS 27 moves
+#: software updates to declarations, reference updates-2026 section 3).
+_SINCE = {"ServiceSubscriptions": (12, 0), "TimeZone": (14, 0), "SoftwareUpdateDeviceID": (15, 0)}
+_UNTIL = {"SoftwareUpdateDeviceID": (27, 0)}
 #: Storage sizes Apple sells, in GB; DeviceCapacity is a little less (what the file system shows).
 _CAPACITIES = (64, 128, 256, 512)
 _REGIONS = ("LL/A", "ZD/A", "B/A", "J/A")
@@ -165,12 +169,18 @@ def _answers(state: DeviceState) -> dict[str, Callable[[], Any]]:
     return answers
 
 
-def known_queries(state: DeviceState) -> frozenset[str]:
-    """The query names this device answers."""
-    return frozenset(_answers(state))
+def os_version(facts: DeviceFacts) -> tuple[int, int]:
+    """The device's iOS version as (major, minor); (0, 0) for one it cannot read."""
+    parts = [*facts.os_version.split("."), "0"][:2]
+    return (int(parts[0]), int(parts[1])) if all(p.isdigit() for p in parts) else (0, 0)
+
+
+def _available(name: str, version: tuple[int, int]) -> bool:
+    return version >= _SINCE.get(name, (0, 0)) and version < _UNTIL.get(name, (999, 0))
 
 
 def query_responses(state: DeviceState, queries: Sequence[str]) -> dict[str, Any]:
-    """DeviceInformation's ``QueryResponses`` for ``queries``: those the device knows, each once."""
-    answers = _answers(state)
-    return {name: answers[name]() for name in dict.fromkeys(queries) if name in answers}
+    """DeviceInformation's ``QueryResponses`` for ``queries``: those the device knows on its iOS, each once."""
+    assert state.facts is not None
+    answers, version = _answers(state), os_version(state.facts)
+    return {name: answers[name]() for name in dict.fromkeys(queries) if name in answers and _available(name, version)}
