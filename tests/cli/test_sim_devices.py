@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import plistlib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -30,10 +31,10 @@ def test_devices_given_by_serial_enroll_and_a_summary_is_printed(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert f"{serial}: enrolled" in result.output and "1 of 1 devices enrolled, 0 failed." in result.output
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
-    again = CliRunner().invoke(app, args)  # switched on again: still enrolled, nothing sent
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"]
+    again = CliRunner().invoke(app, args)  # switched on again: still enrolled, it only connects
     assert again.exit_code == 0 and f"{serial}: already enrolled" in again.output
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "Idle"]
 
 
 def test_count_takes_the_devices_with_a_profile_and_a_failure_exits_non_zero(
@@ -75,6 +76,10 @@ def test_a_device_the_factory_did_not_make_fails_clearly(sim: RunningSimulator) 
         (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--user", "ann"], "--user and --password"),
         (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--trust-ca", "/nonexistent.pem"], "cannot read"),
         (["--sim-url", "http://127.0.0.1:1", "--count", "1"], "cannot list the simulator's devices"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--not-now-rate", "1.5"], "--not-now-rate 1.5 is out"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--error-rate", "-0.1"], "--error-rate -0.1 is out"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--error-rate", "nan"], "--error-rate nan is out"),
+        (["--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--seed", "-1"], "--seed -1 is out"),
     ],
 )
 def test_bad_flags_are_refused_clearly(args: list[str], message: str) -> None:
@@ -90,3 +95,14 @@ def test_a_trust_file_without_certificates_is_refused(tmp_path: Path) -> None:
         app, ["sim", "devices", "--sim-url", "http://127.0.0.1:1", "--serial", "A1", "--trust-ca", str(path)]
     )
     assert result.exit_code == 2 and "holds no PEM certificate" in result.output
+
+
+def test_the_rates_reach_the_devices(sim: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
+    states = tmp_path / "devices"
+    serial = device_assigned_to(sim, mdm, StateDirectory(states))
+    mdm.commands = [plistlib.dumps({"CommandUUID": "C-1", "Command": {"RequestType": "DeviceLock"}})]
+    args = ["sim", "devices", "--sim-url", sim.base_url, "--serial", serial, "--state-dir", str(states)]
+    result = CliRunner().invoke(app, [*args, "--not-now-rate", "1", "--seed", "5"])
+    assert result.exit_code == 0, result.output
+    assert f"{serial}: answered DeviceLock: NotNow" in result.output
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "NotNow", "Idle"]

@@ -187,12 +187,18 @@ def devices(
         None, "--state-dir", help="Directory keeping each device's state, so a stopped device can boot again."
     ),
     stay: bool = typer.Option(False, "--stay", help="Keep enrolled devices on, waiting for pushes, until Ctrl-C."),
+    not_now_rate: float = typer.Option(
+        0.0, "--not-now-rate", help="Fraction of commands (0-1) first answered NotNow, then run when sent again."
+    ),
+    error_rate: float = typer.Option(0.0, "--error-rate", help="Fraction of commands (0-1) answered with an Error."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the commands the rates pick (same seed, same picks)."),
 ) -> None:
     """Switch simulated iPhones and iPads on: each enrolls as in Setup Assistant, into the MDM server Apple names."""
     import threading
 
     import httpx
 
+    from pippin.sim.iphone.answer_rates import AnswerRates
     from pippin.sim.iphone.device import SimulatedDevice
     from pippin.sim.iphone.device_state import StateDirectory
     from pippin.sim.iphone.errors import SetupFailed
@@ -208,6 +214,12 @@ def devices(
             raise InvalidInput("a --serial is not a serial number.", hint="Serial numbers are letters and digits.")
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise InvalidInput(f"--concurrency {concurrency} is out of range.", hint=f"Use 1 to {MAX_CONCURRENCY}.")
+    for flag, rate in (("--not-now-rate", not_now_rate), ("--error-rate", error_rate)):
+        if not 0.0 <= rate <= 1.0:  # also refuses nan
+            raise InvalidInput(f"{flag} {rate} is out of range.", hint="Give a fraction from 0 to 1, e.g. 0.1.")
+    if not 0 <= seed < 2**63:
+        raise InvalidInput(f"--seed {seed} is out of range.", hint="Give a whole number from 0.")
+    rates = AnswerRates(not_now_rate=not_now_rate, error_rate=error_rate, seed=seed)
     if (user is None) != (password is None):
         raise InvalidInput("give --user and --password together.", hint="Both are the directory user's sign-in.")
     trust = _trusted_cas(trust_ca)
@@ -249,6 +261,7 @@ def devices(
                     user=user,
                     password=password,
                     progress=progress,
+                    rates=rates,
                 )
             )
         except SetupFailed as exc:

@@ -1,6 +1,7 @@
 """An MDM server for the device's tests, as small as the protocol allows and built apart from the device's code:
 it verifies the signed MachineInfo, answers Apple's 403 refusals, serves a signed enrollment profile (directly or
-after a web sign-in), runs a SCEP CA, and verifies every check-in's Mdm-Signature before recording it."""
+after a web sign-in), runs a SCEP CA, verifies every check-in's Mdm-Signature before recording it, and hands out
+the commands a test gives it."""
 
 from __future__ import annotations
 
@@ -50,6 +51,7 @@ class MDMServer:
     messages: list[dict[str, Any]] = field(default_factory=list)
     signed_in: list[str] = field(default_factory=list)
     connected: threading.Event = field(default_factory=threading.Event)
+    commands: list[bytes] = field(default_factory=list)  # handed out in order, one per connect request
     _states: dict[str, str] = field(default_factory=dict)
 
     def profile(self) -> bytes:
@@ -110,6 +112,8 @@ class MDMServer:
             self.failed.set()
             return Response(status_code=500)
         self.connected.set()
+        if self.commands:
+            return Response(self.commands.pop(0), media_type="application/xml")
         return Response(b"")
 
     def _record(self, request: Request, body: bytes) -> None:

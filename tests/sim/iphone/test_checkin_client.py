@@ -9,8 +9,12 @@ from typing import Any
 import httpx
 import pytest
 
-from pippin.sim.iphone.checkin_client import MDMClient
+from pippin.sim.iphone.checkin_client import MAX_ANSWER_BYTES, MAX_COMMANDS_PER_CONNECT, MDMClient
+from pippin.sim.iphone.command_answers import CommandAnswers
+from pippin.sim.iphone.command_reading import Aftermath
+from pippin.sim.iphone.device_state import DeviceState
 from pippin.sim.iphone.errors import ServerUnauthorized, SetupFailed
+from pippin.sim.iphone.profiles import ProfileStore
 from tests.sim.iphone.pki import facts, issue, new_ca, verify_cms
 from tests.sim.iphone.profiles import TOPIC, enrollment_profile
 
@@ -110,3 +114,58 @@ def test_check_out_names_the_topic_and_udid() -> None:
         "Topic": TOPIC,
         "UDID": "00008120-000A1C2E3E9B401E",
     }
+
+
+def _device_answers() -> CommandAnswers:
+    state = DeviceState(serial_number="F2LXK0AAHG7F", facts=facts(), enrolled=True)
+    return CommandAnswers(state, ProfileStore(), trust=[])
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b"this is not a plist", "not an XML plist"),
+        (plistlib.dumps({"CommandUUID": "C-1", "Command": {}}, fmt=plistlib.FMT_BINARY), "not an XML plist"),
+        (plistlib.dumps({"Command": {"RequestType": "DeviceLock"}}), "no CommandUUID"),
+        (b"<" + b"x" * (MAX_ANSWER_BYTES + 1), "larger than a device reads"),
+        (b"<plist><array>" * 50_000, "not an MDM command plist"),
+    ],
+    ids=["not a plist", "binary plist", "no CommandUUID", "huge", "deeply nested"],
+)
+def test_a_hostile_command_body_is_refused_and_ends_the_session_without_a_crash(body: bytes, reason: str) -> None:
+    server = Server(httpx.Response(200, content=body))
+    client, _ = _client(server)
+    with pytest.raises(SetupFailed, match=reason) as raised:
+        client.session(_device_answers().answer)
+    assert raised.value.step == "connect" and len(server.requests) == 1, "nothing is answered to no command"
+
+
+def test_a_malformed_command_gets_command_format_error_and_the_session_goes_on() -> None:
+    malformed = plistlib.dumps({"CommandUUID": "C-1", "Command": {"RequestType": "DeviceInformation", "Queries": 3}})
+    good = plistlib.dumps({"CommandUUID": "C-2", "Command": {"RequestType": "DeviceInformation", "Queries": ["UDID"]}})
+    server = Server(httpx.Response(200, content=malformed), httpx.Response(200, content=good), httpx.Response(200))
+    client, _ = _client(server)
+    session = client.session(_device_answers().answer)
+    assert (session.commands, session.put_off, session.aftermath) == (2, False, None)
+    _, format_error, answered = (plistlib.loads(r.content) for r in server.requests)
+    assert format_error == {"UDID": facts().udid, "CommandUUID": "C-1", "Status": "CommandFormatError"}
+    assert answered["Status"] == "Acknowledged" and answered["QueryResponses"] == {"UDID": facts().udid}
+
+
+def test_an_erase_ends_the_session_once_its_answer_is_sent() -> None:
+    erase = plistlib.dumps({"CommandUUID": "C-1", "Command": {"RequestType": "EraseDevice"}})
+    lock = plistlib.dumps({"CommandUUID": "C-2", "Command": {"RequestType": "DeviceLock"}})
+    server = Server(httpx.Response(200, content=erase), httpx.Response(200, content=lock))
+    client, _ = _client(server)
+    session = client.session(_device_answers().answer)
+    assert (session.commands, session.aftermath) == (1, Aftermath.erase)
+    assert len(server.requests) == 2 and plistlib.loads(server.requests[1].content)["Status"] == "Acknowledged"
+
+
+def test_a_server_that_never_stops_sending_is_cut_off() -> None:
+    lock = plistlib.dumps({"CommandUUID": "C-1", "Command": {"RequestType": "DeviceLock"}})
+    server = Server(*(httpx.Response(200, content=lock) for _ in range(MAX_COMMANDS_PER_CONNECT + 5)))
+    client, _ = _client(server)
+    with pytest.raises(SetupFailed, match="more than"):
+        client.session(_device_answers().answer)
+    assert len(server.requests) == MAX_COMMANDS_PER_CONNECT + 1

@@ -4,6 +4,7 @@ over real HTTP, then pushes, restarts, 401s and removal."""
 from __future__ import annotations
 
 import json
+import plistlib
 import threading
 import uuid
 from collections.abc import Iterator
@@ -69,7 +70,8 @@ def test_a_device_enrolls_over_the_air_and_connects_when_pushed(
 ) -> None:
     device = _device_for(apple, mdm, tmp_path, await_device_configured=True)
     device.boot()
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"], "enrolled, it connects once"
+    mdm.connected.clear()
     (info,) = mdm.machine_infos
     assert info["SERIAL"] == device.serial_number and info["OS_VERSION"] == "18.1"
     update_message = mdm.messages[1]
@@ -100,7 +102,7 @@ def test_a_device_switched_on_again_stays_enrolled_and_does_not_enroll_twice(
     again = SimulatedDevice(sim_url=apple.base_url, serial_number=device.serial_number, states=device._states)
     again.boot()
     assert again.state.enrolled and again.state.push_magic == device.state.push_magic
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "Idle"], "it connects at every boot"
 
 
 def test_the_software_update_the_server_requires_is_made_once_and_enrollment_tried_again(
@@ -136,7 +138,7 @@ def test_user_affinity_signs_in_on_the_web_page_then_enrolls(
     device = _device_for(apple, mdm, tmp_path, configuration_web_url=f"{mdm.base_url}/web")
     device._user, device._password = "ann@example.com", "correct horse"
     device.boot()
-    assert mdm.signed_in == ["ann@example.com"] and mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert mdm.signed_in == ["ann@example.com"] and mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"]
 
 
 def test_a_wrong_password_or_none_stops_at_sign_in(apple: RunningSimulator, mdm: MDMServer, tmp_path: Path) -> None:
@@ -177,7 +179,7 @@ def test_the_user_cannot_remove_a_locked_enrollment(apple: RunningSimulator, mdm
     device.boot()
     with pytest.raises(RemovalRefused):
         device.remove_profile("com.example.mdm.enrollment", by_user=True)
-    assert device.state.enrolled and mdm.message_types() == ["Authenticate", "TokenUpdate"]
+    assert device.state.enrolled and mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle"]
 
 
 def test_the_user_cannot_remove_an_mdm_profile_apple_says_is_unremovable(
@@ -218,6 +220,61 @@ def test_removing_a_removable_enrollment_checks_out(apple: RunningSimulator, mdm
     device.boot()
     token = device.state.push_token
     device.remove_profile("com.example.mdm.enrollment", by_user=True)
-    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "CheckOut"]
+    assert mdm.message_types() == ["Authenticate", "TokenUpdate", "Idle", "CheckOut"]
     assert not device.state.enrolled and device._states.load(device.serial_number).enrolled is False
     assert apple.portal.get(f"/apns/tokens/{token}").json()["unregistered_at"] is not None
+
+
+def _command(request_type: str, uuid: str = "C-1", **arguments: Any) -> bytes:
+    return plistlib.dumps({"CommandUUID": uuid, "Command": {"RequestType": request_type, **arguments}})
+
+
+def test_a_device_shut_down_stays_off_until_switched_on_again(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path, is_supervised=True)
+    device.boot()
+    mdm.commands = [_command("ShutDownDevice")]
+    assert device.serve() == 1
+    assert mdm.message_types()[-2:] == ["Idle", "Acknowledged"]
+    assert device.state.managed.powered_off and device._states.load(device.serial_number).managed.powered_off
+    assert device.wait_for_pushes(threading.Event(), wait_seconds=1.0) == 0, "off: it waits for nothing"
+    sent = len(mdm.messages)
+    assert device.serve() == 0 and len(mdm.messages) == sent, "off: it does not connect"
+    device.boot()
+    assert not device.state.managed.powered_off and mdm.message_types()[-1] == "Idle"
+
+
+def test_a_restarted_device_connects_again_and_takes_the_rest_of_the_queue(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path, is_supervised=True)
+    device.boot()
+    # This server hands nothing out in answer to the restart's report (Pippin would, and hand it out again later).
+    mdm.commands = [_command("RestartDevice"), b"", _command("DeviceLock", "C-2")]
+    assert device.serve() == 2
+    assert mdm.message_types()[-4:] == ["Idle", "Acknowledged", "Idle", "Acknowledged"]
+    assert device.state.managed.restarts == 1 and device.state.managed.locked
+
+
+def test_the_server_removing_the_mdm_profile_unenrolls_the_device_with_what_mdm_installed(
+    apple: RunningSimulator, mdm: MDMServer, tmp_path: Path
+) -> None:
+    device = _device_for(apple, mdm, tmp_path)
+    device.boot()
+    profile = plistlib.dumps(
+        {
+            "PayloadType": "Configuration",
+            "PayloadIdentifier": "com.example.extra",
+            "PayloadUUID": "9A1B2C3D-4E5F-4061-8293-A4B5C6D7E8F9",
+            "PayloadVersion": 1,
+            "PayloadContent": [],
+        }
+    )
+    mdm.commands = [
+        _command("InstallProfile", "C-1", Payload=profile),
+        _command("RemoveProfile", "C-2", Identifier="com.example.mdm.enrollment"),
+    ]
+    device.serve()
+    assert mdm.message_types()[-4:] == ["Idle", "Acknowledged", "Acknowledged", "CheckOut"]
+    assert not device.state.enrolled and device.profiles.installed() == []

@@ -5,6 +5,11 @@ MachineInfo to the ConfigurationURL (or the web view and a sign-in, for user aff
 verified and installed (anchors, SCEP identity, MDM), then Authenticate, a push token from APNs, TokenUpdate.
 Refusals are read as iOS reads them: ``com.apple.softwareupdate.required`` makes the device update and try once
 more, ``com.apple.unrecognized.device`` ends setup.
+
+Enrolled, the device connects to the ServerURL once when switched on and at every push, and answers the commands
+(``command_answers.py``), saving what they changed after each one. After a NotNow it connects again by itself, as
+iOS polls when it can; after an EraseDevice it is wiped and goes through Setup Assistant again; after a
+ShutDownDevice it is off until switched on again.
 """
 
 from __future__ import annotations
@@ -25,7 +30,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from pippin.sim.iphone import scep_client
+from pippin.sim.iphone.answer_rates import AnswerRates
 from pippin.sim.iphone.checkin_client import MDMClient
+from pippin.sim.iphone.command_answers import CommandAnswers
+from pippin.sim.iphone.command_reading import Aftermath, Answer
 from pippin.sim.iphone.device_state import DeviceState, StateDirectory
 from pippin.sim.iphone.errors import RemovalRefused, ServerUnauthorized, SetupFailed
 from pippin.sim.iphone.identity import fetch_from_factory
@@ -35,6 +43,9 @@ from pippin.sim.iphone.web_signin import filled_in, sign_in_form
 
 PROFILE_TYPE = "application/x-apple-aspen-config"
 PUSH_WAIT_SECONDS = 30.0
+#: Sessions one wake-up may run (a NotNow, a restart or an erase makes the device connect again), bounded so a
+#: server that puts every answer off cannot keep a device connecting.
+MAX_SESSIONS_PER_WAKE = 10
 Progress = Callable[[str, str], None]  # (serial, what happens now)
 
 
@@ -51,8 +62,10 @@ class SimulatedDevice:
         user: str | None = None,
         password: str | None = None,
         progress: Progress | None = None,
+        rates: AnswerRates | None = None,
     ) -> None:
         self.serial_number = serial_number
+        self._rates = rates or AnswerRates()
         self._sim_url = sim_url
         self._states = states
         self._trust = list(trust)
@@ -64,10 +77,19 @@ class SimulatedDevice:
     # --- Setup Assistant -------------------------------------------------------------------------------------
 
     def boot(self) -> None:
-        """Switch the device on: enroll unless it already is. :class:`SetupFailed` says at which step it stopped."""
+        """Switch the device on: enroll unless it already is, then connect once to the ServerURL.
+
+        :class:`SetupFailed` says at which step it stopped."""
         if self.state.enrolled and self.profiles.mdm_profile() is not None:
             self._say("already enrolled")
-            return
+            if self.state.managed.powered_off:
+                self.state.managed.powered_off = False
+                self._save()
+        else:
+            self._setup_assistant()
+        self.serve()
+
+    def _setup_assistant(self) -> None:
         with self._sim() as sim:
             if self.state.facts is None or self.state.factory_identity is None:
                 self._say("reading its facts and identity from the factory")
@@ -76,6 +98,8 @@ class SimulatedDevice:
             self._say("asking Apple for its cloud configuration")
             configuration = self._cloud_configuration(sim)
         self.state.mdm_unremovable = configuration.get("IsMDMUnremovable") is True
+        self.state.managed.supervised = configuration.get("IsSupervised") is True
+        self.state.managed.awaiting_configuration = configuration.get("AwaitDeviceConfigured") is True
         trust = [*self._trust, *_anchor_certificates(configuration)]
         with self._mdm_client(trust) as mdm:
             profile = self._fetch_profile(mdm, configuration, trust)
@@ -200,8 +224,8 @@ class SimulatedDevice:
     def wait_for_pushes(self, stop: threading.Event, *, wait_seconds: float = PUSH_WAIT_SECONDS) -> int:
         """Wait on APNs; a push with this enrollment's PushMagic makes the device connect. Returns the connects."""
         connects = 0
-        with self._sim(timeout=wait_seconds + 30) as sim, self._mdm_client(self._trust_now()) as mdm:
-            while not stop.is_set() and self.state.enrolled:
+        with self._sim(timeout=wait_seconds + 30) as sim:
+            while not stop.is_set() and self.state.enrolled and not self.state.managed.powered_off:
                 try:
                     response = sim.get(f"/apns/tokens/{self.state.push_token}/next", params={"timeout": wait_seconds})
                 except httpx.HTTPError:
@@ -215,16 +239,86 @@ class SimulatedDevice:
                     continue  # a push for an old enrollment: iOS ignores what does not carry its PushMagic
                 self._say("pushed: connecting to the server")
                 try:
-                    self._client(mdm).connect()
-                except ServerUnauthorized:
-                    self._say("the server answered 401: removing the MDM profile")
-                    self._drop_enrollment(sim)
-                    return connects
-                except SetupFailed as exc:
-                    self._say(f"the connection failed ({exc.reason}); waiting for the next push")
-                    continue
+                    self.serve()
+                except SetupFailed:
+                    return connects  # the server answered 401 (the enrollment is gone) or re-enrollment failed
                 connects += 1
         return connects
+
+    # --- Answering commands --------------------------------------------------------------------------------------
+
+    def serve(self) -> int:
+        """Connect to the ServerURL and answer commands until the server has none; the commands answered.
+
+        A failed connection is told and left for the next push; a 401 removes the MDM profile and, like a failed
+        re-enrollment after an erase, raises :class:`SetupFailed`."""
+        answered = 0
+        for _ in range(MAX_SESSIONS_PER_WAKE):
+            if not self.state.enrolled or self.state.managed.powered_off:
+                break
+            try:
+                with self._mdm_client(self._trust_now()) as mdm:
+                    session = self._client(mdm).session(self._answer)
+            except ServerUnauthorized:
+                self._say("the server answered 401: removing the MDM profile")
+                with self._sim() as sim:
+                    self._drop_enrollment(sim)
+                raise
+            except SetupFailed as exc:
+                self._say(f"the connection failed ({exc.reason}); waiting for the next push")
+                break
+            answered += session.commands
+            if session.aftermath is not None:
+                self._follow(session.aftermath)
+            elif session.put_off:
+                self._say("a command was put off (NotNow): connecting again")
+            else:
+                break
+        return answered
+
+    def _answer(self, body: bytes) -> Answer:
+        answers = CommandAnswers(self.state, self.profiles, trust=self._trust_now(), rates=self._rates)
+        answer = answers.answer(body)
+        self._say(f"answered {answer.request_type or 'a command'}: {answer.report.get('Status')}")
+        self._save()
+        return answer
+
+    def _follow(self, aftermath: Aftermath) -> None:
+        """What the device does once the server has its answer to an erase, restart, shutdown or MDM removal."""
+        if aftermath is Aftermath.restart:
+            self._say("restarting")
+            self.state.managed.restarts += 1
+            self._save()
+        elif aftermath is Aftermath.shut_down:
+            self._say("shutting down")
+            self.state.managed.powered_off = True
+            self._save()
+        elif aftermath is Aftermath.unenroll:
+            self._say("the server removed the MDM profile")
+            for identifier in list(self.state.managed.managed_profiles):
+                if self.profiles.find(identifier) is not None:
+                    self.profiles.remove(identifier, by_user=False)  # iOS removes what MDM installed with it
+            self.state.managed.managed_profiles.clear()
+            mdm_profile = self.profiles.mdm_profile()
+            if mdm_profile is not None:
+                self.remove_profile(mdm_profile.identifier, by_user=False)
+        else:
+            self._erase()
+
+    def _erase(self) -> None:
+        """Wipe the device, keeping only what the factory gave it, and run Setup Assistant again."""
+        self._say("erasing")
+        with self._sim() as sim:
+            self._drop_enrollment(sim)
+        self.state = DeviceState(
+            serial_number=self.serial_number,
+            facts=self.state.facts,
+            factory_identity=self.state.factory_identity,
+            managed=self.state.managed.erased(),
+        )
+        self.profiles = ProfileStore()
+        self._save()
+        self._setup_assistant()
 
     def remove_profile(self, identifier: str, *, by_user: bool = True) -> None:
         """Remove an installed profile as the user (refused when locked) or as the device itself."""

@@ -1,4 +1,5 @@
-"""What a simulated device remembers across restarts: its identity, installed profiles, push token and magic.
+"""What a simulated device remembers across restarts: its identity, installed profiles, push token and magic, and
+what management made of it (``managed_state.py``).
 
 Kept as one JSON file per device in the state directory (private keys included: it is the device's keychain,
 written owner-only), so a device killed at any step boots again: once enrolled it stays enrolled and only
@@ -17,6 +18,7 @@ from typing import Any
 
 from pippin.sim.iphone.errors import SetupFailed
 from pippin.sim.iphone.identity import DeviceFacts, DeviceIdentity
+from pippin.sim.iphone.managed_state import ManagedState
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
@@ -34,6 +36,7 @@ class DeviceState:
     unlock_token: bytes | None = None
     enrolled: bool = False
     mdm_unremovable: bool = False  # the cloud configuration's IsMDMUnremovable
+    managed: ManagedState = field(default_factory=ManagedState)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -48,6 +51,7 @@ class DeviceState:
             "unlock_token": base64.b64encode(self.unlock_token).decode() if self.unlock_token else None,
             "enrolled": self.enrolled,
             "mdm_unremovable": self.mdm_unremovable,
+            "managed": self.managed.to_json(),
         }
 
     @classmethod
@@ -66,6 +70,7 @@ class DeviceState:
             unlock_token=base64.b64decode(unlock) if unlock else None,
             enrolled=bool(data.get("enrolled")),
             mdm_unremovable=bool(data.get("mdm_unremovable")),
+            managed=ManagedState.from_json(data.get("managed")),
         )
 
 
