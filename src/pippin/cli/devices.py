@@ -134,7 +134,7 @@ def list_devices(
             cell(device.primary_user),
             _when(device.last_seen_at),
             # Why no push reaches it: APNs's reason for refusing the token the device has now.
-            cell(f"token refused: {device.unreachable_reason or 'no reason given'}" if device.unreachable else None),
+            cell(f"refused: {device.unreachable_reason or 'no reason'}" if device.unreachable else None),
         )
     stdout.print(table)
     suffix = "; more match, raise --limit or narrow the search" if more else ""
