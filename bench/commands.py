@@ -8,7 +8,12 @@ and what a pruning pass leaves.
 2. pruning: ``mdm/command_upkeep.py``'s ``prune_commands`` run once with ``PIPPIN_COMMAND_RETENTION`` (30 days) over
    a history whose ends are spread over ``--history-days``; its time, rows deleted per second, and the rows per
    device before and after (the waiting commands stay);
-3. expiry: ``expire_commands`` over waiting commands past their expiry, timed the same way.
+3. expiry: ``expire_commands`` over waiting commands past their expiry, timed the same way;
+4. acknowledged: ``--ack-devices`` devices enrolled the way iPhones enroll (an identity issued by Pippin's own SCEP
+   CA against a challenge, then signed Authenticate and TokenUpdate check-ins), DeviceInformation queued to all of
+   them in one bulk batch, and the time until every one is acknowledged, each device sending signed
+   (``Mdm-Signature``) Idle and Acknowledged reports to the ServerURL, one device after another, in this process
+   (the server is the real ASGI app, over Starlette's test client: no network, no push).
 
 SQLite (a file in a temporary directory) by default; a PostgreSQL URL gets a private schema, dropped at the end.
 Both tables are ANALYZEd after the history is written, as a database in service would be. Prints a line per stage
@@ -18,7 +23,9 @@ and, last, one JSON line with every figure. Not a test: it asserts nothing.
 from __future__ import annotations
 
 import argparse
+import base64
 import json
+import plistlib
 import random
 import statistics
 import tempfile
@@ -28,15 +35,35 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+from cryptography.fernet import Fernet
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import pkcs7
+from cryptography.x509.oid import NameOID
 from sqlalchemy import Engine, func, insert, select
+from starlette.testclient import TestClient
 from world import private_schema
 
 from pippin.config import Settings
+from pippin.crypto.secrets import SecretBox
+from pippin.mdm.command_queue import QueuedCommand, enqueue_bulk
 from pippin.mdm.command_upkeep import expire_commands, prune_commands
 from pippin.mdm.connect import next_command_query
+from pippin.pki.authority import ensure_authority
+from pippin.pki.challenges import EnrollmentBinding, issue_challenge, redeem_challenge
+from pippin.pki.issued import issue_device_certificate
+from pippin.server.app import create_server
 from pippin.store.db import SessionFactory, create_db_engine, create_session_factory, read_transaction, transaction
 from pippin.store.migrate import upgrade_to_head
-from pippin.store.models import Command, CommandStatus, Enrollment, EnrollmentStatus
+from pippin.store.models import (
+    PUSH_CERTIFICATE_ID,
+    Command,
+    CommandStatus,
+    Enrollment,
+    EnrollmentStatus,
+    PushCertificate,
+)
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 CHUNK = 20_000
@@ -165,11 +192,108 @@ def rows_per_device(factory: SessionFactory, devices: int) -> dict[str, float]:
     return {"rows": int(total), "per_device": total / devices, "max_per_device": int(most or 0)}
 
 
+TOPIC = "com.apple.mgmt.External.2b7a4a3e-1c11-4c8e-8a63-0123456789ab"
+CHECKIN = {"Content-Type": "application/x-apple-aspen-mdm-checkin"}
+INFO = QueuedCommand("DeviceInformation", {"RequestType": "DeviceInformation", "Queries": ["DeviceName", "OSVersion"]})
+
+
+class Device:
+    """One device with an identity issued by Pippin's SCEP CA, signing its bodies as iOS does."""
+
+    def __init__(self, udid: str, key: rsa.RSAPrivateKey, certificate: x509.Certificate) -> None:
+        self.udid, self.key, self.certificate = udid, key, certificate
+
+    def put(self, client: TestClient, path: str, document: dict[str, Any]) -> bytes:
+        body = plistlib.dumps(document)
+        signature = (
+            pkcs7.PKCS7SignatureBuilder()
+            .set_data(body)
+            .add_signer(self.certificate, self.key, hashes.SHA256())
+            .sign(serialization.Encoding.DER, [pkcs7.PKCS7Options.DetachedSignature, pkcs7.PKCS7Options.Binary])
+        )
+        headers = {**CHECKIN, "Mdm-Signature": base64.b64encode(signature).decode()}
+        answer = client.put(f"/mdm/{path}", content=body, headers=headers)
+        if answer.status_code != 200:
+            raise SystemExit(f"{path} answered {answer.status_code}: {answer.text[:200]}")
+        return answer.content
+
+
+def issue_devices(factory: SessionFactory, box: SecretBox, count: int) -> list[Device]:
+    """``count`` identities from Pippin's SCEP CA, each against its own challenge, as SCEP would issue them (one key
+    shared: its generation is not what is measured)."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    devices = []
+    with transaction(factory) as session:
+        session.merge(PushCertificate(id=PUSH_CERTIFICATE_ID, topic=TOPIC))
+        authority = ensure_authority(
+            session, box=box, generate_key=lambda: rsa.generate_private_key(65537, 2048), now=NOW
+        )
+        for n in range(count):
+            udid = f"ACK{n:08d}-0000000000000000"
+            challenge = issue_challenge(
+                session,
+                binding=EnrollmentBinding(serial_number=f"ACK{n:06d}"),
+                uses=1,
+                expires_at=NOW + timedelta(hours=1),
+            )
+            row = redeem_challenge(session, challenge, now=NOW)
+            csr = (
+                x509.CertificateSigningRequestBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, udid)]))
+                .sign(key, hashes.SHA256())
+            )
+            certificate, _ = issue_device_certificate(
+                session, csr, authority=authority, challenge_id=row.id, now=NOW, valid_days=30
+            )
+            devices.append(Device(udid, key, certificate))
+    return devices
+
+
+def acknowledge_stage(
+    client: TestClient, factory: SessionFactory, box: SecretBox, settings: Settings, count: int
+) -> dict[str, float]:
+    devices = issue_devices(factory, box, count)
+    started = time.perf_counter()
+    for n, device in enumerate(devices):
+        device.put(client, "checkin", {"MessageType": "Authenticate", "UDID": device.udid, "Topic": TOPIC,
+                                       "SerialNumber": f"ACK{n:06d}", "OSVersion": "18.1", "BuildVersion": "22B83",
+                                       "ProductName": "iPhone16,2"})  # fmt: skip
+        device.put(client, "checkin", {"MessageType": "TokenUpdate", "UDID": device.udid, "Topic": TOPIC,
+                                       "Token": bytes.fromhex(f"{n:064x}"), "PushMagic": f"MAGIC-{n}"})  # fmt: skip
+    enrolled = time.perf_counter() - started
+    with transaction(factory) as session:
+        report = enqueue_bulk(
+            session, udids=[d.udid for d in devices], queued=INFO, box=box, settings=settings, now=NOW, actor=None
+        )
+    if len(report.queued) != count:
+        raise SystemExit(f"only {len(report.queued)} of {count} devices got the command")
+    started = time.perf_counter()
+    for device in devices:
+        command = plistlib.loads(device.put(client, "connect", {"Status": "Idle", "UDID": device.udid}))
+        answer = {"Status": "Acknowledged", "UDID": device.udid, "CommandUUID": command["CommandUUID"],
+                  "QueryResponses": {"DeviceName": "Bench iPhone", "OSVersion": "18.1"}}  # fmt: skip
+        if device.put(client, "connect", answer) != b"":
+            raise SystemExit("a device was handed a second command")
+    acknowledged = time.perf_counter() - started
+    with read_transaction(factory) as session:
+        done = session.scalar(
+            select(func.count())
+            .select_from(Command)
+            .where(Command.udid.like("ACK%"), Command.status == CommandStatus.acknowledged)
+        )
+    if done != count:
+        raise SystemExit(f"{done} of {count} commands acknowledged")
+    return {"enroll_s": enrolled, "acknowledged_s": acknowledged, "per_device_ms": acknowledged / count * 1000}
+
+
 def run(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
     engine = create_db_engine(url)
     upgrade_to_head(engine)
     factory = create_session_factory(engine)
-    settings = Settings(data_dir=work / "data", database_url=url)
+    settings = Settings(data_dir=work / "data", database_url=url, secret_key=Fernet.generate_key().decode())
+    box = SecretBox.from_settings(settings)
+    # Built first: the server registers the master key, before anything sealed is written.
+    server = create_server(settings, engine=engine)
     database = engine.dialect.name
     try:
         enroll(factory, args.devices)
@@ -224,6 +348,15 @@ def run(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
             f"({expired / max(expire_seconds, 1e-9):,.0f} rows/s)",
             flush=True,
         )
+        with TestClient(server) as client:
+            acked = acknowledge_stage(client, factory, box, settings, args.ack_devices)
+        print(
+            f"[{database}] {args.ack_devices} devices enrolled (Authenticate, TokenUpdate) "
+            f"in {acked['enroll_s']:.1f} s; "
+            f"DeviceInformation acknowledged by all in {acked['acknowledged_s']:.2f} s "
+            f"({acked['per_device_ms']:.1f} ms per device: a signed Idle, then a signed answer)",
+            flush=True,
+        )
         return {
             "database": database,
             "devices": args.devices,
@@ -243,6 +376,9 @@ def run(args: argparse.Namespace, url: str, work: Path) -> dict[str, Any]:
             "max_rows_per_device_after": after["max_per_device"],
             "expired": expired,
             "expire_s": round(expire_seconds, 3),
+            "ack_devices": args.ack_devices,
+            "ack_all_s": round(acked["acknowledged_s"], 2),
+            "ack_per_device_ms": round(acked["per_device_ms"], 2),
         }
     finally:
         engine.dispose()
@@ -255,6 +391,7 @@ def main() -> None:
     parser.add_argument("--history-days", type=int, default=60, help="the history's ends spread over (default 60)")
     parser.add_argument("--expiring", type=int, default=10_000, help="waiting commands past expiry (default 10,000)")
     parser.add_argument("--repeat", type=int, default=2000, help="next-command queries timed per case")
+    parser.add_argument("--ack-devices", type=int, default=200, help="devices acknowledging DeviceInformation")
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL; default a temporary SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="pippin-bench-commands-") as temporary:
