@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, insert, select
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
@@ -264,3 +264,35 @@ def test_one_pass_expires_then_prunes(session_factory: SessionFactory, settings:
     counts = run_upkeep(session_factory, settings=settings, clock=clock)
     assert (counts.expired, counts.pruned, counts.dry_run) == (1, 1, False)
     assert statuses(session_factory) == {"late": (CommandStatus.expired, T0)}
+
+
+def test_a_command_answered_between_the_batch_read_and_its_write_is_left_alone(
+    engine: Engine, session_factory: SessionFactory, clock: Clock
+) -> None:
+    enroll(session_factory, 1)
+    add(
+        session_factory,
+        [
+            row(f"c{i}", CommandStatus.sent, expires_at=T0 - timedelta(minutes=i + 1), finished_at=None)
+            for i in range(3)
+        ],
+    )
+    answered: list[str] = []
+
+    def device_answers_first(_conn: Any, cursor: Any, statement: str, *_args: Any) -> None:
+        # The device's answer lands after the batch was read and before it is written (the write re-checks).
+        if statement.lstrip().upper().startswith("UPDATE COMMANDS") and not answered:
+            answered.append("c0")
+            cursor.execute(
+                "UPDATE commands SET status = 'acknowledged', finished_at = answered_at WHERE command_uuid = 'c0'"
+            )
+
+    event.listen(engine, "before_cursor_execute", device_answers_first)
+    try:
+        assert expire_commands(session_factory, clock=clock) == 2
+    finally:
+        event.remove(engine, "before_cursor_execute", device_answers_first)
+    assert answered == ["c0"]
+    assert {name: status for name, (status, _) in statuses(session_factory).items()} == {
+        "c0": CommandStatus.acknowledged, "c1": CommandStatus.expired, "c2": CommandStatus.expired,
+    }  # fmt: skip
