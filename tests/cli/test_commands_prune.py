@@ -45,7 +45,7 @@ def history(session_factory: SessionFactory, settings: Settings) -> None:
                     "status": CommandStatus.queued,
                     "expires_at": now + timedelta(days=1),
                 },
-            ],  # fmt: skip
+            ],
         )
 
 

@@ -1,7 +1,8 @@
 """The periodic jobs of every domain, run by one job runner for the life of the server.
 
-Each domain registers its own jobs (``dep/scheduled.py``, ``push/scheduled.py``, ``mdm/webhook_jobs.py``, the command
-queue's upkeep in ``mdm/command_upkeep.py``; certificate renewal next) and gets the server's injected clients and clock, like the requests do.
+Each domain registers its own jobs (``dep/scheduled.py``, ``push/scheduled.py``, ``mdm/webhook_jobs.py``, the
+command queue's upkeep in ``mdm/command_upkeep.py``; certificate renewal next) and gets the server's injected clients
+and clock, like the requests do.
 """
 
 from __future__ import annotations
