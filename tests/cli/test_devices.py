@@ -59,6 +59,9 @@ DEVICE_KEYS = {
     "primary_user_id",
     "primary_user",
     "has_dep_record",
+    "unreachable",
+    "unreachable_reason",
+    "unreachable_since",
 }
 
 

@@ -50,6 +50,13 @@ def list_devices(
         bool | None,
         Query(description="The former name of cannot_enroll; if both are given, they must agree.", deprecated=True),
     ] = None,
+    unreachable: Annotated[
+        bool | None,
+        Query(
+            description="Only devices Pippin cannot wake: APNs refused the push token they have now (the reason is "
+            "in unreachable_reason); they are reachable again once they send a new token."
+        ),
+    ] = None,
     sort: Annotated[DeviceSort, Query(description="The order; the serial number breaks ties.")] = DeviceSort.serial,
     direction: Annotated[SortDirection, Query(description="asc or desc.")] = SortDirection.asc,
     limit: Annotated[int, Query(ge=1, le=inventory_service.MAX_PAGE), WHOLE_NUMBER] = 100,
@@ -72,6 +79,7 @@ def list_devices(
         assignment=assignment,
         search=search,
         cannot_enroll=bool(cannot_enroll or no_profile),
+        unreachable=bool(unreachable),
     )
     return inventory_service.list_devices(
         session, filters=filters, sort=sort, direction=direction, limit=limit, cursor=cursor

@@ -1,9 +1,11 @@
-"""`pippin commands`: one command for many devices, canceling one, and the second admin's approval of a bulk
-erase; the CLI face of ``pippin.mdm.command_sending`` and ``pippin.mdm.command_approvals``."""
+"""`pippin commands`: one command for many devices, canceling one, the second admin's approval of a bulk erase, and
+the queue's upkeep run now; the CLI face of ``pippin.mdm.command_sending``, ``pippin.mdm.command_approvals`` and
+``pippin.mdm.command_upkeep``."""
 
 from __future__ import annotations
 
 import uuid
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -19,13 +21,17 @@ from pippin.inventory.schemas import DeviceFilters
 from pippin.inventory.state import DeviceState
 from pippin.mdm import command_approvals as approval_service
 from pippin.mdm import command_sending as sending_service
+from pippin.mdm import command_upkeep as upkeep_service
 from pippin.mdm.command_batches import check_bulk_id
 from pippin.mdm.command_catalog import build_command
 from pippin.mdm.command_schemas import CommandApprovalRead
 from pippin.store.db import read_transaction, transaction
 from pippin.store.models import MAX_STORED_INTEGER, utcnow
 
-app = typer.Typer(help="MDM commands for many devices, and approving a bulk erase.", no_args_is_help=True)
+app = typer.Typer(
+    help="MDM commands for many devices, approving a bulk erase, and pruning the command history.",
+    no_args_is_help=True,
+)
 
 JSONOption = Annotated[bool, typer.Option("--json", help="Print JSON with the REST API's keys.")]
 ParamOption = Annotated[
@@ -181,3 +187,35 @@ def approvals(ctx: typer.Context, json_output: JSONOption = False) -> None:
             f"{a.expires_at:%Y-%m-%d %H:%M}", cell(a.approved_by), str(a.queued),
         )  # fmt: skip
     stdout.print(table)
+
+
+@app.command("prune")
+def prune(
+    ctx: typer.Context,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Count what a pass would change; change nothing.")] = False,
+    json_output: JSONOption = False,
+) -> None:
+    """Run the queue's upkeep now (`pippin serve` runs it by itself): expire the waiting commands past their
+    expiry, then delete the finished ones older than PIPPIN_COMMAND_RETENTION, in short batches."""
+    context = cli_context(ctx)
+    if dry_run:
+        counts = upkeep_service.count_upkeep(context.session_factory, settings=context.settings, clock=utcnow)
+    else:
+        counts = upkeep_service.run_upkeep(context.session_factory, settings=context.settings, clock=utcnow)
+    if json_output:
+        print_json({"expired": counts.expired, "pruned": counts.pruned, "dry_run": counts.dry_run})
+        return
+    kept = context.settings.command_retention
+    retention = f"{kept.days} days" if kept == timedelta(days=kept.days) else str(kept)
+    if dry_run:
+        stdout.print(
+            f"Would expire {counts.expired} waiting commands and delete {counts.pruned} finished commands "
+            f"(finished more than {retention} ago); nothing was changed.",
+            markup=False,
+        )
+        return
+    stdout.print(
+        f"Expired {counts.expired} waiting commands; deleted {counts.pruned} finished commands "
+        f"(finished more than {retention} ago).",
+        markup=False,
+    )

@@ -64,6 +64,10 @@ def list_devices(
             "--cannot-enroll", "--no-profile", help="Only devices that cannot enroll: Apple holds no profile."
         ),
     ] = False,
+    unreachable: Annotated[
+        bool,
+        typer.Option("--unreachable", help="Only devices Pippin cannot wake: APNs refused their push token."),
+    ] = False,
     sort: Annotated[DeviceSort, typer.Option("--sort", help="The order; the serial breaks ties.")] = DeviceSort.serial,
     direction: Annotated[SortDirection, typer.Option("--direction", help="asc or desc.")] = SortDirection.asc,
     limit: Annotated[
@@ -74,7 +78,13 @@ def list_devices(
     """List the corporate-owned devices (seed: "All corporate-owned devices"), in serial order unless --sort."""
     context = cli_context(ctx)
     filters = DeviceFilters(
-        state=state, token=token, profile=profile, assignment=assignment, search=search, cannot_enroll=cannot_enroll
+        state=state,
+        token=token,
+        profile=profile,
+        assignment=assignment,
+        search=search,
+        cannot_enroll=cannot_enroll,
+        unreachable=unreachable,
     )
     devices: list[DeviceRead] = []
     cursor: str | None = None
@@ -98,7 +108,7 @@ def list_devices(
         return
     table = Table(
         "serial", "model", "description", "asset tag", "OS", "token", "state", "profile", "Apple profile",
-        "assignment", "last synced", "UDID", "product", "OS version", "user", "last seen",
+        "assignment", "last synced", "UDID", "product", "OS version", "user", "last seen", "push",
     )  # fmt: skip
     for device in devices:
         # Apple's texts are data, not markup: cells print them as plain text, control characters escaped.
@@ -123,6 +133,8 @@ def list_devices(
             cell(device.os_version),
             cell(device.primary_user),
             _when(device.last_seen_at),
+            # Why no push reaches it: APNs's reason for refusing the token the device has now.
+            cell(f"refused: {device.unreachable_reason or 'no reason'}" if device.unreachable else None),
         )
     stdout.print(table)
     suffix = "; more match, raise --limit or narrow the search" if more else ""

@@ -1,7 +1,7 @@
 """The inventory, "All corporate-owned devices": one query engine for the CLI, the API and the console.
 
-Filters (state, token, profile, assignment status, search, cannot enroll), sorts in both directions, and keyset
-paging: every order is completed by the serial number (unique), and a page continues after the (sort value,
+Filters (state, token, profile, assignment status, search, cannot enroll, unreachable), sorts in both directions,
+and keyset paging: every order is completed by the serial number (unique), and a page continues after the (sort value,
 serial) of the previous page's last row, so page 1000 costs what page 1 does and devices added meanwhile never
 shift a page (no OFFSET). Null sort values sort as the empty string, so the continuation is one row-value
 comparison on both databases. The "last synced" order walks ``ix_devices_synced_serial``.
@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from pippin.errors import InvalidInput, NotFound
 from pippin.inventory import manual_enrollments
 from pippin.inventory.cursor import Position, decode_cursor, encode_cursor
+from pippin.inventory.reachability import refused_token_condition, unreachable_columns
 from pippin.inventory.schemas import (
     ENROLLMENT_FIELDS,
     AssignmentFilter,
@@ -42,6 +43,7 @@ from pippin.store.models import (
     DirectoryUser,
     Enrollment,
     ProfileStatus,
+    PushDelivery,
 )
 from pippin.store.models.device import apple_holds_a_profile
 from pippin.text import check_text
@@ -82,17 +84,19 @@ def _device_query() -> _Query:
             *(getattr(Enrollment, name).label(name) for name in ENROLLMENT_FIELDS),
             DirectoryUser.username.label("primary_user"),
             state_expression().label("enrollment_state"),
+            *unreachable_columns(),
         )
         .select_from(Device)
         .outerjoin(DEPToken, DEPToken.id == Device.token_id)
         .outerjoin(DEPProfile, DEPProfile.id == Device.assigned_profile_id)
         .outerjoin(Enrollment, Enrollment.device_id == Device.id)
         .outerjoin(DirectoryUser, DirectoryUser.id == Enrollment.primary_user_id)
+        .outerjoin(PushDelivery, PushDelivery.udid == Enrollment.udid)
     )
 
 
 def _needs_enrollment(filters: DeviceFilters, sort: DeviceSort) -> bool:
-    return filters.state is not None or filters.cannot_enroll or sort is DeviceSort.state
+    return filters.state is not None or filters.cannot_enroll or filters.unreachable or sort is DeviceSort.state
 
 
 def _filtered(query: _Query, filters: DeviceFilters) -> _Query:
@@ -138,12 +142,15 @@ def _read(row: Any) -> DeviceRead:
         enrollment_status=values["enrollment_status"],
         **{name: values[name] for name in ENROLLMENT_FIELDS},
         primary_user=values["primary_user"],
+        unreachable=bool(values["unreachable"]),
+        unreachable_reason=values["unreachable_reason"],
+        unreachable_since=values["unreachable_since"],
     )
 
 
 _COMPUTED = {
     "profile_status", "enrollment_state", "token", "profile", "can_enroll", "cannot_enroll", "enrollment_status",
-    "has_dep_record", "primary_user", *ENROLLMENT_FIELDS,
+    "has_dep_record", "primary_user", "unreachable", "unreachable_reason", "unreachable_since", *ENROLLMENT_FIELDS,
 }  # fmt: skip
 _DEVICE_FIELDS = tuple(name for name in DeviceRead.model_fields if name not in _COMPUTED)
 
@@ -160,7 +167,8 @@ def list_devices(
     """A page of devices matching ``filters`` in the chosen order; ``next_cursor`` continues it (null at the end).
 
     ``search`` matches anywhere in the serial, model, asset tag or description, ignoring case; ``cannot_enroll``
-    keeps the devices assigned at Apple and not enrolled for which Apple holds no profile.
+    keeps the devices assigned at Apple and not enrolled for which Apple holds no profile; ``unreachable`` the
+    devices whose current push token APNs refused.
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", hint="Page through with next_cursor.")
@@ -177,6 +185,8 @@ def list_devices(
     ).select_from(Device)
     if _needs_enrollment(filters, sort):
         query = query.outerjoin(Enrollment, Enrollment.device_id == Device.id)
+    if filters.unreachable:
+        query = query.join(PushDelivery, refused_token_condition())
     query = _filtered(query, filters)
     descending = direction is SortDirection.desc
     position = decode_cursor(cursor, sort=sort, direction=direction) if cursor is not None else None

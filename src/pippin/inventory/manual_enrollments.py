@@ -3,7 +3,8 @@
 DESIGN.md, "Device states": such a device has an enrollment and no row in ``devices``. The inventory lists it
 among the others, by its serial number when it reported one (its UDID otherwise), with its enrollment's fields
 and the state the same rules give with no Apple side. Only filters that enrollments can answer keep them (the
-state and the search); a filter on Apple's side (token, profile, assignment, cannot enroll) leaves them out.
+state, the search and unreachable); a filter on Apple's side (token, profile, assignment, cannot enroll) leaves
+them out.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from sqlalchemy import ColumnElement, Integer, Select, String, and_, exists, fun
 from sqlalchemy.orm import Session
 
 from pippin.inventory.cursor import Position
+from pippin.inventory.reachability import refused_token_condition, unreachable_columns
 from pippin.inventory.schemas import ENROLLMENT_FIELDS, DeviceFilters, DeviceRead, DeviceSort
 from pippin.inventory.state import DeviceState, derive_state, enrollment_only_state_expression
 from pippin.store.matching import contains_ignoring_case
-from pippin.store.models import DirectoryUser, Enrollment
+from pippin.store.models import DirectoryUser, Enrollment, PushDelivery
 
 _Query = Select[*tuple[Any, ...]]
 
@@ -74,6 +76,8 @@ def key_query(
         serial.label("serial"),
         key.label("sort_value"),
     ).where(_manual())
+    if filters.unreachable:
+        query = query.join(PushDelivery, refused_token_condition())
     if filters.state is not None:
         query = query.where(enrollment_only_state_expression() == filters.state.value)
     if filters.search:
@@ -90,27 +94,21 @@ def read_enrollments(session: Session, udids: list[str]) -> dict[str, DeviceRead
     """The enrollments ``udids`` as inventory rows."""
     if not udids:
         return {}
-    rows = session.execute(
-        select(Enrollment, DirectoryUser.username)
-        .outerjoin(DirectoryUser, DirectoryUser.id == Enrollment.primary_user_id)
-        .where(Enrollment.udid.in_(udids), _manual())
-    ).all()
-    return {enrollment.udid: _read(enrollment, username) for enrollment, username in rows}
+    rows = session.execute(_enrollment_query().where(Enrollment.udid.in_(udids), _manual())).all()
+    return {row[0].udid: _read(row) for row in rows}
 
 
 def find_enrollment(session: Session, *, serial: str) -> DeviceRead | None:
     """The enrollment with no DEP record whose serial number (or, when it reported none, UDID) is ``serial``."""
     row = session.execute(
-        select(Enrollment, DirectoryUser.username)
-        .outerjoin(DirectoryUser, DirectoryUser.id == Enrollment.primary_user_id)
-        .where(
+        _enrollment_query().where(
             _manual(),
             or_(
                 Enrollment.serial_number == serial, and_(Enrollment.serial_number.is_(None), Enrollment.udid == serial)
             ),
         )
     ).first()
-    return None if row is None else _read(row[0], row[1])
+    return None if row is None else _read(row)
 
 
 def _state(enrollment: Enrollment) -> DeviceState:
@@ -124,7 +122,17 @@ def _state(enrollment: Enrollment) -> DeviceState:
     )
 
 
-def _read(enrollment: Enrollment, primary_user: str | None) -> DeviceRead:
+def _enrollment_query() -> Select[Enrollment, str | None, bool, str | None, Any]:
+    """An enrollment with its primary user's username and whether it is unreachable, in one row."""
+    return (
+        select(Enrollment, DirectoryUser.username, *unreachable_columns())
+        .outerjoin(DirectoryUser, DirectoryUser.id == Enrollment.primary_user_id)
+        .outerjoin(PushDelivery, PushDelivery.udid == Enrollment.udid)
+    )
+
+
+def _read(row: Any) -> DeviceRead:
+    enrollment, primary_user, unreachable, reason, since = row
     return DeviceRead(
         **dict.fromkeys(_APPLE_RECORD_FIELDS),
         serial_number=enrollment.serial_number or enrollment.udid,
@@ -134,6 +142,9 @@ def _read(enrollment: Enrollment, primary_user: str | None) -> DeviceRead:
         **{name: getattr(enrollment, name) for name in ENROLLMENT_FIELDS},
         primary_user=primary_user,
         has_dep_record=False,
+        unreachable=bool(unreachable),
+        unreachable_reason=reason,
+        unreachable_since=since,
     )
 
 

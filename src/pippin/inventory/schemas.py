@@ -51,6 +51,8 @@ class DeviceFilters:
     assignment: AssignmentFilter | None = None
     search: str | None = None
     cannot_enroll: bool = False
+    #: Only devices whose current push token APNs refused (``inventory/reachability.py``).
+    unreachable: bool = False
 
 
 #: The enrollment's own columns a device's row shows, by the same names.
@@ -130,6 +132,15 @@ class DeviceRead(BaseModel):
     has_dep_record: bool = Field(
         default=True, description="False for a device enrolled without Apple's DEP (a manual enrollment link)."
     )
+    unreachable: bool = Field(
+        default=False,
+        description="True when APNs refused the push token the device has now: Pippin cannot wake it (no command "
+        "reaches it) until the device sends a new token, which it does when it next checks in by itself.",
+    )
+    unreachable_reason: str | None = Field(
+        default=None, description="APNs's reason for refusing that token, e.g. BadDeviceToken or Unregistered."
+    )
+    unreachable_since: datetime | None = Field(default=None, description="When APNs refused that token.")
 
 
 class InventoryPage(BaseModel):
