@@ -1,4 +1,5 @@
-"""`make demo` walks the seed's steps 1 to 8 and ends with devices enrolled over the air: checked as a whole."""
+"""`make demo` walks the seed's steps 1 to 8 and ends with devices enrolled over the air, one of them answering MDM
+commands: checked as a whole."""
 
 from __future__ import annotations
 
@@ -43,6 +44,7 @@ def test_demo_walks_the_seed_and_ends_with_devices_enrolled_over_the_air(tmp_pat
     ):
         assert step in result.stdout
     assert "demo check passed" in result.stdout
+    assert "Managing an enrolled device" in result.stdout and "DeviceInformation" in result.stdout
     # The key pair, the token as Apple ships it, and Pippin's own database are where the demo says.
     assert (data / "pippin-demo.pem").read_text().startswith("-----BEGIN CERTIFICATE-----")
     assert b"application/pkcs7-mime" in (data / "pippin-demo_smime.p7m").read_bytes()

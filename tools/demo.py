@@ -15,7 +15,9 @@ Each step is a function below, in the order an admin takes them:
 7. `pippin dep sync`, then `pippin devices list`: the devices are "Not contacted", with the profile assigned;
 8. start `pippin serve` (REST API, admin console and the device endpoints) with a demo admin and an organisation
    user, switch simulated devices on with `pippin sim devices` (three enroll directly, one through the user-affinity
-   sign-in as that user), `pippin devices list --state enrolled`; then print where to look and run until Ctrl-C.
+   sign-in as that user), `pippin devices list --state enrolled`; then one device stays on (`--stay`), is
+   renamed with a Settings command and answers DeviceInformation (`pippin devices commands SERIAL --answers`,
+   `pippin devices show SERIAL`); then print where to look and run until Ctrl-C.
 
 The demo starts from nothing each time: its state lives in var/demo/ and is cleared first. With --check (what the
 tests run) it verifies every step and exits instead of serving.
@@ -51,6 +53,8 @@ DEMO_ADMIN = "admin@example.com"
 STAFF_PROFILE_NAME = "Staff iPhones"
 DEMO_USER = "alice"
 DIRECT_DEVICES = 3
+#: The name the demo gives a device with a Settings command (Apple's Settings item DeviceName).
+DEMO_RENAME = [{"Item": "DeviceName", "DeviceName": "Reception iPhone"}]
 
 
 @dataclass
@@ -376,6 +380,37 @@ def switch_devices_on(demo: Demo) -> None:
             raise SystemExit(f"{demo.staff_serial} enrolled without its primary user")
 
 
+def manage_a_device(demo: Demo) -> None:
+    """Enrolled is not managed: one device stays on, waiting for pushes, and answers the commands sent to it."""
+    serial = demo.direct_serials[0]
+    say(demo, f"Managing an enrolled device: {serial} stays on; a command wakes it through APNs and it answers")
+    ca = demo.data_dir / "pippin-ca.pem"
+    command = [
+        *pippin_command(), "sim", "devices", "--sim-url", demo.sim_url, "--trust-ca", str(ca),
+        "--state-dir", str(demo.data_dir / "devices"), "--serial", serial, "--stay",
+    ]  # fmt: skip
+    log = (demo.data_dir / "device.log").open("ab")
+    demo.processes.append(subprocess.Popen(command, env=demo.environment, stdout=log, stderr=log))  # noqa: S603
+    pippin(demo, "devices", "command", serial, "Settings", "--param", f"Settings:={json.dumps(DEMO_RENAME)}")
+    pippin(demo, "devices", "command", serial, "DeviceInformation")
+    deadline = time.monotonic() + 120
+    while True:
+        listed = json.loads(pippin(demo, "devices", "commands", serial, "--json", quiet=True))
+        if listed and all(entry["status"] not in ("queued", "sent", "not_now") for entry in listed):
+            break
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{serial} did not answer its commands within 120 s (see {demo.data_dir / 'device.log'})")
+        time.sleep(0.5)
+    pippin(demo, "devices", "commands", serial, "--answers")
+    pippin(demo, "devices", "show", serial)
+    shown = json.loads(pippin(demo, "devices", "show", serial, "--json", quiet=True))
+    if demo.check:
+        if {entry["status"] for entry in listed} != {"acknowledged"}:
+            raise SystemExit(f"expected both commands acknowledged, got {listed}")
+        if shown.get("device_name") != DEMO_RENAME[0]["DeviceName"] or not shown.get("os_version"):
+            raise SystemExit(f"the inventory does not show what {serial} answered: {shown}")
+
+
 def show_where_to_look(demo: Demo) -> None:
     apns_ca = demo.environment["PIPPIN_APNS_CA_FILE"]
     print(
@@ -454,11 +489,12 @@ def main(argv: list[str] | None = None) -> int:
             sync(demo, assigned)
             start_server(demo, portal)
         switch_devices_on(demo)
+        manage_a_device(demo)
         if demo.check:
             print(
                 f"\ndemo check passed: push certificate renewed with its topic and a push delivered, {assigned} "
-                f"devices synced, {DIRECT_DEVICES + 1} enrolled over the air (one with its primary user), server "
-                f"answering on {demo.server_url}"
+                f"devices synced, {DIRECT_DEVICES + 1} enrolled over the air (one with its primary user), a device "
+                f"renamed and its information read by MDM commands, server answering on {demo.server_url}"
             )
             return 0
         show_where_to_look(demo)

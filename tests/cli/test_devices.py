@@ -62,6 +62,20 @@ DEVICE_KEYS = {
     "unreachable",
     "unreachable_reason",
     "unreachable_since",
+    # What DeviceInformation answers.
+    "imei",
+    "meid",
+    "device_name",
+    "model_name",
+    "capacity_gb",
+    "available_capacity_gb",
+    "battery_level",
+    "wifi_mac",
+    "supervised",
+    "activation_lock_enabled",
+    "find_my_enabled",
+    "lost_mode_enabled",
+    "information_at",
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Annotated
 
@@ -208,6 +209,7 @@ def list_commands(
     limit: Annotated[
         int, typer.Option("--limit", min=1, max=sending_service.MAX_LIST, help="At most this many.")
     ] = 100,
+    answers: Annotated[bool, typer.Option("--answers", help="Print each answer too, its secrets masked.")] = False,
     json_output: JSONOption = False,
 ) -> None:
     """List a device's commands, newest first, with their status and the device's answer."""
@@ -225,3 +227,7 @@ def list_commands(
             _when(command.created_at), _when(command.sent_at), _when(command.answered_at), cell(error),
         )  # fmt: skip
     stdout.print(table)
+    for command in commands if answers else []:
+        if command.response is not None:
+            stdout.print(f"{command.request_type} {command.command_uuid}, answered:", markup=False)
+            stdout.print(json.dumps(command.response, indent=2, sort_keys=True, default=str), markup=False)

@@ -58,7 +58,9 @@ class DeviceFilters:
 #: The enrollment's own columns a device's row shows, by the same names.
 ENROLLMENT_FIELDS = (
     "enrolled_at", "first_contact_at", "last_seen_at", "udid", "os_version", "build_version", "product_name",
-    "primary_user_id",
+    "primary_user_id", "imei", "meid", "device_name", "model_name", "capacity_gb", "available_capacity_gb",
+    "battery_level", "wifi_mac", "supervised", "activation_lock_enabled", "find_my_enabled", "lost_mode_enabled",
+    "information_at",
 )  # fmt: skip
 
 
@@ -126,6 +128,20 @@ class DeviceRead(BaseModel):
     primary_user_id: int | None = Field(
         default=None, description="The organisation's user the device was enrolled for (user affinity), by id."
     )
+    imei: str | None = Field(default=None, description="The cellular device's IMEI, as it reported it.")
+    meid: str | None = Field(default=None, description="The cellular device's MEID, as it reported it.")
+    # What the device's last DeviceInformation answer said (null until one was answered).
+    device_name: str | None = Field(default=None, description="The device's name, e.g. Reception iPhone.")
+    model_name: str | None = Field(default=None, description="Its model name, e.g. iPhone or iPad.")
+    capacity_gb: float | None = Field(default=None, description="Its storage, in GB.")
+    available_capacity_gb: float | None = Field(default=None, description="Its free storage, in GB.")
+    battery_level: float | None = Field(default=None, description="Its battery, from 0 to 1.")
+    wifi_mac: str | None = Field(default=None, description="Its Wi-Fi MAC address.")
+    supervised: bool | None = Field(default=None, description="Whether it says it is supervised.")
+    activation_lock_enabled: bool | None = Field(default=None, description="Whether Activation Lock is on.")
+    find_my_enabled: bool | None = Field(default=None, description="Whether Find My is on.")
+    lost_mode_enabled: bool | None = Field(default=None, description="Whether it is in Lost Mode.")
+    information_at: datetime | None = Field(default=None, description="When it last answered DeviceInformation.")
     primary_user: str | None = Field(
         default=None, description="That user's username (null when none, or when the user was deleted)."
     )
