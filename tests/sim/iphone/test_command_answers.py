@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 import plistlib
 from datetime import UTC, datetime
 from functools import cache
@@ -17,21 +18,11 @@ from pippin.sim.iphone.command_answers import CommandAnswers
 from pippin.sim.iphone.command_reading import Aftermath, Answer, CommandUnreadable
 from pippin.sim.iphone.device_state import DeviceState, StateDirectory
 from pippin.sim.iphone.profiles import ProfileStore, read_profile
-from tests.conftest import FIXTURES_DIR
+from tests.apple_schemas import APPLE_SCHEMAS, PLIST_TYPES
 from tests.sim.iphone.pki import facts, issue, new_ca, sign_profile
 from tests.sim.iphone.profiles import enrollment_profile, plist
 
-SCHEMAS = FIXTURES_DIR.parent / "apple-device-management" / "mdm" / "commands"
-_TYPES: dict[str, type | tuple[type, ...]] = {
-    "<string>": str,
-    "<integer>": int,
-    "<boolean>": bool,
-    "<array>": list,
-    "<dictionary>": dict,
-    "<data>": bytes,
-    "<date>": datetime,
-    "<real>": float,
-}
+SCHEMAS = APPLE_SCHEMAS / "mdm" / "commands"
 #: Keys of every report, not of the command's answer (reference section 3).
 REPORT_KEYS = {"UDID", "Status", "CommandUUID", "ErrorChain"}
 #: Apple's YAML describes Settings' answer as one dictionary; Apple's documentation (SettingsResponse) and devices
@@ -57,7 +48,7 @@ def _on_ios(entry: dict[str, Any]) -> bool:
 
 
 def _check_value(entry: dict[str, Any], value: object, path: str) -> None:
-    kind = _TYPES[entry["type"]]
+    kind = PLIST_TYPES[entry["type"]]
     assert isinstance(value, kind), f"{path} is {type(value).__name__}, Apple says {entry['type']}"
     assert not (isinstance(value, bool) and kind in (int, float)), f"{path} is a boolean, Apple says {entry['type']}"
     subkeys = entry.get("subkeys") or []
@@ -101,7 +92,12 @@ def _device(*, supervised: bool = True, awaiting: bool = False) -> tuple[DeviceS
     return state, profiles
 
 
-def _run(answers: CommandAnswers, request_type: str, uuid: str = "C-1", **arguments: Any) -> Answer:
+_UUIDS = itertools.count(1)
+
+
+def _run(answers: CommandAnswers, request_type: str, uuid: str | None = None, **arguments: Any) -> Answer:
+    """Run one command; each under a UUID of its own unless ``uuid`` says (a device answers a UUID once)."""
+    uuid = uuid or f"C-{next(_UUIDS)}"
     body = plistlib.dumps({"CommandUUID": uuid, "Command": {"RequestType": request_type, **arguments}})
     return answers.answer(body)
 
@@ -163,7 +159,7 @@ ACKNOWLEDGED: list[tuple[str, dict[str, Any]]] = [
 @pytest.mark.parametrize(("request_type", "arguments"), ACKNOWLEDGED, ids=[a[0] for a in ACKNOWLEDGED])
 def test_each_answer_has_the_keys_and_types_apple_lists(request_type: str, arguments: dict[str, Any]) -> None:
     state, profiles = _device(awaiting=True)
-    answer = _run(_answers(state, profiles), request_type, **arguments)
+    answer = _run(_answers(state, profiles), request_type, uuid="C-1", **arguments)
     assert answer.report["Status"] == "Acknowledged", answer.report
     assert answer.report["CommandUUID"] == "C-1"
     check_against_apple(request_type, answer)
@@ -332,9 +328,9 @@ def test_unknown_and_malformed_commands() -> None:
 def test_a_not_now_rate_puts_a_command_off_once_then_runs_it() -> None:
     state, profiles = _device()
     answers = _answers(state, profiles, not_now_rate=1.0)
-    first = _run(answers, "DeviceInformation", Queries=["UDID"])
+    first = _run(answers, "DeviceInformation", uuid="C-1", Queries=["UDID"])
     assert first.report == {"CommandUUID": "C-1", "Status": "NotNow"}
-    later = _run(answers, "DeviceInformation", Queries=["UDID"])
+    later = _run(answers, "DeviceInformation", uuid="C-1", Queries=["UDID"])
     assert later.report["Status"] == "Acknowledged" and later.report["QueryResponses"]["UDID"] == facts().udid
 
 
@@ -374,3 +370,26 @@ def test_queries_newer_than_the_devices_ios_are_left_out() -> None:
     state.facts = facts(os_version="18.1")
     responses = _run(answers, "DeviceInformation", Queries=["TimeZone", "SoftwareUpdateDeviceID"])
     assert set(responses.report["QueryResponses"]) == {"TimeZone", "SoftwareUpdateDeviceID"}
+
+
+def test_a_command_handed_out_again_is_recognised_by_its_uuid_and_not_run_again() -> None:
+    state, profiles = _device()
+    answers = _answers(state, profiles)
+    first = _run(answers, "RestartDevice", uuid="R-1")
+    again = _run(answers, "RestartDevice", uuid="R-1")
+    assert (first.aftermath, again.aftermath) == (Aftermath.restart, None)
+    assert again.report == {"CommandUUID": "R-1", "Status": "Acknowledged"}
+    query = _run(answers, "DeviceInformation", uuid="Q-1", Queries=["DeviceName"])
+    asked_again = _run(answers, "DeviceInformation", uuid="Q-1", Queries=["DeviceName"])
+    assert asked_again.report == query.report  # a query is simply answered again
+    assert state.managed.answered == {"R-1": "Acknowledged", "Q-1": "Acknowledged"}
+    assert state.managed.repeated_deliveries == 2
+
+
+def test_a_put_off_command_is_not_remembered_as_answered_until_it_is_run() -> None:
+    state, profiles = _device()
+    answers = _answers(state, profiles, not_now_rate=1.0)
+    assert _run(answers, "SecurityInfo", uuid="N-1").report["Status"] == "NotNow"
+    assert state.managed.answered == {}
+    assert _run(answers, "SecurityInfo", uuid="N-1").report["Status"] == "Acknowledged"
+    assert state.managed.answered == {"N-1": "Acknowledged"} and state.managed.repeated_deliveries == 0

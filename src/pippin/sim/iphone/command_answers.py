@@ -45,6 +45,13 @@ from pippin.sim.iphone.profiles import MDM_TYPE, Profile, ProfileStore, read_pro
 __all__ = ["Answer", "CommandAnswers", "CommandUnreadable"]
 
 Result = dict[str, Any] | tuple[dict[str, Any], Aftermath]
+#: Commands that only read the device: one handed out again is simply answered again.
+_QUERIES = frozenset(
+    {
+        "DeviceInformation", "SecurityInfo", "ProfileList", "InstalledApplicationList", "CertificateList",
+        "DeviceLocation", "ProvisioningProfileList", "ManagedApplicationList", "RestrictionsList",
+    }
+)  # fmt: skip
 _PAYLOAD_TEXT = ("PayloadDisplayName", "PayloadDescription", "PayloadOrganization")
 _BYPASS_ALPHABET = "0123456789ACDEFGHJKLMNPQRTUVWXYZ"
 #: Apps a device has from the App Store before management installs any (InstalledApplicationList).
@@ -101,8 +108,25 @@ class CommandAnswers:
     # --- the loop's entry ------------------------------------------------------------------------------------------
 
     def answer(self, body: bytes) -> Answer:
-        """The answer to the server's command in ``body``; :class:`CommandUnreadable` when it names no command."""
+        """The answer to the server's command in ``body``; :class:`CommandUnreadable` when it names no command.
+
+        A command answered before and handed out again (its answer never reached the server) is recognised by its
+        CommandUUID: a query is answered afresh, anything that changes the device is not run again, and the device
+        says again what it said."""
         command_uuid, raw = read_envelope(body)
+        managed = self.state.managed
+        said = managed.answered.get(command_uuid)
+        if said is not None:
+            managed.repeated_deliveries += 1
+            named = raw.get("RequestType") if isinstance(raw, dict) else None
+            if named not in _QUERIES:
+                return Answer({"CommandUUID": command_uuid, "Status": said}, request_type=named)
+        answer = self._answer_once(command_uuid, raw)
+        if answer.report.get("Status") != "NotNow":
+            managed.remember_answer(command_uuid, str(answer.report.get("Status")))
+        return answer
+
+    def _answer_once(self, command_uuid: str, raw: Any) -> Answer:
         report: dict[str, Any] = {"CommandUUID": command_uuid}
         udid = self.state.facts.udid if self.state.facts else self.state.serial_number
         managed = self.state.managed

@@ -13,6 +13,8 @@ from typing import Any
 
 #: How many put-off commands a device remembers: enough for any queue, bounded for a hostile one.
 MAX_REMEMBERED_NOT_NOW = 1000
+#: How many answered commands a device remembers, to answer one handed out again without running it again.
+MAX_REMEMBERED_ANSWERS = 1000
 
 
 @dataclass
@@ -45,14 +47,31 @@ class ManagedState:
     powered_off: bool = False  # ShutDownDevice: off until switched on again
     restarts: int = 0
     erasures: int = 0
+    #: The commands it answered for good (CommandUUID -> the report's Status), oldest first: a command handed out
+    #: again (its answer never reached the server) is recognised by its UUID and answered again, not run again.
+    #: Kept through an erase too, as a record of what the device did for tests that check a server against it.
+    answered: dict[str, str] = field(default_factory=dict)
+    #: Times a command it had answered was handed out again.
+    repeated_deliveries: int = 0
 
     def remember_not_now(self, command_uuid: str) -> None:
         self.not_now_given.append(command_uuid)
         del self.not_now_given[:-MAX_REMEMBERED_NOT_NOW]
 
+    def remember_answer(self, command_uuid: str, status: str) -> None:
+        self.answered[command_uuid] = status
+        while len(self.answered) > MAX_REMEMBERED_ANSWERS:
+            del self.answered[next(iter(self.answered))]
+
     def erased(self) -> ManagedState:
-        """The device after EraseDevice: nothing management set survives; it only counts the erase."""
-        return ManagedState(erasures=self.erasures + 1, restarts=self.restarts)
+        """The device after EraseDevice: nothing management set survives; it only counts the erase (and keeps the
+        record of what it answered)."""
+        return ManagedState(
+            erasures=self.erasures + 1,
+            restarts=self.restarts,
+            answered=dict(self.answered),
+            repeated_deliveries=self.repeated_deliveries,
+        )
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
