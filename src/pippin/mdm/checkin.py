@@ -34,6 +34,7 @@ from pippin.mdm.checkin_wire import CheckinRefused, CheckinRequest, MessageType
 from pippin.mdm.command_queue import cancel_waiting_commands
 from pippin.mdm.device_auth import AuthenticatedDevice, DeviceAuthenticationRefused, check_device_binding
 from pippin.mdm.identities import IdentityBinding, IdentityStore
+from pippin.mdm.setup_release import start_release
 from pippin.mdm.webhooks import record_checkin_event
 from pippin.push.sweep import watch_enrollment
 from pippin.store.models import (
@@ -241,6 +242,7 @@ def _token_update(
     enrollment.unenrolled_at = None
     session.flush()
     watch_enrollment(session, udid=enrollment.udid, settings=settings, now=now)
+    start_release(session, enrollment, awaiting=awaiting, box=box, settings=settings, now=now)
 
 
 def _declarative_management(request: CheckinRequest) -> CheckinAnswer:

@@ -34,6 +34,7 @@ from pippin.mdm.command_answers import apply_answer
 from pippin.mdm.command_wire import COMMAND_CONTENT_TYPE, CommandReport, ReportStatus, command_plist
 from pippin.mdm.device_auth import AuthenticatedDevice
 from pippin.mdm.identities import IdentityStore
+from pippin.mdm.setup_release import note_answer
 from pippin.mdm.webhooks import record_command_answer_event
 from pippin.store.models import WAITING, Command, CommandStatus, Enrollment, waiting_clause
 
@@ -150,6 +151,7 @@ def handle_connect(
     enrollment = connected_enrollment(session, udid=report.udid, device=device, identities=identities, now=now)
     if report.status is not ReportStatus.idle:
         if record_answer(session, enrollment, report, box=box, now=now):
+            note_answer(session, enrollment, command_uuid=report.command_uuid, box=box, settings=settings, now=now)
             record_command_answer_event(
                 session,
                 settings=settings,
