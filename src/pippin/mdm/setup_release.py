@@ -60,6 +60,7 @@ _NAMESPACE = uuid.UUID("5b0f3c1e-6a2d-4f7e-9c8b-1d2e3f4a5b6c")
 _CONFIGURED = "DeviceConfigured"
 _MAX_FAILURE_CHARS = 4000
 _MAX_ERROR_TEXT = 300
+_BY_HAND = "`pippin devices command SERIAL DeviceConfigured`"
 
 
 def _command_uuid(enrollment: Enrollment, step: str) -> str:
@@ -95,7 +96,13 @@ def _add_failure(release: SetupRelease, text: str) -> None:
 
 
 def _queue_configured(
-    session: Session, release: SetupRelease, enrollment: Enrollment, *, box: SecretBox, settings: Settings, now: datetime
+    session: Session,
+    release: SetupRelease,
+    enrollment: Enrollment,
+    *,
+    box: SecretBox,
+    settings: Settings,
+    now: datetime,
 ) -> None:
     command_uuid = _command_uuid(enrollment, "configured")
     enqueue_command(
@@ -112,7 +119,13 @@ def _queue_configured(
 
 
 def start_release(
-    session: Session, enrollment: Enrollment, *, awaiting: bool | None, box: SecretBox, settings: Settings, now: datetime
+    session: Session,
+    enrollment: Enrollment,
+    *,
+    awaiting: bool | None,
+    box: SecretBox,
+    settings: Settings,
+    now: datetime,
 ) -> None:
     """At a TokenUpdate: queue the enrollment's setup commands, or DeviceConfigured, if this is the first
     TokenUpdate of this enrollment awaiting configuration. In the caller's transaction; commits nothing."""
@@ -230,7 +243,7 @@ def note_answer(
 def _waiting_on(command: Any, name: str) -> str:
     """What the device's release waits on at ``command`` (a row of uuid, status, deliveries, NotNow count)."""
     if command is None:
-        return f"{name} is no longer in the queue (pruned); send DeviceConfigured by hand"
+        return f"{name} is no longer in the queue (pruned); send DeviceConfigured by hand ({_BY_HAND})"
     status = command.status
     if status is CommandStatus.queued and not command.deliveries:
         return f"{name} not yet fetched by the device"
@@ -240,14 +253,16 @@ def _waiting_on(command: Any, name: str) -> str:
         return f"{name} answered NotNow {command.not_now_count} times"
     if status is CommandStatus.error:
         return f"{name} failed: {_error_text(command.error_chain)}"
-    return f"{name} was {status.value}; send DeviceConfigured by hand (`pippin devices command SERIAL DeviceConfigured`)"
+    return (
+        f"{name} was {status.value}; send DeviceConfigured by hand (`pippin devices command SERIAL DeviceConfigured`)"
+    )
 
 
 def _stuck_reason(release: SetupRelease | None, commands: dict[str, Any]) -> str:
     if release is None:
         return (
             "Pippin queued no DeviceConfigured for this enrollment (it enrolled before releases were automatic); "
-            "send it with `pippin devices command SERIAL DeviceConfigured`"
+            f"send it by hand ({_BY_HAND})"
         )
     for position, step in enumerate(release.steps, 1):
         command = commands.get(step["uuid"])
