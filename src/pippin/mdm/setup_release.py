@@ -300,8 +300,8 @@ def setup_problems(session: Session, udids: Sequence[str], *, watch: SetupWatch)
         )
     ).all()
     candidates: list[tuple[str, SetupRelease | None, datetime | None, bool]] = []
-    for udid, status, awaiting, fingerprint, enrolled_at, release in rows:
-        current = release if release is not None and release.identity_fingerprint == fingerprint else None
+    for udid, status, awaiting, fingerprint, enrolled_at, stored in rows:
+        current = stored if stored is not None and stored.identity_fingerprint == fingerprint else None
         since = current.started_at if current is not None else enrolled_at
         stuck = (
             bool(awaiting)
@@ -314,9 +314,9 @@ def setup_problems(session: Session, udids: Sequence[str], *, watch: SetupWatch)
             candidates.append((udid, current, since, stuck))
     uuids = [
         uuid_
-        for _, release, _, stuck in candidates
-        if stuck and release is not None
-        for uuid_ in [*(step["uuid"] for step in release.steps), release.configured_uuid]
+        for _, current, _, stuck in candidates
+        if stuck and current is not None
+        for uuid_ in [*(step["uuid"] for step in current.steps), current.configured_uuid]
         if uuid_
     ]
     commands: dict[str, Any] = {}
