@@ -59,6 +59,8 @@ DEVICE_KEYS = {
     "primary_user_id",
     "primary_user",
     "has_dep_record",
+    "awaiting_configuration",
+    "setup_problem",
 }
 
 
