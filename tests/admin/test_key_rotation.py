@@ -310,7 +310,8 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
     # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the SCEP CA's and the
-    # profile-signing identity's keys, the eight enrollment secrets (add_enrollment_secrets), the setup command's profile, the signing keys.
+    # profile-signing identity's keys, the eight enrollment secrets (add_enrollment_secrets), the setup command's
+    # profile (add_setup_command_secret), the signing keys.
     assert len(values) == 4 + 3 + 2 + 8 + 1 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
