@@ -10,7 +10,8 @@ raw message, and says what to answer. It runs in the caller's transaction and ne
   ``enrolling``; it is not pushed until its TokenUpdate. Its Topic must be the push certificate's: a device
   enrolled under another topic cannot be woken.
 - TokenUpdate gives the push token and PushMagic; the enrollment is ``enrolled`` and the push layer watches it.
-  The UnlockToken is kept sealed, and kept when a later TokenUpdate omits it.
+  The UnlockToken is kept sealed, and kept when a later TokenUpdate omits it. The first one that says
+  AwaitingConfiguration starts the device's release from Setup Assistant (``mdm/setup_release.py``).
 - CheckOut records that the device left (``unenrolled``). It is sent once, best effort, and may never come.
 - SetBootstrapToken / GetBootstrapToken keep and return the bootstrap token, sealed.
 - ReturnToService answers the configuration ``PIPPIN_RETURN_TO_SERVICE`` allows (off by default).

@@ -7,7 +7,9 @@ the caller's transaction and never commits.
 - ``Idle``: the device's next waiting command (highest priority, then oldest) is handed out and marked ``sent``;
   an empty answer when none waits.
 - ``Acknowledged``, ``Error`` (with its ErrorChain), ``CommandFormatError``: the answer is stored, raw and sealed,
-  with its status; the command is finished; the next command is handed out in the same response.
+  with its status; the command is finished; the next command is handed out in the same response. A stored answer
+  may move the device's release from Setup Assistant on (``mdm/setup_release.py``: DeviceConfigured once every
+  enrollment-time command is answered).
 - ``NotNow``: the device is busy. The command waits again, in its place, and nothing more is handed out in this
   session: Apple's device polls again by itself when it can, which it would not do after another command succeeded.
 - An answer naming a command this server did not send to this device (unknown, or another device's) is refused,
