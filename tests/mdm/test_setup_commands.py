@@ -187,3 +187,24 @@ def test_a_device_is_stuck_only_past_the_setting(session_factory: SessionFactory
         assert setup_problems(session, [udid], watch=early) == {}
         due = SetupWatch(now=NOW - timedelta(minutes=30), stuck_after=timedelta(minutes=30))
         assert setup_problems(session, [udid], watch=due)[udid].awaiting_since == NOW - timedelta(hours=1)
+
+
+def test_a_profile_too_large_for_the_queue_once_encoded_is_refused_when_added(
+    session_factory: SessionFactory, box: SecretBox, staff: str
+) -> None:
+    padded = {
+        "PayloadType": "com.apple.wifi.managed",
+        "PayloadIdentifier": "com.example.wifi.payload",
+        "PayloadUUID": "0F6F1C3E-9A52-4D0B-8F57-0C1D2E3F4A5B",
+        "PayloadVersion": 1,
+        "Note": "x" * 900_000,  # under the profile's own bound; past the queue's once sent as base64 data
+    }
+    body = profile(padded)
+    assert len(body) < 1024 * 1024
+    data = SetupCommandCreate(kind=SetupCommandKind.install_profile)
+    with pytest.raises(InvalidInput, match="larger than"), transaction(session_factory) as session:
+        setup_service.add_setup_command(
+            session, profile_name=staff, data=data, payload=body, box=box, actor=ADMIN, now=NOW
+        )
+    with read_transaction(session_factory) as session:
+        assert session.scalars(select(SetupCommand)).all() == []

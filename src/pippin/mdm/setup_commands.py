@@ -30,7 +30,7 @@ from pippin.crypto.secrets import SecretBox
 from pippin.dep.profiles import get_profile
 from pippin.errors import InvalidInput, NotFound
 from pippin.mdm.command_catalog import build_command
-from pippin.mdm.command_queue import QueuedCommand
+from pippin.mdm.command_queue import QueuedCommand, sealed_body
 from pippin.mdm.commands.profile_body import MAX_PROFILE_BYTES, check_profile
 from pippin.mdm.commands.schema import CommandRejected
 from pippin.mdm.setup_schemas import SetupCommandCreate, SetupCommandRead
@@ -201,8 +201,9 @@ def add_setup_command(
             raise SetupCommandRefused("An install_profile command takes a payload, not a template.")
         body = _payload_bytes(payload if payload is not None else data.payload)
         try:
-            build_command("InstallProfile", {"Payload": body})
-        except CommandRejected as rejected:
+            # As the queue will store it: the command's plist (the profile in base64) must fit a queued command.
+            sealed_body(build_command("InstallProfile", {"Payload": body}), box=box)
+        except InvalidInput as rejected:
             raise SetupCommandRefused(rejected.message, hint=rejected.hint) from None
         command.label = _label_of(check_profile(body, where="The profile"))
         command.payload_encrypted = box.encrypt(body)

@@ -34,6 +34,7 @@ from sqlalchemy.orm import Session
 from pippin.admin.actor import Actor, Interface
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
+from pippin.errors import Conflict, InvalidInput
 from pippin.mdm.command_catalog import build_command
 from pippin.mdm.command_queue import enqueue_command
 from pippin.mdm.commands.schema import CommandRejected
@@ -157,16 +158,20 @@ def start_release(
             _add_failure(release, f"step {position} ({command.label}) could not be sent: {rejected.message}")
             continue
         command_uuid = _command_uuid(enrollment, f"step-{command.id}")
-        enqueue_command(
-            session,
-            udid=enrollment.udid,
-            queued=queued,
-            box=box,
-            settings=settings,
-            now=now,
-            actor=RELEASE_ACTOR,
-            command_uuid=command_uuid,
-        )
+        try:
+            enqueue_command(
+                session,
+                udid=enrollment.udid,
+                queued=queued,
+                box=box,
+                settings=settings,
+                now=now,
+                actor=RELEASE_ACTOR,
+                command_uuid=command_uuid,
+            )
+        except (InvalidInput, Conflict) as refused:  # never the TokenUpdate's refusal: the device is enrolled
+            _add_failure(release, f"step {position} ({command.label}) could not be queued: {refused.message}")
+            continue
         steps.append({"uuid": command_uuid, "request_type": queued.request_type, "label": command.label})
     release.steps = steps
     if not steps:
