@@ -16,7 +16,15 @@ from pippin.config import Settings
 from pippin.inventory import devices as inventory_service
 from pippin.mdm import setup_commands as setup_service
 from pippin.mdm.setup_schemas import SetupCommandCreate, SetupProblemKind, SetupWatch
-from pippin.store.models import Command, CommandStatus, DEPProfile, Enrollment, PushDelivery, SetupCommandKind
+from pippin.store.models import (
+    Command,
+    CommandStatus,
+    DEPProfile,
+    Enrollment,
+    PushDelivery,
+    SetupCommandKind,
+    SetupRelease,
+)
 from tests.conftest import fixture_path
 from tests.device.conftest import DeviceServer, build_device_server
 from tests.mdm.command_samples import profile
@@ -265,3 +273,17 @@ def test_the_device_views_without_a_watch_show_no_problem(devices: DeviceServer)
 
 def test_the_stuck_setting_is_a_duration(settings: Settings) -> None:
     assert settings.setup_stuck_after == timedelta(minutes=30)
+
+
+def test_a_refused_token_update_queues_nothing(devices: DeviceServer) -> None:
+    profile_id = awaiting_profile(devices, name_step())
+    identity = devices.identities.issue(serial_number=SERIAL, profile_id=profile_id, profile_revision=1)
+    body = fixture_path("nanomdm", "Authenticate.1.plist").read_bytes()
+    assert devices.put("checkin", body, signature=identity.sign(body)).status_code == 200
+    message = plistlib.loads(token_update(True))
+    del message["PushMagic"]
+    body = plistlib.dumps(message)
+    assert devices.put("checkin", body, signature=identity.sign(body)).status_code == 400
+    assert queue(devices) == []
+    with devices.session() as session:
+        assert session.scalars(select(SetupRelease)).all() == []
