@@ -263,7 +263,8 @@ def _waiting_on(command: Any, name: str) -> str:
     )
 
 
-def _stuck_reason(release: SetupRelease | None, commands: dict[str, Any]) -> str:
+def _stuck_reason(release: Any, commands: dict[str, Any]) -> str:
+    """What the stuck device waits on; ``release`` is a row of the release's columns, or None."""
     if release is None:
         return (
             "Pippin queued no DeviceConfigured for this enrollment (it enrolled before releases were automatic); "
@@ -289,6 +290,7 @@ def setup_problems(session: Session, udids: Sequence[str], *, watch: SetupWatch)
     wanted = [udid for udid in dict.fromkeys(udids) if udid]
     if not wanted:
         return {}
+    # Columns, not ORM objects: a page's worth of rows is read, never changed here.
     rows = session.execute(
         select(
             Enrollment.udid,
@@ -296,7 +298,12 @@ def setup_problems(session: Session, udids: Sequence[str], *, watch: SetupWatch)
             Enrollment.awaiting_configuration,
             Enrollment.identity_fingerprint,
             Enrollment.enrolled_at,
-            SetupRelease,
+            SetupRelease.identity_fingerprint.label("release_fingerprint"),
+            SetupRelease.started_at,
+            SetupRelease.steps,
+            SetupRelease.configured_uuid,
+            SetupRelease.released_at,
+            SetupRelease.failure,
         )
         .outerjoin(SetupRelease, SetupRelease.udid == Enrollment.udid)
         .where(
@@ -304,19 +311,22 @@ def setup_problems(session: Session, udids: Sequence[str], *, watch: SetupWatch)
             or_(Enrollment.awaiting_configuration.is_(True), SetupRelease.failure.is_not(None)),
         )
     ).all()
-    candidates: list[tuple[str, SetupRelease | None, datetime | None, bool]] = []
-    for udid, status, awaiting, fingerprint, enrolled_at, stored in rows:
-        current = stored if stored is not None and stored.identity_fingerprint == fingerprint else None
-        since = current.started_at if current is not None else enrolled_at
+    candidates: list[tuple[str, Any, datetime | None, bool]] = []
+    for row in rows:
+        # The release of this enrollment round, or none (an older round's, or none started).
+        current = (
+            row if row.release_fingerprint is not None and row.release_fingerprint == row.identity_fingerprint else None
+        )
+        since = current.started_at if current is not None else row.enrolled_at
         stuck = (
-            bool(awaiting)
-            and status is EnrollmentStatus.enrolled
+            bool(row.awaiting_configuration)
+            and row.status is EnrollmentStatus.enrolled
             and (current is None or current.released_at is None)
             and since is not None
             and watch.now - since >= watch.stuck_after
         )
         if stuck or (current is not None and current.failure):
-            candidates.append((udid, current, since, stuck))
+            candidates.append((row.udid, current, since, stuck))
     uuids = [
         uuid_
         for _, current, _, stuck in candidates
