@@ -59,6 +59,7 @@ _DURATIONS = (
     "enrollment_challenge_ttl",
     "command_expiration",
     "command_retention",
+    "setup_stuck_after",
     "webhook_max_age",
     "webhook_keep_finished",
 )
@@ -146,6 +147,11 @@ class Settings(BaseSettings):
         default=timedelta(days=30),
         description="How long a finished command (answered, expired or canceled) is kept, with its answer, "
         "before it is pruned.",
+    )
+    setup_stuck_after: timedelta = Field(
+        default=timedelta(minutes=30),
+        description="A device still waiting in Setup Assistant for DeviceConfigured this long after its TokenUpdate "
+        "is shown as a problem, with the step it waits on.",
     )
     scep_certificate_days: int = Field(
         default=365,
@@ -401,6 +407,7 @@ EXAMPLES: dict[str, str] = {
     "push_silent_after": "P1D (ISO 8601) or 86400 (seconds)",
     "command_expiration": "P30D (ISO 8601) or 2592000 (seconds)",
     "command_retention": "P30D (ISO 8601) or 2592000 (seconds)",
+    "setup_stuck_after": "PT30M (ISO 8601) or 1800 (seconds)",
     "scep_certificate_days": "365",
     "enrollment_challenge_ttl": "PT1H (ISO 8601) or 3600 (seconds)",
     "server_url": "https://mdm.example.com",

@@ -42,6 +42,8 @@ from pippin.store.models import (
     MasterKeyCheck,
     ProfileDefinition,
     PushCertificate,
+    SetupCommand,
+    SetupCommandKind,
     WebhookEvent,
     WebhookEventStatus,
     utcnow,
@@ -84,6 +86,8 @@ def world(session_factory: SessionFactory, settings: Settings, sim: RunningSimul
         ensure_server_identity(session, box=env.box, generate_key=pooled_key_generator(), now=utcnow())
         add_enrollment_secrets(session, env.box)
     create(env)
+    with transaction(env.factory) as session:
+        add_setup_command_secret(session, env.box)
     env.seed(3)
     env.sync()
     env.queue(all_unassigned=True)
@@ -177,6 +181,19 @@ def add_enrollment_secrets(session: Session, box: SecretBox) -> None:
             requested_at=utcnow(),
             expires_at=utcnow() + timedelta(days=1),
             bulk_id="8c1d2e3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f",
+        )
+    )
+
+
+def add_setup_command_secret(session: Session, box: SecretBox) -> None:
+    """The profile's enrollment-time command keeps its .mobileconfig (a Wi-Fi password) sealed."""
+    session.add(
+        SetupCommand(
+            profile_id=session.scalars(select(DEPProfile.id)).one(),
+            kind=SetupCommandKind.install_profile,
+            label="Wi-Fi",
+            payload_encrypted=box.encrypt(b"<plist/>"),
+            created_at=utcnow(),
         )
     )
 
@@ -293,8 +310,9 @@ def test_a_secret_sealed_just_before_a_rotation_is_sealed_again_by_it(world: Env
     new_box = open_secret_box(world.factory, settings=with_key(world.settings, new_key))
     values = [value for column in sealed_values(world.factory).values() for value in column]
     # The four DEP secrets (acme's and beta's), the three push keys (add_push_secrets), the SCEP CA's and the
-    # profile-signing identity's keys, the eight enrollment secrets (add_enrollment_secrets), the signing keys.
-    assert len(values) == 4 + 3 + 2 + 8 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
+    # profile-signing identity's keys, the eight enrollment secrets (add_enrollment_secrets), the setup command's
+    # profile (add_setup_command_secret), the signing keys.
+    assert len(values) == 4 + 3 + 2 + 8 + 1 + len(SIGNING_PURPOSES) and all(new_box.decrypt(value) for value in values)
 
 
 def test_a_process_that_held_the_old_key_stores_nothing_once_the_rotation_committed(world: Env) -> None:

@@ -49,6 +49,10 @@ WRITES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ),
     ("PUT", "/api/v1/profiles/defaults/{token}"): ("/api/v1/profiles/defaults/other", {"json": {"profile": "Staff"}}),
     ("POST", "/api/v1/profiles/retry-due"): ("/api/v1/profiles/retry-due", {}),
+    ("POST", "/api/v1/profiles/{name}/setup-commands"): (
+        "/api/v1/profiles/Staff/setup-commands",
+        {"json": {"kind": "device_name", "template": "iPad-{serial}"}},
+    ),
     ("POST", "/api/v1/admins/{email}/disable"): ("/api/v1/admins/bo@example.com/disable", {}),
     ("POST", "/api/v1/admins/{email}/enable"): ("/api/v1/admins/bo@example.com/enable", {}),
     ("POST", "/api/v1/admins/{email}/unlock"): ("/api/v1/admins/bo@example.com/unlock", {}),
@@ -71,6 +75,7 @@ WRITES: dict[tuple[str, str], tuple[str, dict[str, Any]]] = {
     ),
     ("POST", "/api/v1/command-approvals/{approval_id}/approve"): ("/api/v1/command-approvals/1/approve", {}),
     # Deletions last: the read-write walk runs in this order, and the others need what they delete.
+    ("DELETE", "/api/v1/profiles/{name}/setup-commands/{command_id}"): ("/api/v1/profiles/Staff/setup-commands/1", {}),
     ("DELETE", "/api/v1/profiles/{name}"): ("/api/v1/profiles/Kiosk", {}),
     ("DELETE", "/api/v1/dep/tokens/{name}"): ("/api/v1/dep/tokens/acme", {}),
 }

@@ -4,6 +4,7 @@ a refused command leaves none. SQLite alone, against the simulated Apple."""
 from __future__ import annotations
 
 import getpass
+import json
 import socket
 from collections.abc import Callable
 from pathlib import Path
@@ -78,6 +79,10 @@ def test_each_changing_command_is_one_audit_event(
     one_event(pippin("dep", "sync", "acme"), "dep.sync.start", "acme")
     one_event(pippin("profiles", "create", "Staff"), "profile.create", "Staff")
     one_event(pippin("profiles", "edit", "Staff", "--department", "IT"), "profile.update", "Staff")
+    added = pippin("profiles", "setup-commands", "add", "Staff", "--device-name", "iPad-{serial}", "--json")
+    one_event(added, "profile.setup_command.add", "Staff")
+    removed = pippin("profiles", "setup-commands", "remove", "Staff", str(json.loads(added.stdout)["id"]))
+    one_event(removed, "profile.setup_command.remove", "Staff")
     one_event(pippin("profiles", "set-default", "acme", "Staff"), "profile.set_default", "acme")
     one_event(pippin("profiles", "assign", "Staff", serials[0], "--queue-only"), "profile.assign", "Staff")
     one_event(pippin("profiles", "retry-due"), "profile.retry_due", None)
@@ -90,7 +95,7 @@ def test_each_changing_command_is_one_audit_event(
     # Reading records nothing.
     for args in (("dep", "tokens"), ("profiles", "list"), ("devices", "list"), ("audit", "list", "--json")):
         assert pippin(*args).exit_code == 0
-    assert len(_events(session_factory)) == seen == 13
+    assert len(_events(session_factory)) == seen == 15
 
 
 def test_a_refused_command_leaves_no_audit_event(pippin: Run, session_factory: SessionFactory, tmp_path: Path) -> None:

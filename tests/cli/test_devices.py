@@ -76,6 +76,8 @@ DEVICE_KEYS = {
     "find_my_enabled",
     "lost_mode_enabled",
     "information_at",
+    "awaiting_configuration",
+    "setup_problem",
 }
 
 

@@ -40,6 +40,9 @@ class AuditAction(StrEnum):
     profile_assign = "profile.assign"
     profile_set_default = "profile.set_default"
     profile_retry_due = "profile.retry_due"
+    #: An enrollment-time command added to a profile (``detail`` has its kind and label, never a payload).
+    profile_setup_command_add = "profile.setup_command.add"
+    profile_setup_command_remove = "profile.setup_command.remove"
     admin_sign_in = "admin.sign_in"
     #: A wrong password or an unknown address (counted by the throttle); refused attempts are not recorded.
     admin_sign_in_failed = "admin.sign_in.failed"

@@ -20,8 +20,10 @@ from pippin.inventory.schemas import (
     SortDirection,
 )
 from pippin.inventory.state import DeviceState
-from pippin.server.deps import DBSession
+from pippin.mdm.setup_schemas import SetupWatch
+from pippin.server.deps import DBSession, Resources
 from pippin.server.integers import WHOLE_NUMBER
+from pippin.server.resources import ServerResources
 from pippin.text import Line
 
 router = APIRouter(prefix="/devices", tags=["devices"], route_class=AdminRoute)
@@ -29,9 +31,14 @@ router = APIRouter(prefix="/devices", tags=["devices"], route_class=AdminRoute)
 _BAD_QUERY: dict[int | str, dict[str, Any]] = {400: {"model": ErrorRead, "description": "A filter or cursor is bad."}}
 
 
+def _watch(resources: ServerResources) -> SetupWatch:
+    return SetupWatch(now=resources.clock(), stuck_after=resources.settings.setup_stuck_after)
+
+
 @router.get("", response_model=InventoryPage, responses=_BAD_QUERY)
 def list_devices(
     session: DBSession,
+    resources: Resources,
     state: Annotated[DeviceState | None, Query(description="Only devices in this state.")] = None,
     token: Annotated[Line | None, Query(max_length=64, description="Only devices of this DEP token.")] = None,
     profile: Annotated[Line | None, Query(max_length=125, description="Only devices given this profile.")] = None,
@@ -82,7 +89,13 @@ def list_devices(
         unreachable=bool(unreachable),
     )
     return inventory_service.list_devices(
-        session, filters=filters, sort=sort, direction=direction, limit=limit, cursor=cursor
+        session,
+        filters=filters,
+        sort=sort,
+        direction=direction,
+        limit=limit,
+        cursor=cursor,
+        setup_watch=_watch(resources),
     )
 
 
@@ -94,6 +107,6 @@ def list_devices(
         404: {"model": ErrorRead, "description": "No device has this serial number."},
     },
 )
-def read_device(serial: str, session: DBSession) -> DeviceRead:
-    """One device by its serial number (case-sensitive)."""
-    return inventory_service.get_device(session, serial=serial)
+def read_device(serial: str, session: DBSession, resources: Resources) -> DeviceRead:
+    """One device by its serial number (case-sensitive), with its setup problem if it has one."""
+    return inventory_service.get_device(session, serial=serial, setup_watch=_watch(resources))

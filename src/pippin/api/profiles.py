@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, Response
+from fastapi import APIRouter, BackgroundTasks, Body, Path, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
@@ -20,8 +20,12 @@ from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
 from pippin.dep.profile_schemas import AssignmentQueued, ProfileCreate, ProfileRead, ProfileUpdate
+from pippin.mdm import setup_commands as setup_service
+from pippin.mdm.setup_schemas import SetupCommandCreate, SetupCommandRead
 from pippin.server.background import send_due_assignments_after_response
 from pippin.server.deps import AppSettings, DBSession, Resources
+from pippin.server.integers import WHOLE_NUMBER
+from pippin.store.models import MAX_STORED_INTEGER
 from pippin.text import Line
 
 router = APIRouter(prefix="/profiles", tags=["enrollment profiles"], route_class=AdminRoute)
@@ -158,3 +162,45 @@ def retry_due(
     request = assignment_runner.request_due_send(session, actor=actor)
     send_due_assignments_after_response(background, resources)
     return RetryDueStarted(due=request.due)
+
+
+@router.get("/{name}/setup-commands", response_model=list[SetupCommandRead], responses={**_BAD_NAME, **_NOT_FOUND})
+def list_setup_commands(name: str, session: DBSession) -> list[SetupCommandRead]:
+    """The profile's enrollment-time commands, in the order a device awaiting configuration gets them."""
+    return setup_service.list_setup_commands(session, profile_name=name)
+
+
+@router.post(
+    "/{name}/setup-commands",
+    response_model=SetupCommandRead,
+    status_code=201,
+    responses={**_BAD, **_NOT_FOUND},
+)
+def add_setup_command(
+    name: str, body: SetupCommandCreate, session: DBSession, resources: Resources, actor: APIChanger
+) -> SetupCommandRead:
+    """Add a command after the profile's others: a configuration profile to install (base64, kept sealed) or a
+    device name template. Refused whole when the device could not be sent it."""
+    return setup_service.add_setup_command(
+        session, profile_name=name, data=body, box=resources.secret_box, actor=actor, now=resources.clock()
+    )
+
+
+@router.delete(
+    "/{name}/setup-commands/{command_id}",
+    status_code=204,
+    response_class=Response,
+    responses={**_BAD_NAME, **_NOT_FOUND},
+)
+def remove_setup_command(
+    name: str,
+    command_id: Annotated[int, Path(ge=1, le=MAX_STORED_INTEGER), WHOLE_NUMBER],
+    session: DBSession,
+    resources: Resources,
+    actor: APIChanger,
+) -> Response:
+    """Remove an enrollment-time command; devices that got it keep what it did."""
+    setup_service.remove_setup_command(
+        session, profile_name=name, command_id=command_id, actor=actor, now=resources.clock()
+    )
+    return Response(status_code=204)

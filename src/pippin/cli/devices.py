@@ -20,6 +20,7 @@ from pippin.inventory.schemas import AssignmentFilter, DeviceFilters, DeviceRead
 from pippin.inventory.state import STATE_LABELS, DeviceState
 from pippin.mdm import command_sending as sending_service
 from pippin.mdm.command_catalog import build_command
+from pippin.mdm.setup_schemas import SetupWatch
 from pippin.store.db import read_transaction, transaction
 from pippin.store.models import MAX_STORED_INTEGER, utcnow
 
@@ -44,6 +45,13 @@ def _label(state: DeviceState) -> Text:
 
 def _when(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
+
+
+def _setup(device: DeviceRead) -> Text:
+    """The device's Setup Assistant column: its problem's kind, or whether it still waits for DeviceConfigured."""
+    if device.setup_problem is not None:
+        return Text(device.setup_problem.kind.value, style="red")
+    return Text("waiting" if device.awaiting_configuration else "-")
 
 
 @app.command("list")
@@ -90,11 +98,18 @@ def list_devices(
     devices: list[DeviceRead] = []
     cursor: str | None = None
     more = False
+    watch = SetupWatch(now=utcnow(), stuck_after=context.settings.setup_stuck_after)
     with read_transaction(context.session_factory) as session:
         while len(devices) < limit:
             page_size = min(inventory_service.MAX_PAGE, limit - len(devices))
             page = inventory_service.list_devices(
-                session, filters=filters, sort=sort, direction=direction, limit=page_size, cursor=cursor
+                session,
+                filters=filters,
+                sort=sort,
+                direction=direction,
+                limit=page_size,
+                cursor=cursor,
+                setup_watch=watch,
             )
             devices += page.devices
             cursor = page.next_cursor
@@ -109,7 +124,7 @@ def list_devices(
         return
     table = Table(
         "serial", "model", "description", "asset tag", "OS", "token", "state", "profile", "Apple profile",
-        "assignment", "last synced", "UDID", "product", "OS version", "user", "last seen", "push",
+        "assignment", "last synced", "UDID", "product", "OS version", "user", "last seen", "push", "setup",
     )  # fmt: skip
     for device in devices:
         # Apple's texts are data, not markup: cells print them as plain text, control characters escaped.
@@ -136,8 +151,12 @@ def list_devices(
             _when(device.last_seen_at),
             # Why no push reaches it: APNs's reason for refusing the token the device has now.
             cell(f"refused: {device.unreachable_reason or 'no reason'}" if device.unreachable else None),
+            _setup(device),
         )
     stdout.print(table)
+    for device in devices:
+        if device.setup_problem is not None:
+            stderr.print(cell(f"{device.serial_number}: {device.setup_problem.reason}", style="red"))
     suffix = "; more match, raise --limit or narrow the search" if more else ""
     stderr.print(f"{len(devices)} devices{suffix}.", markup=False)
 
@@ -153,7 +172,8 @@ def show_device(
     """Show one device: Apple's record, its token, its enrollment (UDID, OS, product, primary user) and state."""
     context = cli_context(ctx)
     with read_transaction(context.session_factory) as session:
-        device = inventory_service.get_device(session, serial=serial)
+        watch = SetupWatch(now=utcnow(), stuck_after=context.settings.setup_stuck_after)
+        device = inventory_service.get_device(session, serial=serial, setup_watch=watch)
     if json_output:
         print_json(device)
         return
@@ -161,6 +181,10 @@ def show_device(
     for field, value in device.model_dump().items():
         if field == "enrollment_state":
             table.add_row(field, _label(device.enrollment_state))
+            continue
+        if field == "setup_problem":
+            problem = device.setup_problem
+            table.add_row(field, cell(None if problem is None else f"{problem.kind.value}: {problem.reason}"))
             continue
         table.add_row(field, cell(_when(value) if isinstance(value, datetime) else value))
     stdout.print(table)

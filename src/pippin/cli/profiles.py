@@ -19,6 +19,7 @@ from pippin.cli.audit import cli_actor
 from pippin.cli.context import CLIContext, cli_context
 from pippin.cli.files import shown_path
 from pippin.cli.output import print_json, stdout
+from pippin.cli.profile_setup_commands import app as setup_commands_app
 from pippin.dep import assignment as assignment_service
 from pippin.dep import assignment_runner
 from pippin.dep import profiles as profile_service
@@ -449,3 +450,6 @@ def retry_due(
         print_json(run)
         return
     _print_run(run)
+
+
+app.add_typer(setup_commands_app, name="setup-commands")

@@ -21,7 +21,8 @@ from pippin.inventory import devices as inventory_service
 from pippin.inventory.cursor import MAX_CURSOR_CHARS
 from pippin.inventory.schemas import AssignmentFilter, DeviceFilters, DeviceSort, InventoryPage, SortDirection
 from pippin.inventory.state import STATE_LABELS, DeviceState
-from pippin.server.deps import DBSession
+from pippin.mdm.setup_schemas import SetupWatch
+from pippin.server.deps import DBSession, Resources
 from pippin.store.models import DEPProfile, Device
 
 router = APIRouter(route_class=SignedInRoute)
@@ -141,8 +142,9 @@ def device_list(
 
 
 @router.get("/devices/{serial}", response_class=HTMLResponse)
-def device_detail(request: Request, db: DBSession, signed_in: Viewer, serial: str) -> Response:
-    device = inventory_service.get_device(db, serial=serial)
+def device_detail(request: Request, db: DBSession, resources: Resources, signed_in: Viewer, serial: str) -> Response:
+    watch = SetupWatch(now=resources.clock(), stuck_after=resources.settings.setup_stuck_after)
+    device = inventory_service.get_device(db, serial=serial, setup_watch=watch)
     found = db.execute(
         select(Device, DEPProfile.name)
         .outerjoin(DEPProfile, DEPProfile.id == Device.assigned_profile_id)

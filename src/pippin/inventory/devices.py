@@ -27,12 +27,14 @@ from pippin.inventory.schemas import (
     InventoryPage,
     SortDirection,
 )
+from pippin.inventory.setup_problems import with_setup_problems
 from pippin.inventory.state import (
     DeviceState,
     cannot_enroll,
     cannot_enroll_expression,
     state_expression,
 )
+from pippin.mdm.setup_schemas import SetupWatch
 from pippin.store.matching import contains_ignoring_case
 from pippin.store.models import (
     AssignmentStatus,
@@ -150,7 +152,8 @@ def _read(row: Any) -> DeviceRead:
 
 _COMPUTED = {
     "profile_status", "enrollment_state", "token", "profile", "can_enroll", "cannot_enroll", "enrollment_status",
-    "has_dep_record", "primary_user", "unreachable", "unreachable_reason", "unreachable_since", *ENROLLMENT_FIELDS,
+    "has_dep_record", "primary_user", "unreachable", "unreachable_reason", "unreachable_since", "setup_problem",
+    *ENROLLMENT_FIELDS,
 }  # fmt: skip
 _DEVICE_FIELDS = tuple(name for name in DeviceRead.model_fields if name not in _COMPUTED)
 
@@ -163,12 +166,14 @@ def list_devices(
     direction: SortDirection = SortDirection.asc,
     limit: int = 100,
     cursor: str | None = None,
+    setup_watch: SetupWatch | None = None,
 ) -> InventoryPage:
     """A page of devices matching ``filters`` in the chosen order; ``next_cursor`` continues it (null at the end).
 
     ``search`` matches anywhere in the serial, model, asset tag or description, ignoring case; ``cannot_enroll``
     keeps the devices assigned at Apple and not enrolled for which Apple holds no profile; ``unreachable`` the
-    devices whose current push token APNs refused.
+    devices whose current push token APNs refused. With ``setup_watch``, each device's setup problem is filled in
+    (two more queries for the page, none per device).
     """
     if not 1 <= limit <= MAX_PAGE:
         raise InvalidInput(f"limit must be between 1 and {MAX_PAGE}.", hint="Page through with next_cursor.")
@@ -215,6 +220,8 @@ def list_devices(
     found = {row.id: row for row in session.execute(_device_query().where(Device.id.in_(ids)))} if ids else {}
     enrolled_only = manual_enrollments.read_enrollments(session, [row.udid for row in page if row.device_id is None])
     devices = [_read(found[row.device_id]) if row.device_id is not None else enrolled_only[row.udid] for row in page]
+    if setup_watch is not None:
+        devices = with_setup_problems(session, devices, watch=setup_watch)
     next_cursor = None
     if len(keys) > limit:
         last = keys[limit - 1]
@@ -222,19 +229,22 @@ def list_devices(
     return InventoryPage(devices=devices, next_cursor=next_cursor)
 
 
-def find_device(session: Session, *, serial: str) -> DeviceRead | None:
+def find_device(session: Session, *, serial: str, setup_watch: SetupWatch | None = None) -> DeviceRead | None:
     check_text(serial, field="The serial number")
     if not 0 < len(serial) <= _SERIAL_MAX:
         return None
     row = session.execute(_device_query().where(Device.serial_number == serial)).one_or_none()
-    if row is None:
-        return manual_enrollments.find_enrollment(session, serial=serial)
-    return _read(row)
+    device = manual_enrollments.find_enrollment(session, serial=serial) if row is None else _read(row)
+    if device is not None and setup_watch is not None:
+        (device,) = with_setup_problems(session, [device], watch=setup_watch)
+    return device
 
 
-def get_device(session: Session, *, serial: str) -> DeviceRead:
-    """One device by serial number (case-sensitive, as Apple's are); :class:`NotFound` with a hint."""
-    device = find_device(session, serial=serial)
+def get_device(session: Session, *, serial: str, setup_watch: SetupWatch | None = None) -> DeviceRead:
+    """One device by serial number (case-sensitive, as Apple's are); :class:`NotFound` with a hint.
+
+    With ``setup_watch``, its setup problem is filled in."""
+    device = find_device(session, serial=serial, setup_watch=setup_watch)
     if device is None:
         raise NotFound(
             f"No corporate-owned device has the serial number {serial[:64]!r}.",

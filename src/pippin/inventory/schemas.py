@@ -12,6 +12,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from pippin.inventory.state import DeviceState
+from pippin.mdm.setup_schemas import SetupProblemRead
 from pippin.store.models import AppleStatus, AssignmentStatus, EnrollmentStatus, ProfileStatus
 
 
@@ -60,7 +61,7 @@ ENROLLMENT_FIELDS = (
     "enrolled_at", "first_contact_at", "last_seen_at", "udid", "os_version", "build_version", "product_name",
     "primary_user_id", "imei", "meid", "device_name", "model_name", "capacity_gb", "available_capacity_gb",
     "battery_level", "wifi_mac", "supervised", "activation_lock_enabled", "find_my_enabled", "lost_mode_enabled",
-    "information_at",
+    "information_at", "awaiting_configuration",
 )  # fmt: skip
 
 
@@ -144,6 +145,16 @@ class DeviceRead(BaseModel):
     information_at: datetime | None = Field(default=None, description="When it last answered DeviceInformation.")
     primary_user: str | None = Field(
         default=None, description="That user's username (null when none, or when the user was deleted)."
+    )
+    awaiting_configuration: bool | None = Field(
+        default=None,
+        description="The device waits in Setup Assistant for DeviceConfigured (its TokenUpdate said so); null: "
+        "it never said.",
+    )
+    setup_problem: SetupProblemRead | None = Field(
+        default=None,
+        description="Why its release from Setup Assistant needs a look: stuck longer than PIPPIN_SETUP_STUCK_AFTER "
+        "(with the step it waits on), or a step that failed. Null when none, and in lists that do not ask.",
     )
     has_dep_record: bool = Field(
         default=True, description="False for a device enrolled without Apple's DEP (a manual enrollment link)."

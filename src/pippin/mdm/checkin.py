@@ -10,7 +10,8 @@ raw message, and says what to answer. It runs in the caller's transaction and ne
   ``enrolling``; it is not pushed until its TokenUpdate. Its Topic must be the push certificate's: a device
   enrolled under another topic cannot be woken.
 - TokenUpdate gives the push token and PushMagic; the enrollment is ``enrolled`` and the push layer watches it.
-  The UnlockToken is kept sealed, and kept when a later TokenUpdate omits it.
+  The UnlockToken is kept sealed, and kept when a later TokenUpdate omits it. The first one that says
+  AwaitingConfiguration starts the device's release from Setup Assistant (``mdm/setup_release.py``).
 - CheckOut records that the device left (``unenrolled``). It is sent once, best effort, and may never come.
 - SetBootstrapToken / GetBootstrapToken keep and return the bootstrap token, sealed.
 - ReturnToService answers the configuration ``PIPPIN_RETURN_TO_SERVICE`` allows (off by default).
@@ -34,6 +35,7 @@ from pippin.mdm.checkin_wire import CheckinRefused, CheckinRequest, MessageType
 from pippin.mdm.command_queue import cancel_waiting_commands
 from pippin.mdm.device_auth import AuthenticatedDevice, DeviceAuthenticationRefused, check_device_binding
 from pippin.mdm.identities import IdentityBinding, IdentityStore
+from pippin.mdm.setup_release import start_release
 from pippin.mdm.webhooks import record_checkin_event
 from pippin.push.sweep import watch_enrollment
 from pippin.store.models import (
@@ -241,6 +243,7 @@ def _token_update(
     enrollment.unenrolled_at = None
     session.flush()
     watch_enrollment(session, udid=enrollment.udid, settings=settings, now=now)
+    start_release(session, enrollment, awaiting=awaiting, box=box, settings=settings, now=now)
 
 
 def _declarative_management(request: CheckinRequest) -> CheckinAnswer:

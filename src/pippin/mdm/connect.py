@@ -7,7 +7,9 @@ the caller's transaction and never commits.
 - ``Idle``: the device's next waiting command (highest priority, then oldest) is handed out and marked ``sent``;
   an empty answer when none waits.
 - ``Acknowledged``, ``Error`` (with its ErrorChain), ``CommandFormatError``: the answer is stored, raw and sealed,
-  with its status; the command is finished; the next command is handed out in the same response.
+  with its status; the command is finished; the next command is handed out in the same response. A stored answer
+  may move the device's release from Setup Assistant on (``mdm/setup_release.py``: DeviceConfigured once every
+  enrollment-time command is answered).
 - ``NotNow``: the device is busy. The command waits again, in its place, and nothing more is handed out in this
   session: Apple's device polls again by itself when it can, which it would not do after another command succeeded.
 - An answer naming a command this server did not send to this device (unknown, or another device's) is refused,
@@ -34,6 +36,7 @@ from pippin.mdm.command_answers import apply_answer
 from pippin.mdm.command_wire import COMMAND_CONTENT_TYPE, CommandReport, ReportStatus, command_plist
 from pippin.mdm.device_auth import AuthenticatedDevice
 from pippin.mdm.identities import IdentityStore
+from pippin.mdm.setup_release import note_answer
 from pippin.mdm.webhooks import record_command_answer_event
 from pippin.store.models import WAITING, Command, CommandStatus, Enrollment, waiting_clause
 
@@ -150,6 +153,7 @@ def handle_connect(
     enrollment = connected_enrollment(session, udid=report.udid, device=device, identities=identities, now=now)
     if report.status is not ReportStatus.idle:
         if record_answer(session, enrollment, report, box=box, now=now):
+            note_answer(session, enrollment, command_uuid=report.command_uuid, box=box, settings=settings, now=now)
             record_command_answer_event(
                 session,
                 settings=settings,

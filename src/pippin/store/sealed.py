@@ -18,6 +18,7 @@ from pippin.store.models import (
     PKIAuthority,
     PushCertificate,
     PushVendorCertificate,
+    SetupCommand,
     SigningKey,
     WebhookEvent,
 )
@@ -40,4 +41,5 @@ SEALED_COLUMNS: tuple[InstrumentedAttribute[bytes | None] | InstrumentedAttribut
     EnrollmentLink.challenge_encrypted,
     CommandApproval.payload_encrypted,
     WebhookEvent.body_encrypted,
+    SetupCommand.payload_encrypted,
 )

@@ -29,6 +29,7 @@ from pippin.store.models.pki_authority import PKI_AUTHORITY_ID, PKIAuthority
 from pippin.store.models.push_certificate import PUSH_CERTIFICATE_ID, PushCertificate
 from pippin.store.models.push_delivery import PushDelivery, PushResult
 from pippin.store.models.push_vendor_certificate import PUSH_VENDOR_CERTIFICATE_ID, PushVendorCertificate
+from pippin.store.models.setup_command import SetupCommand, SetupCommandKind, SetupRelease
 from pippin.store.models.sign_in_throttle import SignInThrottle, ThrottleScope
 from pippin.store.models.sync_run import SyncKind, SyncOutcome, SyncRun, SyncTrigger
 from pippin.store.models.webhook_event import WebhookEvent, WebhookEventStatus
@@ -76,6 +77,9 @@ __all__ = [
     "PushDelivery",
     "PushResult",
     "PushVendorCertificate",
+    "SetupCommand",
+    "SetupCommandKind",
+    "SetupRelease",
     "SignInThrottle",
     "SigningKey",
     "SyncKind",
