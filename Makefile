@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # its own PostgreSQL schema and free ports. PYTEST_WORKERS=0 runs it in this one process.
 PYTEST_WORKERS ?= 2
 
-.PHONY: demo test lint typecheck format bench-sim migration
+.PHONY: demo test lint typecheck format bench-sim migration soak
 
 $(BIN)/pippin: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Pippin needs Python 3.11 or newer: make PYTHON=python3.11 ...")'
@@ -27,6 +27,11 @@ typecheck: $(BIN)/pippin
 
 test: lint typecheck
 	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+
+# The command soak (tests/soak): a thousand simulated devices, faults and SIGKILLs, on SQLite and PostgreSQL.
+# PIPPIN_SOAK_DEVICES and PIPPIN_SOAK_SECONDS size it.
+soak: $(BIN)/pippin
+	PIPPIN_SOAK=1 $(BIN)/pytest -n 0 -s tests/soak $(PYTEST_ARGS)
 
 format: $(BIN)/pippin
 	$(BIN)/ruff check --fix src tests bench tools

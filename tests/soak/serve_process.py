@@ -60,6 +60,9 @@ class ServeProcess:
             time.sleep(0.1)
         raise AssertionError(f"pippin serve did not answer /healthz within {START_TIMEOUT_SECONDS} s; see {self.log}")
 
+    def running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
     def kill(self) -> None:
         """SIGKILL: no shutdown handler runs, open transactions are cut where they stand."""
         if self._process is not None and self._process.poll() is None:
