@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pippin.crypto.certs import CLOCK_SKEW_ALLOWANCE, certificate_to_der
@@ -100,6 +101,15 @@ def load_authority(session: Session, *, box: SecretBox) -> Authority | None:
     """The CA, or ``None`` before anything made it."""
     row = session.get(PKIAuthority, PKI_AUTHORITY_ID)
     return None if row is None else _authority_of(row, box)
+
+
+def authority_certificate_der(session: Session) -> bytes | None:
+    """The CA certificate's DER alone (``GetCACert``), or ``None`` before anything made it: the sealed key is
+    neither read nor opened."""
+    der: bytes | None = session.scalar(
+        select(PKIAuthority.certificate_der).where(PKIAuthority.id == PKI_AUTHORITY_ID)
+    )
+    return der
 
 
 def ensure_authority(session: Session, *, box: SecretBox, generate_key: KeyGenerator, now: datetime) -> Authority:
