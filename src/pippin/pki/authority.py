@@ -87,7 +87,8 @@ def build_ca_certificate(key: rsa.RSAPrivateKey, *, now: datetime) -> x509.Certi
     )
 
 
-def _authority_of(row: PKIAuthority, box: SecretBox) -> Authority:
+def authority_of(row: PKIAuthority, box: SecretBox) -> Authority:
+    """The CA of the authority row ``row``, opened (once per content: ``opened_keys.py``)."""
     private_key, certificate = open_key_pair(box, row.private_key_encrypted, row.certificate_der)
     return Authority(
         certificate=certificate,
@@ -100,7 +101,7 @@ def _authority_of(row: PKIAuthority, box: SecretBox) -> Authority:
 def load_authority(session: Session, *, box: SecretBox) -> Authority | None:
     """The CA, or ``None`` before anything made it."""
     row = session.get(PKIAuthority, PKI_AUTHORITY_ID)
-    return None if row is None else _authority_of(row, box)
+    return None if row is None else authority_of(row, box)
 
 
 def authority_certificate_der(session: Session) -> bytes | None:
@@ -133,4 +134,4 @@ def ensure_authority(session: Session, *, box: SecretBox, generate_key: KeyGener
         not_after=certificate.not_valid_after_utc,
     )
     session.flush()
-    return _authority_of(row, box)
+    return authority_of(row, box)
