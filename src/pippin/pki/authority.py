@@ -107,9 +107,7 @@ def load_authority(session: Session, *, box: SecretBox) -> Authority | None:
 def authority_certificate_der(session: Session) -> bytes | None:
     """The CA certificate's DER alone (``GetCACert``), or ``None`` before anything made it: the sealed key is
     neither read nor opened."""
-    der: bytes | None = session.scalar(
-        select(PKIAuthority.certificate_der).where(PKIAuthority.id == PKI_AUTHORITY_ID)
-    )
+    der: bytes | None = session.scalar(select(PKIAuthority.certificate_der).where(PKIAuthority.id == PKI_AUTHORITY_ID))
     return der
 
 
