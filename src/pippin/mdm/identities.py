@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from pippin.crypto.secrets import SecretBox
@@ -61,6 +61,16 @@ class IdentityStore(Protocol):
         ...
 
 
+#: The four columns authentication needs, not the whole row (its DER and subject); built once, since every device
+#: request runs it and building a statement costs about as much as running it.
+_FIND_IDENTITY = select(
+    IssuedCertificate.fingerprint,
+    IssuedCertificate.udid,
+    IssuedCertificate.revoked_at,
+    IssuedCertificate.challenge_id,
+).where(IssuedCertificate.fingerprint == bindparam("fingerprint"))
+
+
 class PKIIdentityStore:
     """:class:`IdentityStore` over ``pippin.pki`` (the SCEP CA, ``IssuedCertificate``, ``EnrollmentChallenge``).
 
@@ -80,15 +90,7 @@ class PKIIdentityStore:
         return self._authority
 
     def find(self, session: Session, fingerprint: str) -> IssuedIdentity | None:
-        # The four columns authentication needs, not the whole row (its DER and subject): every request asks.
-        row = session.execute(
-            select(
-                IssuedCertificate.fingerprint,
-                IssuedCertificate.udid,
-                IssuedCertificate.revoked_at,
-                IssuedCertificate.challenge_id,
-            ).where(IssuedCertificate.fingerprint == fingerprint.lower())
-        ).one_or_none()
+        row = session.execute(_FIND_IDENTITY, {"fingerprint": fingerprint.lower()}).one_or_none()
         if row is None:
             return None
         return IssuedIdentity(
