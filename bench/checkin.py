@@ -95,7 +95,7 @@ def empty_queue(device: SimulatedDevice, client: httpx.Client) -> int:
     return mdm.connect()
 
 
-def _read_response(sock: socket.socket, buffer: bytearray) -> tuple[int, int] | None:
+def _read_response(buffer: bytearray) -> tuple[int, int] | None:
     """(status, body length) of one whole response at the start of ``buffer``, removed from it; None if partial."""
     end = buffer.find(b"\r\n\r\n")
     if end < 0:
@@ -135,22 +135,22 @@ def generate_load(
     open_connections = len(buffers)
     while open_connections:
         for key, _ in selector.select(timeout=5):
-            sock = key.fileobj
-            assert isinstance(sock, socket.socket)
-            chunk = sock.recv(65536)
+            connection = key.fileobj
+            assert isinstance(connection, socket.socket)
+            chunk = connection.recv(65536)
             if not chunk:
                 raise SystemExit("pippin serve closed a connection")
-            buffer = buffers[sock]
+            buffer = buffers[connection]
             buffer += chunk
-            while (response := _read_response(sock, buffer)) is not None:
+            while (response := _read_response(buffer)) is not None:
                 answered += 1
                 if response != (200, 0):
                     failed += 1
                 if time.perf_counter() < deadline:
-                    sock.sendall(requests[sent % len(requests)])
+                    connection.sendall(requests[sent % len(requests)])
                     sent += 1
                 else:
-                    selector.unregister(sock)
+                    selector.unregister(connection)
                     open_connections -= 1
     elapsed = time.perf_counter() - began
     results.put({"answered": answered, "failed": failed, "seconds": elapsed, "cpu": time.process_time() - cpu_before})

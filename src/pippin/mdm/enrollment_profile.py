@@ -94,7 +94,8 @@ def push_topic(session: Session, *, now: datetime) -> str:
             hint="Renew it at Apple's Push Certificates Portal with the same Apple ID, then upload it with "
             "`pippin push upload-cert`.",
         )
-    return row.topic
+    topic: str = row.topic
+    return topic
 
 
 def _payload(payload_type: str, identifier: str, **keys: Any) -> dict[str, Any]:
