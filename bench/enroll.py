@@ -96,14 +96,14 @@ def _push_certificate(world: World, env: dict[str, str], work: Path) -> None:
     pippin_cli(env, "push", "upload-cert", str(certificate), "--apple-id", ADMIN)
 
 
-def _prepare(world: World, env: dict[str, str], work: Path) -> None:
+def prepare_enrollment(world: World, env: dict[str, str], work: Path, *, token_name: str = TOKEN_NAME) -> None:
     """Push certificate, default profile, a sync that assigns it; the token's own schedule pushed away."""
     _push_certificate(world, env, work)
     pippin_cli(env, "profiles", "create", PROFILE_NAME, "--supervised", "--locked", "--department", "IT")
-    pippin_cli(env, "profiles", "set-default", TOKEN_NAME, PROFILE_NAME)
-    pippin_cli(env, "dep", "sync", TOKEN_NAME)
+    pippin_cli(env, "profiles", "set-default", token_name, PROFILE_NAME)
+    pippin_cli(env, "dep", "sync", token_name)
     with transaction(world.factory) as session:
-        token = session.query(DEPToken).filter_by(name=TOKEN_NAME).one()
+        token = session.query(DEPToken).filter_by(name=token_name).one()
         # Only enrollments run while Pippin is measured: its scheduler must not start a sync meanwhile.
         token.next_sync_at = utcnow().replace(year=utcnow().year + 1)
 
@@ -114,7 +114,7 @@ def _enrolled_serials(env: dict[str, str], limit: int) -> set[str]:
     return {device["serial_number"] for device in json.loads(listed)}
 
 
-def _boot(devices: list[SimulatedDevice], concurrency: int) -> list[BootResult]:
+def boot_fleet(devices: list[SimulatedDevice], concurrency: int) -> list[BootResult]:
     """Boot ``devices``; a device that fails is reported at once and fails the benchmark at the end."""
     lock = threading.Lock()
     done = [0]
@@ -168,7 +168,7 @@ def run(devices: int, concurrency: int, warm_up: int, database_url: str | None, 
             "PIPPIN_LOG_LEVEL": "INFO",
         }
         started = time.perf_counter()
-        _prepare(world, env, work)
+        prepare_enrollment(world, env, work)
         print(f"push certificate, profile and sync ready in {time.perf_counter() - started:.1f} s", flush=True)
         serials = assigned_serials(world.portal, devices + warm_up)
         if len(serials) != devices + warm_up:
@@ -182,7 +182,7 @@ def run(devices: int, concurrency: int, warm_up: int, database_url: str | None, 
             fleet = [
                 SimulatedDevice(sim_url=sim_url, serial_number=serial, states=states, trust=trust) for serial in serials
             ]
-            _boot(fleet[:warm_up], concurrency)
+            boot_fleet(fleet[:warm_up], concurrency)
             sign_ms, verify_ms = rsa_costs_ms()
             # What Pippin spends with no device about (its periodic jobs), for context: it is in the figure too.
             idle_before, idle_began = process_cpu_seconds(server.pid), time.perf_counter()
@@ -192,7 +192,7 @@ def run(devices: int, concurrency: int, warm_up: int, database_url: str | None, 
             apple_before = process_cpu_seconds(world.simulator.pid)
             devices_before = time.process_time()
             began = time.perf_counter()
-            _boot(fleet[warm_up:], concurrency)
+            boot_fleet(fleet[warm_up:], concurrency)
             seconds = time.perf_counter() - began
             pippin_cpu = process_cpu_seconds(server.pid) - pippin_before
             apple_cpu = process_cpu_seconds(world.simulator.pid) - apple_before

@@ -8,13 +8,13 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.orm import Session
 
 from pippin.crypto.keys import private_key_to_pkcs8_der
 from pippin.crypto.secrets import SecretBox
 from pippin.pki import opened_keys
-from pippin.pki.authority import Authority, ensure_authority, load_authority
+from pippin.pki.authority import Authority, authority_certificate_der, ensure_authority, load_authority
 from pippin.pki.profile_signing import sign_profile
 from pippin.pki.server_identity import ensure_server_identity
 from pippin.store.models import PKIAuthority
@@ -129,3 +129,31 @@ def test_a_signed_profile_verifies_with_openssl_against_the_ca(
     ).stdout.decode()
     assert "sha256" in printed
     assert printed.count("cert_info:") == 2  # the signer and the CA above it
+
+
+def _statements_of(session: Session) -> list[str]:
+    """The SQL ``session``'s connection runs from now on (appended as they run)."""
+    run: list[str] = []
+    event.listen(session.connection(), "before_cursor_execute", lambda *args: run.append(args[2]))
+    return run
+
+
+def test_the_server_identity_and_its_ca_come_from_one_read_of_their_row(
+    session: Session, box: SecretBox, authority: Authority
+) -> None:
+    ensure_server_identity(session, box=box, generate_key=KEYS, now=T0)
+    session.expunge_all()
+    run = _statements_of(session)
+    identity = ensure_server_identity(session, box=box, generate_key=KEYS, now=T0 + timedelta(days=1))
+    assert len(run) == 1 and "pki_authorities" in run[0]
+    assert identity.ca_certificate.public_bytes(serialization.Encoding.DER) == authority.certificate_der
+
+
+def test_get_ca_cert_reads_the_certificate_alone(session: Session, authority: Authority) -> None:
+    run = _statements_of(session)
+    assert authority_certificate_der(session) == authority.certificate_der
+    assert len(run) == 1 and "private_key_encrypted" not in run[0]
+
+
+def test_no_ca_certificate_before_the_ca_is_made(session: Session) -> None:
+    assert authority_certificate_der(session) is None

@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from pippin.errors import InvalidInput
 from pippin.pki import scep as scep_service
-from pippin.pki.authority import load_authority
+from pippin.pki.authority import authority_certificate_der
 from pippin.server.deps import server_resources
 from pippin.server.errors import RequestTooLarge
 from pippin.server.resources import ServerResources
@@ -67,9 +67,9 @@ def query_message(value: str | None) -> bytes:
 def _ca_certificate(resources: ServerResources) -> bytes:
     # Every enrollment asks; a read answers once the CA exists, so SQLite's one write lock is not taken for it.
     with request_session(resources.session_factory, method="GET") as session:
-        found = load_authority(session, box=resources.secret_box)
+        found = authority_certificate_der(session)
     if found is not None:
-        return found.certificate_der
+        return found
     with transaction(resources.session_factory) as session:
         return scep_service.ca_certificate(
             session, box=resources.secret_box, generate_key=resources.generate_key, now=resources.clock()

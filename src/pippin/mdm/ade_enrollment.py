@@ -162,7 +162,8 @@ def enroll_ade_device(
         logger.info("ADE enrollment refused: device not recognized", extra={"fields": fields})
         raise DeviceNotRecognized("This device is not assigned to this server with an enrollment profile.")
     require_minimum_os(profile, machine_info, refused_by="ADE enrollment")
-    token = session.get(DEPToken, device.token_id)
+    # Only the organisation's name, not the token's sealed credentials.
+    organization = session.scalar(select(DEPToken.org_name).where(DEPToken.id == device.token_id))
     binding = EnrollmentBinding(
         serial_number=machine_info.serial_number,
         udid=machine_info.udid,
@@ -177,7 +178,7 @@ def enroll_ade_device(
         now=now,
         binding=binding,
         removal_disallowed=not profile.is_mdm_removable,
-        organization=token.org_name if token is not None else None,
+        organization=organization,
         anchor_certificates=_anchor_certificates(profile),
     )
     logger.info("ADE enrollment profile issued", extra={"fields": {**fields, "revision": target.revision}})

@@ -198,11 +198,13 @@ def _link(session: Session, enrollment: Enrollment, device_id: int | None) -> No
     """Tie ``enrollment`` to the DEP record ``device_id`` (or to none)."""
     if device_id is not None and enrollment.device_id != device_id:
         # One enrollment per DEP record: a device that enrolled before under another UDID leaves that one.
-        session.execute(
-            update(Enrollment)
-            .where(Enrollment.device_id == device_id, Enrollment.udid != enrollment.udid)
-            .values(device_id=None)
-        )
+        # Not flushed first: this enrollment's pending changes go out with the caller's flush, in one statement.
+        with session.no_autoflush:
+            session.execute(
+                update(Enrollment)
+                .where(Enrollment.device_id == device_id, Enrollment.udid != enrollment.udid)
+                .values(device_id=None)
+            )
     enrollment.device_id = device_id
 
 
@@ -298,6 +300,8 @@ def handle_checkin(
     enrollment = _enrollment_of(session, request, device, identities=identities)
     if kind is MessageType.declarative_management:
         return _declarative_management(request)
+    # Set before the message's own changes, so they are written together.
+    enrollment.last_seen_at = now
     answer = CheckinAnswer()
     if kind is MessageType.token_update:
         _token_update(session, request, enrollment, box=box, settings=settings, now=now)
@@ -322,7 +326,6 @@ def handle_checkin(
     else:  # pragma: no cover - every MessageType is handled above
         raise InvalidInput(f"Check-in messages of type {kind.value} are not answered.")
     _link_late_dep_record(session, enrollment)
-    enrollment.last_seen_at = now
     _record(session, request, device, box=box, now=now)
     _webhook(session, request, topic=enrollment.topic, box=box, settings=settings, now=now)
     return answer

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, bindparam, select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
@@ -52,16 +52,24 @@ class UnknownCommand(CheckinRefused):
     """An answer for a command this server did not send to this device; nothing was stored."""
 
 
+def _next_command_statement() -> Select[Command]:
+    return (
+        select(Command)
+        .where(Command.udid == bindparam("udid"), waiting_clause())
+        .order_by(Command.priority.desc(), Command.id)
+        .limit(1)
+    )
+
+
+#: Built once: building a statement costs about as much as running it, and every Idle runs this one.
+_NEXT_COMMAND = _next_command_statement()
+
+
 def next_command_query(*, udid: str, now: datetime) -> Select[Command]:
     """The query of the device's next waiting command: it reads the partial index of waiting commands
     (``ix_commands_next``), never the history. (A condition on the expiry here would let SQLite read the expiry
     index instead, every device's waiting commands; an expired one is caught after the read.)"""
-    return (
-        select(Command)
-        .where(Command.udid == udid, waiting_clause())
-        .order_by(Command.priority.desc(), Command.id)
-        .limit(1)
-    )
+    return _NEXT_COMMAND.params(udid=udid)
 
 
 def next_command(session: Session, *, udid: str, now: datetime) -> Command | None:
@@ -69,7 +77,7 @@ def next_command(session: Session, *, udid: str, now: datetime) -> Command | Non
 
     One past its expiry that the expiry job has not reached yet is expired here, and the next one read.
     """
-    while (command := session.scalars(next_command_query(udid=udid, now=now)).first()) is not None:
+    while (command := session.scalars(_NEXT_COMMAND, {"udid": udid}).first()) is not None:
         if command.expires_at > now:
             return command
         command.status = CommandStatus.expired

@@ -24,6 +24,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cryptography import x509
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
@@ -31,7 +32,6 @@ from pippin.crypto.certs import certificate_to_der
 from pippin.crypto.keys import KeyGenerator
 from pippin.crypto.secrets import SecretBox
 from pippin.errors import ConfigurationError
-from pippin.pki.authority import ensure_authority
 from pippin.pki.challenges import EnrollmentBinding, issue_challenge
 from pippin.pki.profile_signing import sign_profile
 from pippin.pki.server_identity import ensure_server_identity
@@ -74,8 +74,15 @@ def profile_identifier(settings: Settings) -> str:
 
 def push_topic(session: Session, *, now: datetime) -> str:
     """The topic of the push certificate in force; :class:`NoPushCertificate` when there is none or it expired."""
-    row = session.get(PushCertificate, PUSH_CERTIFICATE_ID)
-    if row is None or row.certificate_pem is None or row.topic is None:
+    # The three columns this needs, not the sealed key and certificates: every enrollment asks.
+    row = session.execute(
+        select(
+            PushCertificate.certificate_pem.is_not(None).label("has_certificate"),
+            PushCertificate.topic,
+            PushCertificate.not_after,
+        ).where(PushCertificate.id == PUSH_CERTIFICATE_ID)
+    ).one_or_none()
+    if row is None or not row.has_certificate or row.topic is None:
         raise NoPushCertificate(
             "Devices cannot enroll: there is no MDM push certificate, so enrollment profiles have no push topic.",
             hint="Make the request with `pippin push csr`, have Apple's Push Certificates Portal sign it, then "
@@ -87,7 +94,8 @@ def push_topic(session: Session, *, now: datetime) -> str:
             hint="Renew it at Apple's Push Certificates Portal with the same Apple ID, then upload it with "
             "`pippin push upload-cert`.",
         )
-    return row.topic
+    topic: str = row.topic
+    return topic
 
 
 def _payload(payload_type: str, identifier: str, **keys: Any) -> dict[str, Any]:
@@ -200,14 +208,14 @@ def enrollment_profile(
     made on first use (sealed with ``box``).
     """
     topic = push_topic(session, now=now)
-    authority = ensure_authority(session, box=box, generate_key=generate_key, now=now)
+    # The identity comes with the CA above it, made too if need be: one read of their row.
     identity = ensure_server_identity(session, box=box, generate_key=generate_key, now=now)
     challenge = issue_challenge(session, binding=binding, uses=uses, expires_at=now + settings.enrollment_challenge_ttl)
     plist = build_profile_plist(
         settings=settings,
         topic=topic,
         challenge=challenge,
-        scep_ca=authority.certificate,
+        scep_ca=identity.ca_certificate,
         binding=binding,
         removal_disallowed=removal_disallowed,
         organization=organization or DEFAULT_ORGANIZATION,

@@ -14,11 +14,11 @@ from datetime import datetime
 from typing import Protocol
 
 from cryptography import x509
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from pippin.crypto.secrets import SecretBox
 from pippin.pki.authority import load_authority
-from pippin.pki.issued import find_issued_certificate
 from pippin.store.models import EnrollmentChallenge, IssuedCertificate
 
 
@@ -61,6 +61,16 @@ class IdentityStore(Protocol):
         ...
 
 
+#: The four columns authentication needs, not the whole row (its DER and subject); built once, since every device
+#: request runs it and building a statement costs about as much as running it.
+_FIND_IDENTITY = select(
+    IssuedCertificate.fingerprint,
+    IssuedCertificate.udid,
+    IssuedCertificate.revoked_at,
+    IssuedCertificate.challenge_id,
+).where(IssuedCertificate.fingerprint == bindparam("fingerprint"))
+
+
 class PKIIdentityStore:
     """:class:`IdentityStore` over ``pippin.pki`` (the SCEP CA, ``IssuedCertificate``, ``EnrollmentChallenge``).
 
@@ -79,11 +89,8 @@ class PKIIdentityStore:
                 self._authority = (authority.certificate,)
         return self._authority
 
-    def _row(self, session: Session, fingerprint: str) -> IssuedCertificate | None:
-        return find_issued_certificate(session, fingerprint)
-
     def find(self, session: Session, fingerprint: str) -> IssuedIdentity | None:
-        row = self._row(session, fingerprint)
+        row = session.execute(_FIND_IDENTITY, {"fingerprint": fingerprint.lower()}).one_or_none()
         if row is None:
             return None
         return IssuedIdentity(
@@ -106,7 +113,7 @@ class PKIIdentityStore:
         )
 
     def bind(self, session: Session, identity: IssuedIdentity, udid: str) -> None:
-        row = self._row(session, identity.fingerprint)
-        if row is not None:
-            row.udid = udid
-            session.flush()
+        # One UPDATE by fingerprint: the row was read moments ago by find(), in this transaction.
+        session.execute(
+            update(IssuedCertificate).where(IssuedCertificate.fingerprint == identity.fingerprint).values(udid=udid)
+        )

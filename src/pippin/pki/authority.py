@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from pippin.crypto.certs import CLOCK_SKEW_ALLOWANCE, certificate_to_der
@@ -86,7 +87,8 @@ def build_ca_certificate(key: rsa.RSAPrivateKey, *, now: datetime) -> x509.Certi
     )
 
 
-def _authority_of(row: PKIAuthority, box: SecretBox) -> Authority:
+def authority_of(row: PKIAuthority, box: SecretBox) -> Authority:
+    """The CA of the authority row ``row``, opened (once per content: ``opened_keys.py``)."""
     private_key, certificate = open_key_pair(box, row.private_key_encrypted, row.certificate_der)
     return Authority(
         certificate=certificate,
@@ -99,7 +101,14 @@ def _authority_of(row: PKIAuthority, box: SecretBox) -> Authority:
 def load_authority(session: Session, *, box: SecretBox) -> Authority | None:
     """The CA, or ``None`` before anything made it."""
     row = session.get(PKIAuthority, PKI_AUTHORITY_ID)
-    return None if row is None else _authority_of(row, box)
+    return None if row is None else authority_of(row, box)
+
+
+def authority_certificate_der(session: Session) -> bytes | None:
+    """The CA certificate's DER alone (``GetCACert``), or ``None`` before anything made it: the sealed key is
+    neither read nor opened."""
+    der: bytes | None = session.scalar(select(PKIAuthority.certificate_der).where(PKIAuthority.id == PKI_AUTHORITY_ID))
+    return der
 
 
 def ensure_authority(session: Session, *, box: SecretBox, generate_key: KeyGenerator, now: datetime) -> Authority:
@@ -123,4 +132,4 @@ def ensure_authority(session: Session, *, box: SecretBox, generate_key: KeyGener
         not_after=certificate.not_valid_after_utc,
     )
     session.flush()
-    return _authority_of(row, box)
+    return authority_of(row, box)

@@ -96,6 +96,7 @@ def redeem_challenge(session: Session, challenge: str, *, now: datetime) -> Enro
     if not challenge or len(challenge) > MAX_CHALLENGE_LENGTH:
         raise ChallengeRefused(RefusalReason.unknown)
     digest = challenge_hash(challenge)
+    # The row comes back with the UPDATE itself (RETURNING, on SQLite and PostgreSQL): no second read.
     taken = session.execute(
         update(EnrollmentChallenge)
         .where(
@@ -104,17 +105,15 @@ def redeem_challenge(session: Session, challenge: str, *, now: datetime) -> Enro
             EnrollmentChallenge.expires_at > now,
         )
         .values(uses_left=EnrollmentChallenge.uses_left - 1, last_used_at=now)
-        .returning(EnrollmentChallenge.id)
-        .execution_options(synchronize_session=False)
+        .returning(EnrollmentChallenge)
+        .execution_options(synchronize_session=False, populate_existing=True)
     ).scalar_one_or_none()
     if taken is None:
         row = session.execute(select(EnrollmentChallenge).where(EnrollmentChallenge.challenge_hash == digest)).scalar()
         if row is None:
             raise ChallengeRefused(RefusalReason.unknown)
         raise ChallengeRefused(RefusalReason.used_up if row.uses_left <= 0 else RefusalReason.expired)
-    row = session.get(EnrollmentChallenge, taken, populate_existing=True)
-    assert row is not None, "the row just updated exists in this transaction"
-    return row
+    return taken
 
 
 def find_challenge(session: Session, challenge_id: int) -> EnrollmentChallenge | None:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from pippin.crypto.certs import CLOCK_SKEW_ALLOWANCE, certificate_to_der
 from pippin.crypto.keys import KeyGenerator, seal_private_key
 from pippin.crypto.secrets import SecretBox
-from pippin.pki.authority import Authority, ensure_authority, key_usage, random_serial
+from pippin.pki.authority import Authority, authority_of, ensure_authority, key_usage, random_serial
 from pippin.pki.opened_keys import open_key_pair
 from pippin.store.models import PKI_AUTHORITY_ID, PKIAuthority
 
@@ -35,6 +35,11 @@ class ServerIdentity:
     private_key: rsa.RSAPrivateKey
     certificate: x509.Certificate
     chain: list[x509.Certificate] = field(default_factory=list)
+
+    @property
+    def ca_certificate(self) -> x509.Certificate:
+        """The SCEP CA that issued this identity: the last of its chain."""
+        return self.chain[-1]
 
 
 def build_identity_certificate(key: rsa.RSAPrivateKey, *, authority: Authority, now: datetime) -> x509.Certificate:
@@ -87,9 +92,14 @@ def ensure_server_identity(
     session: Session, *, box: SecretBox, generate_key: KeyGenerator, now: datetime
 ) -> ServerIdentity:
     """The profile-signing identity, issued by the CA (made too if need be) when missing or about to end."""
-    authority = ensure_authority(session, box=box, generate_key=generate_key, now=now)
+    # One read of the row, held here: the session keeps rows only while something refers to them, so a
+    # second get() would read it again.
     row = session.get(PKIAuthority, PKI_AUTHORITY_ID)
-    assert row is not None, "ensure_authority made the row"
+    if row is None:
+        ensure_authority(session, box=box, generate_key=generate_key, now=now)
+        row = session.get(PKIAuthority, PKI_AUTHORITY_ID)
+        assert row is not None, "ensure_authority made the row"
+    authority = authority_of(row, box)
     if _usable(row, now):
         return _identity_of(row, authority, box)
     # Lock, then look again: another process may have issued it while this one waited.
