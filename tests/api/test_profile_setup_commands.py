@@ -15,13 +15,10 @@ from pippin.store.db import transaction
 from pippin.store.models import (
     AuditEvent,
     DEPProfile,
-    Device,
-    Enrollment,
-    EnrollmentStatus,
     SetupCommand,
-    SetupRelease,
 )
 from tests.mdm.command_samples import profile, signed
+from tests.mdm.enrollment_setup import stuck_in_setup_assistant
 
 BASE = "/api/v1/profiles/Staff/setup-commands"
 
@@ -105,23 +102,9 @@ def test_the_device_routes_show_a_stuck_device_after_the_setting(
     client: TestClient, auth: dict[str, str], resources: ServerResources
 ) -> None:
     now = resources.clock()
+    started = now - resources.settings.setup_stuck_after - timedelta(minutes=1)
     with transaction(resources.session_factory) as session:
-        device = Device(serial_number="F5JM992LF193", apple_record={}, apple_status="assigned", profile_status="pushed")
-        session.add(device)
-        session.flush()
-        session.add(
-            Enrollment(
-                udid="UDID-STUCK",
-                serial_number="F5JM992LF193",
-                device_id=device.id,
-                status=EnrollmentStatus.enrolled,
-                identity_fingerprint="a" * 64,
-                awaiting_configuration=True,
-            )
-        )
-        session.flush()
-        started = now - resources.settings.setup_stuck_after - timedelta(minutes=1)
-        session.add(SetupRelease(udid="UDID-STUCK", identity_fingerprint="a" * 64, started_at=started, steps=[]))
+        stuck_in_setup_assistant(session, started=started, steps=[])
     shown = client.get("/api/v1/devices/F5JM992LF193", headers=auth).json()
     assert shown["awaiting_configuration"] is True
     assert shown["setup_problem"]["kind"] == "stuck" and "DeviceConfigured" in shown["setup_problem"]["reason"]

@@ -14,15 +14,12 @@ from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import (
     AuditEvent,
     DEPProfile,
-    Device,
-    Enrollment,
-    EnrollmentStatus,
     SetupCommand,
-    SetupRelease,
     utcnow,
 )
 from tests.cli.conftest import Pippin
 from tests.mdm.command_samples import mdm_profile, profile
+from tests.mdm.enrollment_setup import stuck_in_setup_assistant
 
 KEYS = {"id", "position", "kind", "request_type", "label", "name_template", "created_at", "created_by"}
 
@@ -139,26 +136,7 @@ def test_devices_list_and_show_name_the_step_a_stuck_device_waits_on(
 ) -> None:
     started = utcnow() - timedelta(hours=2)  # far past the 30 minutes PIPPIN_SETUP_STUCK_AFTER gives by default
     with transaction(session_factory) as session:
-        device = Device(serial_number="F5JM992LF193", apple_record={}, apple_status="assigned", profile_status="pushed")
-        session.add(device)
-        session.flush()
-        session.add(
-            Enrollment(
-                udid="UDID-STUCK",
-                serial_number="F5JM992LF193",
-                device_id=device.id,
-                status=EnrollmentStatus.enrolled,
-                identity_fingerprint="a" * 64,
-                enrolled_at=started,
-                awaiting_configuration=True,
-            )
-        )
-        session.flush()
-        session.add(
-            SetupRelease(
-                udid="UDID-STUCK", identity_fingerprint="a" * 64, started_at=started, steps=[], configured_uuid="C-1"
-            )
-        )
+        stuck_in_setup_assistant(session, started=started, steps=[], configured_uuid="C-1")
     listed = pippin("devices", "list")
     assert listed.exit_code == 0 and "stuck" in listed.output
     assert "DeviceConfigured is no longer in the queue" in " ".join(listed.output.split())

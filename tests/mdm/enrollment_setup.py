@@ -8,7 +8,16 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from pippin.store.models import PUSH_CERTIFICATE_ID, DEPProfile, DEPToken, Device, PushCertificate
+from pippin.store.models import (
+    PUSH_CERTIFICATE_ID,
+    DEPProfile,
+    DEPToken,
+    Device,
+    Enrollment,
+    EnrollmentStatus,
+    PushCertificate,
+    SetupRelease,
+)
 from tests.push.identities import push_identity
 
 NOW = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -67,3 +76,38 @@ def assigned_device(
     session.add(device)
     session.flush()
     return device
+
+
+STUCK_SERIAL = "F5JM992LF193"
+STUCK_UDID = "UDID-STUCK"
+
+
+def stuck_in_setup_assistant(
+    session: Session, *, started: datetime, steps: list[dict[str, str]], configured_uuid: str | None = None
+) -> None:
+    """A device enrolled through ADE that is still waiting in Setup Assistant, its release started at ``started``
+    with ``steps`` (``mdm/setup_release.py``'s record of the enrollment-time commands)."""
+    device = Device(serial_number=STUCK_SERIAL, apple_record={}, apple_status="assigned", profile_status="pushed")
+    session.add(device)
+    session.flush()
+    session.add(
+        Enrollment(
+            udid=STUCK_UDID,
+            serial_number=STUCK_SERIAL,
+            device_id=device.id,
+            status=EnrollmentStatus.enrolled,
+            identity_fingerprint="a" * 64,
+            enrolled_at=started,
+            awaiting_configuration=True,
+        )
+    )
+    session.flush()
+    session.add(
+        SetupRelease(
+            udid=STUCK_UDID,
+            identity_fingerprint="a" * 64,
+            started_at=started,
+            steps=steps,
+            configured_uuid=configured_uuid,
+        )
+    )

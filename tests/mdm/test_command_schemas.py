@@ -3,20 +3,17 @@
 
 from __future__ import annotations
 
-from functools import cache
 from typing import Any
 
 import pytest
-import yaml
 
 from pippin.mdm.command_catalog import RAW, build_command, raw_request_types, request_types
 from pippin.mdm.commands.device_commands import MODELLED
 from pippin.mdm.commands.other_commands import MACOS_ONLY, OTHERS
 from pippin.mdm.commands.schema import Availability, CommandSpec, Key, Kind, parse_version
-from tests.apple_schemas import APPLE_SCHEMAS, PLIST_TYPES
+from tests.apple_schemas import PLIST_TYPES, apple_commands
 from tests.mdm.command_samples import MODELLED_SAMPLES, RAW_SAMPLES
 
-SCHEMAS = APPLE_SCHEMAS / "mdm" / "commands"
 #: What Apple changed after the 18.1 schemas (reference apple-mdm-updates-2026.md, section 3 and correction 11):
 #: keys added, with the iOS version, and what iOS 27 removed.
 ADDED_LATER = {
@@ -31,17 +28,6 @@ REMOVED_LATER = {
     "DeviceInformation.Queries.SoftwareUpdateSettings": "27.0",
     "Settings.Settings.SoftwareUpdateSettings": "27.0",
 }
-
-
-@cache
-def apple_commands() -> dict[str, dict[str, Any]]:
-    if not SCHEMAS.is_dir():
-        pytest.skip(f"Apple's schemas {SCHEMAS} are not present (the ../shared folder is not checked out here)")
-    found = {}
-    for path in sorted(SCHEMAS.glob("*.yaml")):
-        schema = yaml.safe_load(path.read_text())
-        found[schema["payload"]["requesttype"]] = schema
-    return found
 
 
 def _ios(entry: dict[str, Any]) -> dict[str, Any]:

@@ -6,40 +6,26 @@ from __future__ import annotations
 import itertools
 import plistlib
 from datetime import UTC, datetime
-from functools import cache
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from pippin.sim.iphone.answer_rates import AnswerRates, RateOutOfRange
 from pippin.sim.iphone.command_answers import CommandAnswers
 from pippin.sim.iphone.command_reading import Aftermath, Answer, CommandUnreadable
 from pippin.sim.iphone.device_state import DeviceState, StateDirectory
 from pippin.sim.iphone.profiles import ProfileStore, read_profile
-from tests.apple_schemas import APPLE_SCHEMAS, PLIST_TYPES
+from tests.apple_schemas import PLIST_TYPES, apple_commands
 from tests.sim.iphone.pki import facts, issue, new_ca, sign_profile
 from tests.sim.iphone.profiles import enrollment_profile, plist
 
-SCHEMAS = APPLE_SCHEMAS / "mdm" / "commands"
 #: Keys of every report, not of the command's answer (reference section 3).
 REPORT_KEYS = {"UDID", "Status", "CommandUUID", "ErrorChain"}
 #: Apple's YAML describes Settings' answer as one dictionary; Apple's documentation (SettingsResponse) and devices
 #: answer an array of those dictionaries, one per item.
 ARRAY_OF_DESCRIBED = {"Settings.Settings"}
 UNLOCK_TOKEN = b"\x07" * 32
-
-
-@cache
-def apple_commands() -> dict[str, dict[str, Any]]:
-    if not SCHEMAS.is_dir():
-        pytest.skip(f"Apple's schemas {SCHEMAS} are not present (the ../shared folder is not checked out here)")
-    found = {}
-    for path in sorted(SCHEMAS.glob("*.yaml")):
-        schema = yaml.safe_load(path.read_text())
-        found[schema["payload"]["requesttype"]] = schema
-    return found
 
 
 def _on_ios(entry: dict[str, Any]) -> bool:
