@@ -131,5 +131,7 @@ def test_every_action_the_log_knows_is_recorded_by_some_use_case() -> None:
         AuditAction.command_send_bulk,
         AuditAction.command_cancel,
         AuditAction.command_approve,  # tests/mdm/test_command_approvals.py
+        AuditAction.profile_setup_command_add,  # tests/mdm/test_setup_commands.py
+        AuditAction.profile_setup_command_remove,
     }
     assert set(USE_CASES) | elsewhere == set(AuditAction)

@@ -50,7 +50,16 @@ from pippin.config import Settings
 from pippin.dep import token as token_service
 from pippin.server.resources import ServerResources
 from pippin.store.db import read_transaction, transaction
-from pippin.store.models import AdminUser, CommandApproval, DEPProfile, DEPToken, Device, Enrollment, EnrollmentStatus
+from pippin.store.models import (
+    MAX_STORED_INTEGER,
+    AdminUser,
+    CommandApproval,
+    DEPProfile,
+    DEPToken,
+    Device,
+    Enrollment,
+    EnrollmentStatus,
+)
 from tests.actors import TEST_ACTOR
 from tests.api import request_counts
 from tests.api.request_counts import RunCounts
@@ -185,8 +194,9 @@ class KnownRows:
                 return st.just(path_parameters)
             return st.fixed_dictionaries(
                 {
-                    name: self._one_of(_kind_of(operation.path, name) or "", generated)
+                    name: self._one_of(kind, generated) if _may_name_a_row(kind, generated) else st.just(generated)
                     for name, generated in path_parameters.items()
+                    for kind in [_kind_of(operation.path, name) or ""]
                 }
             )
 
@@ -229,6 +239,16 @@ class KnownRows:
         hooks.hook(flatmap_query)
         hooks.hook(flatmap_body)
         return hooks
+
+
+def _may_name_a_row(kind: str, generated: Any) -> bool:
+    """Whether a generated path parameter may be swapped for an existing row's of ``kind``: a whole number the
+    database holds for an id, text for a name. Anything else is a schema-violating value of a negative case, which
+    must reach the server as it is (a row's id in its place would make the case valid, and the server's 200 a false
+    finding)."""
+    if kind == "approval":
+        return isinstance(generated, int) and not isinstance(generated, bool) and 1 <= generated <= MAX_STORED_INTEGER
+    return isinstance(generated, str)
 
 
 def _kind_of(path: str, parameter: str) -> str | None:

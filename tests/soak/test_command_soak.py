@@ -36,7 +36,7 @@ from pippin.sim.iphone.device import SimulatedDevice
 from pippin.sim.iphone.device_facts import query_responses
 from pippin.sim.iphone.fleet import boot_devices
 from pippin.store.db import transaction
-from pippin.store.models import WAITING, APITokenScope, Command, CommandStatus, Enrollment
+from pippin.store.models import WAITING, APITokenScope, Command, CommandStatus, Enrollment, PushDelivery
 from tests.actors import TEST_ACTOR
 from tests.conftest import DATABASES, empty_database_url
 from tests.e2e.seeded_pippin import SeededPippin, seeded_pippin
@@ -265,8 +265,25 @@ def _waiting(seeded: SeededPippin) -> int:
 def _drain(seeded: SeededPippin) -> None:
     deadline = time.monotonic() + DRAIN_DEADLINE_SECONDS
     while (left := _waiting(seeded)) > 0:
-        assert time.monotonic() < deadline, f"{left} commands still waiting after {DRAIN_DEADLINE_SECONDS} s"
+        assert time.monotonic() < deadline, (
+            f"{left} commands still waiting after {DRAIN_DEADLINE_SECONDS} s: {_stuck(seeded)}"
+        )
         time.sleep(1.0)
+
+
+def _stuck(seeded: SeededPippin) -> list[tuple[Any, ...]]:
+    """What the waiting commands wait on: each device's commands by status, and its push row."""
+    with transaction(seeded.session_factory) as session:
+        rows = session.execute(
+            select(Command.udid, Command.status, func.count(), PushDelivery.attempts, PushDelivery.next_attempt_at,
+                   PushDelivery.claim, PushDelivery.wanted_at, PushDelivery.last_result, Enrollment.last_seen_at)
+            .join(Enrollment, Enrollment.udid == Command.udid)
+            .outerjoin(PushDelivery, PushDelivery.udid == Command.udid)
+            .where(Command.status.in_(WAITING))
+            .group_by(Command.udid, Command.status, PushDelivery.attempts, PushDelivery.next_attempt_at,
+                      PushDelivery.claim, PushDelivery.wanted_at, PushDelivery.last_result, Enrollment.last_seen_at)
+        ).all()  # fmt: skip
+    return [tuple(row) for row in rows[:10]]
 
 
 def _check(seeded: SeededPippin, record: SoakRecord, serials: list[str]) -> None:

@@ -47,11 +47,17 @@ def _when(value: datetime | None) -> str:
     return "-" if value is None else value.strftime("%Y-%m-%d %H:%M")
 
 
-def _setup(device: DeviceRead) -> Text:
-    """The device's Setup Assistant column: its problem's kind, or whether it still waits for DeviceConfigured."""
+def _problems(device: DeviceRead) -> Text:
+    """What keeps the device from being managed as it should: APNs refusing the push token it has now (no command
+    wakes it), and its release from Setup Assistant (stuck, or a step that failed; or still waiting)."""
+    parts = []
+    if device.unreachable:
+        parts.append(Text(f"push refused: {device.unreachable_reason or 'no reason'}", style="red"))
     if device.setup_problem is not None:
-        return Text(device.setup_problem.kind.value, style="red")
-    return Text("waiting" if device.awaiting_configuration else "-")
+        parts.append(Text(f"setup {device.setup_problem.kind.value}", style="red"))
+    elif device.awaiting_configuration:
+        parts.append(Text("awaiting configuration"))
+    return Text("; ").join(parts) if parts else Text("-")
 
 
 @app.command("list")
@@ -124,7 +130,7 @@ def list_devices(
         return
     table = Table(
         "serial", "model", "description", "asset tag", "OS", "token", "state", "profile", "Apple profile",
-        "assignment", "last synced", "UDID", "product", "OS version", "user", "last seen", "push", "setup",
+        "assignment", "last synced", "UDID", "product", "OS version", "user", "last seen", "problems",
     )  # fmt: skip
     for device in devices:
         # Apple's texts are data, not markup: cells print them as plain text, control characters escaped.
@@ -149,9 +155,7 @@ def list_devices(
             cell(device.os_version),
             cell(device.primary_user),
             _when(device.last_seen_at),
-            # Why no push reaches it: APNs's reason for refusing the token the device has now.
-            cell(f"refused: {device.unreachable_reason or 'no reason'}" if device.unreachable else None),
-            _setup(device),
+            _problems(device),
         )
     stdout.print(table)
     for device in devices:
