@@ -274,6 +274,14 @@ def _sort(
 
 def _write(session: Session, claim: str, grouped: _Outcomes, *, claimed_at: datetime, now: datetime) -> None:
     c = PUSHES.c
+    # The batch's rows are locked first, in key order, as every other writer of these rows takes them (the ORM
+    # flushes in key order): written group by group in APNs's order instead, a batch and a command's push request
+    # on the same rows deadlocked on PostgreSQL.
+    groups = (grouped.delivered, grouped.token_refused, grouped.certificate_refused, grouped.retry,
+              grouped.given_up, grouped.request_error)  # fmt: skip
+    udids = sorted({row["b_udid"] for group in groups for row in group})
+    if udids:
+        session.execute(select(c.udid).where(c.udid.in_(udids)).order_by(c.udid).with_for_update())
     settle(session, claim, grouped.delivered, {
         **_common(PushResult.delivered, now), **NOT_PENDING, "delivered": c.delivered + 1,
     }, where=c.wanted_at <= claimed_at)  # fmt: skip
