@@ -3,10 +3,11 @@ built by the catalog, queued with their push, audited, and refused whole when an
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Engine, event, func, select
 from sqlalchemy.orm import Session
 
 from pippin.admin.audit import Actor, Interface
@@ -305,3 +306,39 @@ def test_a_bulk_id_that_is_not_a_uuid_is_refused_and_queues_nothing(
         )
     with transaction(session_factory) as session:
         assert _count(session, Command) == 0 and _count(session, AuditEvent) == 0
+
+
+def test_a_bulk_batch_of_devices_needing_different_commands_writes_their_push_rows_in_key_order(
+    engine: Engine, session_factory: SessionFactory, box: SecretBox, settings: Settings
+) -> None:
+    """The push job writes a batch's push rows in key order; a bulk batch must too, or the two deadlock on
+    PostgreSQL. Supervised and unsupervised devices get commands built apart, and their rows still go in order."""
+    _fleet(session_factory, ["S1", "S2"], supervised=True)
+    _fleet(session_factory, ["N1"], supervised=False)
+    written: list[list[str]] = []
+
+    def record(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        if statement.lstrip().upper().startswith(("INSERT", "UPDATE")) and "push_deliveries" in statement:
+            rows = parameters if executemany else [parameters]
+            for row in rows:
+                values = row.values() if isinstance(row, dict) else row
+                written.append([value for value in values if isinstance(value, str) and value.startswith("UDID-")])
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        for moment in (NOW, NOW + timedelta(minutes=1)):  # the first inserts the rows, the second updates them
+            result = command_sending.send_bulk(
+                session_factory,
+                request_type="DeviceInformation",
+                payload={},
+                serials=["S1", "N1", "S2"],
+                box=box,
+                settings=settings,
+                clock=Clock(moment),
+                actor=ANN,
+            )
+            assert result.devices == 3
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    udids = [udid for row in written for udid in row]
+    assert udids == ["UDID-N1", "UDID-S1", "UDID-S2"] * 2

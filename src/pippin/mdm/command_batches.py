@@ -116,29 +116,31 @@ def queue_batch(
     commands = commands or batch_commands(request_type, payload)
     facts = _facts(session, udids)
     outcome = BatchOutcome()
-    groups: dict[int, tuple[QueuedCommand, list[str]]] = {}
+    each: dict[str, QueuedCommand] = {}
     for udid in udids:
         built = commands.for_device(facts.get(udid))
         if isinstance(built, str):
             outcome.not_applicable[built] += 1
-            continue
-        groups.setdefault(id(built), (built, []))[1].append(udid)
-    for queued, group in groups.values():
-        report = queue_service.enqueue_bulk(
-            session,
-            udids=group,
-            queued=queued,
-            box=box,
-            settings=settings,
-            now=now,
-            actor=actor,
-            bulk_id=bulk_id,
-            command_uuids=lambda udid: bulk_command_uuid(bulk_id, udid),
-            expires_in=expires_in,
-        )
-        outcome.queued += len(report.queued)
-        outcome.already_queued += len(report.already_queued)
-        outcome.not_enrolled += len(report.not_enrolled) + len(report.not_found)
+        else:
+            each[udid] = built
+    if not each:
+        return outcome
+    # One call for the whole batch, whatever the commands built: its pushes are requested in one go, in key order.
+    report = queue_service.enqueue_bulk(
+        session,
+        udids=list(each),
+        queued=each,
+        box=box,
+        settings=settings,
+        now=now,
+        actor=actor,
+        bulk_id=bulk_id,
+        command_uuids=lambda udid: bulk_command_uuid(bulk_id, udid),
+        expires_in=expires_in,
+    )
+    outcome.queued += len(report.queued)
+    outcome.already_queued += len(report.already_queued)
+    outcome.not_enrolled += len(report.not_enrolled) + len(report.not_found)
     return outcome
 
 

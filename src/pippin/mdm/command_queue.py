@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import plistlib
 import uuid
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -259,7 +259,7 @@ def enqueue_bulk(
     session: Session,
     *,
     udids: Sequence[str],
-    queued: QueuedCommand,
+    queued: QueuedCommand | Mapping[str, QueuedCommand],
     box: SecretBox,
     settings: Settings,
     now: datetime,
@@ -271,6 +271,10 @@ def enqueue_bulk(
 ) -> BulkReport:
     """Queue ``queued`` for one batch of devices, one CommandUUID each, and ask for one push per device.
 
+    ``queued`` is one command for every device, or each device's own (by UDID: a bulk request builds the command
+    per device's facts); either way the batch is one insert and one push request, which locks the devices' rows in
+    key order, so two writers of the same devices' push rows never wait on each other in a cycle.
+
     One batch, in the caller's transaction: the interface commits after each (see the module docstring) and passes
     the same ``bulk_id`` to every batch of one request. A UDID given twice in the batch gets one command. Devices not
     enrolled are reported, not refused: the rest of the batch is queued. ``command_uuids`` gives each device's UUID
@@ -281,7 +285,9 @@ def enqueue_bulk(
         raise CommandRefused(f"A bulk batch holds at most {BULK_BATCH} devices; cut the list with bulk_batches().")
     rank = _check_priority(priority)
     expires_at = _expires_at(settings, now, expires_in)
-    sealed_body(queued, box=box)  # refused whole before anything is written
+    each = queued if isinstance(queued, Mapping) else dict.fromkeys(udids, queued)
+    for distinct in {id(command): command for command in each.values()}.values():
+        sealed_body(distinct, box=box)  # refused whole before anything is written
     report = BulkReport(bulk_id=bulk_id or str(uuid.uuid4()))
     wanted = list(dict.fromkeys(udids))
     statuses = _statuses(session, wanted)
@@ -299,19 +305,22 @@ def enqueue_bulk(
         if status is not EnrollmentStatus.enrolled:
             report.not_enrolled.append(udid)
             continue
+        command = each.get(udid)
+        if command is None:
+            raise CommandRefused(f"No command is given for the device {udid}.")
         command_uuid = chosen.get(udid) or str(uuid.uuid4()).upper()
         report.queued[udid] = command_uuid
         rows.append(
             {
                 "command_uuid": command_uuid,
                 "udid": udid,
-                "request_type": queued.request_type,
+                "request_type": command.request_type,
                 "priority": rank,
                 "status": CommandStatus.queued,
                 "created_at": now,
                 "expires_at": expires_at,
                 # Each device's copy sealed on its own (fresh nonce): a ciphertext is never shared between rows.
-                "body_encrypted": sealed_body(queued, box=box),
+                "body_encrypted": sealed_body(command, box=box),
                 "deliveries": 0,
                 "not_now_count": 0,
                 "actor": actor.name[:320] if actor is not None else None,
