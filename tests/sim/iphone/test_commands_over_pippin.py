@@ -20,7 +20,7 @@ from pippin.mdm.command_schemas import CommandRead
 from pippin.mdm.command_sending import list_device_commands, send_command
 from pippin.push.delivery import send_due_pushes
 from pippin.sim.iphone.answer_rates import AnswerRates
-from pippin.sim.iphone.device import SimulatedDevice
+from pippin.sim.iphone.device import MAX_SESSIONS_PER_WAKE, SimulatedDevice
 from pippin.sim.iphone.device_facts import Hardware
 from pippin.store.db import transaction
 from pippin.store.models import Command, Enrollment, PushResult
@@ -29,7 +29,7 @@ from tests.conftest import DATABASES, empty_database_url
 from tests.e2e.seeded_pippin import SeededPippin, seeded_pippin
 from tests.servers import resources_of
 
-DEVICES = 5
+DEVICES = 6
 #: An upper bound for a thread to react, never a timing the test measures.
 WAIT_SECONDS = 30.0
 
@@ -190,6 +190,34 @@ def test_a_not_now_is_answered_for_real_at_the_next_connection(pippin: SeededPip
     with transaction(pippin.session_factory) as session:
         stored = session.scalars(select(Command).where(Command.command_uuid == locked)).one()
         assert (stored.not_now_count, stored.deliveries) == (1, 2)
+
+
+def test_a_device_that_put_off_more_than_one_wake_runs_polls_again_without_a_push(pippin: SeededPippin) -> None:
+    """Pippin rightly sends no push after a NotNow (the device polls again by itself), so the device must."""
+    device = _enrolled(pippin, not_now_rate=1.0, seed=5)
+    serial = device.serial_number
+    sent = [_send(pippin, serial, "DeviceLock", Message=f"Lock {n}") for n in range(MAX_SESSIONS_PER_WAKE + 2)]
+    device.serve()
+    assert device.owes_poll, "each session ran one command and put the next off: some are left"
+    left = [
+        uuid for uuid, command in _commands(pippin, serial).items() if uuid in sent and command.status != "acknowledged"
+    ]
+    assert left
+    stop = threading.Event()
+    waiter = threading.Thread(target=device.wait_for_pushes, args=(stop,), kwargs={"wait_seconds": 0.2})
+    waiter.start()
+    try:
+        for _ in range(int(WAIT_SECONDS / 0.2)):
+            if all(_commands(pippin, serial)[uuid].status == "acknowledged" for uuid in sent):
+                break
+            stop.wait(0.2)
+    finally:
+        stop.set()
+        waiter.join(WAIT_SECONDS)
+    assert all(_commands(pippin, serial)[uuid].status == "acknowledged" for uuid in sent)
+    token = pippin.states.load(serial).push_token
+    assert pippin.apple.portal.get(f"/apns/tokens/{token}").json()["stats"]["received"] == 0, "no push was sent"
+    assert not device.owes_poll
 
 
 def test_a_command_queued_in_pippin_reaches_the_waiting_device_by_push(pippin: SeededPippin) -> None:

@@ -8,7 +8,9 @@ more, ``com.apple.unrecognized.device`` ends setup.
 
 Enrolled, the device connects to the ServerURL once when switched on and at every push, and answers the commands
 (``command_answers.py``), saving what they changed after each one. After a NotNow it connects again by itself, as
-iOS polls when it can; after an EraseDevice it is wiped and goes through Setup Assistant again; after a
+iOS polls when it can (reference §3, "Handling NotNow"): at once a few times, then, while its last session still
+ended put off, at each wait on APNs that brings no push, so a command put off is never left for a push that the
+server, rightly, does not send; after an EraseDevice it is wiped and goes through Setup Assistant again; after a
 ShutDownDevice it is off until switched on again.
 """
 
@@ -71,6 +73,8 @@ class SimulatedDevice:
         self._trust = list(trust)
         self._user, self._password = user, password
         self._progress = progress or (lambda serial, text: None)
+        #: The last session ended with a command put off (NotNow): the device polls again by itself.
+        self.owes_poll = False
         self.state: DeviceState = states.load(serial_number)
         self.profiles = ProfileStore.from_state(self.state.profiles)
 
@@ -233,11 +237,14 @@ class SimulatedDevice:
                     continue
                 if response.status_code == 410:
                     return connects
-                if response.status_code != 200:
+                if response.status_code == 204 and self.owes_poll:
+                    self._say("polling again for the command it put off")
+                elif response.status_code != 200:
                     continue
-                if _json_object(response).get("mdm") != self.state.push_magic:
+                elif _json_object(response).get("mdm") != self.state.push_magic:
                     continue  # a push for an old enrollment: iOS ignores what does not carry its PushMagic
-                self._say("pushed: connecting to the server")
+                else:
+                    self._say("pushed: connecting to the server")
                 try:
                     self.serve()
                 except SetupFailed:
@@ -253,6 +260,7 @@ class SimulatedDevice:
         A failed connection is told and left for the next push; a 401 removes the MDM profile and, like a failed
         re-enrollment after an erase, raises :class:`SetupFailed`."""
         answered = 0
+        self.owes_poll = False
         for _ in range(MAX_SESSIONS_PER_WAKE):
             if not self.state.enrolled or self.state.managed.powered_off:
                 break
@@ -268,6 +276,7 @@ class SimulatedDevice:
                 self._say(f"the connection failed ({exc.reason}); waiting for the next push")
                 break
             answered += session.commands
+            self.owes_poll = session.put_off
             if session.aftermath is not None:
                 self._follow(session.aftermath)
             elif session.put_off:
