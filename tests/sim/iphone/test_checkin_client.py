@@ -162,10 +162,10 @@ def test_an_erase_ends_the_session_once_its_answer_is_sent() -> None:
     assert len(server.requests) == 2 and plistlib.loads(server.requests[1].content)["Status"] == "Acknowledged"
 
 
-def test_a_server_that_never_stops_sending_is_cut_off() -> None:
+def test_a_server_that_never_stops_sending_is_cut_off_and_the_session_says_it_was() -> None:
     lock = plistlib.dumps({"CommandUUID": "C-1", "Command": {"RequestType": "DeviceLock"}})
     server = Server(*(httpx.Response(200, content=lock) for _ in range(MAX_COMMANDS_PER_CONNECT + 5)))
     client, _ = _client(server)
-    with pytest.raises(SetupFailed, match="more than"):
-        client.session(_device_answers().answer)
+    session = client.session(_device_answers().answer)
+    assert (session.commands, session.cut_short) == (MAX_COMMANDS_PER_CONNECT, True)
     assert len(server.requests) == MAX_COMMANDS_PER_CONNECT + 1

@@ -39,11 +39,13 @@ Answerer = Callable[[bytes], Answer]
 
 @dataclass(frozen=True)
 class ConnectSession:
-    """What one session did: the commands answered, whether the last was put off, what follows the last."""
+    """What one session did: the commands answered, whether the last was put off, what follows the last, and
+    whether the device stopped at its bound with the server still sending (it connects again for the rest)."""
 
     commands: int
     put_off: bool = False
     aftermath: Aftermath | None = None
+    cut_short: bool = False
 
 
 def answer_unknown(body: bytes) -> Answer:
@@ -114,21 +116,23 @@ class MDMClient:
         """Tell the server the device is idle and answer what it sends until it has nothing (reference section 3)."""
         report: dict[str, Any] = {"Status": "Idle", "UDID": self._facts.udid}
         put_off, aftermath = False, None
-        for seen in range(MAX_COMMANDS_PER_CONNECT + 1):  # the commands answered before this request
+        seen = 0  # the commands answered before this request
+        while True:
             body = self._put(self.server_url, "connect", plistlib.dumps(report, fmt=plistlib.FMT_XML), COMMAND_TYPE)
             if aftermath is not None:
                 return ConnectSession(seen, put_off, aftermath)  # the device is busy erasing or restarting now
             if not body.strip():
                 return ConnectSession(seen, put_off)
             if seen == MAX_COMMANDS_PER_CONNECT:
-                break
+                # The command just fetched stays unanswered: the server hands it out again at the next connect.
+                return ConnectSession(seen, put_off, cut_short=True)
             try:
                 answer = answers(body)
             except CommandUnreadable as exc:
                 raise SetupFailed("connect", str(exc)) from None
             put_off, aftermath = answer.report.get("Status") == "NotNow", answer.aftermath
             report = {"UDID": self._facts.udid, **answer.report}
-        raise SetupFailed("connect", f"the server sent more than {MAX_COMMANDS_PER_CONNECT} commands in one connect")
+            seen += 1
 
     def _put(self, url: str, step: str, body: bytes, content_type: str) -> bytes:
         signature = sign_detached(body, key=self._identity.key, certificate=self._identity.certificate)

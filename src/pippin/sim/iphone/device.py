@@ -9,8 +9,9 @@ more, ``com.apple.unrecognized.device`` ends setup.
 Enrolled, the device connects to the ServerURL once when switched on and at every push, and answers the commands
 (``command_answers.py``), saving what they changed after each one. After a NotNow it connects again by itself, as
 iOS polls when it can (reference §3, "Handling NotNow"): at once a few times, then, while its last session still
-ended put off, at each wait on APNs that brings no push, so a command put off is never left for a push that the
-server, rightly, does not send; after an EraseDevice it is wiped and goes through Setup Assistant again; after a
+ended put off (or cut short: it answers at most ``MAX_COMMANDS_PER_CONNECT`` in one connection), at each wait on
+APNs that brings no push, so a command put off is never left for a push that the server, rightly, does not send;
+after an EraseDevice it is wiped and goes through Setup Assistant again; after a
 ShutDownDevice it is off until switched on again.
 """
 
@@ -73,7 +74,7 @@ class SimulatedDevice:
         self._trust = list(trust)
         self._user, self._password = user, password
         self._progress = progress or (lambda serial, text: None)
-        #: The last session ended with a command put off (NotNow): the device polls again by itself.
+        #: The last session ended with a command put off (NotNow), or cut short: the device polls again by itself.
         self.owes_poll = False
         self.state: DeviceState = states.load(serial_number)
         self.profiles = ProfileStore.from_state(self.state.profiles)
@@ -276,11 +277,13 @@ class SimulatedDevice:
                 self._say(f"the connection failed ({exc.reason}); waiting for the next push")
                 break
             answered += session.commands
-            self.owes_poll = session.put_off
+            self.owes_poll = session.put_off or session.cut_short
             if session.aftermath is not None:
                 self._follow(session.aftermath)
             elif session.put_off:
                 self._say("a command was put off (NotNow): connecting again")
+            elif session.cut_short:
+                self._say(f"stopped after {session.commands} commands in one connection: connecting again")
             else:
                 break
         return answered
