@@ -116,6 +116,15 @@ def test_a_command_is_removed_only_from_its_own_profile(
         assert setup_service.list_setup_commands(session, profile_name=staff) == []
 
 
+@pytest.mark.parametrize("command_id", [0, -1, 2**31, 2**62])
+def test_an_id_no_row_can_have_is_not_found_without_asking_the_database(
+    session_factory: SessionFactory, staff: str, command_id: int
+) -> None:
+    """PostgreSQL's integer column refuses a larger number outright: it must not get that far."""
+    with pytest.raises(NotFound, match="has no enrollment-time command"), transaction(session_factory) as session:
+        setup_service.remove_setup_command(session, profile_name=staff, command_id=command_id, actor=ADMIN, now=NOW)
+
+
 @contextmanager
 def counted(engine: Engine) -> Iterator[list[str]]:
     statements: list[str] = []

@@ -34,7 +34,7 @@ from pippin.mdm.command_queue import QueuedCommand, sealed_body
 from pippin.mdm.commands.profile_body import MAX_PROFILE_BYTES, check_profile
 from pippin.mdm.commands.schema import CommandRejected
 from pippin.mdm.setup_schemas import SetupCommandCreate, SetupCommandRead
-from pippin.store.models import SetupCommand, SetupCommandKind
+from pippin.store.models import MAX_STORED_INTEGER, SetupCommand, SetupCommandKind
 from pippin.text import check_text
 
 __all__ = [
@@ -230,7 +230,8 @@ def add_setup_command(
 def remove_setup_command(session: Session, *, profile_name: str, command_id: int, actor: Actor, now: datetime) -> None:
     """Remove one of the profile's commands. Devices that got it already keep it; devices enrolling later do not."""
     profile = get_profile(session, name=profile_name)
-    command = session.get(SetupCommand, command_id) if isinstance(command_id, int) and 0 < command_id < 2**63 else None
+    valid = isinstance(command_id, int) and 0 < command_id <= MAX_STORED_INTEGER
+    command = session.get(SetupCommand, command_id) if valid else None
     if command is None or command.profile_id != profile.id:
         raise NotFound(
             f"Profile {profile.name!r} has no enrollment-time command {str(command_id)[:20]}.",
