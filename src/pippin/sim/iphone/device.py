@@ -10,8 +10,9 @@ Enrolled, the device connects to the ServerURL once when switched on and at ever
 (``command_answers.py``), saving what they changed after each one. After a NotNow it connects again by itself, as
 iOS polls when it can (reference §3, "Handling NotNow"): at once a few times, then, while its last session still
 ended put off (or cut short: it answers at most ``MAX_COMMANDS_PER_CONNECT`` in one connection), at each wait on
-APNs that brings no push, so a command put off is never left for a push that the server, rightly, does not send;
-after an EraseDevice it is wiped and goes through Setup Assistant again; after a
+APNs that brings no push, so a command put off is never left for a push that the server, rightly, does not send.
+A connection that failed (unreachable, timed out, an HTTP error) is tried again the same way, as iOS tries again
+later; after an EraseDevice it is wiped and goes through Setup Assistant again; after a
 ShutDownDevice it is off until switched on again.
 """
 
@@ -74,7 +75,8 @@ class SimulatedDevice:
         self._trust = list(trust)
         self._user, self._password = user, password
         self._progress = progress or (lambda serial, text: None)
-        #: The last session ended with a command put off (NotNow), or cut short: the device polls again by itself.
+        #: The last session ended with a command put off (NotNow), cut short or failed: the device connects again
+        #: by itself at its next wait on APNs.
         self.owes_poll = False
         self.state: DeviceState = states.load(serial_number)
         self.profiles = ProfileStore.from_state(self.state.profiles)
@@ -239,7 +241,7 @@ class SimulatedDevice:
                 if response.status_code == 410:
                     return connects
                 if response.status_code == 204 and self.owes_poll:
-                    self._say("polling again for the command it put off")
+                    self._say("connecting again by itself: its last connection was put off, cut short or failed")
                 elif response.status_code != 200:
                     continue
                 elif _json_object(response).get("mdm") != self.state.push_magic:
@@ -274,7 +276,10 @@ class SimulatedDevice:
                     self._drop_enrollment(sim)
                 raise
             except SetupFailed as exc:
-                self._say(f"the connection failed ({exc.reason}); waiting for the next push")
+                # iOS tries again later by itself (reference section 2, HTTP status semantics): a command the
+                # server handed out in a response that never arrived is not left for a push.
+                self._say(f"the connection failed ({exc.reason}); trying again later")
+                self.owes_poll = True
                 break
             answered += session.commands
             self.owes_poll = session.put_off or session.cut_short
