@@ -24,13 +24,14 @@ it was sent is the truth of what the device did, and is stored.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import Select, bindparam, select
+from sqlalchemy import Select, Table, bindparam, select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
 from pippin.crypto.secrets import SecretBox
-from pippin.mdm.checkin import CheckinAnswer, connected_enrollment
+from pippin.mdm.checkin import CheckinAnswer, mark_connected
 from pippin.mdm.checkin_wire import CheckinRefused
 from pippin.mdm.command_answers import apply_answer
 from pippin.mdm.command_wire import COMMAND_CONTENT_TYPE, CommandReport, ReportStatus, command_plist
@@ -52,24 +53,23 @@ class UnknownCommand(CheckinRefused):
     """An answer for a command this server did not send to this device; nothing was stored."""
 
 
-def _next_command_statement() -> Select[Command]:
-    return (
-        select(Command)
-        .where(Command.udid == bindparam("udid"), waiting_clause())
-        .order_by(Command.priority.desc(), Command.id)
-        .limit(1)
-    )
+_COMMANDS = cast(Table, Command.__table__)
+#: Built once (building a statement costs about as much as running it, and every Idle runs this one), in Core and
+#: for the id alone: most Idles find nothing, the ORM's handling of a statement costs more than the query, and the
+#: command is loaded only when there is one.
+_NEXT_COMMAND_ID = (
+    select(_COMMANDS.c.id)
+    .where(_COMMANDS.c.udid == bindparam("udid"), waiting_clause())
+    .order_by(_COMMANDS.c.priority.desc(), _COMMANDS.c.id)
+    .limit(1)
+)
 
 
-#: Built once: building a statement costs about as much as running it, and every Idle runs this one.
-_NEXT_COMMAND = _next_command_statement()
-
-
-def next_command_query(*, udid: str, now: datetime) -> Select[Command]:
-    """The query of the device's next waiting command: it reads the partial index of waiting commands
+def next_command_query(*, udid: str) -> Select[tuple[int]]:
+    """The query of the id of the device's next waiting command: it reads the partial index of waiting commands
     (``ix_commands_next``), never the history. (A condition on the expiry here would let SQLite read the expiry
     index instead, every device's waiting commands; an expired one is caught after the read.)"""
-    return _NEXT_COMMAND.params(udid=udid)
+    return _NEXT_COMMAND_ID.params(udid=udid)
 
 
 def next_command(session: Session, *, udid: str, now: datetime) -> Command | None:
@@ -77,7 +77,10 @@ def next_command(session: Session, *, udid: str, now: datetime) -> Command | Non
 
     One past its expiry that the expiry job has not reached yet is expired here, and the next one read.
     """
-    while (command := session.scalars(_NEXT_COMMAND, {"udid": udid}).first()) is not None:
+    session.flush()  # the Core read below sees only what was written
+    while (found := session.connection().execute(_NEXT_COMMAND_ID, {"udid": udid}).scalar()) is not None:
+        command = session.get(Command, found)
+        assert command is not None  # just read, in this transaction
         if command.expires_at > now:
             return command
         command.status = CommandStatus.expired
@@ -158,8 +161,10 @@ def handle_connect(
 
     Refusals (:class:`CheckinRefused`, the device authentication's) change nothing: the caller rolls back.
     """
-    enrollment = connected_enrollment(session, udid=report.udid, device=device, identities=identities, now=now)
+    mark_connected(session, udid=report.udid, device=device, identities=identities, now=now)
     if report.status is not ReportStatus.idle:
+        enrollment = session.get(Enrollment, report.udid)
+        assert enrollment is not None  # marked seen above, in this transaction
         if record_answer(session, enrollment, report, box=box, now=now):
             note_answer(session, enrollment, command_uuid=report.command_uuid, box=box, settings=settings, now=now)
             record_command_answer_event(
