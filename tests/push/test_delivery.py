@@ -11,11 +11,12 @@ from datetime import timedelta
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from pippin.admin.audit import Actor, AuditAction, Interface
 from pippin.config import Settings
 from pippin.errors import InvalidInput, NotFound
+from pippin.push import delivery as delivery_module
 from pippin.push.apns import PushOutcome, classify_response
 from pippin.push.claims import claim_due, settle
 from pippin.push.delivery import (
@@ -534,3 +535,54 @@ def test_a_push_asked_for_while_one_is_in_flight_is_sent_again_after_it(
     send(session_factory, apns, certificates, push_settings, clock)
     assert apns.tokens() == [token_of(0), token_of(0)]
     assert state(session_factory, udid).wanted_at is None
+
+
+def _wait_until_blocked_on_a_row_lock(engine: Engine) -> None:
+    """On PostgreSQL, until another connection waits for a row lock (a bound, not a timing the test measures);
+    SQLite serialises whole writing transactions, so there is nothing to wait for."""
+    if engine.dialect.name != "postgresql":
+        return
+    with engine.connect() as watcher:
+        for _ in range(300):
+            waiting = watcher.exec_driver_sql(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            ).scalar_one()
+            if waiting:
+                return
+            watcher.rollback()
+            threading.Event().wait(0.1)
+    raise AssertionError("the request for a push never waited for the sender's row lock")
+
+
+def test_a_push_asked_for_while_the_sender_writes_its_outcome_is_not_lost(
+    engine: Engine,
+    session_factory: SessionFactory,
+    certificates: CertificateStore,
+    push_settings: Settings,
+    clock: Clock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A command queued while the push job writes the outcome of the device's last push: on PostgreSQL the request
+    read the row before that write committed, and wrote over it after, leaving a push wanted that nobody sends."""
+    [udid] = enroll(session_factory, 1)
+    request(session_factory, [udid], push_settings, clock)
+    original_write = delivery_module._write
+    requester: list[threading.Thread] = []
+
+    def write_then_race(session, claim, grouped, *, claimed_at, now):  # type: ignore[no-untyped-def]
+        original_write(session, claim, grouped, claimed_at=claimed_at, now=now)
+        clock.advance(seconds=1)
+        thread = threading.Thread(target=request, args=(session_factory, [udid], push_settings, clock))
+        thread.start()
+        requester.append(thread)
+        _wait_until_blocked_on_a_row_lock(engine)  # then the outcome commits
+
+    monkeypatch.setattr(delivery_module, "_write", write_then_race)
+    apns = ScriptedAPNs()
+    send(session_factory, apns, certificates, push_settings, clock)
+    monkeypatch.setattr(delivery_module, "_write", original_write)
+    requester[0].join(30)
+    row = state(session_factory, udid)
+    assert row.wanted_at is not None and row.next_attempt_at is not None, "the second push is wanted and due"
+    send(session_factory, apns, certificates, push_settings, clock)
+    assert apns.tokens() == [token_of(0), token_of(0)]

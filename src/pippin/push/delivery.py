@@ -136,9 +136,15 @@ def _locked_enrollments(
 
 
 def _deliveries(session: Session, udids: Sequence[str]) -> dict[str, PushDelivery]:
+    """The push rows of ``udids``, locked in key order as the push job locks them: what is decided from a
+    row (is a push in flight?) must still be true when it is written, or a push written as sent meanwhile loses
+    the request made for after it (PostgreSQL; SQLite serialises writing transactions)."""
     rows: dict[str, PushDelivery] = {}
-    for start in range(0, len(udids), IN_CHUNK):
-        for row in session.scalars(select(PushDelivery).where(PushDelivery.udid.in_(udids[start : start + IN_CHUNK]))):
+    ordered = sorted(udids)
+    for start in range(0, len(ordered), IN_CHUNK):
+        chunk = ordered[start : start + IN_CHUNK]
+        query = select(PushDelivery).where(PushDelivery.udid.in_(chunk)).order_by(PushDelivery.udid).with_for_update()
+        for row in session.scalars(query):
             rows[row.udid] = row
     return rows
 

@@ -43,7 +43,7 @@ def watch_enrollment(session: Session, *, udid: str, settings: Settings, now: da
     """
     moment = now or utcnow()
     session.execute(select(Enrollment.udid).where(Enrollment.udid == udid).with_for_update(key_share=True))
-    row = session.get(PushDelivery, udid)
+    row = session.get(PushDelivery, udid, with_for_update=True)
     if row is None:
         session.add(PushDelivery(udid=udid, next_sweep_at=moment + settings.push_silent_after))
     elif row.next_sweep_at is None:
