@@ -9,8 +9,9 @@ more, ``com.apple.unrecognized.device`` ends setup.
 Enrolled, the device connects to the ServerURL once when switched on and at every push, and answers the commands
 (``command_answers.py``), saving what they changed after each one. After a NotNow it connects again by itself, as
 iOS polls when it can (reference §3, "Handling NotNow"): at once a few times, then, while its last session still
-ended put off (or cut short: it answers at most ``MAX_COMMANDS_PER_CONNECT`` in one connection), at each wait on
-APNs that brings no push, so a command put off is never left for a push that the server, rightly, does not send.
+ended put off (or cut short: it answers at most ``MAX_COMMANDS_PER_CONNECT`` in one connection; or with a restart,
+after which iOS checks in), at each wait on APNs that brings no push, so a command put off is never left for a
+push that the server, rightly, does not send.
 A connection that failed (unreachable, timed out, an HTTP error) is tried again the same way, as iOS tries again
 later; after an EraseDevice it is wiped and goes through Setup Assistant again; after a
 ShutDownDevice it is off until switched on again.
@@ -75,8 +76,8 @@ class SimulatedDevice:
         self._trust = list(trust)
         self._user, self._password = user, password
         self._progress = progress or (lambda serial, text: None)
-        #: The last session ended with a command put off (NotNow), cut short or failed: the device connects again
-        #: by itself at its next wait on APNs.
+        #: The last session ended with a command put off (NotNow), cut short, a restart or a failure: the device
+        #: connects again by itself at its next wait on APNs.
         self.owes_poll = False
         self.state: DeviceState = states.load(serial_number)
         self.profiles = ProfileStore.from_state(self.state.profiles)
@@ -241,7 +242,7 @@ class SimulatedDevice:
                 if response.status_code == 410:
                     return connects
                 if response.status_code == 204 and self.owes_poll:
-                    self._say("connecting again by itself: its last connection was put off, cut short or failed")
+                    self._say("connecting again by itself: its last session left something owed")
                 elif response.status_code != 200:
                     continue
                 elif _json_object(response).get("mdm") != self.state.push_magic:
@@ -260,10 +261,11 @@ class SimulatedDevice:
     def serve(self) -> int:
         """Connect to the ServerURL and answer commands until the server has none; the commands answered.
 
-        A failed connection is told and left for the next push; a 401 removes the MDM profile and, like a failed
-        re-enrollment after an erase, raises :class:`SetupFailed`."""
+        It connects again after a NotNow, a cut-short session, a restart or an erase, up to
+        ``MAX_SESSIONS_PER_WAKE`` sessions; what is still owed then, or after a failed connection, it comes back for
+        at its next wait (:attr:`owes_poll`). A 401 removes the MDM profile and, like a failed re-enrollment after
+        an erase, raises :class:`SetupFailed`."""
         answered = 0
-        self.owes_poll = False
         for _ in range(MAX_SESSIONS_PER_WAKE):
             if not self.state.enrolled or self.state.managed.powered_off:
                 break
@@ -282,15 +284,16 @@ class SimulatedDevice:
                 self.owes_poll = True
                 break
             answered += session.commands
-            self.owes_poll = session.put_off or session.cut_short
             if session.aftermath is not None:
-                self._follow(session.aftermath)
+                self._follow(session.aftermath)  # the command the server handed out meanwhile was not run
             elif session.put_off:
                 self._say("a command was put off (NotNow): connecting again")
             elif session.cut_short:
                 self._say(f"stopped after {session.commands} commands in one connection: connecting again")
             else:
+                self.owes_poll = False
                 break
+            self.owes_poll = True  # it connects again: now, or at its next wait once this wake's sessions are spent
         return answered
 
     def _answer(self, body: bytes) -> Answer:
