@@ -206,7 +206,10 @@ def seeded_pippin(
             states=StateDirectory(directory_path / "devices"),
         )
         if not serve:
-            yield seeded
+            try:
+                yield seeded
+            finally:
+                resources_of(server).engine.dispose()  # no lifespan ran to dispose it
             return
         with serve_in_thread(server, port=port):
             yield seeded
