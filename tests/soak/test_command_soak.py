@@ -76,6 +76,10 @@ class Listener:
     thread: threading.Thread | None = None
 
     def start(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            # Still in the session it was in when it went offline: never two threads on one device's state.
+            self.thread.join(timeout=PUSH_WAIT_SECONDS * 12)
+            assert not self.thread.is_alive(), f"{self.device.serial_number} never stopped listening"
         self.stop = threading.Event()
         self.thread = threading.Thread(
             target=self.device.wait_for_pushes, args=(self.stop,), kwargs={"wait_seconds": PUSH_WAIT_SECONDS}
