@@ -227,3 +227,22 @@ def test_a_report_signed_by_no_one_or_by_a_stranger_is_refused(devices: DeviceSe
     assert commands(devices) == before
     body = capture("Authenticate.1.plist")
     assert devices.put("connect", body, signature=identity.sign(body)).status_code == 400
+
+
+def test_a_device_that_has_not_finished_enrolling_is_refused_at_the_server_url_and_not_marked_seen(
+    devices: DeviceServer,
+) -> None:
+    """Authenticated, no TokenUpdate yet: the ServerURL is not for it, and the refusal writes nothing."""
+    identity = devices.identities.issue()
+    body = capture("Authenticate.1.plist")
+    assert devices.put("checkin", body, signature=identity.sign(body)).status_code == 200
+    with devices.session() as session:
+        before = session.get(Enrollment, UDID)
+        assert before is not None and before.status is EnrollmentStatus.enrolling
+        seen = before.last_seen_at
+    devices.clock.advance(seconds=60)
+    answer = connect(devices, identity, Status="Idle")
+    assert answer.status_code == 400 and "not enrolled" in answer.text
+    with devices.session() as session:
+        after = session.get(Enrollment, UDID)
+        assert after is not None and after.last_seen_at == seen
