@@ -11,10 +11,9 @@ Enrolled, the device connects to the ServerURL once when switched on and at ever
 iOS polls when it can (reference §3, "Handling NotNow"): at once a few times, then, while its last session still
 ended put off (or cut short: it answers at most ``MAX_COMMANDS_PER_CONNECT`` in one connection; or with a restart,
 after which iOS checks in), at each wait on APNs that brings no push, so a command put off is never left for a
-push that the server, rightly, does not send.
-A connection that failed (unreachable, timed out, an HTTP error) is tried again the same way, as iOS tries again
-later; after an EraseDevice it is wiped and goes through Setup Assistant again; after a
-ShutDownDevice it is off until switched on again.
+push that the server, rightly, does not send. A connection that failed (unreachable, timed out, an HTTP error) is
+tried again the same way, as iOS tries again later. After an EraseDevice it is wiped and goes through Setup
+Assistant again; after a ShutDownDevice it is off until switched on again.
 """
 
 from __future__ import annotations
