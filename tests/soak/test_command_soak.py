@@ -89,6 +89,9 @@ class Listener:
 
     def go_offline(self) -> None:
         self.stop.set()
+        self.join()
+
+    def join(self) -> None:
         if self.thread is not None:
             self.thread.join(timeout=PUSH_WAIT_SECONDS * 12)
 
@@ -256,7 +259,9 @@ def _soak(seeded: SeededPippin, serve: ServeProcess) -> None:
     driver.close()
     _drain(seeded)
     for listener in listeners.values():
-        listener.go_offline()
+        listener.stop.set()  # all at once: one by one, a thousand devices each finishing a wait take an hour
+    for listener in listeners.values():
+        listener.join()
     _check(seeded, driver.record, serials)
     print(f"soak: pippin serve killed {serve.kills} times")
 
