@@ -50,6 +50,8 @@ SOAK_SECONDS = float(os.environ.get("PIPPIN_SOAK_SECONDS", "90"))
 DRAIN_DEADLINE_SECONDS = 900.0
 #: How long a device's wait on APNs lasts before it asks again (short, so that offline devices react).
 PUSH_WAIT_SECONDS = 5.0
+#: How often the devices whose last DeviceInformation failed are asked again at the end (each fails one in 20).
+FINAL_INFORMATION_ROUNDS = 5
 RATES = AnswerRates(not_now_rate=0.1, error_rate=0.05, seed=20261203)
 APNS_FAULTS = {"rates": {"post_apns_device": {"service_unavailable": 0.1, "dropped_connection": 0.05}}}
 
@@ -256,14 +258,42 @@ def _soak(seeded: SeededPippin, serve: ServeProcess) -> None:
     for serial in list(offline):
         listeners[serial].start()
     driver.send("DeviceInformation", {}, serials)
-    driver.close()
     _drain(seeded)
+    # A device fails a share of its commands (RATES), its last DeviceInformation too, perhaps: asked again until
+    # each has answered one, so that the inventory is what it said after its last change.
+    for _ in range(FINAL_INFORMATION_ROUNDS):
+        unanswered = _without_final_information(seeded, serials)
+        if not unanswered:
+            break
+        driver.send("DeviceInformation", {}, unanswered)
+        _drain(seeded)
+    driver.close()
     for listener in listeners.values():
         listener.stop.set()  # all at once: one by one, a thousand devices each finishing a wait take an hour
     for listener in listeners.values():
         listener.join()
     _check(seeded, driver.record, serials)
     print(f"soak: pippin serve killed {serve.kills} times")
+
+
+def _without_final_information(seeded: SeededPippin, serials: list[str]) -> list[str]:
+    """The devices whose newest DeviceInformation was not acknowledged."""
+    newest = (
+        select(Command.udid, func.max(Command.id).label("newest"))
+        .where(Command.request_type == "DeviceInformation")
+        .group_by(Command.udid)
+        .subquery()
+    )
+    with transaction(seeded.session_factory) as session:
+        acknowledged = set(
+            session.scalars(
+                select(Enrollment.serial_number)
+                .join(newest, newest.c.udid == Enrollment.udid)
+                .join(Command, Command.id == newest.c.newest)
+                .where(Command.status == CommandStatus.acknowledged)
+            )
+        )
+    return [serial for serial in serials if serial not in acknowledged]
 
 
 def _waiting(seeded: SeededPippin) -> int:
