@@ -202,7 +202,7 @@ def test_hostile_uploads_are_refused(apple: RunningSimulator, vendor: Vendor) ->
         b"<string>&c;</string></dict></plist>"
     )
     cases: list[tuple[str, str]] = [
-        (good[: len(good) // 2], "not_base64"),  # truncated: padding gone
+        (good[: ((len(good) // 2) & ~3) + 1], "not_base64"),  # truncated off a base64 boundary, whatever its length
         (good[: (len(good) // 2) & ~3], "not_a_plist"),  # truncated on a base64 boundary
         ("", "empty_request"),
         ("====", "not_base64"),
