@@ -7,7 +7,7 @@ import threading
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from pippin.config import Settings
@@ -18,6 +18,7 @@ from pippin.errors import InvalidInput, NotFound
 from pippin.store.db import SessionFactory, transaction
 from pippin.store.models import AuditEvent, DEPProfile, DEPToken, Device, ProfileDefinition, SyncRun, utcnow
 from tests.actors import TEST_ACTOR
+from tests.locks import wait_until_a_lock_is_awaited
 from tests.token_with_history import ACME_COUNTS, linked_enrollments, row_counts, seed_tokens
 
 
@@ -118,16 +119,6 @@ def test_a_sync_asked_for_while_the_token_is_being_deleted_finds_no_token(
         token_deletion.delete_token(deleting, name="acme", actor=TEST_ACTOR)
         waiter = threading.Thread(target=sync_now)
         waiter.start()
-        _wait_until_a_lock_is_awaited(engine)
+        wait_until_a_lock_is_awaited(engine, "the sync, on the token row being deleted,")
     waiter.join(timeout=60)
     assert len(outcome) == 1 and isinstance(outcome[0], NotFound), outcome
-
-
-def _wait_until_a_lock_is_awaited(engine: Engine) -> None:
-    """Poll PostgreSQL until some transaction waits for a lock (the sync's, on the token row being deleted)."""
-    for _ in range(3000):
-        with engine.connect() as connection:
-            if connection.scalar(text("SELECT count(*) FROM pg_locks WHERE NOT granted")):
-                return
-        threading.Event().wait(0.01)
-    raise AssertionError("the sync never waited for the deletion's lock")

@@ -33,6 +33,7 @@ from pippin.push.schemas import TokenState
 from pippin.store.db import SessionFactory, read_transaction, transaction
 from pippin.store.models import AuditEvent, Enrollment, EnrollmentStatus, PushDelivery, PushResult
 from tests.clocks import Clock
+from tests.locks import wait_until_a_lock_is_awaited
 from tests.push.conftest import T0, CertificateStore, ScriptedAPNs, enroll, token_of, udid_of
 from tests.push.identities import push_identity
 
@@ -537,23 +538,6 @@ def test_a_push_asked_for_while_one_is_in_flight_is_sent_again_after_it(
     assert state(session_factory, udid).wanted_at is None
 
 
-def _wait_until_blocked_on_a_row_lock(engine: Engine) -> None:
-    """On PostgreSQL, until another connection waits for a row lock (a bound, not a timing the test measures);
-    SQLite serialises whole writing transactions, so there is nothing to wait for."""
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.connect() as watcher:
-        for _ in range(300):
-            waiting = watcher.exec_driver_sql(
-                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
-            ).scalar_one()
-            if waiting:
-                return
-            watcher.rollback()
-            threading.Event().wait(0.1)
-    raise AssertionError("the request for a push never waited for the sender's row lock")
-
-
 def test_a_push_asked_for_while_the_sender_writes_its_outcome_is_not_lost(
     engine: Engine,
     session_factory: SessionFactory,
@@ -575,7 +559,7 @@ def test_a_push_asked_for_while_the_sender_writes_its_outcome_is_not_lost(
         thread = threading.Thread(target=request, args=(session_factory, [udid], push_settings, clock))
         thread.start()
         requester.append(thread)
-        _wait_until_blocked_on_a_row_lock(engine)  # then the outcome commits
+        wait_until_a_lock_is_awaited(engine, "the request for a push")  # then the outcome commits
 
     monkeypatch.setattr(delivery_module, "_write", write_then_race)
     apns = ScriptedAPNs()
